@@ -1,0 +1,248 @@
+"""The one HTTP core every integration client uses.
+
+It owns what all clients need and none should write again: timeouts, bounded retries with
+exponential backoff and full jitter on 429 / 5xx / connection errors (honouring ``Retry-After``),
+classification of failures into the shared error hierarchy, PII-safe logging (method, path without
+query string, status, duration; never bodies or headers), and per-system call statistics that the
+benchmarks read. A client adds its system's quirks through two hooks: ``inspect`` (look at a 2xx body,
+e.g. Shopify ``THROTTLED`` or DCL ``error_code``) and ``describe_error`` (turn a vendor error body into
+a short message).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from mienne_ops.errors import (
+    AmbiguousWriteError,
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    RemoteValidationError,
+    TransientError,
+)
+
+log = logging.getLogger("mienne_ops.http")
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter: sleep ~ U(0, min(cap, base * 2**attempt))."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 20.0
+    # Retry-After beyond this is not waited for in-process; the error surfaces to Dagster's retry.
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+
+class CallStats:
+    """Thread-safe counters of calls (and extra units such as Shopify cost points) per system."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()
+        self.units: Counter[str] = Counter()
+
+    def record_call(self, system: str, operation: str) -> None:
+        with self._lock:
+            self.calls[system] += 1
+            self.calls[f"{system}:{operation}"] += 1
+
+    def record_retry(self, system: str) -> None:
+        with self._lock:
+            self.retries[system] += 1
+
+    def add_units(self, key: str, amount: float) -> None:
+        with self._lock:
+            self.units[key] += amount
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        with self._lock:
+            return {"calls": dict(self.calls), "retries": dict(self.retries), "units": dict(self.units)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self.retries.clear()
+            self.units.clear()
+
+
+#: Process-wide statistics; benchmarks reset and read them.
+STATS = CallStats()
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds, possibly fractional, or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class HttpCore:
+    """A configured httpx client for one system plus the retry loop and error classification."""
+
+    system: str
+    base_url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    auth: httpx.Auth | None = None
+    timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    transport: httpx.BaseTransport | None = None
+    describe_error: Callable[[httpx.Response], tuple[str | None, str]] | None = None
+    stats: CallStats = field(default_factory=lambda: STATS)
+    sleep: Callable[[float], None] = time.sleep
+    max_connections: int = 20
+
+    def __post_init__(self) -> None:
+        self._client = httpx.Client(
+            base_url=self.base_url.rstrip("/"),
+            headers=self.headers,
+            auth=self.auth,
+            timeout=self.timeout,
+            transport=self.transport,
+            limits=httpx.Limits(max_connections=self.max_connections),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpCore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        record: str | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        inspect: Callable[[httpx.Response], None] | None = None,
+        ok_statuses: Iterable[int] = (),
+    ) -> httpx.Response:
+        """Send a request, retrying transient failures; return the final successful response.
+
+        ``idempotent`` (default: true for GET/PUT/DELETE) decides whether a request that may already
+        have reached the server (read timeout, dropped connection mid-response) is resent; for a
+        non-idempotent write it raises `AmbiguousWriteError` so the caller can reconcile first.
+        ``inspect`` may raise `TransientError` to retry a 2xx answer (e.g. GraphQL throttling) or a
+        `PermanentError` to fail it. Statuses in ``ok_statuses`` are returned, not raised.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in {"GET", "HEAD", "PUT", "DELETE", "OPTIONS"}
+        context = {"system": self.system, "operation": operation, "record": record}
+        accepted = set(ok_statuses)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, path, params, json, content, headers, operation)
+                if response.status_code in accepted:
+                    return response
+                self._raise_for_status(response, context)
+                if inspect is not None:
+                    inspect(response)
+                return response
+            except TransientError as error:
+                if attempt >= self.retry.max_attempts:
+                    raise
+                delay = self._delay_for(error, attempt)
+                if delay is None:
+                    raise
+            except httpx.TransportError as error:
+                transient = self._classify_transport(error, idempotent, context)
+                if attempt >= self.retry.max_attempts or isinstance(transient, AmbiguousWriteError):
+                    raise transient from error
+                delay = self.retry.backoff(attempt)
+            self.stats.record_retry(self.system)
+            log.info("%s %s retry %d in %.2fs", self.system, operation, attempt, delay)
+            self.sleep(delay)
+
+    def _send(self, method, path, params, json, content, headers, operation) -> httpx.Response:
+        started = time.perf_counter()
+        self.stats.record_call(self.system, operation)
+        response = self._client.request(
+            method, path, params=params, json=json, content=content, headers=headers
+        )
+        log.debug(
+            "%s %s %s -> %d in %.0f ms",
+            self.system,
+            method,
+            response.request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    def _delay_for(self, error: TransientError, attempt: int) -> float | None:
+        if error.retry_after is None:
+            return self.retry.backoff(attempt)
+        if error.retry_after > self.retry.max_retry_after:
+            return None
+        # A little jitter on top of the server's hint keeps parallel workers from stampeding.
+        return error.retry_after + random.uniform(0, self.retry.base_delay)
+
+    def _classify_transport(self, error: httpx.TransportError, idempotent: bool, context) -> TransientError:
+        never_sent = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        name = type(error).__name__
+        if never_sent or idempotent:
+            return TransientError(f"network error ({name})", **context)
+        return AmbiguousWriteError(f"outcome unknown after {name}; reconcile before resending", **context)
+
+    def _raise_for_status(self, response: httpx.Response, context: dict[str, Any]) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        code, message = self._describe(response)
+        details = {**context, "status": status, "code": code}
+        if status in RETRYABLE_STATUS:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise TransientError(message, retry_after=retry_after, **details)
+        if status in (401, 403):
+            raise AuthError(message, **details)
+        if status == 404:
+            raise NotFoundError(message, **details)
+        if status in (400, 409, 422):
+            raise RemoteValidationError(message, **details)
+        raise PermanentError(message, **details)
+
+    def _describe(self, response: httpx.Response) -> tuple[str | None, str]:
+        if self.describe_error is not None:
+            try:
+                return self.describe_error(response)
+            except Exception:  # a malformed error body must not hide the status
+                pass
+        return None, (response.text[:300] or response.reason_phrase)

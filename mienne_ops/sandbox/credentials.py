@@ -1,0 +1,30 @@
+"""The credentials the sandbox accepts (not secrets: they only open the local fake).
+
+Returned by `GET /_sandbox/credentials` and used by `definitions.py` when no real credentials are
+configured for a system. Anything else is rejected the way the real system rejects it.
+"""
+
+SHOPIFY = {
+    "shop_domain": "mienne-sandbox.myshopify.com",
+    "access_token": "shpat_sandbox_0000000000000000000000000000",
+    # The app's client secret: signs webhooks (X-Shopify-Hmac-Sha256).
+    "api_secret": "shpss_sandbox_webhook_secret",
+    "api_version": "2026-04",
+}
+
+NETSUITE = {
+    "account_id": "1234567_SB1",
+    "consumer_key": "sandbox-consumer-key-0001",
+    "consumer_secret": "sandbox-consumer-secret-0001",
+    "token_id": "sandbox-token-id-0001",
+    "token_secret": "sandbox-token-secret-0001",
+}
+
+DCL = {
+    "username": "mienne-api",
+    "password": "sandbox-dcl-password",
+    "account_number": "10501",
+    "freight_account": "00500",
+}
+
+STATESET = {"api_key": "sk_sandbox_stateset_0001"}

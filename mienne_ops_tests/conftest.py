@@ -1,0 +1,47 @@
+"""Shared fixtures: the sandbox over real HTTP, shared fixture files, an isolated state dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mienne_ops.sandbox.server import SandboxServer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = Path(os.environ.get("MIENNE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+SHOPIFY_FIXTURES = SHARED_DIR / "fixtures" / "shopify"
+
+
+@pytest.fixture(scope="session")
+def shopify_fixtures() -> Path:
+    """`../shared/fixtures/shopify` (override with MIENNE_SHARED_DIR)."""
+    if not SHOPIFY_FIXTURES.is_dir():
+        pytest.fail(f"shared fixtures not found at {SHOPIFY_FIXTURES}; set MIENNE_SHARED_DIR")
+    return SHOPIFY_FIXTURES
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+    """One sandbox server per test session (per xdist worker), state in a temp SQLite file."""
+    with SandboxServer(tmp_path_factory.mktemp("sandbox") / "world.db") as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
+    """The sandbox, reset to the seed catalog with no faults, for one test."""
+    httpx.post(f"{sandbox_server.url}/_sandbox/reset", timeout=30).raise_for_status()
+    yield sandbox_server
+    httpx.post(f"{sandbox_server.url}/_sandbox/faults", json={"clear": True}, timeout=30)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private MIENNE_STATE_DIR (ledger file and friends) for one test."""
+    monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
+    return tmp_path / "state"
