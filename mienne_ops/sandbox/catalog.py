@@ -74,12 +74,30 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class ServiceItem:
+    """A NetSuite non-stock item the sales-order mapping posts to (tax, gift-card payment, discount)."""
+
+    role: str
+    itemid: str
+    netsuite_item_id: int
+    item_type: str  # NetSuite itemtype: NonInvtPart, Payment, Discount
+
+
+SERVICE_ITEMS = (
+    ServiceItem("tax", "SHOPIFY-TAX", 900, "NonInvtPart"),
+    ServiceItem("gift_card", "SHOPIFY-GIFT-CARD", 901, "Payment"),
+    ServiceItem("discount", "SHOPIFY-DISCOUNT", 902, "Discount"),
+)
+
+
+@dataclass(frozen=True)
 class Catalog:
     skus: tuple[Sku, ...]
     bundles: tuple[Bundle, ...]
     locations: tuple[Location, ...]
     ship_methods: tuple[ShipMethod, ...]
     customers: tuple[Customer, ...]
+    service_items: tuple[ServiceItem, ...] = SERVICE_ITEMS
 
     def by_sku(self) -> dict[str, Sku]:
         return {s.sku: s for s in self.skus}
@@ -114,6 +132,7 @@ class Catalog:
             "locations": [asdict(x) for x in self.locations],
             "ship_methods": [asdict(x) for x in self.ship_methods],
             "customers": [asdict(x) for x in self.customers],
+            "service_items": [asdict(x) for x in self.service_items],
         }
 
 
