@@ -1,0 +1,86 @@
+"""The ledger's tables (SQLAlchemy Core): mienne-ops's own durable memory.
+
+- ``inbox_events``: every verified webhook, unique per (source, event id), so a duplicate delivery
+  is stored once; sensors drain it by its increasing ``id``.
+- ``bindings``: which remote record belongs to which of our natural keys (OCA's binder). Unique per
+  (entity, key, system): the database, not a Python check, stops two runs from binding twice.
+- ``orders``: one row per Shopify order we know of, with its stage (the journey the CLI prints).
+- ``exceptions``: the quarantine. One row per (flow, entity, key): open / retrying / resolved.
+- ``audit_log``: every external write we made or attempted (system, operation, record, outcome).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+inbox_events = sa.Table(
+    "inbox_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("resource_id", sa.String(64)),
+    sa.Column("triggered_at", sa.String(40)),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+)
+
+bindings = sa.Table(
+    "bindings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("system", sa.String(32), nullable=False),
+    sa.Column("remote_id", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("entity", "key", "system", name="uq_binding_entity_key_system"),
+    sa.Index("ix_binding_remote", "system", "entity", "remote_id"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("shopify_order_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(64), index=True),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("lines", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+exceptions = sa.Table(
+    "exceptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flow", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("context", sa.JSON),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("flow", "entity", "key", name="uq_exception_flow_entity_key"),
+    sa.Index("ix_exception_status", "status"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("system", sa.String(32), nullable=False),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("record", sa.String(128), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("remote_id", sa.String(128)),
+    sa.Column("detail", sa.Text),
+)
