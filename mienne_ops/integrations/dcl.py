@@ -1,0 +1,327 @@
+"""Typed client and Dagster resource for DCL Logistics, the 3PL (``api.dclcorp.com``).
+
+DCL reports business failures inside 2xx bodies (``error_code`` != 0), answers batch creates per order,
+and has no idempotency key: a batch whose answer was lost (timeout, 5xx) is reconciled with
+``GET /orders?order_numbers=`` and only the missing orders are sent again. "Order number already
+exists" is treated as success only after a GET confirms the order is at DCL; the client never parses
+error messages and relies on ``error_code == 0`` vs non-zero only (see ``shared/docs/api/dcl.md``).
+Naive datetimes in DCL filters mean US Pacific local time; this client converts aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from pydantic import BaseModel
+
+from mienne_ops.errors import AmbiguousWriteError, RemoteValidationError, TransientError
+from mienne_ops.integrations.http import HttpCore
+from mienne_ops.integrations.resource import ClientResource
+
+SYSTEM = "dcl"
+PACIFIC = ZoneInfo("America/Los_Angeles")
+MAX_BATCH_ORDERS = 1000
+MAX_ORDERS_PAGE = 100
+MAX_ITEMS_PAGE = 500
+# Order numbers per GET: keeps the query string short and one page covers the whole chunk.
+ORDER_NUMBERS_PER_LOOKUP = 100
+SERVER_ERRORS = (500, 502, 503, 504)
+
+
+class OrderResult(BaseModel):
+    """DCL's verdict on one order of a batch."""
+
+    order_number: str
+    accepted: bool
+    already_exists: bool = False
+    error_code: int = 0
+    error_message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """The order is at DCL: created now, or confirmed to exist already."""
+        return self.accepted or self.already_exists
+
+
+def describe_error(response: httpx.Response) -> tuple[str | None, str]:
+    body = response.json()
+    return str(body.get("error_code")), str(body.get("error_message") or response.reason_phrase)
+
+
+def to_dcl_datetime(moment: datetime) -> str:
+    """DCL reads naive datetimes as US Pacific: aware values are converted, naive ones sent as they are."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(PACIFIC).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DclClient:
+    """DCL's REST API over the shared HTTP core."""
+
+    def __init__(self, core: HttpCore, account_number: str, freight_account: str, api_root: str = "/api/v1"):
+        self.core = core
+        self.account_number = account_number
+        self.freight_account = freight_account
+        self.api_root = api_root.rstrip("/")
+
+    def close(self) -> None:
+        self.core.close()
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _call(self, method: str, resource: str, *, operation: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.core.request(
+            method, f"{self.api_root}/{resource}", operation=operation, inspect=self._inspect, **kwargs
+        )
+        return response.json()
+
+    def _inspect(self, response: httpx.Response) -> None:
+        """A 2xx with a non-zero ``error_code`` is a rejection (429s are handled by the core)."""
+        body = response.json()
+        code = body.get("error_code", 0)
+        if code:
+            raise RemoteValidationError(
+                str(body.get("error_message") or "rejected"),
+                system=SYSTEM,
+                operation=str(response.request.url.path).rsplit("/", 1)[-1],
+                status=response.status_code,
+                code=str(code),
+            )
+
+    # -- orders ---------------------------------------------------------------------------------
+    def submit_batch(self, orders: list[dict], *, allow_partial: bool = True) -> list[OrderResult]:
+        """Create orders (chunks of ≤ 1000); one result per order, in input order."""
+        prepared = [self._with_accounts(order) for order in orders]
+        results: list[OrderResult] = []
+        for chunk in _chunks(prepared, MAX_BATCH_ORDERS):
+            results.extend(self._submit_chunk(chunk, allow_partial))
+        return results
+
+    def _with_accounts(self, order: dict) -> dict:
+        return {"account_number": self.account_number, "freight_account": self.freight_account, **order}
+
+    def _submit_chunk(self, orders: list[dict], allow_partial: bool) -> list[OrderResult]:
+        found_earlier: dict[str, OrderResult] = {}
+        pending = orders
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                body = self._post_batch(pending, allow_partial)
+            except (AmbiguousWriteError, TransientError) as error:
+                if attempt >= self.core.retry.max_attempts:
+                    raise
+                # Some orders may have been created: keep those, resend only the missing ones.
+                found_earlier.update(self._reconcile(pending))
+                pending = [o for o in pending if o["order_number"] not in found_earlier]
+                if not pending:
+                    break
+                self.core.sleep(error.retry_after or self.core.retry.backoff(attempt))
+                continue
+            found_earlier.update(self._results_from(body, pending, allow_partial))
+            break
+        return [found_earlier[order["order_number"]] for order in orders]
+
+    def _post_batch(self, orders: list[dict], allow_partial: bool) -> dict[str, Any]:
+        """POST once; a 5xx answer means "outcome unknown" because DCL may have created orders."""
+        response = self.core.request(
+            "POST",
+            f"{self.api_root}/batches",
+            operation="batches",
+            json={"allow_partial": allow_partial, "orders": orders},
+            idempotent=False,
+            ok_statuses=SERVER_ERRORS,
+        )
+        if response.status_code in SERVER_ERRORS:
+            raise AmbiguousWriteError(
+                "batch answer lost; reconcile before resending",
+                system=SYSTEM,
+                operation="batches",
+                status=response.status_code,
+            )
+        return response.json()
+
+    def _reconcile(self, orders: list[dict]) -> dict[str, OrderResult]:
+        numbers = [order["order_number"] for order in orders]
+        existing = {order["order_number"] for order in self.get_orders(numbers)}
+        return {
+            number: OrderResult(order_number=number, accepted=False, already_exists=True)
+            for number in numbers
+            if number in existing
+        }
+
+    def _results_from(
+        self, body: dict[str, Any], orders: list[dict], allow_partial: bool
+    ) -> dict[str, OrderResult]:
+        statuses = body.get("order_statuses") or []
+        top_code = body.get("error_code", 0)
+        if top_code and (allow_partial or not any(s.get("error_code") for s in statuses)):
+            raise RemoteValidationError(
+                str(body.get("error_message") or "batch rejected"),
+                system=SYSTEM,
+                operation="batches",
+                code=str(top_code),
+            )
+        if top_code:
+            return self._rejected_batch(body, orders)
+        results = {}
+        for order, status in zip(orders, statuses, strict=False):
+            number = order["order_number"]
+            code = int(status.get("error_code") or 0)
+            results[number] = OrderResult(
+                order_number=number,
+                accepted=code == 0,
+                error_code=code,
+                error_message=str(status.get("error_message") or ""),
+            )
+        for order in orders[len(statuses) :]:
+            number = order["order_number"]
+            results[number] = OrderResult(
+                order_number=number, accepted=False, error_code=-1, error_message="no status returned"
+            )
+        return self._confirm_duplicates(results)
+
+    def _rejected_batch(self, body: dict[str, Any], orders: list[dict]) -> dict[str, OrderResult]:
+        """allow_partial=false and one order failed: nothing was created; name the culprit."""
+        statuses = {s.get("order_number"): s for s in body.get("order_statuses") or [] if s.get("error_code")}
+        results = {}
+        for order in orders:
+            number = order["order_number"]
+            own = statuses.get(number)
+            results[number] = OrderResult(
+                order_number=number,
+                accepted=False,
+                error_code=int(own["error_code"]) if own else int(body["error_code"]),
+                error_message=str(own["error_message"])
+                if own
+                else "batch rejected because another order failed",
+            )
+        culprits = {n: r for n, r in results.items() if n in statuses}
+        return {**results, **self._confirm_duplicates(culprits)}
+
+    def _confirm_duplicates(self, results: dict[str, OrderResult]) -> dict[str, OrderResult]:
+        """A rejected order that DCL already holds is an idempotent success (confirmed, not parsed)."""
+        rejected = [number for number, result in results.items() if not result.accepted]
+        if not rejected:
+            return results
+        existing = {order["order_number"] for order in self.get_orders(rejected)}
+        for number in rejected:
+            if number in existing:
+                results[number] = results[number].model_copy(update={"already_exists": True})
+        return results
+
+    def get_orders(self, order_numbers: list[str]) -> list[dict]:
+        """The orders DCL holds among ``order_numbers`` (unknown numbers are simply absent)."""
+        found: list[dict] = []
+        for chunk in _chunks(list(dict.fromkeys(order_numbers)), ORDER_NUMBERS_PER_LOOKUP):
+            found.extend(self.iter_orders(order_numbers=chunk))
+        return found
+
+    def iter_orders(
+        self,
+        *,
+        modified_from: datetime | None = None,
+        order_numbers: list[str] | None = None,
+        page_size: int = MAX_ORDERS_PAGE,
+    ) -> Iterator[dict]:
+        """Orders page by page (extended dates); stops on a short or empty page."""
+        params: dict[str, Any] = {"extended_date": "true"}
+        if modified_from is not None:
+            params["modified_from"] = to_dcl_datetime(modified_from)
+        if order_numbers:
+            params["order_numbers"] = ",".join(order_numbers)
+        yield from self._pages("orders", "orders", params, min(page_size, MAX_ORDERS_PAGE))
+
+    def cancel_order(self, order_number: str) -> bool:
+        """True when the order is (now or already) cancelled; False when DCL says it is too late."""
+        response = self.core.request(
+            "PUT",
+            f"{self.api_root}/orders/cancel",
+            operation="orders_cancel",
+            record=order_number,
+            json={"account_number": self.account_number, "order_number": order_number},
+        )
+        if not response.json().get("error_code"):
+            return True
+        orders = self.get_orders([order_number])
+        if not orders:
+            self._inspect(response)  # unknown order: surface DCL's rejection
+        return bool(orders[0].get("is_cancelled"))
+
+    # -- inventory and inbound ------------------------------------------------------------------
+    def iter_items(
+        self,
+        *,
+        item_numbers: Iterable[str] | None = None,
+        inventory_type: str | None = None,
+        page_size: int = MAX_ITEMS_PAGE,
+    ) -> Iterator[dict]:
+        """Inventory rows per item x inventory type (warehouse); use ``available``."""
+        params: dict[str, Any] = {}
+        if item_numbers:
+            params["item_numbers"] = ",".join(item_numbers)
+        if inventory_type:
+            params["inventory_type"] = inventory_type
+        yield from self._pages("items", "items", params, min(page_size, MAX_ITEMS_PAGE))
+
+    def submit_po_notification(self, notification: dict) -> int:
+        """Send an ASN; returns ``dcl_po_number`` (store it: DCL has no GET for notifications)."""
+        body = {"account_number": self.account_number, **notification}
+        data = self._call(
+            "POST",
+            "po_notifications",
+            operation="po_notifications",
+            record=str(notification.get("reference_transaction_number")),
+            json=body,
+        )
+        return int(data["dcl_po_number"])
+
+    def iter_po_receipts(
+        self, *, received_from: datetime | None = None, page_size: int = 100
+    ) -> Iterator[dict]:
+        params: dict[str, Any] = {}
+        if received_from is not None:
+            params["received_from"] = to_dcl_datetime(received_from)[:10]
+        yield from self._pages("po_receipts", "po_receipts", params, min(page_size, 100))
+
+    def _pages(self, resource: str, key: str, params: dict[str, Any], page_size: int) -> Iterator[dict]:
+        page = 1
+        while True:
+            body = self._call(
+                "GET", resource, operation=resource, params={**params, "page": page, "page_size": page_size}
+            )
+            rows = body.get(key) or []
+            yield from rows
+            if len(rows) < page_size:
+                return
+            page += 1
+
+
+class DclResource(ClientResource):
+    """DCL connection settings; ``base_url`` is ``https://api.dclcorp.com`` or ``<sandbox>/dcl``."""
+
+    base_url: str
+    username: str
+    password: str
+    account_number: str
+    freight_account: str
+
+    def build_client(self) -> DclClient:
+        core = HttpCore(
+            system=SYSTEM,
+            base_url=self.base_url,
+            auth=httpx.BasicAuth(self.username, self.password),
+            headers={"Accept": "application/json"},
+            timeout=self.timeout_seconds,
+            retry=self.retry_policy(),
+            describe_error=describe_error,
+        )
+        return DclClient(core, self.account_number, self.freight_account)
