@@ -1,0 +1,172 @@
+"""Flow B, pure part: a NetSuite sales order becomes the DCL order to send in `POST /batches`.
+
+Input is what flow B reads from NetSuite: the sales order header (`GET salesOrder/{id}`) and its open
+item lines from SuiteQL (lower-case keys, every value a string). Output is one DCL `order` object
+(dcl.md §4, mapping §10.1). Only what is still left to ship is sent: closed lines and lines already
+fully shipped are dropped, and the DCL `line_number` is the NetSuite line id so that shipments can be
+mapped back to `orderLine` in flow C. DCL's field limits are checked here so a bad address is
+quarantined with a clear reason instead of being rejected inside a batch.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mienne_ops.errors import InvalidRecordError
+
+SYSTEM = "netsuite"
+ORDER_NUMBER_MAX = 25
+ITEM_NUMBER_MAX = 25
+ADDRESS_LINE_MAX = 40
+NORMAL, RUSH = 1, 2
+# Item types DCL can pick; anything else on an SO (discount, tax, payment, service...) is not shipped.
+SHIPPABLE_ITEM_TYPES = {"InvtPart", "Assembly", "Kit"}
+# Countries where DCL requires a state/province and a postal code.
+COUNTRIES_NEEDING_STATE = {"US", "USA", "CA", "CAN"}
+_NOT_ORDER_NUMBER_CHARS = re.compile(r"[^A-Za-z0-9#-]+")
+
+
+class DispatchConfig(BaseModel):
+    """DCL account settings and the NetSuite → DCL lookup tables."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_number: str
+    freight_account: str
+    ship_methods: dict[int, tuple[str, str]]  # NetSuite shipMethod id -> (carrier, service)
+    default_carrier_service: tuple[str, str] = ("UPS", "GROUND")
+    kit_components: dict[str, list[tuple[str, int]]] = Field(default_factory=dict)  # kits DCL explodes
+    rush_ship_method_ids: set[int] = Field(default_factory=set)
+
+
+def dcl_order_number(tran_id: str) -> str:
+    """The SO tranId as a DCL order number: `[A-Za-z0-9#-]{1,25}`.
+
+    Disallowed characters collapse to one `-`. Too long is refused rather than truncated, because a
+    truncated number could collide with another order's.
+    """
+    cleaned = _NOT_ORDER_NUMBER_CHARS.sub("-", (tran_id or "").strip()).strip("-")
+    if not cleaned or len(cleaned) > ORDER_NUMBER_MAX:
+        raise InvalidRecordError(
+            "invalid_order_number",
+            f"tranId {tran_id!r} cannot become a DCL order number (1-{ORDER_NUMBER_MAX} of A-Z a-z 0-9 # -)",
+            system=SYSTEM,
+            operation="plan_dcl_order",
+        )
+    return cleaned
+
+
+def plan_dcl_order(header: dict[str, Any], lines: list[dict[str, Any]], config: DispatchConfig) -> dict:
+    """Map an SO header and its SuiteQL item lines to a DCL `order` for `POST /batches`."""
+    order_number = dcl_order_number(str(header.get("tranId") or ""))
+    record = f"SO {order_number}"
+    ship_method_id = _ref_int(header.get("shipMethod"))
+    carrier, service = config.ship_methods.get(ship_method_id, config.default_carrier_service)
+    dcl_lines = [line for row in lines if (line := _dcl_line(row, config, record)) is not None]
+    if not dcl_lines:
+        raise _invalid(record, "nothing_to_ship", "no open line has quantity left to ship")
+    order = {
+        "order_number": order_number,
+        "account_number": config.account_number,
+        "ordered_date": _date(header.get("tranDate")),
+        "po_number": (header.get("otherRefNum") or "")[:25],
+        "customer_number": str(_ref_id(header.get("entity")) or "")[:25],
+        "freight_account": config.freight_account,
+        "shipping_carrier": carrier,
+        "shipping_service": service,
+        "order_status": RUSH if ship_method_id in config.rush_ship_method_ids else NORMAL,
+        "shipping_address": _dcl_address(header, record),
+        "lines": dcl_lines,
+    }
+    return {key: value for key, value in order.items() if value not in (None, "")}
+
+
+def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict | None:
+    """One DCL line for a SuiteQL row, or None when there is nothing to ship on it."""
+    if str(row.get("isclosed", "F")).upper() == "T":
+        return None
+    item_type = row.get("itemtype")
+    if item_type and item_type not in SHIPPABLE_ITEM_TYPES:
+        return None
+    remaining = _quantity(row.get("qty"), record) - _quantity(row.get("qty_shipped"), record)
+    if remaining <= 0:
+        return None
+    sku = (row.get("sku") or "").strip()
+    if not sku or len(sku) > ITEM_NUMBER_MAX:
+        raise _invalid(record, "invalid_item", f"line {row.get('line')} has SKU {sku!r} unusable at DCL")
+    line = {"line_number": int(row["line"]), "item_number": sku, "quantity": remaining}
+    if sku in config.kit_components:
+        line["bundle_lines"] = [
+            {"item_number": component, "quantity": per_kit * remaining}
+            for component, per_kit in config.kit_components[sku]
+        ]
+    return line
+
+
+def _dcl_address(header: dict[str, Any], record: str) -> dict:
+    address = header.get("shippingAddress") or {}
+    country = _ref_id(address.get("country")) or ""
+    result = {
+        "attention": (address.get("addressee") or address.get("attention") or "").strip(),
+        "address1": (address.get("addr1") or "").strip(),
+        "address2": (address.get("addr2") or "").strip(),
+        "city": (address.get("city") or "").strip(),
+        "state_province": (address.get("state") or "").strip(),
+        "postal_code": (address.get("zip") or "").strip(),
+        "country_code": str(country).strip().upper(),
+        "phone": (address.get("addrPhone") or "").strip(),
+        "email": (header.get("email") or "").strip(),
+    }
+    _check_address(result, record)
+    return result
+
+
+def _check_address(address: dict[str, str], record: str) -> None:
+    """DCL's address rules (dcl.md §4); messages name fields, never their contents."""
+    problems = [f for f in ("address1", "city", "country_code") if not address[f]]
+    problems += [
+        f"{f} longer than {ADDRESS_LINE_MAX}"
+        for f in ("attention", "address1", "address2")
+        if len(address[f]) > ADDRESS_LINE_MAX
+    ]
+    if address["country_code"] in COUNTRIES_NEEDING_STATE:
+        problems += [f for f in ("state_province", "postal_code") if not address[f]]
+    if problems:
+        raise _invalid(record, "invalid_address", f"shipping address: {', '.join(problems)}")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _ref_id(value: Any) -> str | None:
+    """A NetSuite reference `{"id": "6", "refName": ...}` or a bare value -> its id."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return None if value in (None, "") else str(value)
+
+
+def _ref_int(value: Any) -> int | None:
+    ref = _ref_id(value)
+    return int(ref) if ref is not None and ref.lstrip("-").isdigit() else None
+
+
+def _quantity(value: Any, record: str) -> int:
+    """SuiteQL numbers arrive as strings ("2", "2.0"); a missing column means 0."""
+    if value in (None, ""):
+        return 0
+    try:
+        return int(Decimal(str(value)))
+    except InvalidOperation as exc:
+        raise _invalid(record, "invalid_quantity", f"quantity {value!r} is not a number") from exc
+
+
+def _date(value: Any) -> str | None:
+    return str(value)[:10] if value else None
+
+
+def _invalid(record: str, reason: str, message: str) -> InvalidRecordError:
+    return InvalidRecordError(reason, message, system=SYSTEM, operation="plan_dcl_order", record=record)
