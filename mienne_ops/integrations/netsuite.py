@@ -1,0 +1,288 @@
+"""The NetSuite client: SuiteTalk REST records, transforms and SuiteQL over the shared HTTP core.
+
+Follows ``shared/docs/api/netsuite.md``. Requests are signed with Token-Based Authentication
+(OAuth 1.0a, HMAC-SHA256) by oauthlib, never by hand. Creates, upserts and transforms answer
+``204`` with a ``Location`` header whose last segment is the new internal id. NetSuite's account-wide
+concurrency pool answers overflow with 429 and no ``Retry-After``; the core retries it with jittered
+backoff, and a per-client semaphore (held per HTTP attempt, not across backoff sleeps) keeps one
+process from exhausting the pool by itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator, Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
+from oauthlib.oauth1 import Client as OAuth1Client
+
+from mienne_ops.errors import PermanentError
+from mienne_ops.integrations.http import HttpCore, RetryPolicy
+from mienne_ops.integrations.resource import ClientResource
+
+SYSTEM = "netsuite"
+RECORD = "/services/rest/record/v1"
+SUITEQL = "/services/rest/query/v1/suiteql"
+MAX_PAGE_SIZE = 1000
+
+
+def netsuite_host(account_id: str) -> str:
+    """``1234567_SB1`` -> ``https://1234567-sb1.suitetalk.api.netsuite.com``."""
+    return f"https://{account_id.lower().replace('_', '-')}.suitetalk.api.netsuite.com"
+
+
+def netsuite_realm(account_id: str) -> str:
+    """The OAuth realm: the account id as NetSuite prints it (``1234567_SB1``)."""
+    return account_id.upper().replace("-", "_")
+
+
+class NetSuiteTbaAuth(httpx.Auth):
+    """Signs every request (URL with its query; never the JSON body) with TBA HMAC-SHA256."""
+
+    def __init__(
+        self, account_id: str, consumer_key: str, consumer_secret: str, token_id: str, token_secret: str
+    ) -> None:
+        self._signer = OAuth1Client(
+            consumer_key,
+            client_secret=consumer_secret,
+            resource_owner_key=token_id,
+            resource_owner_secret=token_secret,
+            signature_method=SIGNATURE_HMAC_SHA256,
+            realm=netsuite_realm(account_id),
+        )
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # Each attempt (retries included) gets a fresh nonce and timestamp: NetSuite rejects reuse.
+        _, headers, _ = self._signer.sign(str(request.url), request.method)
+        request.headers["Authorization"] = headers["Authorization"]
+        yield request
+
+
+class BoundedTransport(httpx.BaseTransport):
+    """Caps in-flight requests of one client; held for each attempt only, so backoff frees a slot."""
+
+    def __init__(self, inner: httpx.BaseTransport, max_concurrency: int) -> None:
+        self._inner = inner
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._slots:
+            response = self._inner.handle_request(request)
+            response.read()  # release the slot only once the body is in
+            return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def describe_netsuite_error(response: httpx.Response) -> tuple[str | None, str]:
+    """(o:errorCode, detail) of NetSuite's problem-details body (first detail, trimmed)."""
+    body = response.json()
+    details = body.get("o:errorDetails") or []
+    if not details:
+        return None, str(body.get("title") or response.reason_phrase)[:300]
+    first = details[0]
+    message = str(first.get("detail") or body.get("title") or "")
+    if first.get("o:errorPath"):
+        message = f"{message} (at {first['o:errorPath']})"
+    return first.get("o:errorCode"), message[:300]
+
+
+def id_from_location(response: httpx.Response) -> str | None:
+    """The internal id NetSuite puts as the last path segment of ``Location``."""
+    location = response.headers.get("Location")
+    if not location:
+        return None
+    return unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) or None
+
+
+def suiteql_literal(value: str) -> str:
+    """A SuiteQL string literal (quotes doubled), for the few lookups that embed a value."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class SuiteQLRow(dict):
+    """A SuiteQL item: values are strings and a column NetSuite omitted (NULL) reads as None."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+class NetSuiteClient:
+    """Typed access to the NetSuite REST record service and SuiteQL."""
+
+    def __init__(self, core: HttpCore) -> None:
+        self.core = core
+
+    @classmethod
+    def connect(
+        cls,
+        account_id: str,
+        consumer_key: str,
+        consumer_secret: str,
+        token_id: str,
+        token_secret: str,
+        *,
+        base_url: str = "",
+        max_concurrency: int = 4,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> NetSuiteClient:
+        """Build the client; ``base_url`` empty = the account's own SuiteTalk host."""
+        auth = NetSuiteTbaAuth(account_id, consumer_key, consumer_secret, token_id, token_secret)
+        transport = BoundedTransport(httpx.HTTPTransport(), max_concurrency)
+        core = HttpCore(
+            system=SYSTEM,
+            base_url=base_url.rstrip("/") or netsuite_host(account_id),
+            headers={"Accept": "application/json"},
+            auth=auth,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            transport=transport,
+            describe_error=describe_netsuite_error,
+            max_connections=max(max_concurrency, 1),
+        )
+        return cls(core)
+
+    def close(self) -> None:
+        self.core.close()
+
+    # -- SuiteQL ----------------------------------------------------------------------------------
+    def suiteql(self, query: str, *, page_size: int = 1000) -> Iterator[dict]:
+        """Every row of the query, page by page; values are strings, a missing column is None."""
+        limit = max(1, min(page_size, MAX_PAGE_SIZE))
+        offset = 0
+        while True:
+            response = self.core.request(
+                "POST",
+                SUITEQL,
+                operation="suiteql",
+                params={"limit": limit, "offset": offset},
+                json={"q": query},
+                headers={"Prefer": "transient"},
+                idempotent=True,  # a read, safe to resend
+            )
+            page = response.json()
+            for item in page.get("items", []):
+                yield SuiteQLRow((key, value) for key, value in item.items() if key != "links")
+            if not page.get("hasMore"):
+                return
+            offset += limit
+
+    def find_by_external_id(self, record_type_code: str, external_id: str) -> str | None:
+        """Internal id of the transaction of this type code (``'ItemShip'``, ...) with the external id."""
+        if not record_type_code.isalnum():
+            raise ValueError(f"not a transaction type code: {record_type_code!r}")
+        query = (
+            f"SELECT id, tranid, externalid FROM transaction WHERE type = '{record_type_code}' "
+            f"AND externalid = {suiteql_literal(external_id)}"
+        )
+        return next((row["id"] for row in self.suiteql(query)), None)
+
+    def find_customer_by_email(self, email: str) -> str | None:
+        """The oldest active customer with this email (case-insensitive), or None."""
+        query = (
+            "SELECT id FROM customer WHERE LOWER(email) = "
+            f"{suiteql_literal(email.strip().lower())} AND isinactive = 'F' ORDER BY id"
+        )
+        return next((row["id"] for row in self.suiteql(query)), None)
+
+    # -- records ----------------------------------------------------------------------------------
+    def create(self, record_type: str, body: dict) -> str:
+        """POST a new record; returns its internal id (from ``Location``)."""
+        response = self.core.request(
+            "POST", f"{RECORD}/{record_type}", operation=f"create {record_type}", json=body
+        )
+        return self._new_id(response, f"create {record_type}")
+
+    def upsert(
+        self, record_type: str, external_id: str, body: dict, *, replace: list[str] | None = None
+    ) -> str:
+        """Create or update by external id (``PUT …/eid:<id>``); returns the internal id.
+
+        ``replace=["item"]`` makes the item sublist equal to the lines sent (default: merge).
+        """
+        path = f"{RECORD}/{record_type}/eid:{external_id}"
+        params = {"replace": ",".join(replace)} if replace else None
+        response = self.core.request(
+            "PUT", path, operation=f"upsert {record_type}", record=external_id, params=params, json=body
+        )
+        new_id = id_from_location(response)
+        if new_id is not None:
+            return new_id
+        return str(self.get(record_type, f"eid:{external_id}")["id"])
+
+    def get(self, record_type: str, id_or_eid: str, *, expand: bool = False) -> dict:
+        params = {"expandSubResources": "true"} if expand else None
+        response = self.core.request(
+            "GET", f"{RECORD}/{record_type}/{id_or_eid}", operation=f"get {record_type}", record=id_or_eid,
+            params=params,
+        )  # fmt: skip
+        return response.json()
+
+    def patch(self, record_type: str, id: str, body: dict) -> None:
+        """Merge the fields sent into the record (lines with ``line`` update, without add)."""
+        self.core.request(
+            "PATCH", f"{RECORD}/{record_type}/{id}", operation=f"patch {record_type}", record=id, json=body
+        )
+
+    def transform(
+        self, source_type: str, source_id: str, target_type: str, body: dict, *, record: str | None = None
+    ) -> str:
+        """Create ``target_type`` from a source record (e.g. fulfil a sales order); returns the new id."""
+        response = self.core.request(
+            "POST",
+            f"{RECORD}/{source_type}/{source_id}/!transform/{target_type}",
+            operation=f"transform {source_type}->{target_type}",
+            record=record or source_id,
+            json=body,
+        )
+        return self._new_id(response, f"transform {source_type}->{target_type}")
+
+    @staticmethod
+    def _new_id(response: httpx.Response, operation: str) -> str:
+        new_id = id_from_location(response)
+        if new_id is None:
+            raise PermanentError("no Location header in the answer", system=SYSTEM, operation=operation)
+        return new_id
+
+
+class NetSuiteResource(ClientResource):
+    """NetSuite TBA credentials and settings (secrets through `dg.EnvVar`)."""
+
+    account_id: str
+    consumer_key: str
+    consumer_secret: str
+    token_id: str
+    token_secret: str
+    base_url: str = ""  # empty = derive the SuiteTalk host from the account id
+    max_concurrency: int = 4
+
+    def build_client(self) -> NetSuiteClient:
+        return NetSuiteClient.connect(
+            self.account_id,
+            self.consumer_key,
+            self.consumer_secret,
+            self.token_id,
+            self.token_secret,
+            base_url=self.base_url,
+            max_concurrency=self.max_concurrency,
+            timeout=self.timeout_seconds,
+            retry=self.retry_policy(),
+        )
+
+
+def client_for(credentials: dict[str, Any], base_url: str = "", **options: Any) -> NetSuiteClient:
+    """A client from a credentials mapping such as `sandbox.credentials.NETSUITE`."""
+    return NetSuiteClient.connect(
+        credentials["account_id"],
+        credentials["consumer_key"],
+        credentials["consumer_secret"],
+        credentials["token_id"],
+        credentials["token_secret"],
+        base_url=base_url,
+        **options,
+    )

@@ -1,0 +1,159 @@
+"""SuiteQL for the NetSuite sandbox: a query is rewritten into SQLite SQL and run on the fake's tables.
+
+The fake keeps NetSuite's analytics tables (``transaction``, ``transactionline``, ``item``, ...) as
+real SQLite tables prefixed ``ns_``, so SuiteQL can run as SQL instead of through canned templates.
+The rewrite is deliberately small: table names after FROM / JOIN get the prefix, ``BUILTIN.CF`` /
+``BUILTIN.DF`` become SQL expressions, ``SYSDATE`` the world's clock and ``NVL`` ``IFNULL``. String
+literals are never touched. Rows come back the way SuiteQL returns them: lower-case keys, every value
+a string, NULL columns omitted.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+#: SuiteQL table name (lower case) -> sandbox table.
+TABLES = {
+    "transaction": "ns_transaction",
+    "transactionline": "ns_transactionline",
+    "item": "ns_item",
+    "itemmember": "ns_itemmember",
+    "kititemmember": "ns_itemmember",
+    "customer": "ns_customer",
+    "location": "ns_location",
+    "aggregateitemlocation": "ns_aggregateitemlocation",
+    "inventorybalance": "ns_aggregateitemlocation",
+    "bomassembly": "ns_bomassembly",
+    "bomrevision": "ns_bomrevision",
+    "bomrevisioncomponent": "ns_bomrevisioncomponent",
+    "bomrevisioncomponentmember": "ns_bomrevisioncomponent",
+}
+
+#: Display text of a status letter, per transaction type (what ``BUILTIN.DF(t.status)`` returns).
+STATUS_NAMES = {
+    "SalesOrd": {
+        "A": "Pending Approval",
+        "B": "Pending Fulfillment",
+        "C": "Cancelled",
+        "D": "Partially Fulfilled",
+        "E": "Pending Billing/Partially Fulfilled",
+        "F": "Pending Billing",
+        "G": "Billed",
+        "H": "Closed",
+    },
+    "ItemShip": {"A": "Picked", "B": "Packed", "C": "Shipped"},
+    "CashSale": {"A": "Unapproved Payment", "B": "Not Deposited", "C": "Deposited"},
+    "CustInvc": {"A": "Open", "B": "Paid In Full"},
+}
+
+#: ``BUILTIN.DF(<alias>.<column>)`` for reference columns: a scalar subquery giving the display name.
+_DISPLAY_LOOKUPS = {
+    "entity": "(SELECT COALESCE(companyname, firstname || ' ' || lastname) FROM ns_customer "
+    "WHERE ns_customer.id = {ref})",
+    "item": "(SELECT itemid FROM ns_item WHERE ns_item.id = {ref})",
+    "location": "(SELECT name FROM ns_location WHERE ns_location.id = {ref})",
+    "shipmethod": "(SELECT itemid FROM ns_item WHERE ns_item.id = {ref})",
+    "createdfrom": "(SELECT tranid FROM ns_transaction WHERE ns_transaction.id = {ref})",
+}
+
+_STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_TABLE_AFTER_KEYWORD = re.compile(r"\b(FROM|JOIN)(\s+)([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+_BUILTIN = re.compile(r"BUILTIN\.(CF|DF)\(\s*(?:([A-Za-z_]\w*)\.)?([A-Za-z_]\w*)\s*\)", re.IGNORECASE)
+# `transaction` is an SQLite keyword; as a column (transactionline.transaction) it must be quoted.
+_TRANSACTION_COLUMN = re.compile(r"(?<![\w\[])transaction\b", re.IGNORECASE)
+_SYSDATE = re.compile(r"\bSYSDATE\b", re.IGNORECASE)
+_NVL = re.compile(r"\bNVL\s*\(", re.IGNORECASE)
+_WRITE_STATEMENT = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE|DROP|CREATE|ALTER|ATTACH|PRAGMA|REPLACE)\b", re.IGNORECASE
+)
+
+MAX_TOTAL_ROWS = 100_000
+
+
+class SuiteQLError(ValueError):
+    """The query is not valid SuiteQL (rendered as 400 INVALID_PARAMETER)."""
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions the rewritten queries call."""
+    conn.create_function("ns_status_name", 2, _status_name, deterministic=True)
+
+
+def _status_name(tran_type: str | None, letter: str | None) -> str | None:
+    if letter is None:
+        return None
+    return STATUS_NAMES.get(tran_type or "", {}).get(letter, letter)
+
+
+def rewrite(query: str, now: datetime) -> str:
+    """SuiteQL -> SQLite SQL over the ``ns_`` tables (string literals left as they are)."""
+    if _WRITE_STATEMENT.match(query) or ";" in _STRING_LITERAL.sub("''", query).rstrip().rstrip(";"):
+        raise SuiteQLError("Only single SELECT statements are allowed")
+    pieces: list[str] = []
+    position = 0
+    for literal in _STRING_LITERAL.finditer(query):
+        pieces.append(_rewrite_code(query[position : literal.start()], now))
+        pieces.append(literal.group(0))
+        position = literal.end()
+    pieces.append(_rewrite_code(query[position:], now))
+    return "".join(pieces).rstrip().rstrip(";")
+
+
+def _rewrite_code(code: str, now: datetime) -> str:
+    code = _TABLE_AFTER_KEYWORD.sub(_prefix_table, code)
+    code = _BUILTIN.sub(_builtin, code)
+    code = _TRANSACTION_COLUMN.sub("[transaction]", code)
+    code = _SYSDATE.sub(f"'{now.strftime('%Y-%m-%d %H:%M:%S')}'", code)
+    return _NVL.sub("IFNULL(", code)
+
+
+def _prefix_table(match: re.Match[str]) -> str:
+    keyword, space, name = match.groups()
+    table = TABLES.get(name.lower())
+    if table is None:
+        # Unknown names are left alone; SQLite then reports them, rendered as a 400 like NetSuite.
+        return match.group(0)
+    return f"{keyword}{space}{table}"
+
+
+def _builtin(match: re.Match[str]) -> str:
+    function, alias, column = match.group(1).upper(), match.group(2), match.group(3).lower()
+    prefix = f"{alias}." if alias else ""
+    ref = f"{prefix}{column}"
+    if column == "status" and function == "CF":
+        return f"({prefix}type || ':' || {ref})"
+    if column == "status":
+        return f"ns_status_name({prefix}type, {ref})"
+    if function == "DF" and column in _DISPLAY_LOOKUPS:
+        return _DISPLAY_LOOKUPS[column].format(ref=ref)
+    return ref
+
+
+def run(conn: sqlite3.Connection, query: str, now: datetime) -> list[dict[str, str]]:
+    """All rows of the query (capped at 100,000) as SuiteQL items, without the ``links`` key."""
+    sql = rewrite(query, now)
+    try:
+        cursor = conn.execute(sql)
+        names = [column[0].lower() for column in cursor.description or ()]
+        rows = cursor.fetchmany(MAX_TOTAL_ROWS)
+    except sqlite3.Error as error:
+        raise SuiteQLError(f"Invalid search query: {error}") from error
+    return [_item(names, row) for row in rows]
+
+
+def _item(names: list[str], row: sqlite3.Row | tuple[Any, ...]) -> dict[str, str]:
+    item: dict[str, str] = {}
+    for name, value in zip(names, tuple(row), strict=True):
+        if value is None:
+            continue
+        item[name] = _text(value)
+    return item
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
