@@ -1,0 +1,101 @@
+"""The StateSet client against the StateSet sandbox over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mienne_ops.errors import AuthError, RemoteValidationError
+from mienne_ops.integrations.http import STATS
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox.server import SandboxServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    path = tmp_path_factory.mktemp("stateset") / "w.db"
+    with SandboxServer(path, modules=("mienne_ops.sandbox.stateset",)) as srv:
+        yield srv
+
+
+@pytest.fixture
+def sandbox_url(server):
+    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    return server.url
+
+
+def make_client(url: str, api_key: str = credentials.STATESET["api_key"]):
+    resource = StateSetResource(base_url=f"{url}/stateset", api_key=api_key, retry_base_delay_seconds=0.01)
+    return resource.build_client()
+
+
+ORDER_DATA = {
+    "customer_id": "cus_1",
+    "items": [{"product_id": "MN-SERUM-001", "quantity": 2, "unit_price": "24.00", "total_amount": "48.00"}],
+    "metadata": {"source": "shopify"},
+}
+
+
+def test_wrong_api_key_is_an_auth_error(sandbox_url):
+    with pytest.raises(AuthError):
+        make_client(sandbox_url, api_key="sk_wrong").find_order_by_external_id("shopify-1")
+
+
+def test_create_is_idempotent_by_external_id(sandbox_url):
+    client = make_client(sandbox_url)
+    first = client.create_order("shopify-order-1", ORDER_DATA)
+    again = client.create_order("shopify-order-1", ORDER_DATA)
+    assert first["id"] == again["id"] and first["id"].startswith("ord_")
+    assert first["status"] == "PENDING" and first["object"] == "order"
+    assert first["data"]["metadata"] == {"source": "shopify", "external_id": "shopify-order-1"}
+    assert client.find_order_by_external_id("shopify-order-2") is None
+    orders = httpx.get(f"{sandbox_url}/_sandbox/state").json()["stateset"]["orders"]
+    assert len(orders) == 1
+
+
+def test_ship_records_tracking_and_repeats_safely(sandbox_url):
+    client = make_client(sandbox_url)
+    order = client.create_order("shopify-order-5", ORDER_DATA)
+    shipped = client.ship_order(
+        order["id"], carrier="UPS", tracking_number="1Z1", tracking_url="https://t/1Z1"
+    )
+    assert shipped["status"] == "SHIPPED"
+    assert shipped["data"]["shipping_details"]["tracking_number"] == "1Z1"
+    assert client.ship_order(order["id"], carrier="UPS", tracking_number="1Z1")["status"] == "SHIPPED"
+    split = client.ship_order(order["id"], carrier="UPS", tracking_number="1Z2")
+    assert [s["tracking_number"] for s in split["data"]["shipments"]] == ["1Z1", "1Z2"]
+    client.order_action(order["id"], "deliver")
+    # Delivered orders refuse ship (409), but the same tracking is already there: success.
+    assert client.ship_order(order["id"], carrier="UPS", tracking_number="1Z2")["status"] == "DELIVERED"
+    with pytest.raises(RemoteValidationError):
+        client.ship_order(order["id"], carrier="UPS", tracking_number="1Z3")
+
+
+def test_invalid_transition_is_a_remote_validation_error(sandbox_url):
+    client = make_client(sandbox_url)
+    order = client.create_order("shopify-order-9", ORDER_DATA)
+    client.order_action(order["id"], "cancel", {"reason": "customer request"})
+    with pytest.raises(RemoteValidationError) as raised:
+        client.ship_order(order["id"], carrier="UPS", tracking_number="1Z9")
+    assert raised.value.status == 409
+
+
+def test_fulfillment_events_are_kept_in_history(sandbox_url):
+    client = make_client(sandbox_url)
+    order = client.create_order("shopify-order-11", ORDER_DATA)
+    event = client.add_fulfillment_event(order["id"], {"type": "picked", "description": "picked at FR"})
+    assert event["type"] == "picked"
+    types = [e["type"] for e in client.get_order(order["id"])["data"]["fulfillment_events"]]
+    assert types == ["picked"]
+
+
+def test_throttling_with_retry_after_is_retried(sandbox_url):
+    client = make_client(sandbox_url)
+    httpx.post(
+        f"{sandbox_url}/_sandbox/stateset/limits", json={"requests_per_second": 2, "retry_after_seconds": 0.2}
+    )
+    before = STATS.retries["stateset"]
+    for index in range(4):
+        assert client.find_order_by_external_id(f"none-{index}") is None
+    assert STATS.retries["stateset"] > before
