@@ -1,0 +1,377 @@
+"""The Shopify Admin GraphQL client and its Dagster resource.
+
+Every call is one POST to ``/admin/api/{version}/graphql.json`` through the shared `HttpCore`
+(timeouts, retries, error classes). What is Shopify's own lives here: the documents (``.graphql``
+files beside this module, so a test validates each one against the real schema), the cost-aware
+throttle (the last ``throttleStatus`` predicts the bucket; a call waits when its expected cost would
+not fit, and a ``THROTTLED`` answer becomes a `TransientError` with the wait Shopify implies),
+``userErrors`` turned into `RemoteValidationError`, and webhook HMAC verification.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import threading
+import time
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import httpx
+
+from mienne_ops.errors import RemoteValidationError, TransientError
+from mienne_ops.integrations.http import STATS, HttpCore
+from mienne_ops.integrations.resource import ClientResource
+
+SYSTEM = "shopify"
+DEFAULT_API_VERSION = "2026-04"
+FRAGMENT_FILES = ("order_fields",)
+MAX_PAGE_SIZE = 250
+
+
+# -- documents ------------------------------------------------------------------------------------
+@cache
+def _graphql_file(name: str) -> str:
+    return resources.files("mienne_ops.integrations.graphql").joinpath(f"{name}.graphql").read_text()
+
+
+@cache
+def document(name: str) -> str:
+    """The text of ``graphql/<name>.graphql`` plus the shared fragments it uses."""
+    text = _graphql_file(name)
+    for fragment_file in FRAGMENT_FILES:
+        fragments = _graphql_file(fragment_file)
+        used = set(re.findall(r"\.\.\.(\w+)", text))
+        defined = set(re.findall(r"fragment\s+(\w+)", fragments))
+        if used & defined and fragment_file != name:
+            text = f"{text}\n{fragments}"
+    return text
+
+
+def document_names() -> list[str]:
+    """Every operation document the client sends (fragment-only files excluded)."""
+    folder = resources.files("mienne_ops.integrations.graphql")
+    names = [p.name.removesuffix(".graphql") for p in folder.iterdir() if p.name.endswith(".graphql")]
+    return sorted(n for n in names if n not in FRAGMENT_FILES)
+
+
+# -- ids and helpers ------------------------------------------------------------------------------
+def order_gid(order_id: int | str) -> str:
+    return f"gid://shopify/Order/{order_id}"
+
+
+def legacy_id(gid: str) -> int:
+    return int(gid.rsplit("/", 1)[-1].split("?")[0])
+
+
+def topic_enum(topic: str) -> str:
+    """``orders/create`` or ``ORDERS_CREATE`` -> ``ORDERS_CREATE``."""
+    return topic.replace("/", "_").upper()
+
+
+def verify_webhook(secret: str, raw_body: bytes, hmac_header: str) -> bool:
+    """True when ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body."""
+    if not secret or not hmac_header:
+        return False
+    digest = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+    return hmac.compare_digest(digest, hmac_header)
+
+
+def describe_shopify_error(response: httpx.Response) -> tuple[str | None, str]:
+    """Shopify error bodies: ``{"errors": "text"}``, ``{"errors": {field: [...]}}`` or a list."""
+    errors = response.json().get("errors")
+    if isinstance(errors, dict):
+        return None, "; ".join(
+            f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in errors.items()
+        )[:300]
+    if isinstance(errors, list):
+        return None, "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)[
+            :300
+        ]
+    return None, str(errors or response.reason_phrase)[:300]
+
+
+def user_errors(payload: dict[str, Any] | None, operation: str, record: str | None = None) -> None:
+    """Raise `RemoteValidationError` naming the field and message of a mutation's ``userErrors``."""
+    problems = (payload or {}).get("userErrors") or []
+    if not problems:
+        return
+    rendered = "; ".join(f"{'.'.join(e.get('field') or []) or 'base'}: {e.get('message')}" for e in problems)
+    raise RemoteValidationError(
+        rendered, system=SYSTEM, operation=operation, record=record, code=problems[0].get("code")
+    )
+
+
+class CostThrottle:
+    """Client-side view of Shopify's leaky bucket, from the last ``throttleStatus`` seen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._status: dict[str, float] | None = None
+        self._seen_at = 0.0
+        self._expected: dict[str, float] = {}
+
+    def observe(self, operation: str, cost: dict[str, Any] | None) -> None:
+        if not cost:
+            return
+        with self._lock:
+            status = cost.get("throttleStatus")
+            if status:
+                self._status, self._seen_at = status, time.monotonic()
+            if cost.get("requestedQueryCost") is not None:
+                self._expected[operation] = float(cost["requestedQueryCost"])
+
+    def wait_seconds(self, operation: str) -> float:
+        """How long to wait before an operation whose last requested cost is known."""
+        with self._lock:
+            if self._status is None or operation not in self._expected:
+                return 0.0
+            rate = float(self._status.get("restoreRate") or 0) or 1.0
+            maximum = float(self._status.get("maximumAvailable") or 0)
+            elapsed = time.monotonic() - self._seen_at
+            available = min(maximum, float(self._status.get("currentlyAvailable") or 0) + elapsed * rate)
+            needed = min(self._expected[operation], maximum)
+            return max(0.0, (needed - available) / rate)
+
+
+def throttled_wait(body: dict[str, Any]) -> float:
+    """Seconds until a THROTTLED request fits: (requested - currentlyAvailable) / restoreRate."""
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    rate = float(status.get("restoreRate") or 0) or 50.0
+    requested = float(cost.get("requestedQueryCost") or 0)
+    available = float(status.get("currentlyAvailable") or 0)
+    return max(0.0, (requested - available) / rate)
+
+
+# -- the client -----------------------------------------------------------------------------------
+class ShopifyClient:
+    """Typed calls to the Shopify Admin GraphQL API over the shared HTTP core."""
+
+    def __init__(self, core: HttpCore, api_version: str = DEFAULT_API_VERSION) -> None:
+        self.core = core
+        self.api_version = api_version
+        self.path = f"/admin/api/{api_version}/graphql.json"
+        self.throttle = CostThrottle()
+
+    def close(self) -> None:
+        self.core.close()
+
+    # -- transport ------------------------------------------------------------------------------
+    def execute(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        operation: str,
+        record: str | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """Run one document and return its ``data``; raises on top-level ``errors``.
+
+        ``THROTTLED`` is retried by the core after the wait Shopify implies; any other top-level
+        error (invalid document, missing directive) is a `RemoteValidationError`.
+        """
+        wait = self.throttle.wait_seconds(operation)
+        if wait > 0:
+            self.core.sleep(wait)
+        context = {"system": SYSTEM, "operation": operation, "record": record}
+        parsed: dict[str, Any] = {}
+
+        def inspect(response: httpx.Response) -> None:
+            body = response.json()
+            cost = (body.get("extensions") or {}).get("cost")
+            self.throttle.observe(operation, cost)
+            if cost and cost.get("actualQueryCost"):
+                STATS.add_units(f"{SYSTEM}:cost", cost["actualQueryCost"])
+            errors = body.get("errors") or []
+            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
+                raise TransientError(
+                    "throttled", retry_after=throttled_wait(body), code="THROTTLED", **context
+                )
+            if errors:
+                first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+                code = (first.get("extensions") or {}).get("code")
+                message = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))[:300]
+                raise RemoteValidationError(message or "GraphQL error", code=code, **context)
+            parsed.update(body)
+
+        self.core.request(
+            "POST",
+            self.path,
+            operation=operation,
+            record=record,
+            json={"query": document, "variables": variables or {}},
+            idempotent=idempotent,
+            inspect=inspect,
+        )
+        return parsed.get("data") or {}
+
+    def _run(
+        self, name: str, variables: dict[str, Any], *, record: str | None = None, idempotent: bool = True
+    ) -> dict[str, Any]:
+        return self.execute(document(name), variables, operation=name, record=record, idempotent=idempotent)
+
+    def _pages(self, name: str, root: str, variables: dict[str, Any], page_size: int) -> Iterator[dict]:
+        after = None
+        while True:
+            data = self._run(name, {**variables, "first": min(page_size, MAX_PAGE_SIZE), "after": after})
+            connection = data[root]
+            yield from connection["nodes"]
+            if not connection["pageInfo"]["hasNextPage"]:
+                return
+            after = connection["pageInfo"]["endCursor"]
+
+    # -- orders ---------------------------------------------------------------------------------
+    def iter_orders(self, search: str, page_size: int = 50) -> Iterator[dict]:
+        """Order nodes (the `OrderFields` shape) matching a search, oldest change first."""
+        yield from self._pages("orders", "orders", {"query": search}, page_size)
+
+    def iter_order_ids(self, search: str, page_size: int = 250) -> Iterator[str]:
+        """The numeric ids (as strings) of the orders matching a search; a cheap poll."""
+        for node in self._pages("order_ids", "orders", {"query": search}, page_size):
+            yield str(node["legacyResourceId"])
+
+    def get_order(self, order_id: int) -> dict | None:
+        """One order node (`OrderFields`) or None when Shopify does not know it."""
+        return self._run("order", {"id": order_gid(order_id)}, record=str(order_id))["order"]
+
+    def add_tags(self, order_id: int, tags: list[str]) -> None:
+        """Add tags (tagsAdd is additive and idempotent; existing tags stay)."""
+        data = self._run("tags_add", {"id": order_gid(order_id), "tags": tags}, record=str(order_id))
+        user_errors(data["tagsAdd"], "tags_add", str(order_id))
+
+    # -- fulfillment ----------------------------------------------------------------------------
+    def fulfillment_orders(self, order_id: int) -> list[dict]:
+        data = self._run("fulfillment_orders", {"id": order_gid(order_id)}, record=str(order_id))
+        order = data["order"] or {"fulfillmentOrders": {"nodes": []}}
+        return [
+            {
+                "id": fo["id"],
+                "status": fo["status"],
+                "line_items": [
+                    {
+                        "id": line["id"],
+                        "line_item_id": line["lineItem"]["id"],
+                        "sku": line["sku"],
+                        "remaining_quantity": line["remainingQuantity"],
+                        "total_quantity": line["totalQuantity"],
+                    }
+                    for line in fo["lineItems"]["nodes"]
+                ],
+            }
+            for fo in order["fulfillmentOrders"]["nodes"]
+        ]
+
+    def fulfillments(self, order_id: int) -> list[dict]:
+        data = self._run("fulfillments", {"id": order_gid(order_id)}, record=str(order_id))
+        order = data["order"] or {"fulfillments": []}
+        return [
+            {
+                "id": f["id"],
+                "status": f["status"],
+                "tracking_numbers": [t["number"] for t in f["trackingInfo"] if t.get("number")],
+                "tracking_company": next((t["company"] for t in f["trackingInfo"] if t.get("company")), None),
+                "line_items": [
+                    {"line_item_id": line["lineItem"]["id"], "quantity": line["quantity"]}
+                    for line in f["fulfillmentLineItems"]["nodes"]
+                ],
+            }
+            for f in order["fulfillments"]
+        ]
+
+    def create_fulfillment(
+        self,
+        lines_by_fulfillment_order: list[tuple[str, list[tuple[str, int]]]],
+        *,
+        tracking_company: str | None,
+        tracking_numbers: list[str],
+        tracking_urls: list[str] | None = None,
+        notify_customer: bool = False,
+        record: str | None = None,
+    ) -> dict:
+        """fulfillmentCreate on fulfillment-order lines (an empty line list fulfils the whole FO)."""
+        groups = []
+        for fulfillment_order_id, lines in lines_by_fulfillment_order:
+            group: dict[str, Any] = {"fulfillmentOrderId": fulfillment_order_id}
+            if lines:
+                group["fulfillmentOrderLineItems"] = [{"id": i, "quantity": q} for i, q in lines]
+            groups.append(group)
+        tracking: dict[str, Any] = {"numbers": list(tracking_numbers)}
+        if tracking_company:
+            tracking["company"] = tracking_company
+        if tracking_urls:
+            tracking["urls"] = list(tracking_urls)
+        variables = {
+            "fulfillment": {
+                "lineItemsByFulfillmentOrder": groups,
+                "trackingInfo": tracking,
+                "notifyCustomer": notify_customer,
+            }
+        }
+        # Not idempotent: a resend after a lost answer could fulfil twice, so the core raises
+        # AmbiguousWriteError instead and the caller reconciles through `fulfillments()`.
+        data = self._run("fulfillment_create", variables, record=record, idempotent=False)
+        payload = data["fulfillmentCreate"]
+        user_errors(payload, "fulfillment_create", record)
+        created = payload["fulfillment"]
+        return {"id": created["id"], "tracking_numbers": [t["number"] for t in created["trackingInfo"]]}
+
+    # -- webhooks -------------------------------------------------------------------------------
+    def list_webhook_subscriptions(self, topic: str | None = None, uri: str | None = None) -> list[dict]:
+        variables: dict[str, Any] = {"topics": [topic_enum(topic)] if topic else None, "uri": uri}
+        return [
+            {"id": s["id"], "topic": s["topic"], "uri": s["uri"], "format": s["format"]}
+            for s in self._pages("webhook_subscriptions", "webhookSubscriptions", variables, 100)
+        ]
+
+    def subscribe_webhook(self, topic: str, uri: str) -> str:
+        """Subscribe ``uri`` to ``topic`` (``orders/paid`` or ``ORDERS_PAID``); returns the id.
+
+        Idempotent: an existing subscription for the same topic and address is returned as is.
+        """
+        existing = self.list_webhook_subscriptions(topic, uri)
+        if existing:
+            return existing[0]["id"]
+        data = self._run(
+            "webhook_subscription_create",
+            {"topic": topic_enum(topic), "subscription": {"uri": uri, "format": "JSON"}},
+            record=topic_enum(topic),
+            idempotent=False,
+        )
+        payload = data["webhookSubscriptionCreate"]
+        if payload["userErrors"]:
+            # A concurrent subscriber may have won the race; its subscription is as good as ours.
+            existing = self.list_webhook_subscriptions(topic, uri)
+            if existing:
+                return existing[0]["id"]
+            user_errors(payload, "webhook_subscription_create", topic_enum(topic))
+        return payload["webhookSubscription"]["id"]
+
+
+# -- the Dagster resource -------------------------------------------------------------------------
+class ShopifyResource(ClientResource):
+    """Shopify Admin API settings; `client` is a `ShopifyClient`."""
+
+    shop_url: str
+    access_token: str
+    api_version: str = DEFAULT_API_VERSION
+    api_secret: str = ""
+
+    def build_client(self) -> ShopifyClient:
+        core = HttpCore(
+            system=SYSTEM,
+            base_url=self.shop_url,
+            headers={"X-Shopify-Access-Token": self.access_token, "Content-Type": "application/json"},
+            timeout=self.timeout_seconds,
+            retry=self.retry_policy(),
+            describe_error=describe_shopify_error,
+        )
+        return ShopifyClient(core, api_version=self.api_version)
+
+    def verify_webhook(self, raw_body: bytes, hmac_header: str) -> bool:
+        return verify_webhook(self.api_secret, raw_body, hmac_header)

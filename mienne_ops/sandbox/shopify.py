@@ -1,0 +1,922 @@
+"""The Shopify fake: the Admin GraphQL API, a control plane to inject orders, and signed webhooks.
+
+API (mounted under ``/shopify``): ``POST /admin/api/{version}/graphql.json`` with
+``X-Shopify-Access-Token``; documents execute against Shopify's real schema (`shopify_graphql`)
+over orders stored in REST shape (`shopify_orders`); every answer carries ``extensions.cost`` from a
+leaky bucket and ``X-Request-Id``; over budget answers ``THROTTLED`` (HTTP 200, no ``data``).
+
+Control plane (a contract used by outside harnesses), under ``/_sandbox/shopify``:
+
+- ``POST /orders``               one REST/webhook-shape order (or ``{"order": {...}}``) -> 201
+  ``{"id", "name", "admin_graphql_api_id"}``; fires orders/create, orders/paid, orders/updated
+- ``POST /orders/{id}/cancel``   cancel (``{"reason": "customer"}`` optional); fires orders/cancelled
+- ``POST /limits``               ``{"restore_rate": 100, "bucket_size": 2000}``
+- ``POST /webhooks/redeliver``   resend every logged delivery (same event ids)
+- ``GET  /webhooks/log``         the delivery log
+
+Python helpers for the in-process traffic simulator: `Sandbox.inject_order`, `Sandbox.cancel_order`.
+Webhooks are delivered by a background thread, signed with the app secret, with the FaultBook's
+drop / duplicate / reorder / delay faults and compressed retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import heapq
+import hmac
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from graphql import (
+    GraphQLError,
+    OperationDefinitionNode,
+    execute,
+    parse,
+    validate,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox.base import SystemSandbox
+from mienne_ops.sandbox.catalog import Catalog, build_catalog
+from mienne_ops.sandbox.shopify_graphql import (
+    IDEMPOTENT_MUTATIONS,
+    CostBucket,
+    admin_schema,
+    all_match,
+    connection,
+    fragments_of,
+    gid,
+    parse_gid,
+    parse_search,
+    requested_cost,
+    resolve_field,
+)
+from mienne_ops.sandbox.shopify_orders import (
+    default_transactions,
+    detect_carrier,
+    fill_line_item,
+    fill_totals,
+    fresh_copy,
+    fulfillment_node,
+    fulfillment_order_node,
+    location_node,
+    money_set,
+    order_matches,
+    order_node,
+    public_order,
+    shop_time,
+    tag_list,
+)
+
+log = logging.getLogger("mienne_ops.sandbox.shopify")
+
+SYSTEM = "shopify"
+SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
+UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+WEBHOOK_ATTEMPTS = 8
+WEBHOOK_BACKOFF_SECONDS = 0.05  # compressed: real Shopify spreads 8 tries over 4 hours
+SORT_FIELDS = {"UPDATED_AT": "updated_at", "CREATED_AT": "created_at", "ID": "id"}
+# Resource names that contain an underscore, so ORDERS_CREATE -> orders/create works for them too.
+MULTIWORD_RESOURCES = (
+    "fulfillment_orders",
+    "fulfillment_events",
+    "fulfillment_holds",
+    "inventory_levels",
+    "inventory_items",
+    "draft_orders",
+    "order_transactions",
+)
+
+
+def serving_version(requested: str) -> str:
+    if requested == "unstable" or requested in SUPPORTED_VERSIONS:
+        return requested
+    return SUPPORTED_VERSIONS[0]
+
+
+def topic_name(enum_value: str) -> str:
+    """WebhookSubscriptionTopic enum -> REST topic (``ORDERS_PAID`` -> ``orders/paid``)."""
+    lower = enum_value.lower()
+    for resource in MULTIWORD_RESOURCES:
+        if lower.startswith(resource + "_"):
+            return f"{resource}/{lower[len(resource) + 1 :]}"
+    resource, _, action = lower.partition("_")
+    return f"{resource}/{action}"
+
+
+def topic_enum(topic: str) -> str:
+    return topic.replace("/", "_").upper()
+
+
+def sign(body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+class UserErrors(Exception):
+    """A mutation's validation failure: answered as ``userErrors`` with HTTP 200."""
+
+    def __init__(self, field: list[str] | None, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = [{"field": field, "message": message, "code": code}]
+
+
+@dataclass(order=True)
+class Delivery:
+    due: float
+    seq: int
+    topic: str = field(compare=False)
+    uri: str = field(compare=False)
+    body: bytes = field(compare=False)
+    event_id: str = field(compare=False)
+    triggered_at: str = field(compare=False)
+    subscription_id: int = field(compare=False)
+    attempt: int = field(default=0, compare=False)
+
+
+class Sandbox(SystemSandbox):
+    name = SYSTEM
+
+    def __init__(self, world, faults) -> None:
+        super().__init__(world, faults)
+        self.catalog: Catalog = build_catalog()
+        self.bucket = CostBucket()
+        self._queue: list[Delivery] = []
+        self._queue_cond = threading.Condition()
+        self._seq = itertools.count()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._log_lock = threading.Lock()
+        self.delivery_log: list[dict[str, Any]] = []
+        self._failures: dict[int, int] = {}
+
+    # -- SystemSandbox --------------------------------------------------------------------------
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])]
+
+    def control_routes(self) -> list[BaseRoute]:
+        return [
+            Route("/orders", self._inject_route, methods=["POST"]),
+            Route("/orders/{order_id:int}/cancel", self._cancel_route, methods=["POST"]),
+            Route("/limits", self._limits_route, methods=["POST"]),
+            Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
+            Route("/webhooks/log", self._log_route, methods=["GET"]),
+        ]
+
+    def reset(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.world.clear_system(SYSTEM)
+        self.bucket.configure(2000, 100)
+        with self._queue_cond:
+            self._queue.clear()
+        with self._log_lock:
+            self.delivery_log.clear()
+            self._failures.clear()
+
+    def state(self) -> dict[str, Any]:
+        orders = []
+        for order in self.world.list(SYSTEM, "order"):
+            view = public_order(order)
+            view["tags_list"] = tag_list(order.get("tags"))
+            view["fulfillment_orders"] = order["_fulfillment_orders"]
+            view["transactions"] = order["_transactions"]
+            orders.append(view)
+        with self._log_lock:
+            log_count = len(self.delivery_log)
+        return {
+            "orders": orders,
+            "webhook_subscriptions": self.world.list(SYSTEM, "webhook_subscription"),
+            "webhook_deliveries": log_count,
+            "webhooks_pending": self.pending_webhooks(),
+        }
+
+    def credentials(self) -> dict[str, Any]:
+        return dict(credentials.SHOPIFY)
+
+    def fault_response(self, status: int) -> Response:
+        if status == 429:
+            return JSONResponse(
+                {
+                    "errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume "
+                    "uninterrupted service."
+                },
+                status_code=429,
+                headers={"Retry-After": "1.0", "X-Request-Id": str(uuid.uuid4())},
+            )
+        return JSONResponse(
+            {"errors": "Internal Server Error"},
+            status_code=status,
+            headers={"X-Request-Id": str(uuid.uuid4())},
+        )
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._deliver_loop, name="shopify-webhooks", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._queue_cond:
+            self._queue_cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    # -- the GraphQL endpoint -------------------------------------------------------------------
+    async def _graphql(self, request: Request) -> Response:
+        version = serving_version(request.path_params["version"])
+        headers = {"X-Request-Id": str(uuid.uuid4()), "X-Shopify-API-Version": version}
+        token = request.headers.get("X-Shopify-Access-Token", "")
+        if not hmac.compare_digest(token, credentials.SHOPIFY["access_token"]):
+            return JSONResponse({"errors": UNAUTHORIZED}, status_code=401, headers=headers)
+        try:
+            body = json.loads(await request.body())
+            query = body["query"]
+        except (ValueError, KeyError, TypeError):
+            return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, 400, headers)
+        # Execution holds the world lock and may sleep on I/O, so keep it off the event loop.
+        result = await run_in_threadpool(
+            self.run, query, body.get("variables"), body.get("operationName"), version
+        )
+        return JSONResponse(result, 200, headers)
+
+    def run(self, query: str, variables: dict | None, operation_name: str | None, version: str) -> dict:
+        """Execute one document the way Shopify would; returns the response body."""
+        schema = admin_schema()
+        try:
+            document = parse(query)
+        except GraphQLError as error:
+            return {"errors": [error.formatted]}
+        errors = validate(schema, document)
+        if errors:
+            return {"errors": [e.formatted for e in errors]}
+        operation = _pick_operation(document, operation_name)
+        if operation is None:
+            return {"errors": [{"message": "No operation named " + str(operation_name)}]}
+        missing = _missing_idempotency(operation, version)
+        if missing:
+            return {
+                "errors": [
+                    {
+                        "message": f"The @idempotent directive is required for {missing}.",
+                        "extensions": {"code": "BAD_REQUEST"},
+                    }
+                ]
+            }
+        cost = requested_cost(schema, operation, fragments_of(document), variables or {})
+        if not self.bucket.take(cost):
+            return {
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/rate-limits",
+                        },
+                    }
+                ],
+                "extensions": {"cost": self._cost(cost, None)},
+            }
+        shortfall: list[int] = []
+        root = Resolvers(self, shortfall)
+        with self.world.tx():
+            result = execute(
+                schema,
+                document,
+                root_value=root,
+                variable_values=variables,
+                operation_name=operation_name,
+                field_resolver=resolve_field,
+            )
+        actual = max(0, cost - sum(shortfall)) if operation.operation.value == "query" else cost
+        self.bucket.refund(cost - actual)
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [e.formatted for e in result.errors]
+        body["data"] = result.data
+        body["extensions"] = {"cost": self._cost(cost, actual)}
+        root.flush_webhooks()
+        return body
+
+    def _cost(self, requested: int, actual: int | None) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": self.bucket.status(),
+        }
+
+    # -- orders: storage ------------------------------------------------------------------------
+    def _new_id(self, kind: str, start: int) -> int:
+        return self.world.next_id(f"{SYSTEM}:{kind}", start)
+
+    def inject_order(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Create an order from a REST/webhook-shape payload (missing fields filled); fire webhooks."""
+        events: list[tuple[str, dict]] = []
+        with self.world.tx():
+            order = self._normalise(fresh_copy(payload))
+            self.world.put(SYSTEM, "order", order["id"], order)
+            for fo in order["_fulfillment_orders"]:
+                self.world.put(SYSTEM, "fo_index", fo["id"], {"order_id": order["id"]})
+            events.append(("orders/create", order))
+            if order["financial_status"] == "paid":
+                events.append(("orders/paid", order))
+            events.append(("orders/updated", order))
+        for topic, doc in events:
+            self.emit(topic, public_order(doc))
+        return {
+            "id": order["id"],
+            "name": order["name"],
+            "admin_graphql_api_id": order["admin_graphql_api_id"],
+        }
+
+    def _normalise(self, order: dict[str, Any]) -> dict[str, Any]:
+        now = shop_time(self.world.now())
+        given_id = order.get("id")
+        if not given_id or self.world.get(SYSTEM, "order", given_id) is not None:
+            # A repeated payload (e.g. the same fixture posted twice) becomes a new order.
+            if given_id:
+                order.pop("name", None)
+                for line in order.get("line_items", []):
+                    line.pop("id", None)
+            order["id"] = self._new_id("order", 5_000_000_000_000_000_001)
+        order["admin_graphql_api_id"] = gid("Order", order["id"])
+        if not order.get("name") or self.world.get(SYSTEM, "order_name", order["name"]) is not None:
+            order["name"], order["order_number"], order["number"] = self._new_name()
+        self.world.put(SYSTEM, "order_name", order["name"], {"id": order["id"]})
+        order.setdefault("created_at", now)
+        order.setdefault("processed_at", order["created_at"])
+        order["updated_at"] = now
+        order.setdefault("currency", "USD")
+        order.setdefault("presentment_currency", order["currency"])
+        order.setdefault("financial_status", "paid")
+        order.setdefault("fulfillment_status", None)
+        order.setdefault("cancelled_at", None)
+        order.setdefault("cancel_reason", None)
+        order.setdefault("closed_at", None)
+        order.setdefault("taxes_included", False)
+        order.setdefault("test", False)
+        order.setdefault("confirmed", True)
+        order.setdefault("payment_gateway_names", ["shopify_payments"])
+        order.setdefault("shipping_lines", [])
+        order.setdefault("discount_codes", [])
+        order.setdefault("tax_lines", [])
+        order.setdefault("fulfillments", [])
+        order.setdefault("refunds", [])
+        order.setdefault("source_name", "web")
+        order["tags"] = ", ".join(tag_list(order.get("tags")))
+        for line in order.setdefault("line_items", []):
+            line.setdefault("id", self._new_id("line_item", 1_400_000_000_000_000_001))
+            line["admin_graphql_api_id"] = gid("LineItem", line["id"])
+            fill_line_item(line, self.catalog, order["currency"])
+        for shipping in order["shipping_lines"]:
+            shipping.setdefault("id", self._new_id("shipping_line", 4_000_000_000_000_000_001))
+            shipping.setdefault("price_set", money_set(shipping.get("price"), order["currency"]))
+        fill_totals(order)
+        order["_transactions"] = default_transactions(
+            order,
+            order.pop("transactions", None),
+            lambda: self._new_id("transaction", 7_000_000_000_000_000_001),
+        )
+        order["_fulfillment_orders"] = [self._fulfillment_order(order, now)]
+        return order
+
+    def _new_name(self) -> tuple[str, int, int]:
+        """The next free order name ``#1001``, ``#1002``, … (skipping names taken by payloads)."""
+        while True:
+            number = self._new_id("order_number", 1001)
+            name = f"#{number}"
+            if self.world.get(SYSTEM, "order_name", name) is None:
+                return name, number, number - 1000
+
+    def _fulfillment_order(self, order: dict[str, Any], now: str) -> dict[str, Any]:
+        location_id = order.get("location_id") or self.catalog.locations[0].shopify_location_id
+        fo_id = self._new_id("fulfillment_order", 6_000_000_000_000_000_001)
+        lines = [
+            {
+                "id": self._new_id("fo_line", 6_500_000_000_000_000_001),
+                "fulfillment_order_id": fo_id,
+                "line_item_id": li["id"],
+                "variant_id": li.get("variant_id"),
+                "quantity": li["quantity"],
+                "fulfillable_quantity": li["fulfillable_quantity"],
+            }
+            for li in order["line_items"]
+            if li.get("requires_shipping", True)
+        ]
+        return {
+            "id": fo_id,
+            "order_id": order["id"],
+            "assigned_location_id": location_id,
+            "status": "open",
+            "request_status": "unsubmitted",
+            "supported_actions": ["create_fulfillment", "move"],
+            "line_items": lines,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def load_order(self, order_id: int) -> dict[str, Any] | None:
+        return self.world.get(SYSTEM, "order", order_id)
+
+    def save_order(self, order: dict[str, Any]) -> None:
+        order["updated_at"] = shop_time(self.world.now())
+        self.world.put(SYSTEM, "order", order["id"], order)
+
+    def cancel_order(self, order_id: int, reason: str = "customer", refund: bool = True) -> None:
+        """Cancel an order (control plane and `orderCancel`); raises UserErrors when not allowed."""
+        with self.world.tx():
+            order = self.load_order(order_id)
+            if order is None:
+                raise UserErrors(["orderId"], "Order does not exist", "NOT_FOUND")
+            if order.get("cancelled_at"):
+                raise UserErrors(["orderId"], "Order has already been cancelled", "INVALID")
+            if order.get("fulfillment_status") in ("fulfilled", "partial"):
+                raise UserErrors(["orderId"], "Cannot cancel an order with fulfilled items", "INVALID")
+            now = shop_time(self.world.now())
+            order["cancelled_at"] = order["closed_at"] = now
+            order["cancel_reason"] = reason.lower()
+            paid = order["financial_status"] in ("paid", "partially_refunded")
+            order["financial_status"] = "refunded" if paid and refund else "voided" if not paid else "paid"
+            for fo in order["_fulfillment_orders"]:
+                fo["status"], fo["supported_actions"], fo["updated_at"] = "closed", [], now
+            self.save_order(order)
+        self.emit("orders/cancelled", public_order(order))
+        self.emit("orders/updated", public_order(order))
+
+    # -- webhooks -------------------------------------------------------------------------------
+    def emit(self, topic: str, payload: dict[str, Any]) -> None:
+        """Queue one event for every subscription to ``topic`` (faults applied at enqueue time)."""
+        subscriptions = [s for s in self.world.list(SYSTEM, "webhook_subscription") if s["topic"] == topic]
+        if not subscriptions:
+            return
+        faults = self.faults.get(SYSTEM)
+        body = json.dumps(payload).encode()
+        event_id = str(uuid.uuid4())
+        triggered_at = self.world.now().isoformat()
+        for sub in subscriptions:
+            if self.faults.chance(faults.webhook_drop_rate):
+                self._record({"topic": topic, "event_id": event_id, "outcome": "dropped"})
+                continue
+            copies = 2 if self.faults.chance(faults.webhook_duplicate_rate) else 1
+            for _ in range(copies):
+                due = time.monotonic() + faults.webhook_delay_ms / 1000
+                if faults.webhook_reorder:
+                    due += random.uniform(0, 0.3)
+                self._enqueue(
+                    Delivery(due, next(self._seq), topic, sub["uri"], body, event_id, triggered_at, sub["id"])
+                )
+
+    def _enqueue(self, delivery: Delivery) -> None:
+        with self._queue_cond:
+            heapq.heappush(self._queue, delivery)
+            self._queue_cond.notify()
+
+    def pending_webhooks(self) -> int:
+        with self._queue_cond:
+            return len(self._queue)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._log_lock:
+            self.delivery_log.append(entry)
+
+    def _deliver_loop(self) -> None:
+        with httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0)) as client:
+            while not self._stop.is_set():
+                delivery = self._next_due()
+                if delivery is not None:
+                    self._deliver(client, delivery)
+
+    def _next_due(self) -> Delivery | None:
+        with self._queue_cond:
+            if not self._queue:
+                self._queue_cond.wait(timeout=0.2)
+                return None
+            wait = self._queue[0].due - time.monotonic()
+            if wait > 0:
+                self._queue_cond.wait(timeout=min(wait, 0.2))
+                return None
+            return heapq.heappop(self._queue)
+
+    def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
+        webhook_id = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": delivery.topic,
+            "X-Shopify-Hmac-Sha256": sign(delivery.body, credentials.SHOPIFY["api_secret"]),
+            "X-Shopify-Shop-Domain": credentials.SHOPIFY["shop_domain"],
+            "X-Shopify-API-Version": credentials.SHOPIFY["api_version"],
+            "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Event-Id": delivery.event_id,
+            "X-Shopify-Triggered-At": delivery.triggered_at,
+        }
+        try:
+            status = client.post(delivery.uri, content=delivery.body, headers=headers).status_code
+        except httpx.HTTPError as error:
+            status, reason = None, type(error).__name__
+        else:
+            reason = None
+        ok = status is not None and 200 <= status < 300
+        self._record(
+            {
+                "topic": delivery.topic,
+                "event_id": delivery.event_id,
+                "webhook_id": webhook_id,
+                "uri": delivery.uri,
+                "status": status,
+                "error": reason,
+                "attempt": delivery.attempt + 1,
+                "outcome": "delivered" if ok else "failed",
+                "body": delivery.body.decode(),
+            }
+        )
+        if ok:
+            self._failures[delivery.subscription_id] = 0
+            return
+        if delivery.attempt + 1 < WEBHOOK_ATTEMPTS:
+            delivery.attempt += 1
+            delivery.due = time.monotonic() + WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt
+            delivery.seq = next(self._seq)
+            self._enqueue(delivery)
+            return
+        self._give_up(delivery.subscription_id)
+
+    def _give_up(self, subscription_id: int) -> None:
+        """After 8 failed events in a row an Admin-API subscription is deleted, as Shopify does."""
+        self._failures[subscription_id] = self._failures.get(subscription_id, 0) + 1
+        if self._failures[subscription_id] >= WEBHOOK_ATTEMPTS:
+            self.world.delete(SYSTEM, "webhook_subscription", subscription_id)
+            log.info("shopify webhook subscription %s deleted after repeated failures", subscription_id)
+
+    # -- control routes -------------------------------------------------------------------------
+    async def _inject_route(self, request: Request) -> JSONResponse:
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"errors": "body must be a JSON order"}, status_code=400)
+        if not isinstance(payload, dict):
+            return JSONResponse({"errors": "body must be a JSON order"}, status_code=400)
+        return JSONResponse(self.inject_order(payload), status_code=201)
+
+    async def _cancel_route(self, request: Request) -> JSONResponse:
+        raw = await request.body()
+        body = json.loads(raw) if raw else {}
+        try:
+            self.cancel_order(request.path_params["order_id"], body.get("reason", "customer"))
+        except UserErrors as error:
+            status = 404 if error.errors[0]["code"] == "NOT_FOUND" else 422
+            return JSONResponse({"errors": {"base": [str(error)]}}, status_code=status)
+        order = self.load_order(request.path_params["order_id"])
+        return JSONResponse({"order": public_order(order)})
+
+    async def _limits_route(self, request: Request) -> JSONResponse:
+        raw = await request.body()
+        body = json.loads(raw) if raw else {}
+        self.bucket.configure(
+            body.get("bucket_size", self.bucket.maximum), body.get("restore_rate", self.bucket.restore_rate)
+        )
+        return JSONResponse(self.bucket.status())
+
+    def _redeliver_route(self, request: Request) -> JSONResponse:
+        with self._log_lock:
+            delivered = [e for e in self.delivery_log if e.get("outcome") == "delivered"]
+        subs = {s["uri"]: s["id"] for s in self.world.list(SYSTEM, "webhook_subscription")}
+        for entry in delivered:
+            self._enqueue(
+                Delivery(
+                    time.monotonic(),
+                    next(self._seq),
+                    entry["topic"],
+                    entry["uri"],
+                    entry["body"].encode(),
+                    entry["event_id"],
+                    self.world.now().isoformat(),
+                    subs.get(entry["uri"], 0),
+                )
+            )
+        return JSONResponse({"queued": len(delivered)})
+
+    def _log_route(self, request: Request) -> JSONResponse:
+        with self._log_lock:
+            entries = [{k: v for k, v in e.items() if k != "body"} for e in self.delivery_log]
+        return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
+
+
+class Resolvers:
+    """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
+
+    def __init__(self, sandbox: Sandbox, shortfall: list[int]) -> None:
+        self.sandbox = sandbox
+        self.world = sandbox.world
+        self.catalog = sandbox.catalog
+        self.shortfall = shortfall
+        self._events: list[tuple[str, dict]] = []
+
+    def flush_webhooks(self) -> None:
+        for topic, payload in self._events:
+            self.sandbox.emit(topic, payload)
+
+    def _emit(self, topic: str, payload: dict[str, Any]) -> None:
+        self._events.append((topic, payload))
+
+    # -- queries --------------------------------------------------------------------------------
+    def orders(self, info, query=None, sortKey="ID", reverse=False, **args) -> dict:
+        terms = parse_search(query)
+        orders = [
+            o
+            for o in self.world.list(SYSTEM, "order")
+            if all_match(terms, lambda f, op, v, o=o: order_matches(o, f, op, v))
+        ]
+        sort_field = SORT_FIELDS.get(sortKey or "ID", "id")
+
+        def key(order):
+            value = order[sort_field]
+            if sort_field != "id":
+                from mienne_ops.sandbox.shopify_graphql import parse_time
+
+                value = parse_time(value).timestamp()
+            return (value, order["id"])
+
+        orders.sort(key=key, reverse=bool(reverse))
+        return connection(
+            orders,
+            args,
+            key=key,
+            present=lambda o: order_node(o, self.catalog),
+            descending=bool(reverse),
+            shortfall=self.shortfall,
+        )
+
+    def order(self, info, id) -> dict | None:
+        number = parse_gid(id, "Order")
+        order = self.sandbox.load_order(number) if number else None
+        return order_node(order, self.catalog) if order else None
+
+    def fulfillmentOrder(self, info, id) -> dict | None:
+        found = self._find_fulfillment_order(id)
+        return fulfillment_order_node(found[1], found[0], self.catalog) if found else None
+
+    def locations(self, info, **args) -> dict:
+        return connection([location_node(x) for x in self.catalog.locations], args, shortfall=self.shortfall)
+
+    def webhookSubscriptions(self, info, topics=None, uri=None, callbackUrl=None, **args) -> dict:
+        subs = self.world.list(SYSTEM, "webhook_subscription")
+        wanted_uri = uri or callbackUrl
+        subs = [
+            s
+            for s in subs
+            if (not topics or topic_enum(s["topic"]) in topics) and (not wanted_uri or s["uri"] == wanted_uri)
+        ]
+        subs.sort(key=lambda s: s["id"])
+        return connection([_subscription_node(s) for s in subs], args, shortfall=self.shortfall)
+
+    # -- mutations ------------------------------------------------------------------------------
+    def tagsAdd(self, info, id, tags) -> dict:
+        number = parse_gid(id, "Order")
+        order = self.sandbox.load_order(number) if number else None
+        if order is None:
+            return {"node": None, "userErrors": [{"field": ["id"], "message": "Order does not exist"}]}
+        current = tag_list(order.get("tags"))
+        known = {t.lower() for t in current}
+        added = [t.strip() for t in tags if t.strip() and t.strip().lower() not in known]
+        if any(len(t) > 255 for t in added):
+            return {"node": None, "userErrors": [{"field": ["tags"], "message": "Tag is too long"}]}
+        if added:
+            order["tags"] = ", ".join(current + list(dict.fromkeys(added)))
+            self.sandbox.save_order(order)
+            self._emit("orders/updated", public_order(order))
+        return {"node": order_node(order, self.catalog), "userErrors": []}
+
+    def fulfillmentCreate(self, info, fulfillment, message=None) -> dict:
+        try:
+            created, order = self._create_fulfillment(fulfillment)
+        except UserErrors as error:
+            return {
+                "fulfillment": None,
+                "userErrors": [{"field": e["field"], "message": e["message"]} for e in error.errors],
+            }
+        return {"fulfillment": fulfillment_node(created, order, self.catalog), "userErrors": []}
+
+    def webhookSubscriptionCreate(self, info, topic, webhookSubscription) -> dict:
+        uri = webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl")
+        if not uri:
+            return _sub_error(["webhookSubscription", "uri"], "Address can't be blank")
+        if not str(uri).startswith(("http://", "https://")):
+            return _sub_error(["webhookSubscription", "uri"], "Address protocol http:// is not supported")
+        rest_topic = topic_name(topic)
+        existing = self.world.list(SYSTEM, "webhook_subscription")
+        if any(s["topic"] == rest_topic and s["uri"] == uri for s in existing):
+            return _sub_error(
+                ["webhookSubscription", "callbackUrl"], "Address for this topic has already been taken"
+            )
+        sub_id = self.sandbox._new_id("webhook_subscription", 1_100_000_000_001)
+        sub = {
+            "id": sub_id,
+            "topic": rest_topic,
+            "uri": uri,
+            "format": (webhookSubscription.get("format") or "JSON").lower(),
+            "api_version": credentials.SHOPIFY["api_version"],
+            "created_at": shop_time(self.world.now()),
+        }
+        self.world.put(SYSTEM, "webhook_subscription", sub_id, sub)
+        return {"webhookSubscription": _subscription_node(sub), "userErrors": []}
+
+    def orderCancel(self, info, orderId, reason, restock, refund=None, notifyCustomer=None, **_) -> dict:
+        number = parse_gid(orderId, "Order")
+        try:
+            self.sandbox.cancel_order(number or 0, reason, refund is not False)
+        except UserErrors as error:
+            return {
+                "job": None,
+                "orderCancelUserErrors": error.errors,
+                "userErrors": [{"field": e["field"], "message": e["message"]} for e in error.errors],
+            }
+        job = {"id": gid("Job", uuid.uuid4()), "done": True}
+        return {"job": job, "orderCancelUserErrors": [], "userErrors": []}
+
+    # -- fulfillment ----------------------------------------------------------------------------
+    def _find_fulfillment_order(self, fo_gid: str) -> tuple[dict, dict] | None:
+        number = parse_gid(fo_gid, "FulfillmentOrder")
+        index = self.world.get(SYSTEM, "fo_index", number) if number else None
+        order = self.sandbox.load_order(index["order_id"]) if index else None
+        if order is None:
+            return None
+        fo = next(f for f in order["_fulfillment_orders"] if f["id"] == number)
+        return order, fo
+
+    def _create_fulfillment(self, request: dict[str, Any]) -> tuple[dict, dict]:
+        groups = request.get("lineItemsByFulfillmentOrder") or []
+        if not groups:
+            raise UserErrors(
+                ["fulfillment", "lineItemsByFulfillmentOrder"],
+                "Line items by fulfillment order can't be blank",
+            )
+        order, picks = None, []
+        for index, group in enumerate(groups):
+            found = self._find_fulfillment_order(group["fulfillmentOrderId"])
+            field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"]
+            if found is None:
+                raise UserErrors(field, "Fulfillment order does not exist.")
+            if order is not None and found[0]["id"] != order["id"]:
+                raise UserErrors(field, "All fulfillment orders must belong to the same order.")
+            order = found[0]
+            fo = next(f for f in order["_fulfillment_orders"] if f["id"] == found[1]["id"])
+            if fo["status"] not in ("open", "in_progress"):
+                raise UserErrors(
+                    field, f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."
+                )
+            picks.extend(_pick_lines(fo, group.get("fulfillmentOrderLineItems"), index))
+        if not picks:
+            raise UserErrors(["fulfillment"], "No remaining line items to fulfill.")
+        return self._apply_fulfillment(
+            order, picks, request.get("trackingInfo") or {}, request.get("notifyCustomer")
+        ), order
+
+    def _apply_fulfillment(self, order, picks, tracking, notify) -> dict:
+        now = shop_time(self.world.now())
+        lines = {li["id"]: li for li in order["line_items"]}
+        fulfilled: dict[int, int] = {}
+        for fo, fo_line, quantity in picks:
+            fo_line["fulfillable_quantity"] -= quantity
+            fulfilled[fo_line["line_item_id"]] = fulfilled.get(fo_line["line_item_id"], 0) + quantity
+            remaining = sum(li["fulfillable_quantity"] for li in fo["line_items"])
+            fo["status"] = "closed" if remaining == 0 else "in_progress"
+            fo["supported_actions"] = [] if remaining == 0 else ["create_fulfillment"]
+            fo["updated_at"] = now
+        for line_id, quantity in fulfilled.items():
+            line = lines[line_id]
+            line["fulfillable_quantity"] = max(0, line["fulfillable_quantity"] - quantity)
+            line["fulfillment_status"] = "fulfilled" if line["fulfillable_quantity"] == 0 else "partial"
+        shippable = [li for li in order["line_items"] if li.get("requires_shipping", True)]
+        order["fulfillment_status"] = (
+            "fulfilled" if all(li["fulfillable_quantity"] == 0 for li in shippable) else "partial"
+        )
+        record = self._fulfillment_record(order, fulfilled, tracking, now, notify, picks[0][0])
+        order["fulfillments"].append(record)
+        self.sandbox.save_order(order)
+        self._emit("fulfillments/create", record)
+        whole = order["fulfillment_status"] == "fulfilled"
+        self._emit("orders/fulfilled" if whole else "orders/partially_fulfilled", public_order(order))
+        self._emit("orders/updated", public_order(order))
+        return record
+
+    def _fulfillment_record(self, order, fulfilled, tracking, now, notify, fo) -> dict:
+        numbers = list(tracking.get("numbers") or ([tracking["number"]] if tracking.get("number") else []))
+        urls = list(tracking.get("urls") or ([tracking["url"]] if tracking.get("url") else []))
+        company = tracking.get("company")
+        if numbers and not company:
+            guess = detect_carrier(numbers[0])
+            if guess:
+                company = guess[0]
+                urls = urls or [detect_carrier(n)[1] if detect_carrier(n) else None for n in numbers]
+        fulfillment_id = self.sandbox._new_id("fulfillment", 5_500_000_000_000_000_001)
+        lines = {li["id"]: li for li in order["line_items"]}
+        return {
+            "id": fulfillment_id,
+            "admin_graphql_api_id": gid("Fulfillment", fulfillment_id),
+            "order_id": order["id"],
+            "name": f"{order['name']}.{len(order['fulfillments']) + 1}",
+            "status": "success",
+            "service": "manual",
+            "location_id": fo["assigned_location_id"],
+            "tracking_company": company,
+            "tracking_number": numbers[0] if numbers else None,
+            "tracking_numbers": numbers,
+            "tracking_url": urls[0] if urls else None,
+            "tracking_urls": urls,
+            "notify_customer": bool(notify),
+            "shipment_status": None,
+            "created_at": now,
+            "updated_at": now,
+            "line_items": [
+                {
+                    **{
+                        k: lines[line_id].get(k)
+                        for k in ("id", "sku", "variant_id", "title", "name", "price")
+                    },
+                    "quantity": quantity,
+                    "fulfillment_status": "fulfilled",
+                    "fulfillment_line_item_id": self.sandbox._new_id(
+                        "fulfillment_line", 5_600_000_000_000_000_001
+                    ),
+                }
+                for line_id, quantity in fulfilled.items()
+            ],
+        }
+
+
+def _pick_lines(fo: dict, requested: list[dict] | None, index: int) -> list[tuple[dict, dict, int]]:
+    """(fo, fo line, quantity) to fulfil; all remaining lines when none are named."""
+    if not requested:
+        return [
+            (fo, li, li["fulfillable_quantity"]) for li in fo["line_items"] if li["fulfillable_quantity"] > 0
+        ]
+    by_id = {li["id"]: li for li in fo["line_items"]}
+    picks = []
+    for position, item in enumerate(requested):
+        field = [
+            "fulfillment",
+            "lineItemsByFulfillmentOrder",
+            str(index),
+            "fulfillmentOrderLineItems",
+            str(position),
+        ]
+        line = by_id.get(parse_gid(item["id"], "FulfillmentOrderLineItem") or 0)
+        if line is None:
+            raise UserErrors([*field, "id"], "Fulfillment order line item does not exist.")
+        quantity = item["quantity"]
+        if quantity <= 0 or quantity > line["fulfillable_quantity"]:
+            raise UserErrors([*field, "quantity"], "Invalid fulfillment order line item quantity requested.")
+        picks.append((fo, line, quantity))
+    return picks
+
+
+def _subscription_node(sub: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "__typename": "WebhookSubscription",
+        "id": gid("WebhookSubscription", sub["id"]),
+        "legacyResourceId": str(sub["id"]),
+        "topic": topic_enum(sub["topic"]),
+        "uri": sub["uri"],
+        "callbackUrl": sub["uri"],
+        "format": sub["format"].upper(),
+        "createdAt": sub["created_at"],
+        "updatedAt": sub["created_at"],
+        "apiVersion": {"handle": sub["api_version"], "displayName": sub["api_version"], "supported": True},
+        "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": sub["uri"]},
+    }
+
+
+def _sub_error(field: list[str], message: str) -> dict[str, Any]:
+    return {"webhookSubscription": None, "userErrors": [{"field": field, "message": message}]}
+
+
+def _pick_operation(document, operation_name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name:
+        return next((o for o in operations if o.name and o.name.value == operation_name), None)
+    return operations[0] if len(operations) == 1 else None
+
+
+def _missing_idempotency(operation: OperationDefinitionNode, version: str) -> str | None:
+    """The first listed mutation sent without @idempotent on a version that requires it."""
+    if operation.operation.value != "mutation" or (version != "unstable" and version < "2026-04"):
+        return None
+    for selection in operation.selection_set.selections:
+        name = getattr(getattr(selection, "name", None), "value", None)
+        directives = {d.name.value for d in getattr(selection, "directives", None) or ()}
+        if name in IDEMPOTENT_MUTATIONS and "idempotent" not in directives:
+            return name
+    return None

@@ -1,0 +1,448 @@
+"""Shopify order documents in the fake: REST-shape storage and their GraphQL presentation.
+
+Orders are stored exactly as Shopify's REST API and webhooks show them (money strings and `*_set`
+bags, 64-bit ids, `admin_graphql_api_id`, shop-offset timestamps, `tags` as a comma string), with
+their fulfillment orders and transactions under underscore keys that never leave the fake in a
+webhook. The GraphQL resolvers present the same document in GraphQL shape (GIDs, upper-case enums,
+`MoneyBag`s). Pure functions: the sandbox module owns ids, time and persistence.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from mienne_ops.sandbox.catalog import Catalog
+from mienne_ops.sandbox.shopify_graphql import compare, gid, parse_time
+
+#: The sandbox shop's time zone (timestamps carry its offset, as Shopify's do).
+SHOP_TZ = timezone(timedelta(hours=-5))
+INTERNAL_KEYS = ("_fulfillment_orders", "_transactions")
+
+
+def shop_time(moment: datetime) -> str:
+    return moment.astimezone(SHOP_TZ).replace(microsecond=0).isoformat()
+
+
+def money(amount: Any) -> str:
+    return str(Decimal(str(amount or "0")).quantize(Decimal("0.01")))
+
+
+def money_set(amount: Any, currency: str) -> dict[str, Any]:
+    value = {"amount": money(amount), "currency_code": currency}
+    return {"shop_money": value, "presentment_money": dict(value)}
+
+
+def tag_list(tags: str | list[str] | None) -> list[str]:
+    if isinstance(tags, list):
+        return [t.strip() for t in tags if t and t.strip()]
+    return [t.strip() for t in (tags or "").split(",") if t.strip()]
+
+
+def public_order(order: dict[str, Any]) -> dict[str, Any]:
+    """The REST/webhook payload: the stored order without the fake's internal keys."""
+    return {k: v for k, v in order.items() if k not in INTERNAL_KEYS}
+
+
+# -- normalising an injected order ----------------------------------------------------------------
+def fill_line_item(line: dict[str, Any], catalog: Catalog, currency: str) -> dict[str, Any]:
+    """Complete one REST line item from the catalog (variant <-> sku) and set quantity fields."""
+    by_sku = catalog.by_sku()
+    by_variant = {s.shopify_variant_id: s for s in catalog.skus}
+    item = by_sku.get(line.get("sku") or "") or by_variant.get(line.get("variant_id") or 0)
+    if item is not None:
+        line.setdefault("sku", item.sku)
+        line.setdefault("variant_id", item.shopify_variant_id)
+        line.setdefault("product_id", item.shopify_product_id)
+        line.setdefault("title", item.title)
+        line.setdefault("price", item.price)
+        line.setdefault("grams", item.grams)
+    quantity = int(line.setdefault("quantity", 1))
+    line.setdefault("title", line.get("name") or line.get("sku") or "Item")
+    line.setdefault("name", line["title"])
+    line.setdefault("variant_title", None)
+    line["price"] = money(line.get("price"))
+    line.setdefault("price_set", money_set(line["price"], currency))
+    line.setdefault("total_discount", "0.00")
+    line.setdefault("total_discount_set", money_set(line["total_discount"], currency))
+    line.setdefault("discount_allocations", [])
+    line.setdefault("tax_lines", [])
+    line.setdefault("requires_shipping", True)
+    line.setdefault("gift_card", False)
+    line.setdefault("taxable", True)
+    line.setdefault("current_quantity", quantity)
+    line.setdefault("fulfillable_quantity", quantity if line["requires_shipping"] else 0)
+    line.setdefault("fulfillment_status", None)
+    line.setdefault("fulfillment_service", "manual")
+    line.setdefault("properties", [])
+    return line
+
+
+def fill_totals(order: dict[str, Any]) -> None:
+    """Compute missing money totals (strings) and their `*_set` bags."""
+    currency = order["currency"]
+    lines = order["line_items"]
+    line_total = sum(Decimal(li["price"]) * li["quantity"] for li in lines)
+    discounts = Decimal(order.get("total_discounts") or "0")
+    shipping = sum(Decimal(str(s.get("price") or "0")) for s in order.get("shipping_lines", []))
+    tax = Decimal(str(order.get("total_tax") or "0"))
+    order.setdefault("total_line_items_price", money(line_total))
+    order.setdefault("total_discounts", money(discounts))
+    order.setdefault("subtotal_price", money(line_total - discounts))
+    order.setdefault("total_tax", money(tax))
+    total = Decimal(order["subtotal_price"]) + shipping + (Decimal("0") if order["taxes_included"] else tax)
+    order.setdefault("total_price", money(total))
+    order.setdefault("total_shipping_price_set", money_set(shipping, currency))
+    for name in ("total_line_items_price", "total_discounts", "subtotal_price", "total_tax", "total_price"):
+        order.setdefault(f"{name}_set", money_set(order[name], currency))
+    order.setdefault("current_total_price", order["total_price"])
+    order.setdefault(
+        "total_outstanding", "0.00" if order["financial_status"] == "paid" else order["total_price"]
+    )
+
+
+def default_transactions(order: dict[str, Any], payload_transactions: list[dict] | None, next_id) -> list:
+    """Transactions from the payload (gift-card splits kept) or one successful SALE for the total."""
+    if payload_transactions:
+        transactions = []
+        for tx in payload_transactions:
+            tx = dict(tx)
+            tx.setdefault("id", next_id())
+            tx.setdefault("kind", "sale")
+            tx.setdefault("status", "success")
+            tx["amount"] = money(tx.get("amount"))
+            tx.setdefault("currency", order["currency"])
+            transactions.append(tx)
+        return transactions
+    if order["financial_status"] not in ("paid", "partially_refunded", "refunded", "authorized"):
+        return []
+    gateways = order.get("payment_gateway_names") or ["shopify_payments"]
+    kind = "authorization" if order["financial_status"] == "authorized" else "sale"
+    return [
+        {
+            "id": next_id(),
+            "kind": kind,
+            "status": "success",
+            "gateway": gateways[0],
+            "amount": order["total_price"],
+            "currency": order["currency"],
+        }
+    ]
+
+
+# -- GraphQL presentation -------------------------------------------------------------------------
+def money_bag(value: dict[str, Any] | None, amount: Any = None, currency: str = "USD") -> dict[str, Any]:
+    if value is None:
+        value = money_set(amount, currency)
+    return {
+        "shopMoney": {
+            "amount": value["shop_money"]["amount"],
+            "currencyCode": value["shop_money"]["currency_code"],
+        },
+        "presentmentMoney": {
+            "amount": value["presentment_money"]["amount"],
+            "currencyCode": value["presentment_money"]["currency_code"],
+        },
+    }
+
+
+def address_node(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not address:
+        return None
+    first, last = address.get("first_name"), address.get("last_name")
+    return {
+        "firstName": first,
+        "lastName": last,
+        "name": address.get("name") or " ".join(p for p in (first, last) if p) or None,
+        "company": address.get("company"),
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "province": address.get("province"),
+        "provinceCode": address.get("province_code"),
+        "zip": address.get("zip"),
+        "country": address.get("country"),
+        "countryCodeV2": address.get("country_code"),
+        "phone": address.get("phone"),
+    }
+
+
+def tax_line_nodes(lines: list[dict[str, Any]] | None, currency: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": t.get("title"),
+            "rate": t.get("rate"),
+            "priceSet": money_bag(t.get("price_set"), t.get("price"), currency),
+        }
+        for t in lines or []
+    ]
+
+
+def variant_node(line: dict[str, Any], catalog: Catalog) -> dict[str, Any] | None:
+    variant_id = line.get("variant_id")
+    if not variant_id:
+        return None
+    item = next((s for s in catalog.skus if s.shopify_variant_id == variant_id), None)
+    return {
+        "__typename": "ProductVariant",
+        "id": gid("ProductVariant", variant_id),
+        "legacyResourceId": str(variant_id),
+        "sku": line.get("sku"),
+        "inventoryItem": {"id": gid("InventoryItem", item.shopify_inventory_item_id)} if item else None,
+    }
+
+
+def line_item_node(line: dict[str, Any], catalog: Catalog, currency: str) -> dict[str, Any]:
+    total = Decimal(line["price"]) * line["quantity"] - Decimal(line.get("total_discount") or "0")
+    return {
+        "__typename": "LineItem",
+        "id": gid("LineItem", line["id"]),
+        "sku": line.get("sku"),
+        "name": line.get("name"),
+        "title": line.get("title"),
+        "variantTitle": line.get("variant_title"),
+        "quantity": line["quantity"],
+        "currentQuantity": line.get("current_quantity", line["quantity"]),
+        "unfulfilledQuantity": line.get("fulfillable_quantity", 0),
+        "requiresShipping": line.get("requires_shipping", True),
+        "isGiftCard": line.get("gift_card", False),
+        "variant": variant_node(line, catalog),
+        "originalUnitPriceSet": money_bag(line.get("price_set"), line["price"], currency),
+        "discountedTotalSet": money_bag(None, total, currency),
+        "discountAllocations": [
+            {"allocatedAmountSet": money_bag(a.get("amount_set"), a.get("amount"), currency)}
+            for a in line.get("discount_allocations", [])
+        ],
+        "taxLines": tax_line_nodes(line.get("tax_lines"), currency),
+    }
+
+
+def display_fulfillment_status(order: dict[str, Any]) -> str:
+    return {"fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED"}.get(
+        order.get("fulfillment_status") or "", "UNFULFILLED"
+    )
+
+
+def fulfillment_order_node(fo: dict[str, Any], order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    lines = {li["id"]: li for li in order["line_items"]}
+    location = next(
+        (x for x in catalog.locations if x.shopify_location_id == fo["assigned_location_id"]), None
+    )
+    return {
+        "__typename": "FulfillmentOrder",
+        "id": gid("FulfillmentOrder", fo["id"]),
+        "orderId": order["admin_graphql_api_id"],
+        "status": fo["status"].upper(),
+        "requestStatus": fo["request_status"].upper(),
+        "supportedActions": [{"action": a.upper()} for a in fo["supported_actions"]],
+        "createdAt": fo["created_at"],
+        "updatedAt": fo["updated_at"],
+        "assignedLocation": {
+            "name": location.name if location else None,
+            "location": location_node(location) if location else None,
+        },
+        "lineItems": [
+            {
+                "__typename": "FulfillmentOrderLineItem",
+                "id": gid("FulfillmentOrderLineItem", li["id"]),
+                "sku": lines[li["line_item_id"]].get("sku"),
+                "totalQuantity": li["quantity"],
+                "remainingQuantity": li["fulfillable_quantity"],
+                "lineItem": line_item_node(lines[li["line_item_id"]], catalog, order["currency"]),
+            }
+            for li in fo["line_items"]
+        ],
+    }
+
+
+def fulfillment_node(fulfillment: dict[str, Any], order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """A fulfillment in GraphQL shape (tolerates legacy fixture fulfillments with fewer fields)."""
+    lines = {li["id"]: li for li in order["line_items"]}
+    numbers = fulfillment.get("tracking_numbers") or (
+        [fulfillment["tracking_number"]] if fulfillment.get("tracking_number") else []
+    )
+    urls = fulfillment.get("tracking_urls") or []
+    company = fulfillment.get("tracking_company")
+    return {
+        "__typename": "Fulfillment",
+        "id": fulfillment.get("admin_graphql_api_id") or gid("Fulfillment", fulfillment["id"]),
+        "legacyResourceId": str(fulfillment["id"]),
+        "name": fulfillment.get("name") or f"{order['name']}.1",
+        "status": (fulfillment.get("status") or "success").upper(),
+        "createdAt": fulfillment.get("created_at") or order["created_at"],
+        "updatedAt": fulfillment.get("updated_at") or order["updated_at"],
+        "trackingInfo": [
+            {"company": company, "number": number, "url": urls[i] if i < len(urls) else None}
+            for i, number in enumerate(numbers)
+        ],
+        "fulfillmentLineItems": [
+            {
+                "__typename": "FulfillmentLineItem",
+                "id": gid("FulfillmentLineItem", fl.get("fulfillment_line_item_id") or fl["id"]),
+                "quantity": fl.get("quantity"),
+                "lineItem": line_item_node(lines.get(fl["id"], fl), catalog, order["currency"]),
+            }
+            for fl in fulfillment.get("line_items") or []
+        ],
+    }
+
+
+def location_node(location) -> dict[str, Any]:
+    return {
+        "__typename": "Location",
+        "id": gid("Location", location.shopify_location_id),
+        "legacyResourceId": str(location.shopify_location_id),
+        "name": location.name,
+        "isActive": True,
+    }
+
+
+def order_node(order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    """The stored REST order in GraphQL shape (the fields of the shared `OrderFields` and more)."""
+    currency = order["currency"]
+    customer = order.get("customer")
+    shipping_total = order.get("total_shipping_price_set")
+    node = {
+        "__typename": "Order",
+        "id": order["admin_graphql_api_id"],
+        "legacyResourceId": str(order["id"]),
+        "name": order["name"],
+        "email": order.get("email"),
+        "phone": order.get("phone"),
+        "createdAt": order["created_at"],
+        "updatedAt": order["updated_at"],
+        "processedAt": order.get("processed_at"),
+        "cancelledAt": order.get("cancelled_at"),
+        "cancelReason": (order.get("cancel_reason") or "").upper() or None,
+        "closed": bool(order.get("closed_at")),
+        "closedAt": order.get("closed_at"),
+        "test": bool(order.get("test")),
+        "displayFinancialStatus": (order.get("financial_status") or "pending").upper(),
+        "displayFulfillmentStatus": display_fulfillment_status(order),
+        "tags": tag_list(order.get("tags")),
+        "note": order.get("note"),
+        "taxesIncluded": bool(order.get("taxes_included")),
+        "currencyCode": currency,
+        "presentmentCurrencyCode": order.get("presentment_currency") or currency,
+        "paymentGatewayNames": order.get("payment_gateway_names") or [],
+        "discountCodes": [d["code"] for d in order.get("discount_codes") or []],
+        "totalPriceSet": money_bag(order.get("total_price_set"), order["total_price"], currency),
+        "subtotalPriceSet": money_bag(order.get("subtotal_price_set"), order.get("subtotal_price"), currency),
+        "totalTaxSet": money_bag(order.get("total_tax_set"), order.get("total_tax"), currency),
+        "totalDiscountsSet": money_bag(
+            order.get("total_discounts_set"), order.get("total_discounts"), currency
+        ),
+        "totalShippingPriceSet": money_bag(shipping_total, "0", currency),
+        "customer": {
+            "__typename": "Customer",
+            "id": gid("Customer", customer["id"]),
+            "legacyResourceId": str(customer["id"]),
+            "firstName": customer.get("first_name"),
+            "lastName": customer.get("last_name"),
+            "defaultEmailAddress": {"emailAddress": customer["email"]} if customer.get("email") else None,
+        }
+        if customer and customer.get("id")
+        else None,
+        "shippingAddress": address_node(order.get("shipping_address")),
+        "billingAddress": address_node(order.get("billing_address")),
+        "taxLines": tax_line_nodes(order.get("tax_lines"), currency),
+        "shippingLines": [
+            {
+                "__typename": "ShippingLine",
+                "code": s.get("code"),
+                "title": s.get("title"),
+                "source": s.get("source"),
+                "originalPriceSet": money_bag(s.get("price_set"), s.get("price"), currency),
+                "discountedPriceSet": money_bag(
+                    s.get("discounted_price_set"), s.get("discounted_price", s.get("price")), currency
+                ),
+                "taxLines": tax_line_nodes(s.get("tax_lines"), currency),
+            }
+            for s in order.get("shipping_lines") or []
+        ],
+        "transactions": [
+            {
+                "__typename": "OrderTransaction",
+                "id": gid("OrderTransaction", tx["id"]),
+                "kind": tx["kind"].upper(),
+                "status": tx["status"].upper(),
+                "gateway": tx.get("gateway"),
+                "amountSet": money_bag(None, tx["amount"], tx.get("currency") or currency),
+            }
+            for tx in order.get("_transactions", [])
+        ],
+        "lineItems": [line_item_node(li, catalog, currency) for li in order["line_items"]],
+        "fulfillmentOrders": [
+            fulfillment_order_node(fo, order, catalog) for fo in order["_fulfillment_orders"]
+        ],
+        "fulfillments": [fulfillment_node(f, order, catalog) for f in order.get("fulfillments", [])],
+    }
+    return node
+
+
+# -- search ---------------------------------------------------------------------------------------
+def order_matches(order: dict[str, Any], field: str, op: str, value: str) -> bool:
+    """One `orders(query:)` term against a stored order (unknown fields match everything)."""
+    value_lower = value.lower()
+    if field == "status":
+        state = "cancelled" if order.get("cancelled_at") else "closed" if order.get("closed_at") else "open"
+        return value_lower in ("any", state) or (value_lower == "closed" and state == "cancelled")
+    if field == "financial_status":
+        return value_lower in ("any", (order.get("financial_status") or "").lower())
+    if field == "fulfillment_status":
+        status = order.get("fulfillment_status")
+        aliases = {
+            "shipped": {"fulfilled"},
+            "fulfilled": {"fulfilled"},
+            "partial": {"partial"},
+            "unshipped": {None},
+            "unfulfilled": {None, "partial"},
+        }
+        return value_lower == "any" or status in aliases.get(value_lower, {value_lower})
+    if field in ("created_at", "updated_at"):
+        return compare(parse_time(order.get(field) or ""), op, parse_time(value))
+    if field == "tag":
+        return value_lower in {t.lower() for t in tag_list(order.get("tags"))}
+    if field == "name":
+        return order["name"].lstrip("#") == value.lstrip("#")
+    if field == "email":
+        return (order.get("email") or "").lower() == value_lower
+    return True
+
+
+# -- carriers -------------------------------------------------------------------------------------
+_CARRIERS = (
+    (
+        "UPS",
+        re.compile(r"^1Z[0-9A-Z]{16}$"),
+        "https://www.ups.com/WebTracking?loc=en_US&requester=ST&trackNums={}",
+    ),
+    (
+        "USPS",
+        re.compile(r"^(9[2-5]\d{20}|\d{20}|[A-Z]{2}\d{9}US)$"),
+        "https://tools.usps.com/go/TrackConfirmAction?tLabels={}",
+    ),
+    ("FedEx", re.compile(r"^(\d{12}|\d{15})$"), "https://www.fedex.com/fedextrack/?trknbr={}"),
+    (
+        "Canada Post",
+        re.compile(r"^\d{16}$"),
+        "https://www.canadapost-postescanada.ca/track-reperage/en#/details/{}",
+    ),
+    ("DHL Express", re.compile(r"^\d{10}$"), "https://www.dhl.com/en/express/tracking.html?AWB={}"),
+)
+
+
+def detect_carrier(number: str) -> tuple[str, str] | None:
+    """(company, tracking url) for a number in a known carrier format, as Shopify guesses it."""
+    for company, pattern, url in _CARRIERS:
+        if pattern.match(number.strip().upper()):
+            return company, url.format(number.strip())
+    return None
+
+
+def fresh_copy(payload: dict[str, Any]) -> dict[str, Any]:
+    order = payload.get("order", payload) if isinstance(payload, dict) else {}
+    return copy.deepcopy(order)
