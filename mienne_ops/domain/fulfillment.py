@@ -1,0 +1,311 @@
+"""Flow C, pure part: a DCL shipment becomes a NetSuite item fulfillment and a Shopify fulfillment.
+
+DCL reports shipments as packages of shipped items that carry only item numbers, and kits that DCL
+picks as components come back as their components. `shipped_by_line` allocates those items back to
+the order's lines (the DCL `line_number` is the NetSuite SO line id) and rolls components up into
+whole kits, never beyond what a line still has open. From that per-line quantity come the NetSuite
+`!transform/itemFulfillment` body (keyed by a stable per-shipment externalId, so a replay cannot
+double-fulfil), the Shopify tracking info and the split over Shopify fulfillment-order lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from mienne_ops.domain.shopify import gid_to_int
+from mienne_ops.errors import InvalidRecordError
+
+SYSTEM = "dcl"
+SHIPPED = "C"
+EXTERNAL_ID_PREFIX = "dcl-shipment-"
+EXTERNAL_ID_MAX = 64  # comfortably inside NetSuite's externalId limit
+_NOT_KEY_CHARS = re.compile(r"[^A-Za-z0-9#-]+")
+FULFILLABLE_FO_STATUSES = {"open", "in_progress"}
+
+# DCL carrier code (upper-case, spaces/underscores removed) -> Shopify tracking company name.
+_SHOPIFY_CARRIERS = {
+    "UPS": "UPS",
+    "FEDEX": "FedEx",
+    "FEDERALEXPRESS": "FedEx",
+    "USPS": "USPS",
+    "CANADAPOST": "Canada Post",
+    "CPC": "Canada Post",
+    "DHL": "DHL Express",
+    "DHLEXPRESS": "DHL Express",
+    "DHLECOMMERCE": "DHL eCommerce",
+    "ONTRAC": "OnTrac",
+}
+_TRACKING_URLS = {
+    "UPS": "https://www.ups.com/track?tracknum={number}",
+    "FedEx": "https://www.fedex.com/fedextrack/?trknbr={number}",
+    "USPS": "https://tools.usps.com/go/TrackConfirmAction?tLabels={number}",
+    "Canada Post": "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor={number}",
+    "DHL Express": "https://www.dhl.com/en/express/tracking.html?AWB={number}",
+}
+
+
+class Tracking(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    company: str
+    numbers: list[str]
+    urls: list[str]
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+
+def shipment_key(order_number: str, shipment: dict[str, Any]) -> str:
+    """Stable id of one DCL shipment: order number + ship date + first carton id.
+
+    Only the date part of `ship_date` is used, so the key is the same with or without
+    `extended_date=true`. Without a carton id the first tracking number stands in.
+    """
+    packages = shipment.get("packages") or []
+    first = packages[0] if packages else {}
+    carton = first.get("carton_id") or first.get("tracking_number") or "nocarton"
+    ship_date = str(shipment.get("ship_date") or "nodate")[:10]
+    return _NOT_KEY_CHARS.sub("-", f"{order_number}-{ship_date}-{carton}").strip("-")
+
+
+def item_fulfillment_external_id(order_number: str, shipment: dict[str, Any]) -> str:
+    external_id = EXTERNAL_ID_PREFIX + shipment_key(order_number, shipment)
+    if len(external_id) <= EXTERNAL_ID_MAX:
+        return external_id
+    # Still stable and unique: keep a readable head and a hash of the whole key.
+    digest = hashlib.sha256(external_id.encode()).hexdigest()[:16]
+    return f"{external_id[: EXTERNAL_ID_MAX - 17]}-{digest}"
+
+
+# --- allocation -----------------------------------------------------------------------------------
+
+
+def shipped_by_line(
+    dcl_order: dict[str, Any],
+    shipment: dict[str, Any],
+    kit_components: dict[str, list[tuple[str, int]]],
+    already_shipped: dict[int, int] | None = None,
+) -> dict[int, int]:
+    """Quantity shipped in this shipment per DCL/SO line number.
+
+    Items are matched by SKU in line order, lines that ship their own SKU first (a kit shipped as
+    itself counts too); the remaining components then roll up into whole kits (kits shipped = min
+    over components of floor(component qty / per-kit qty)). Anything left over is an error.
+    """
+    order_number = str(dcl_order.get("order_number") or "")
+    counts = _shipped_item_counts(shipment)
+    remaining = _remaining_by_line(dcl_order, already_shipped or {})
+    lines = [(int(line["line_number"]), str(line["item_number"])) for line in dcl_order.get("lines") or []]
+    result: Counter[int] = Counter()
+
+    for line_number, sku in lines:
+        take = min(counts[sku], remaining[line_number])
+        if take > 0:
+            _record(result, remaining, counts, line_number, take, {sku: 1})
+
+    for line_number, sku in lines:
+        components = dict(kit_components.get(sku) or [])
+        if not components or remaining[line_number] <= 0:
+            continue
+        kits = min((counts[c] // per_kit for c, per_kit in components.items() if per_kit > 0), default=0)
+        take = min(kits, remaining[line_number])
+        if take > 0:
+            _record(result, remaining, counts, line_number, take, components)
+
+    leftovers = sorted(sku for sku, qty in counts.items() if qty > 0)
+    if leftovers:
+        raise InvalidRecordError(
+            "unexpected_item",
+            "shipped items match no open order line (or only part of a kit): "
+            + ", ".join(f"{sku} x{counts[sku]}" for sku in leftovers),
+            system=SYSTEM,
+            operation="shipped_by_line",
+            record=f"DCL order {order_number}",
+        )
+    return dict(result)
+
+
+def _record(
+    result: Counter[int],
+    remaining: dict[int, int],
+    counts: Counter[str],
+    line_number: int,
+    quantity: int,
+    items_per_unit: dict[str, int],
+) -> None:
+    result[line_number] += quantity
+    remaining[line_number] -= quantity
+    for sku, per_unit in items_per_unit.items():
+        counts[sku] -= per_unit * quantity
+
+
+def _shipped_item_counts(shipment: dict[str, Any]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for package in shipment.get("packages") or []:
+        for item in package.get("shipped_items") or []:
+            counts[str(item["item_number"])] += int(item.get("quantity") or 0)
+    return counts
+
+
+def _remaining_by_line(dcl_order: dict[str, Any], already_shipped: dict[int, int]) -> dict[int, int]:
+    remaining: dict[int, int] = {}
+    for line in dcl_order.get("lines") or []:
+        number = int(line["line_number"])
+        remaining[number] = int(line.get("quantity") or 0) - int(already_shipped.get(number, 0))
+    return remaining
+
+
+# --- NetSuite -------------------------------------------------------------------------------------
+
+
+def plan_item_fulfillment(
+    order_number: str, shipment: dict[str, Any], qty_by_line: dict[int, int], location_id: int
+) -> dict:
+    """Body for `POST salesOrder/{id}/!transform/itemFulfillment` (netsuite.md §9.1)."""
+    items = [
+        {"orderLine": int(line), "itemReceive": True, "quantity": qty, "location": {"id": str(location_id)}}
+        for line, qty in sorted(qty_by_line.items())
+        if qty > 0
+    ]
+    if not items:
+        raise InvalidRecordError(
+            "nothing_shipped",
+            "shipment has no quantity for any order line",
+            system=SYSTEM,
+            operation="plan_item_fulfillment",
+            record=f"DCL order {order_number}",
+        )
+    body = {
+        "externalId": item_fulfillment_external_id(order_number, shipment),
+        "shipStatus": {"id": SHIPPED},
+        "item": {"items": items},
+        "package": {"items": _packages(shipment)},
+    }
+    if shipment.get("ship_date"):
+        body["tranDate"] = str(shipment["ship_date"])[:10]
+    return body
+
+
+def _packages(shipment: dict[str, Any]) -> list[dict]:
+    description = " ".join(
+        str(part).strip()
+        for part in (shipment.get("shipping_carrier"), shipment.get("shipping_service"))
+        if part
+    )
+    packages = []
+    for package in shipment.get("packages") or []:
+        entry: dict[str, Any] = {"packageTrackingNumber": package.get("tracking_number") or ""}
+        if description:
+            entry["packageDescr"] = description
+        weight = package.get("weight")
+        if weight not in (None, "") and float(weight) > 0:
+            entry["packageWeight"] = float(weight)
+        packages.append(entry)
+    return packages
+
+
+# --- Shopify --------------------------------------------------------------------------------------
+
+
+def shopify_carrier(carrier: str | None) -> str:
+    """DCL carrier code -> the company name Shopify recognises (unknown carriers pass through)."""
+    code = re.sub(r"[\s_\-.]+", "", (carrier or "").upper())
+    return _SHOPIFY_CARRIERS.get(code, (carrier or "Other").strip() or "Other")
+
+
+def tracking_info(shipment: dict[str, Any]) -> Tracking:
+    company = shopify_carrier(shipment.get("shipping_carrier"))
+    numbers: list[str] = []
+    for package in shipment.get("packages") or []:
+        number = str(package.get("tracking_number") or "").strip()
+        if number and number not in numbers:
+            numbers.append(number)
+    template = _TRACKING_URLS.get(company)
+    urls = [template.format(number=n) for n in numbers] if template else []
+    return Tracking(company=company, numbers=numbers, urls=urls)
+
+
+def qty_by_shopify_line(qty_by_line: dict[int, int], shopify_line_ids: dict[int, str]) -> dict[str, int]:
+    """Per-SO-line quantities re-keyed by Shopify line item id (SO `custcol_shopify_line_id`)."""
+    result: Counter[str] = Counter()
+    for line, qty in qty_by_line.items():
+        shopify_id = shopify_line_ids.get(int(line))
+        if shopify_id and qty > 0:
+            result[_line_key(shopify_id)] += qty
+    return dict(result)
+
+
+def plan_shopify_fulfillment(
+    fulfillment_orders: list[dict[str, Any]], qty_by_shopify_line: dict[str, int]
+) -> list[tuple[str, list[tuple[str, int]]]]:
+    """Split shipped quantities over open fulfillment-order lines.
+
+    Returns `[(fulfillment_order_id, [(fo_line_item_id, qty), ...])]`, only for OPEN / IN_PROGRESS
+    fulfillment orders, capped by each FO line's remaining quantity. FO line ids differ from order
+    line ids, so matching goes through `line_item_id` (a GID or a number; both are accepted).
+    """
+    wanted = Counter({_line_key(k): int(v) for k, v in qty_by_shopify_line.items() if int(v) > 0})
+    plan: list[tuple[str, list[tuple[str, int]]]] = []
+    for fo in fulfillment_orders:
+        if str(fo.get("status") or "").lower() not in FULFILLABLE_FO_STATUSES:
+            continue
+        fo_lines = []
+        for fo_line in fo.get("line_items") or []:
+            key = _line_key(fo_line["line_item_id"])
+            take = min(wanted[key], int(fo_line.get("remaining_quantity") or 0))
+            if take > 0:
+                fo_lines.append((str(fo_line["id"]), take))
+                wanted[key] -= take
+        if fo_lines:
+            plan.append((str(fo["id"]), fo_lines))
+    return plan
+
+
+def _line_key(line_item_id: str | int) -> str:
+    return str(gid_to_int(line_item_id))
+
+
+# --- billing --------------------------------------------------------------------------------------
+
+_BILLABLE_STATUSES = {
+    "on_full_shipment": {"F"},  # Pending Billing: everything shipped
+    "on_each_shipment": {"D", "E", "F"},  # partially fulfilled or pending billing
+    "never": set(),
+}
+
+
+def should_bill(so_status: str, billing: str) -> bool:
+    """Whether to transform the SO into a cash sale now.
+
+    `so_status` may be the letter (`F`), the compound key (`SalesOrd:F`) or the display text
+    ("Pending Billing").
+    """
+    if billing not in _BILLABLE_STATUSES:
+        raise ValueError(f"unknown billing mode {billing!r}; expected one of {sorted(_BILLABLE_STATUSES)}")
+    return _status_letter(so_status) in _BILLABLE_STATUSES[billing]
+
+
+_STATUS_LETTERS = {
+    "pending approval": "A",
+    "pending fulfillment": "B",
+    "cancelled": "C",
+    "partially fulfilled": "D",
+    "pending billing/partially fulfilled": "E",
+    "pending billing": "F",
+    "billed": "G",
+    "closed": "H",
+}
+
+
+def _status_letter(status: str) -> str:
+    text = (status or "").strip()
+    if ":" in text:
+        text = text.rsplit(":", 1)[1]
+    if len(text) == 1:
+        return text.upper()
+    return _STATUS_LETTERS.get(text.lower(), "")
