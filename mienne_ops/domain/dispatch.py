@@ -65,7 +65,11 @@ def plan_dcl_order(header: dict[str, Any], lines: list[dict[str, Any]], config: 
     order_number = dcl_order_number(str(header.get("tranId") or ""))
     record = f"SO {order_number}"
     ship_method_id = _ref_int(header.get("shipMethod"))
-    carrier, service = config.ship_methods.get(ship_method_id, config.default_carrier_service)
+    carrier, service = (
+        config.ship_methods.get(ship_method_id, config.default_carrier_service)
+        if ship_method_id is not None
+        else config.default_carrier_service
+    )
     dcl_lines = [line for row in lines if (line := _dcl_line(row, config, record)) is not None]
     if not dcl_lines:
         raise _invalid(record, "nothing_to_ship", "no open line has quantity left to ship")

@@ -159,12 +159,8 @@ def customer_record(customer: CustomerPlan) -> dict:
 def validate_order(order: ShopifyOrder, config: OrderMappingConfig) -> None:
     """Raise InvalidRecordError (with a machine-readable reason) unless the order may be booked."""
     _check_status(order, config)
-    if not _email(order):
-        raise _invalid(order, "missing_email", "order has no email address")
-    if order.shipping_address is None or not order.shipping_address.is_shippable:
-        raise _invalid(
-            order, "missing_shipping_address", "shipping address is missing address1, city or country"
-        )
+    _require_email(order)
+    _require_shipping_address(order)
     _check_lines(order, config)
     _check_totals(order, config)
 
@@ -187,7 +183,7 @@ def _check_lines(order: ShopifyOrder, config: OrderMappingConfig) -> None:
     missing = [str(line.id) for line in live if not line.sku]
     if missing:
         raise _invalid(order, "missing_sku", f"line items without a SKU: {', '.join(missing)}")
-    unknown = sorted({line.sku for line in live if line.sku not in config.sku_item_ids})
+    unknown = sorted({line.sku or "" for line in live if line.sku not in config.sku_item_ids})
     if unknown:
         raise _invalid(order, "unknown_sku", f"SKUs not mapped to a NetSuite item: {', '.join(unknown)}")
 
@@ -231,14 +227,15 @@ def plan_sales_order(order: ShopifyOrder, config: OrderMappingConfig) -> SalesOr
         tax_item_id=config.tax_item_id,
         gift_card_item_id=config.gift_card_item_id,
         shipping_cost_field=config.shipping_cost_field,
-        shipping_address=order.shipping_address,
-        email=_email(order),
+        shipping_address=_require_shipping_address(order),
+        email=_require_email(order),
     )
 
 
 def _plan_lines(order: ShopifyOrder, config: OrderMappingConfig) -> list[SalesOrderLine]:
     return [
-        _plan_line(line, config.sku_item_ids[line.sku], order.taxes_included) for line in _live_lines(order)
+        _plan_line(line, config.sku_item_ids[line.sku or ""], order.taxes_included)
+        for line in _live_lines(order)
     ]
 
 
@@ -249,7 +246,7 @@ def _plan_line(line: ShopifyLineItem, item_id: int, taxes_included: bool) -> Sal
     rate = cents(amount / line.current_quantity)
     return SalesOrderLine(
         shopify_line_id=line.id,
-        sku=line.sku,
+        sku=line.sku or "",
         item_id=item_id,
         quantity=line.current_quantity,
         rate=rate,
@@ -316,11 +313,11 @@ def _ship_method_id(order: ShopifyOrder, config: OrderMappingConfig) -> int:
 def _customer_plan(order: ShopifyOrder) -> CustomerPlan:
     customer = order.customer
     fallback = order.billing_address or order.shipping_address
-    first = (customer and customer.first_name) or (fallback and fallback.first_name)
-    last = (customer and customer.last_name) or (fallback and fallback.last_name)
+    first = (customer.first_name if customer else None) or (fallback.first_name if fallback else None)
+    last = (customer.last_name if customer else None) or (fallback.last_name if fallback else None)
     return CustomerPlan(
         external_id=customer_external_id(order),
-        email=_email(order),
+        email=_require_email(order),
         first_name=first,
         last_name=last,
     )
@@ -342,7 +339,23 @@ def _has_removed_quantity(order: ShopifyOrder) -> bool:
 
 
 def _email(order: ShopifyOrder) -> str | None:
-    return order.email or (order.customer and order.customer.email) or None
+    return order.email or (order.customer.email if order.customer else None)
+
+
+def _require_email(order: ShopifyOrder) -> str:
+    email = _email(order)
+    if not email:
+        raise _invalid(order, "missing_email", "order has no email address")
+    return email
+
+
+def _require_shipping_address(order: ShopifyOrder) -> Address:
+    address = order.shipping_address
+    if address is None or not address.is_shippable:
+        raise _invalid(
+            order, "missing_shipping_address", "shipping address is missing address1, city or country"
+        )
+    return address
 
 
 def _single_amount_line(item_id: int, amount: Decimal) -> dict:

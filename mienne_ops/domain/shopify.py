@@ -264,7 +264,8 @@ def _rest_payment(data: dict[str, Any]) -> Payment:
 
 
 def _rest_email(order: dict[str, Any], customer: ShopifyCustomer | None) -> str | None:
-    return _text(order.get("email")) or _text(order.get("contact_email")) or (customer and customer.email)
+    fallback = customer.email if customer else None
+    return _text(order.get("email")) or _text(order.get("contact_email")) or fallback
 
 
 def _rest_order_fields(order: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +361,7 @@ def _gql_line_item(node: dict[str, Any]) -> ShopifyLineItem:
     current = node.get("currentQuantity")
     variant = node.get("variant") or {}
     return ShopifyLineItem(
-        id=gid_to_int(node["id"]),
+        id=int(str(node["id"]).rsplit("/", 1)[-1]),
         gid=node["id"],
         sku=_text(node.get("sku")),
         title=node.get("title") or node.get("name") or "",
@@ -428,7 +429,7 @@ def _graphql_order_fields(node: dict[str, Any]) -> dict[str, Any]:
         "id": _int_or_none(node.get("legacyResourceId")) or gid_to_int(node["id"]),
         "gid": node["id"],
         "name": node["name"],
-        "email": _text(node.get("email")) or (customer and customer.email),
+        "email": _text(node.get("email")) or (customer.email if customer else None),
         "created_at": node["createdAt"],
         "updated_at": node.get("updatedAt") or node["createdAt"],
         "cancelled_at": node.get("cancelledAt"),
