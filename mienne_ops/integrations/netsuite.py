@@ -218,9 +218,12 @@ class NetSuiteClient:
     def get(self, record_type: str, id_or_eid: str, *, expand: bool = False) -> dict:
         params = {"expandSubResources": "true"} if expand else None
         response = self.core.request(
-            "GET", f"{RECORD}/{record_type}/{id_or_eid}", operation=f"get {record_type}", record=id_or_eid,
+            "GET",
+            f"{RECORD}/{record_type}/{id_or_eid}",
+            operation=f"get {record_type}",
+            record=id_or_eid,
             params=params,
-        )  # fmt: skip
+        )
         return response.json()
 
     def patch(self, record_type: str, id: str, body: dict) -> None:

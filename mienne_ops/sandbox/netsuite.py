@@ -41,8 +41,14 @@ from mienne_ops.sandbox.netsuite_store import NsError
 from mienne_ops.sandbox.world import World
 
 ERROR_MEDIA_TYPE = "application/vnd.oracle.resource+json; type=error"
-TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
-          500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 INVALID_LOGIN = (
     "Invalid login attempt. For more details, see the Login Audit Trail in the NetSuite UI at "
     "Setup > Users/Roles > User Management > View Login Audit Trail."
@@ -386,9 +392,14 @@ class Sandbox(SystemSandbox):
             raise NsError(404, "NONEXISTENT_ID", f"Record type '{record_type}' does not exist.")
         base = f"{ctx.record_root}/{record_type}"
         return JSONResponse(
-            _page(base, [row["id"] for row in rows], limit, offset,
-                  lambda rid: {"links": [{"rel": "self", "href": ctx.href(record_type, rid)}], "id": str(rid)})
-        )  # fmt: skip
+            _page(
+                base,
+                [row["id"] for row in rows],
+                limit,
+                offset,
+                lambda rid: {"links": [{"rel": "self", "href": ctx.href(record_type, rid)}], "id": str(rid)},
+            )
+        )
 
     def _transform(self, request: Request, body: Any, ctx: records.Ctx) -> Response:
         params = request.path_params
@@ -418,9 +429,13 @@ class Sandbox(SystemSandbox):
                 "INSERT INTO ns_aggregateitemlocation (item, location, quantityonhand, quantityavailable) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT(item, location) DO UPDATE SET "
                 "quantityonhand = excluded.quantityonhand, quantityavailable = excluded.quantityavailable",
-                (int(body["item"]), int(body["location"]), body["quantityonhand"],
-                 body.get("quantityavailable", body["quantityonhand"])),
-            )  # fmt: skip
+                (
+                    int(body["item"]),
+                    int(body["location"]),
+                    body["quantityonhand"],
+                    body.get("quantityavailable", body["quantityonhand"]),
+                ),
+            )
         return JSONResponse({"ok": True})
 
     # -- state ------------------------------------------------------------------------------------
@@ -442,7 +457,7 @@ class Sandbox(SystemSandbox):
                         "lastName": c["lastname"],
                     }
                     for c in customers
-                ],  # fmt: skip
+                ],
                 "concurrency_limit": self.concurrency_limit,
             }
 
@@ -521,14 +536,21 @@ def _state_lines(conn: Any, transaction_id: int) -> list[dict[str, Any]]:
     result = []
     for line in store.item_lines(conn, transaction_id):
         sku = conn.execute("SELECT itemid FROM ns_item WHERE id = ?", (line["item"],)).fetchone()
-        result.append({
-            "line": line["id"], "item": str(line["item"]), "sku": sku["itemid"] if sku else None,
-            "quantity": store.number(abs(store.to_decimal(line["quantity"], "quantity"))),
-            "quantityFulfilled": store.number(line["quantityshiprecv"]),
-            "quantityBilled": store.number(line["quantitybilled"]), "rate": str(line["rate"]),
-            "location": line["location"], "isClosed": line["isclosed"] == "T", "orderLine": line["orderline"],
-            "custcol_shopify_line_id": line["custcol_shopify_line_id"],
-        })  # fmt: skip
+        result.append(
+            {
+                "line": line["id"],
+                "item": str(line["item"]),
+                "sku": sku["itemid"] if sku else None,
+                "quantity": store.number(abs(store.to_decimal(line["quantity"], "quantity"))),
+                "quantityFulfilled": store.number(line["quantityshiprecv"]),
+                "quantityBilled": store.number(line["quantitybilled"]),
+                "rate": str(line["rate"]),
+                "location": line["location"],
+                "isClosed": line["isclosed"] == "T",
+                "orderLine": line["orderline"],
+                "custcol_shopify_line_id": line["custcol_shopify_line_id"],
+            }
+        )
     return result
 
 

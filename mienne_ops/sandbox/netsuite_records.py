@@ -124,10 +124,19 @@ def _apply_header(ctx: Ctx, transaction_id: int, header: dict[str, Any], body: d
     conn.execute(
         "UPDATE ns_transaction SET entity = ?, location = ?, shipmethod = ?, otherrefnum = ?, memo = ?, "
         "trandate = COALESCE(?, trandate), shipdate = ?, lastmodifieddate = ?, record = ? WHERE id = ?",
-        (ref_id(header.get("entity")), ref_id(header.get("location")), ref_id(header.get("shipMethod")),
-         header.get("otherRefNum"), header.get("memo"), header.get("tranDate"), header.get("shipDate"),
-         ctx.now, json.dumps(header), transaction_id),
-    )  # fmt: skip
+        (
+            ref_id(header.get("entity")),
+            ref_id(header.get("location")),
+            ref_id(header.get("shipMethod")),
+            header.get("otherRefNum"),
+            header.get("memo"),
+            header.get("tranDate"),
+            header.get("shipDate"),
+            ctx.now,
+            json.dumps(header),
+            transaction_id,
+        ),
+    )
 
 
 def _merge_lines(ctx: Ctx, transaction_id: int, lines: list[dict[str, Any]], replace: bool) -> None:
@@ -165,17 +174,29 @@ def _insert_line(ctx: Ctx, transaction_id: int, line: dict[str, Any], path: str)
         raise NsError(400, "INVALID_CONTENT", "Quantity must be greater than 0.", f"{path}.quantity")
     rate = to_decimal(line.get("rate", item["baseprice"] or 0), f"{path}.rate")
     location = require_location(conn, line.get("location"), f"{path}.location")
-    line_id = (conn.execute(
+    line_id = conn.execute(
         "SELECT COALESCE(MAX(id), 0) + 1 FROM ns_transactionline WHERE [transaction] = ?", (transaction_id,)
-    ).fetchone()[0])  # fmt: skip
+    ).fetchone()[0]
     amount = to_decimal(line["amount"], f"{path}.amount") if "amount" in line else rate * quantity
     record = {k: v for k, v in line.items() if k in ("description", "price", "taxCode", "units")}
     conn.execute(
-        "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, rate, netamount, "
+        "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, rate, "
+        "netamount, "
         "location, isclosed, itemtype, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (transaction_id, line_id, line_id, item["id"], str(-quantity), str(rate), str(-amount), location,
-         "T" if line.get("isClosed") else "F", item["itemtype"], json.dumps(record)),
-    )  # fmt: skip
+        (
+            transaction_id,
+            line_id,
+            line_id,
+            item["id"],
+            str(-quantity),
+            str(rate),
+            str(-amount),
+            location,
+            "T" if line.get("isClosed") else "F",
+            item["itemtype"],
+            json.dumps(record),
+        ),
+    )
     _set_custom_columns(conn, transaction_id, line_id, line)
     return line_id
 
@@ -336,7 +357,8 @@ def fulfil(ctx: Ctx, order: sqlite3.Row, body: dict[str, Any]) -> int:
             raise NsError(400, "USER_ERROR", "Please enter value(s) for: Inventory Location", "item.items")
         _insert_child_line(ctx, new_id, sequence, order, row, quantity, location)
         ctx.conn.execute(
-            "UPDATE ns_transactionline SET quantityshiprecv = quantityshiprecv + ? WHERE [transaction] = ? AND id = ?",
+            "UPDATE ns_transactionline SET quantityshiprecv = quantityshiprecv + ? "
+            "WHERE [transaction] = ? AND id = ?",
             (str(quantity), order["id"], row["id"]),
         )
     if ship_status == "C":
@@ -359,7 +381,8 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
     for sequence, (row, quantity, _spec) in enumerate(selected, start=1):
         _insert_child_line(ctx, new_id, sequence, order, row, quantity, row["location"])
         ctx.conn.execute(
-            "UPDATE ns_transactionline SET quantitybilled = quantitybilled + ? WHERE [transaction] = ? AND id = ?",
+            "UPDATE ns_transactionline SET quantitybilled = quantitybilled + ? "
+            "WHERE [transaction] = ? AND id = ?",
             (str(quantity), order["id"], row["id"]),
         )
     refresh_sales_order(ctx, order["id"])
@@ -376,10 +399,24 @@ def _insert_child(
         "INSERT INTO ns_transaction (id, tranid, type, rectype, status, trandate, entity, externalid, memo, "
         "createdfrom, location, shipmethod, createddate, lastmodifieddate, record) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (new_id, tranid, tran_type, target, status, body.get("tranDate") or ctx.today, order["entity"],
-         body.get("externalId"), body.get("memo"), order["id"], order["location"], order["shipmethod"],
-         ctx.now, ctx.now, json.dumps(header)),
-    )  # fmt: skip
+        (
+            new_id,
+            tranid,
+            tran_type,
+            target,
+            status,
+            body.get("tranDate") or ctx.today,
+            order["entity"],
+            body.get("externalId"),
+            body.get("memo"),
+            order["id"],
+            order["location"],
+            order["shipmethod"],
+            ctx.now,
+            ctx.now,
+            json.dumps(header),
+        ),
+    )
     for name, value in custom_fields(body, "custbody").items():
         ensure_column(ctx.conn, "ns_transaction", name)
         ctx.conn.execute(f"UPDATE ns_transaction SET {name} = ? WHERE id = ?", (sql_value(value), new_id))
@@ -398,12 +435,25 @@ def _insert_child_line(
     rate = Decimal(str(row["rate"] or 0))
     sign = -1 if order["type"] in NEGATIVE_QUANTITY_TYPES else 1
     ctx.conn.execute(
-        "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, rate, netamount, "
+        "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, rate, "
+        "netamount, "
         "location, itemtype, createdfrom, orderline, custcol_shopify_line_id, record) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
-        (new_id, sequence, sequence, row["item"], str(sign * quantity), str(rate), str(sign * rate * quantity),
-         location, row["itemtype"], order["id"], row["id"], row["custcol_shopify_line_id"]),
-    )  # fmt: skip
+        (
+            new_id,
+            sequence,
+            sequence,
+            row["item"],
+            str(sign * quantity),
+            str(rate),
+            str(sign * rate * quantity),
+            location,
+            row["itemtype"],
+            order["id"],
+            row["id"],
+            row["custcol_shopify_line_id"],
+        ),
+    )
 
 
 def decrement_stock(conn: sqlite3.Connection, fulfillment_id: int) -> None:
@@ -448,7 +498,8 @@ def write_customer(
             )
         customer_id = ctx.next_id("netsuite:customer", 9001)
         ctx.conn.execute(
-            "INSERT INTO ns_customer (id, entityid, externalid, datecreated, record) VALUES (?, ?, ?, ?, '{}')",
+            "INSERT INTO ns_customer (id, entityid, externalid, datecreated, record) "
+            "VALUES (?, ?, ?, ?, '{}')",
             (customer_id, record.get("entityId") or f"CUST{customer_id}", external_id, ctx.now),
         )
     else:
@@ -456,10 +507,19 @@ def write_customer(
     ctx.conn.execute(
         "UPDATE ns_customer SET email = ?, firstname = ?, lastname = ?, companyname = ?, phone = ?, "
         "isinactive = ?, isperson = ?, lastmodifieddate = ?, record = ? WHERE id = ?",
-        (record.get("email"), record.get("firstName"), record.get("lastName"), record.get("companyName"),
-         record.get("phone"), "T" if record.get("isInactive") else "F",
-         "F" if record.get("isPerson") is False else "T", ctx.now, json.dumps(record), customer_id),
-    )  # fmt: skip
+        (
+            record.get("email"),
+            record.get("firstName"),
+            record.get("lastName"),
+            record.get("companyName"),
+            record.get("phone"),
+            "T" if record.get("isInactive") else "F",
+            "F" if record.get("isPerson") is False else "T",
+            ctx.now,
+            json.dumps(record),
+            customer_id,
+        ),
+    )
     return customer_id
 
 
@@ -623,7 +683,7 @@ class Renderer:
             result["orderLine"] = line["orderline"]
             if row["type"] == "ItemShip":
                 result["itemReceive"] = True
-        for key in line.keys():
+        for key in line.keys():  # noqa: SIM118 - sqlite3.Row iterates values
             if key.startswith("custcol_") and line[key] is not None:
                 result[key] = line[key]
         return {k: v for k, v in result.items() if v is not None}

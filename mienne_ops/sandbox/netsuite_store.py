@@ -106,21 +106,80 @@ ITEM_RECORD_TYPES = {"InvtPart": "inventoryItem", "Kit": "kitItem", "ShipItem": 
 NEGATIVE_QUANTITY_TYPES = {"SalesOrd", "ItemShip", "CashSale", "CustInvc"}
 
 SALES_ORDER_FIELDS = {
-    "entity", "customForm", "tranDate", "tranId", "externalId", "otherRefNum", "memo", "orderStatus",
-    "location", "shipMethod", "shipAddress", "shippingAddress", "billAddress", "billingAddress",
-    "subsidiary", "currency", "department", "class", "email", "shippingCost", "discountItem",
-    "discountRate", "startDate", "endDate", "salesRep", "terms", "paymentMethod", "item", "shipDate",
-    "shipComplete", "toBeEmailed", "isTaxable", "taxTotal", "source", "leadSource", "message",
-}  # fmt: skip
+    "entity",
+    "customForm",
+    "tranDate",
+    "tranId",
+    "externalId",
+    "otherRefNum",
+    "memo",
+    "orderStatus",
+    "location",
+    "shipMethod",
+    "shipAddress",
+    "shippingAddress",
+    "billAddress",
+    "billingAddress",
+    "subsidiary",
+    "currency",
+    "department",
+    "class",
+    "email",
+    "shippingCost",
+    "discountItem",
+    "discountRate",
+    "startDate",
+    "endDate",
+    "salesRep",
+    "terms",
+    "paymentMethod",
+    "item",
+    "shipDate",
+    "shipComplete",
+    "toBeEmailed",
+    "isTaxable",
+    "taxTotal",
+    "source",
+    "leadSource",
+    "message",
+}
 LINE_FIELDS = {
-    "item", "quantity", "rate", "amount", "price", "description", "location", "isClosed", "line",
-    "taxCode", "units", "itemType", "quantityFulfilled", "quantityBilled", "quantityCommitted",
-    "quantityBackOrdered", "commitInventory", "createPo",
-}  # fmt: skip
+    "item",
+    "quantity",
+    "rate",
+    "amount",
+    "price",
+    "description",
+    "location",
+    "isClosed",
+    "line",
+    "taxCode",
+    "units",
+    "itemType",
+    "quantityFulfilled",
+    "quantityBilled",
+    "quantityCommitted",
+    "quantityBackOrdered",
+    "commitInventory",
+    "createPo",
+}
 CUSTOMER_FIELDS = {
-    "entityId", "externalId", "email", "firstName", "lastName", "companyName", "phone", "isPerson",
-    "isInactive", "subsidiary", "customForm", "addressBook", "category", "currency", "comments",
-}  # fmt: skip
+    "entityId",
+    "externalId",
+    "email",
+    "firstName",
+    "lastName",
+    "companyName",
+    "phone",
+    "isPerson",
+    "isInactive",
+    "subsidiary",
+    "customForm",
+    "addressBook",
+    "category",
+    "currency",
+    "comments",
+}
 INVALID_LOGIN_HINT = "see the Login Audit Trail"
 NOTHING_TO_DO = "You must enter at least one line item for this transaction."
 _CUSTOM_FIELD = re.compile(r"^(custbody|custcol)_[a-z0-9_]{1,60}$")
@@ -173,9 +232,13 @@ def seed(conn: sqlite3.Connection, catalog: Catalog, stock_for: Any) -> None:
         for number, member in enumerate(bundle.components, start=1):
             conn.execute(
                 "INSERT INTO ns_itemmember (parentitem, item, quantity, linenumber) VALUES (?, ?, ?, ?)",
-                (by_sku[bundle.sku].netsuite_item_id, by_sku[member.component_sku].netsuite_item_id,
-                 member.quantity, number),
-            )  # fmt: skip
+                (
+                    by_sku[bundle.sku].netsuite_item_id,
+                    by_sku[member.component_sku].netsuite_item_id,
+                    member.quantity,
+                    number,
+                ),
+            )
     for method in catalog.ship_methods:
         conn.execute(
             "INSERT INTO ns_item (id, itemid, displayname, itemtype) VALUES (?, ?, ?, 'ShipItem')",
@@ -188,9 +251,15 @@ def seed(conn: sqlite3.Connection, catalog: Catalog, stock_for: Any) -> None:
         conn.execute(
             "INSERT INTO ns_customer (id, entityid, email, firstname, lastname, record) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (customer.netsuite_customer_id, f"CUST{customer.netsuite_customer_id}", customer.email,
-             customer.first_name, customer.last_name, json.dumps(record)),
-        )  # fmt: skip
+            (
+                customer.netsuite_customer_id,
+                f"CUST{customer.netsuite_customer_id}",
+                customer.email,
+                customer.first_name,
+                customer.last_name,
+                json.dumps(record),
+            ),
+        )
     for sku in catalog.skus:
         if sku.item_type != "InvtPart":
             continue
@@ -292,7 +361,8 @@ def load_transaction(conn: sqlite3.Connection, record_type: str, ref: str) -> sq
 
 def item_lines(conn: sqlite3.Connection, transaction_id: int) -> list[sqlite3.Row]:
     return conn.execute(
-        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND mainline = 'F' ORDER BY linesequencenumber",
+        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND mainline = 'F' "
+        "ORDER BY linesequencenumber",
         (transaction_id,),
     ).fetchall()
 

@@ -109,8 +109,9 @@ def test_a_replayed_nonce_is_rejected(sandbox):
         NETSUITE["token_id"],
         NETSUITE["token_secret"],
     )
-    signed = requests.Request("GET", url, auth=OAuth1(*keys, signature_method=SIGNATURE_HMAC_SHA256,
-                                                      realm=NETSUITE["account_id"])).prepare()  # fmt: skip
+    signed = requests.Request(
+        "GET", url, auth=OAuth1(*keys, signature_method=SIGNATURE_HMAC_SHA256, realm=NETSUITE["account_id"])
+    ).prepare()
     with requests.Session() as session:
         assert session.send(signed, timeout=10).status_code == 200
         assert session.send(signed, timeout=10).status_code == 401
@@ -181,10 +182,14 @@ def test_partial_then_full_fulfilment_and_billing(client, sandbox):
     partial = {
         "externalId": "dcl-shipment-9-1",
         "shipStatus": {"id": "C"},
-        "item": {"items": [{"orderLine": 1, "quantity": 1, "location": {"id": "1"}}, {"orderLine": 2,
-                                                                                       "itemReceive": False}]},
+        "item": {
+            "items": [
+                {"orderLine": 1, "quantity": 1, "location": {"id": "1"}},
+                {"orderLine": 2, "itemReceive": False},
+            ]
+        },
         "package": {"items": [{"packageTrackingNumber": "1Z999", "packageDescr": "UPS GROUND"}]},
-    }  # fmt: skip
+    }
     first = client.transform("salesOrder", order_id, "itemFulfillment", partial)
     assert client.get("salesOrder", order_id)["status"]["id"] == "Pending Billing/Partially Fulfilled"
     assert client.find_by_external_id("ItemShip", "dcl-shipment-9-1") == first
