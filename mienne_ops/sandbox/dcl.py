@@ -1030,16 +1030,16 @@ def _order_predicates(params) -> list[Callable[[dict[str, Any]], bool]]:
     for prefix, moment_of in (("received", _received_at), ("modified", _modified_at)):
         if params.get(f"{prefix}_from"):
             since = parse_instant(params[f"{prefix}_from"], f"{prefix}_from")
-            checks.append(lambda doc, since=since, moment_of=moment_of: moment_of(doc) >= since)
+            checks.append(_compare_moment(moment_of, ">=", since))
         if params.get(f"{prefix}_to"):
             raw = params[f"{prefix}_to"]
             # received_to is end-of-day on its date; modified_to is a precise instant unless date-only.
             until = day_end(raw, f"{prefix}_to") if prefix == "received" or len(raw.strip()) == 10 else None
             if until is not None:
-                checks.append(lambda doc, until=until, moment_of=moment_of: moment_of(doc) < until)
+                checks.append(_compare_moment(moment_of, "<", until))
             else:
                 limit = parse_instant(raw, f"{prefix}_to")
-                checks.append(lambda doc, limit=limit, moment_of=moment_of: moment_of(doc) <= limit)
+                checks.append(_compare_moment(moment_of, "<=", limit))
     if params.get("shipped_from"):
         first_day = params["shipped_from"].strip()[:10]
         checks.append(lambda doc: any(s["ship_date"] >= first_day for s in doc["shipments"]))
@@ -1048,6 +1048,13 @@ def _order_predicates(params) -> list[Callable[[dict[str, Any]], bool]]:
         checks.append(lambda doc: any(s["ship_date"] <= last_day for s in doc["shipments"]))
     checks.extend(_filter_expressions(params.get("filter", "")))
     return checks
+
+
+def _compare_moment(
+    moment_of: Callable[[dict[str, Any]], datetime], operator: str, bound: datetime
+) -> Callable[[dict[str, Any]], bool]:
+    compare = {">=": datetime.__ge__, "<": datetime.__lt__, "<=": datetime.__le__}[operator]
+    return lambda doc: bool(compare(moment_of(doc), bound))
 
 
 def _received_at(doc: dict[str, Any]) -> datetime:
@@ -1071,7 +1078,7 @@ FILTER_TAGS = {"order_stage": int, "order_status": int, "location": str, "is_can
 
 def _filter_expressions(text: str) -> list[Callable[[dict[str, Any]], bool]]:
     """``filter=order_stage ge 60,location eq FR``: comma means AND."""
-    checks = []
+    checks: list[Callable[[dict[str, Any]], bool]] = []
     for clause in _csv(text):
         parts = clause.split()
         if len(parts) != 3 or parts[0] not in FILTER_TAGS or parts[1] not in FILTER_OPERATORS:

@@ -251,7 +251,7 @@ class Sandbox(SystemSandbox):
         now = self.world.now().isoformat()
         with self.world.tx():
             number = self.world.next_id("stateset:order", 100_001)
-            order = {
+            order: dict[str, Any] = {
                 "id": f"ord_{uuid.uuid4().hex[:20]}",
                 "object": "order",
                 "order_number": f"SS-{number}",
@@ -330,9 +330,8 @@ class Sandbox(SystemSandbox):
             return 200, self._save("order", order)
 
     def _ship(self, order: dict[str, Any], payload: dict[str, Any]) -> None:
-        details = (
-            payload.get("shipping_details") if isinstance(payload.get("shipping_details"), dict) else payload
-        )
+        nested = payload.get("shipping_details")
+        details: dict[str, Any] = nested if isinstance(nested, dict) else payload
         carrier, tracking = details.get("carrier"), details.get("tracking_number")
         if not carrier or not tracking:
             raise StateSetError(400, "validation_error", "carrier and tracking_number are required to ship")
@@ -428,7 +427,7 @@ class Sandbox(SystemSandbox):
         now = self.world.now().isoformat()
         with self.world.tx():
             number = self.world.next_id("stateset:return", 5001)
-            record = {
+            record: dict[str, Any] = {
                 "id": f"RET-{uuid.uuid4().hex[:12].upper()}",
                 "object": "return",
                 "rma_number": f"RMA-{number}",
