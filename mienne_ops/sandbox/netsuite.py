@@ -164,12 +164,11 @@ class TbaVerifier:
 def _signed_url(request: Request) -> str:
     """The URL the client signed: its scheme and Host, the full path (mount prefix included), query."""
     scope = request.scope
-    path = (
-        scope.get("root_path", "") + scope["path"]
-        if not scope["path"].startswith(scope.get("root_path", "") or "\0")
-        else scope["path"]
-    )
-    host = request.headers.get("host") or f"{request.url.hostname}"
+    root, path = scope.get("root_path", ""), scope["path"]
+    # Starlette keeps the full path in `path` under a Mount; older servers strip the prefix.
+    if root and not path.startswith(root):
+        path = root + path
+    host = request.headers.get("host") or str(request.url.netloc)
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{scope.get('scheme', 'http')}://{host}{path}" + (f"?{query}" if query else "")
 

@@ -346,7 +346,7 @@ def fulfil(ctx: Ctx, order: sqlite3.Row, body: dict[str, Any]) -> int:
     ship_status = ref_id(body.get("shipStatus")) or "C"
     if ship_status not in ("A", "B", "C"):
         raise NsError(400, "INVALID_CONTENT", f"Invalid shipStatus {ship_status!r}.", "shipStatus")
-    header = {k: body[k] for k in ("memo", "tranDate", "shippedDate") if k in body}
+    header: dict[str, Any] = {k: body[k] for k in ("memo", "tranDate", "shippedDate") if k in body}
     header["package"] = ((body.get("package") or {}).get("items")) or []
     header.update(custom_fields(body, "custbody"))
     new_id = _insert_child(ctx, order, "itemFulfillment", ship_status, body, header)
@@ -375,7 +375,9 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
         return Decimal(str(row["quantityshiprecv"])) - Decimal(str(row["quantitybilled"]))
 
     selected = _selected_quantities(ctx, order, body, open_quantity)
-    header = {k: body[k] for k in ("memo", "tranDate", "paymentMethod", "account") if k in body}
+    header: dict[str, Any] = {
+        k: body[k] for k in ("memo", "tranDate", "paymentMethod", "account") if k in body
+    }
     header.update(custom_fields(body, "custbody"))
     new_id = _insert_child(ctx, order, target, "B" if target == "cashSale" else "A", body, header)
     for sequence, (row, quantity, _spec) in enumerate(selected, start=1):
