@@ -85,6 +85,7 @@ log = logging.getLogger("mienne_ops.sandbox.shopify")
 
 SYSTEM = "shopify"
 SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
+MAX_QUERY_COST = 1000
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 WEBHOOK_ATTEMPTS = 8
 WEBHOOK_BACKOFF_SECONDS = 0.05  # compressed: real Shopify spreads 8 tries over 4 hours
@@ -277,6 +278,11 @@ class Sandbox(SystemSandbox):
                 ]
             }
         cost = requested_cost(schema, operation, fragments_of(document), variables or {})
+        if cost > MAX_QUERY_COST:
+            limit = f"the single query max cost limit ({MAX_QUERY_COST})"
+            message = f"Query cost is {cost}, which exceeds {limit}."
+            extensions = {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}
+            return {"errors": [{"message": message, "extensions": extensions}]}
         if not self.bucket.take(cost):
             return {
                 "errors": [

@@ -1,0 +1,312 @@
+"""The Shopify fake over real HTTP: auth, versions, schema validation, search, cost, mutations."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox.server import SandboxServer
+
+TOKEN = {"X-Shopify-Access-Token": credentials.SHOPIFY["access_token"]}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[SandboxServer]:
+    db = tmp_path_factory.mktemp("shopify-fake") / "world.db"
+    with SandboxServer(db, modules=("mienne_ops.sandbox.shopify",)) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox(server) -> Iterator[SandboxServer]:
+    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    yield server
+    httpx.post(f"{server.url}/_sandbox/faults", json={"clear": True})
+
+
+def gql(sandbox, query: str, variables: dict | None = None, version: str = "2026-04", headers=TOKEN):
+    url = f"{sandbox.url}/shopify/admin/api/{version}/graphql.json"
+    return httpx.post(url, json={"query": query, "variables": variables or {}}, headers=headers)
+
+
+def data(sandbox, query: str, variables: dict | None = None) -> dict:
+    body = gql(sandbox, query, variables).json()
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+def inject(sandbox, payload: dict) -> dict:
+    response = httpx.post(f"{sandbox.url}/_sandbox/shopify/orders", json=payload)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def fixture_order(shopify_fixtures) -> dict:
+    examples = json.loads((shopify_fixtures / "rest_examples_2024-04" / "order.json").read_text())["examples"]
+    return next(e for e in examples if e["test"] == "test_8")["response"]["order"]
+
+
+def test_bad_token_is_401_in_shopify_shape(sandbox):
+    response = gql(sandbox, "{ shop { name } }", headers={"X-Shopify-Access-Token": "shpat_nope"})
+    assert response.status_code == 401
+    assert response.json() == {
+        "errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"
+    }
+    assert response.headers["X-Request-Id"]
+
+
+def test_unsupported_version_is_served_by_the_oldest_supported(sandbox):
+    response = gql(sandbox, "{ locations(first: 5) { nodes { id name } } }", version="2023-01")
+    assert response.headers["X-Shopify-API-Version"] == "2025-10"
+    assert (
+        gql(sandbox, "{ locations(first: 1) { nodes { id } } }").headers["X-Shopify-API-Version"] == "2026-04"
+    )
+    names = [n["name"] for n in response.json()["data"]["locations"]["nodes"]]
+    assert names == ["DCL Fremont", "DCL Los Angeles"]
+
+
+def test_documents_the_real_schema_rejects_are_rejected(sandbox):
+    body = gql(sandbox, "{ orders(first: 1) { nodes { id notAField } } }").json()
+    assert "data" not in body and "notAField" in body["errors"][0]["message"]
+    too_many = gql(sandbox, "{ orders(first: 251) { nodes { id } } }").json()
+    assert too_many["data"] is None and "250" in too_many["errors"][0]["message"]
+    no_size = gql(sandbox, "{ orders { nodes { id } } }").json()
+    assert "first or last" in no_size["errors"][0]["message"]
+
+
+def test_injected_fixture_order_is_stored_in_rest_shape_and_served_in_graphql_shape(sandbox, fixture_order):
+    created = inject(sandbox, {"order": fixture_order})
+    assert created == {
+        "id": 450789469,
+        "name": "#1001",
+        "admin_graphql_api_id": "gid://shopify/Order/450789469",
+    }
+    second = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001", "quantity": 1}]})
+    assert second["name"] == "#1002" and second["id"] > 2**53  # 64-bit ids, like Shopify's
+
+    query = """query($id: ID!) { order(id: $id) { id name tags displayFinancialStatus displayFulfillmentStatus
+      customer { defaultEmailAddress { emailAddress } } shippingAddress { countryCodeV2 }
+      totalPriceSet { shopMoney { amount currencyCode } }
+      lineItems(first: 5) { nodes { id sku variant { id } } }
+      fulfillmentOrders(first: 5) {
+        nodes { id status lineItems(first: 5) { nodes { id lineItem { id } } } } } } }"""
+    order = data(sandbox, query, {"id": created["admin_graphql_api_id"]})["order"]
+    assert order["displayFinancialStatus"] == "PARTIALLY_REFUNDED"
+    assert order["displayFulfillmentStatus"] == "UNFULFILLED"
+    assert order["customer"]["defaultEmailAddress"]["emailAddress"] == fixture_order["customer"]["email"]
+    assert order["shippingAddress"]["countryCodeV2"] == "US"
+    assert order["totalPriceSet"]["shopMoney"] == {
+        "amount": fixture_order["total_price"],
+        "currencyCode": "USD",
+    }
+    [fo] = order["fulfillmentOrders"]["nodes"]
+    fo_line_ids = {n["id"] for n in fo["lineItems"]["nodes"]}
+    assert fo_line_ids.isdisjoint({n["id"] for n in order["lineItems"]["nodes"]})
+
+    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()["shopify"]
+    stored = next(o for o in state["orders"] if o["id"] == 450789469)
+    assert stored["total_price"] == fixture_order["total_price"] and isinstance(stored["tags"], str)
+    assert stored["fulfillment_orders"][0]["status"] == "open"
+    assert stored["transactions"][0]["gateway"] == "bogus"
+
+
+def test_gift_card_transactions_from_the_payload_are_kept(sandbox):
+    payload = {
+        "line_items": [{"sku": "MN-SERUM-001", "quantity": 1, "price": "50.00"}],
+        "payment_gateway_names": ["gift_card", "shopify_payments"],
+        "transactions": [
+            {"kind": "sale", "gateway": "gift_card", "amount": "20.00"},
+            {"kind": "sale", "gateway": "shopify_payments", "amount": "30.00"},
+        ],
+    }
+    created = inject(sandbox, payload)
+    query = (
+        "query($id: ID!) { order(id: $id) { transactions { gateway amountSet { shopMoney { amount } } } } }"
+    )
+    txs = data(sandbox, query, {"id": created["admin_graphql_api_id"]})["order"]["transactions"]
+    assert [(t["gateway"], t["amountSet"]["shopMoney"]["amount"]) for t in txs] == [
+        ("gift_card", "20.00"),
+        ("shopify_payments", "30.00"),
+    ]
+
+
+def test_search_syntax_filters_orders(sandbox):
+    paid = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}], "tags": "vip", "email": "a@example.com"})
+    pending = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}], "financial_status": "pending"})
+    cancelled = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/orders/{cancelled['id']}/cancel").raise_for_status()
+
+    def names(search: str) -> list[str]:
+        query = "query($q: String) { orders(first: 50, query: $q, sortKey: CREATED_AT) { nodes { name } } }"
+        return [n["name"] for n in data(sandbox, query, {"q": search})["orders"]["nodes"]]
+
+    assert names("tag:vip") == [paid["name"]]
+    assert names("-tag:vip status:open") == [pending["name"]]
+    assert names("NOT tag:vip AND financial_status:pending") == [pending["name"]]
+    assert names("status:cancelled") == [cancelled["name"]]
+    assert names(f"name:{paid['name'].lstrip('#')}") == [paid["name"]]
+    assert names("email:a@example.com") == [paid["name"]]
+    assert names("updated_at:>='2000-01-01T00:00:00Z'") == [paid["name"], pending["name"], cancelled["name"]]
+    assert names("created_at:<2000-01-01") == []
+    assert names("fulfillment_status:unshipped financial_status:paid status:open") == [paid["name"]]
+
+
+def test_pagination_cursors_walk_every_order_once(sandbox):
+    created = [inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})["name"] for _ in range(5)]
+    query = """query($after: String) { orders(first: 2, after: $after, sortKey: UPDATED_AT, reverse: true) {
+      edges { cursor node { name } } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = data(sandbox, query, {"after": after})["orders"]
+        seen += [e["node"]["name"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == list(reversed(created))
+
+
+def test_every_answer_carries_cost_and_a_tiny_bucket_throttles(sandbox):
+    body = gql(sandbox, "{ locations(first: 10) { nodes { id } } }").json()
+    cost = body["extensions"]["cost"]
+    # 2 + first for the connection, 1 for `nodes`; 8 of the 10 requested nodes were not there: refunded.
+    assert cost["requestedQueryCost"] == 13 and cost["actualQueryCost"] == 5
+    assert cost["throttleStatus"]["maximumAvailable"] == 2000.0
+
+    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 6, "restore_rate": 0.1})
+    query = "{ orders(first: 1) { nodes { id } } }"  # costs 4, all of it used
+    assert "data" in gql(sandbox, query).json()
+    throttled = gql(sandbox, query)
+    assert throttled.status_code == 200
+    body = throttled.json()
+    assert "data" not in body and body["errors"][0]["extensions"]["code"] == "THROTTLED"
+    assert body["extensions"]["cost"]["actualQueryCost"] is None
+    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 4
+
+
+def test_a_query_above_the_single_query_cap_is_refused(sandbox):
+    query = "{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } "
+    query += (
+        "fulfillmentOrders(first: 250) { nodes { id } } shippingLines(first: 250) { nodes { code } } } } }"
+    )
+    body = gql(sandbox, query).json()
+    assert body["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+
+
+def test_listed_mutations_need_the_idempotent_directive_from_2026_04(sandbox):
+    mutation = """mutation { inventorySetQuantities(input: {name: "available", reason: "correction",
+      quantities: [{inventoryItemId: "gid://shopify/InventoryItem/1", locationId: "gid://shopify/Location/1",
+      quantity: 1, changeFromQuantity: null}]}) { userErrors { field message } } }"""
+    body = gql(sandbox, mutation).json()
+    assert "data" not in body and "@idempotent" in body["errors"][0]["message"]
+    older = gql(sandbox, mutation, version="2026-01").json()
+    assert "@idempotent" not in json.dumps(older.get("errors", []))
+
+
+FULFILL = """mutation($input: FulfillmentInput!) { fulfillmentCreate(fulfillment: $input) {
+  fulfillment { id name status trackingInfo { company number url } fulfillmentLineItems(first: 10) {
+  nodes { quantity lineItem { sku } } } } userErrors { field message } } }"""
+FO_QUERY = """query($id: ID!) { order(id: $id) { displayFulfillmentStatus fulfillmentOrders(first: 5) {
+  nodes { id status lineItems(first: 5) { nodes { id sku remainingQuantity } } } } } }"""
+
+
+def test_fulfillment_create_user_errors_and_closing(sandbox):
+    created = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001", "quantity": 2}]})
+    order = data(sandbox, FO_QUERY, {"id": created["admin_graphql_api_id"]})["order"]
+    fo = order["fulfillmentOrders"]["nodes"][0]
+    line = fo["lineItems"]["nodes"][0]
+
+    def fulfil(groups, tracking=None):
+        variables = {"input": {"lineItemsByFulfillmentOrder": groups, "trackingInfo": tracking or {}}}
+        return data(sandbox, FULFILL, variables)["fulfillmentCreate"]
+
+    over = fulfil(
+        [{"fulfillmentOrderId": fo["id"], "fulfillmentOrderLineItems": [{"id": line["id"], "quantity": 3}]}]
+    )
+    assert over["fulfillment"] is None and "quantity" in over["userErrors"][0]["message"]
+    unknown = fulfil([{"fulfillmentOrderId": "gid://shopify/FulfillmentOrder/1"}])
+    assert "does not exist" in unknown["userErrors"][0]["message"]
+    wrong_line = fulfil(
+        [
+            {
+                "fulfillmentOrderId": fo["id"],
+                "fulfillmentOrderLineItems": [
+                    {"id": "gid://shopify/FulfillmentOrderLineItem/9", "quantity": 1}
+                ],
+            }
+        ]
+    )
+    assert wrong_line["userErrors"]
+
+    done = fulfil([{"fulfillmentOrderId": fo["id"]}], {"number": "1Z999AA10123456784"})
+    assert done["userErrors"] == []
+    assert done["fulfillment"]["name"] == f"{created['name']}.1"
+    assert done["fulfillment"]["trackingInfo"][0]["company"] == "UPS"
+    assert "ups.com" in done["fulfillment"]["trackingInfo"][0]["url"]
+    assert done["fulfillment"]["fulfillmentLineItems"]["nodes"] == [
+        {"quantity": 2, "lineItem": {"sku": "MN-SERUM-001"}}
+    ]
+    order = data(sandbox, FO_QUERY, {"id": created["admin_graphql_api_id"]})["order"]
+    assert order["displayFulfillmentStatus"] == "FULFILLED"
+    assert order["fulfillmentOrders"]["nodes"][0]["status"] == "CLOSED"
+    again = fulfil([{"fulfillmentOrderId": fo["id"]}])
+    assert "closed" in again["userErrors"][0]["message"]
+
+    refused = httpx.post(f"{sandbox.url}/_sandbox/shopify/orders/{created['id']}/cancel")
+    assert refused.status_code == 422
+
+
+def test_tags_add_and_order_cancel_mutations(sandbox):
+    created = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}], "tags": "a"})
+    add = """mutation($id: ID!, $tags: [String!]!) { tagsAdd(id: $id, tags: $tags) {
+      node { ... on Order { tags } } userErrors { field message } } }"""
+    result = data(sandbox, add, {"id": created["admin_graphql_api_id"], "tags": ["b", "a"]})["tagsAdd"]
+    assert result == {"node": {"tags": ["a", "b"]}, "userErrors": []}
+
+    cancel = """mutation($id: ID!) {
+      orderCancel(orderId: $id, reason: CUSTOMER, restock: true, refund: true) {
+      job { id done } orderCancelUserErrors { code field message } } }"""
+    assert (
+        data(sandbox, cancel, {"id": created["admin_graphql_api_id"]})["orderCancel"]["orderCancelUserErrors"]
+        == []
+    )
+    twice = data(sandbox, cancel, {"id": created["admin_graphql_api_id"]})["orderCancel"]
+    assert twice["orderCancelUserErrors"][0]["code"] == "INVALID"
+    query = "query($id: ID!) { order(id: $id) { cancelledAt cancelReason closed displayFinancialStatus } }"
+    order = data(sandbox, query, {"id": created["admin_graphql_api_id"]})["order"]
+    assert order["cancelledAt"] and order["cancelReason"] == "CUSTOMER" and order["closed"] is True
+    assert order["displayFinancialStatus"] == "REFUNDED"
+
+
+def test_injected_faults_use_shopify_error_shapes(sandbox):
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"shopify": {"error_rate": 1.0, "error_status": 502}})
+    failed = gql(sandbox, "{ locations(first: 1) { nodes { id } } }")
+    assert failed.status_code == 502 and failed.json() == {"errors": "Internal Server Error"}
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"clear": True})
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"shopify": {"rate_429": 1.0}})
+    limited = gql(sandbox, "{ locations(first: 1) { nodes { id } } }")
+    assert limited.status_code == 429 and limited.headers["Retry-After"]
+    assert limited.json()["errors"].startswith("Exceeded")
+
+
+def test_dropped_webhooks_are_logged_not_sent(sandbox):
+    subscribe = """mutation { webhookSubscriptionCreate(topic: ORDERS_CREATE,
+      webhookSubscription: {uri: "http://127.0.0.1:9/unreachable", format: JSON}) {
+      webhookSubscription { id topic uri } userErrors { field message } } }"""
+    created = data(sandbox, subscribe)["webhookSubscriptionCreate"]
+    assert created["webhookSubscription"]["topic"] == "ORDERS_CREATE"
+    duplicate = data(sandbox, subscribe)["webhookSubscriptionCreate"]
+    assert "already been taken" in duplicate["userErrors"][0]["message"]
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"shopify": {"webhook_drop_rate": 1.0}})
+    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
+    time.sleep(0.1)
+    log = httpx.get(f"{sandbox.url}/_sandbox/shopify/webhooks/log").json()
+    assert [e["outcome"] for e in log["deliveries"]] == ["dropped"] and log["pending"] == 0
+    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()["shopify"]
+    assert state["webhook_deliveries"] == 1 and len(state["webhook_subscriptions"]) == 1
