@@ -310,3 +310,39 @@ def test_dropped_webhooks_are_logged_not_sent(sandbox):
     assert [e["outcome"] for e in log["deliveries"]] == ["dropped"] and log["pending"] == 0
     state = httpx.get(f"{sandbox.url}/_sandbox/state").json()["shopify"]
     assert state["webhook_deliveries"] == 1 and len(state["webhook_subscriptions"]) == 1
+
+
+def test_failed_webhook_deliveries_are_retried_with_the_same_event(sandbox):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    attempts: list[dict[str, str]] = []
+
+    class FlakyReceiver(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            attempts.append(dict(self.headers))
+            self.send_response(500 if len(attempts) < 3 else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FlakyReceiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+        subscribe = f"""mutation {{ webhookSubscriptionCreate(topic: ORDERS_PAID,
+          webhookSubscription: {{uri: "{uri}", format: JSON}}) {{ userErrors {{ message }} }} }}"""
+        assert data(sandbox, subscribe)["webhookSubscriptionCreate"]["userErrors"] == []
+        inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
+        deadline = time.monotonic() + 5
+        while len(attempts) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        httpd.shutdown()
+    assert len(attempts) == 3
+    assert len({a["X-Shopify-Event-Id"] for a in attempts}) == 1
+    assert len({a["X-Shopify-Webhook-Id"] for a in attempts}) == 3
+    log = httpx.get(f"{sandbox.url}/_sandbox/shopify/webhooks/log").json()["deliveries"]
+    assert [e["outcome"] for e in log] == ["failed", "failed", "delivered"]
