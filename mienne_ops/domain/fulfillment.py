@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -164,10 +165,19 @@ def _remaining_by_line(dcl_order: dict[str, Any], already_shipped: dict[int, int
 
 
 def plan_item_fulfillment(
-    order_number: str, shipment: dict[str, Any], qty_by_line: dict[int, int], location_id: int
+    order_number: str,
+    shipment: dict[str, Any],
+    qty_by_line: dict[int, int],
+    location_id: int,
+    order_lines: Iterable[int] = (),
 ) -> dict:
-    """Body for `POST salesOrder/{id}/!transform/itemFulfillment` (netsuite.md §9.1)."""
-    items = [
+    """Body for `POST salesOrder/{id}/!transform/itemFulfillment` (netsuite.md §9.1).
+
+    ``order_lines`` are all the sales order's item lines: the ones this shipment does not cover are
+    sent with ``itemReceive: false``, because accounts that "mark all" lines by default would
+    otherwise fulfil them too.
+    """
+    items: list[dict[str, Any]] = [
         {"orderLine": int(line), "itemReceive": True, "quantity": qty, "location": {"id": str(location_id)}}
         for line, qty in sorted(qty_by_line.items())
         if qty > 0
@@ -180,6 +190,11 @@ def plan_item_fulfillment(
             operation="plan_item_fulfillment",
             record=f"DCL order {order_number}",
         )
+    shipped_lines = {item["orderLine"] for item in items}
+    items += [
+        {"orderLine": int(line), "itemReceive": False}
+        for line in sorted({int(line) for line in order_lines} - shipped_lines)
+    ]
     body = {
         "externalId": item_fulfillment_external_id(order_number, shipment),
         "shipStatus": {"id": SHIPPED},

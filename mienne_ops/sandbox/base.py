@@ -51,8 +51,8 @@ class SystemSandbox(ABC):
         headers = {"Retry-After": "1"} if status == 429 else {}
         return JSONResponse({"error": "injected fault"}, status_code=status, headers=headers)
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - optional hook, most fakes have no background work
         """Start background work (webhook delivery, simulators). Called once the server is up."""
 
-    def stop(self) -> None:
+    def stop(self) -> None:  # noqa: B027 - optional hook
         """Stop background work."""

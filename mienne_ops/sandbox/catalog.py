@@ -175,8 +175,10 @@ def build_catalog(sku_count: int = 300, bundle_count: int = 24, customer_count: 
     for index in range(bundle_count):
         size = 2 + index % 3
         members = rng.sample(component_pool, size)
-        lines = tuple(BomLine(m.sku, 2 + rng.randrange(3) if j == 0 else 1 + rng.randrange(3))
-                      for j, m in enumerate(members))
+        lines = tuple(
+            BomLine(m.sku, 2 + rng.randrange(3) if j == 0 else 1 + rng.randrange(3))
+            for j, m in enumerate(members)
+        )
         kit_index = sku_count + index
         kit = Sku(
             sku=f"MN-KIT-{index + 1:02d}",

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS ns_transactionline (
 );
 CREATE TABLE IF NOT EXISTS ns_item (
     id INTEGER PRIMARY KEY, itemid TEXT NOT NULL, displayname TEXT, itemtype TEXT NOT NULL,
-    isinactive TEXT NOT NULL DEFAULT 'F', upccode TEXT, externalid TEXT, baseprice NUMERIC
+    isinactive TEXT NOT NULL DEFAULT 'F', upccode TEXT, externalid TEXT, baseprice NUMERIC,
+    custitem_dcl_ship_components TEXT
 );
 CREATE TABLE IF NOT EXISTS ns_itemmember (
     parentitem INTEGER NOT NULL, item INTEGER NOT NULL, quantity NUMERIC NOT NULL,
@@ -227,8 +228,18 @@ def seed(conn: sqlite3.Connection, catalog: Catalog, stock_for: Any) -> None:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (sku.netsuite_item_id, sku.sku, sku.title, sku.item_type, _tf(not sku.active), sku.price),
         )
+    for service in catalog.service_items:
+        conn.execute(
+            "INSERT INTO ns_item (id, itemid, displayname, itemtype) VALUES (?, ?, ?, ?)",
+            (service.netsuite_item_id, service.itemid, service.itemid, service.item_type),
+        )
     by_sku = catalog.by_sku()
     for bundle in catalog.bundles:
+        # Item custom field: does DCL pick this kit as its components (T) or stock it pre-packed (F)?
+        conn.execute(
+            "UPDATE ns_item SET custitem_dcl_ship_components = ? WHERE id = ?",
+            (_tf(bundle.ship_as_components), by_sku[bundle.sku].netsuite_item_id),
+        )
         for number, member in enumerate(bundle.components, start=1):
             conn.execute(
                 "INSERT INTO ns_itemmember (parentitem, item, quantity, linenumber) VALUES (?, ?, ?, ?)",

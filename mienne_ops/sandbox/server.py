@@ -15,6 +15,7 @@ in the foreground (`mienne-ops sandbox serve`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import socket
@@ -94,14 +95,15 @@ def create_app(
     mounts = []
     for system in systems:
         api = Starlette(routes=system.routes())
-        wrapped = system.wrap(FaultInjector(api, system)) if hasattr(system, "wrap") else FaultInjector(
-            api, system
+        wrapped = (
+            system.wrap(FaultInjector(api, system)) if hasattr(system, "wrap") else FaultInjector(api, system)
         )
         mounts.append(Mount(f"/{system.name}", app=wrapped))
     hub = control.SandboxHub(world, faults, systems)
     if not hub.is_seeded():
         hub.reset()
 
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         # Sync endpoints run in anyio's thread pool; latency faults hold threads, so allow plenty.
         anyio.to_thread.current_default_thread_limiter().total_tokens = 200

@@ -1,0 +1,47 @@
+# mienne-ops — the obvious targets. Two commands do everything on a fresh machine:
+#   make dev    set up .venv, start the sandbox + demo traffic + webhook receiver + Dagster UI (:3000)
+#   make test   set up .venv, start the services tests need, lint, type-check, validate, run pytest
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: setup dev test lint format typecheck validate pytest services bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+dev: setup
+	$(BIN)/mienne-ops dev
+
+test: setup services lint typecheck validate pytest
+
+lint: setup
+	$(BIN)/ruff check mienne_ops mienne_ops_tests bench
+	$(BIN)/ruff format --check mienne_ops mienne_ops_tests bench
+
+format: setup
+	$(BIN)/ruff check --fix mienne_ops mienne_ops_tests bench
+	$(BIN)/ruff format mienne_ops mienne_ops_tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+validate: setup
+	MIENNE_STATE_DIR=$$(mktemp -d) $(BIN)/dagster definitions validate -w workspace.yaml
+
+pytest: setup
+	$(BIN)/pytest -n 2 -p no:cacheprovider
+
+services:
+	bash scripts/ensure-services.sh
+
+bench: setup
+	$(BIN)/python bench/order_to_cash.py
+
+clean:
+	rm -rf $(VENV) .mienne .dagster_home .pytest_cache .ruff_cache .mypy_cache

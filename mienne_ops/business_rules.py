@@ -1,0 +1,68 @@
+"""Mienne's business configuration as a Dagster resource: mapping tables and policies.
+
+What a connector user configures (Celigo's mapping tables, the NetSuite Connector's maps): where
+orders are booked, which Shopify shipping method is which NetSuite ship method and DCL
+carrier/service, which NetSuite location each DCL warehouse is, the service items for tax and gift
+cards, when a cash sale is created, the tag that marks an imported order, and the look-back of the
+reconciliation poll. The defaults describe the sandbox's seed catalog; production overrides them in
+the launchpad or through `definitions.py`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import dagster as dg
+
+
+class BusinessRules(dg.ConfigurableResource):
+    # Flow A: Shopify -> NetSuite sales order
+    imported_tag: str = "SENT_TO_NS"
+    netsuite_location_id: int = 1
+    tax_item_id: int = 900
+    gift_card_item_id: int = 901
+    discount_item_id: int = 902
+    # Shopify shipping line code (or lower-cased title) -> NetSuite shipMethod id
+    ship_methods: dict[str, int] = {
+        "standard": 101,
+        "standard shipping": 101,
+        "express": 102,
+        "express shipping": 102,
+        "overnight": 103,
+        "canada-post": 104,
+        "canada post expedited": 104,
+    }
+    default_ship_method_id: int = 101
+    total_tolerance: str = "0.01"
+    # Flow B: NetSuite -> DCL
+    dcl_warehouse: str = "FR"
+    # NetSuite shipMethod id -> "CARRIER/SERVICE" at DCL
+    dcl_ship_methods: dict[str, str] = {
+        "101": "UPS/GROUND",
+        "102": "FEDEX/2DAY",
+        "103": "FEDEX/OVERNIGHT",
+        "104": "CANADAPOST/EXPEDITED",
+    }
+    rush_ship_method_ids: list[int] = [103]
+    dispatch_batch_size: int = 200
+    # Flow C: DCL -> NetSuite / StateSet / Shopify
+    netsuite_location_by_warehouse: dict[str, int] = {"FR": 1, "LA": 2}
+    # on_full_shipment | on_each_shipment | never
+    cash_sale_policy: str = "on_full_shipment"
+    notify_customer_on_fulfillment: bool = False
+    # Sensors
+    reconcile_every_seconds: int = 300
+    reconcile_lookback_minutes: int = 120
+    shipment_lookback_minutes: int = 30
+    orders_per_run: int = 100
+
+    @property
+    def tolerance(self) -> Decimal:
+        return Decimal(self.total_tolerance)
+
+    def dcl_carrier_service(self, ship_method_id: int) -> tuple[str, str] | None:
+        value = self.dcl_ship_methods.get(str(ship_method_id))
+        if not value:
+            return None
+        carrier, _, service = value.partition("/")
+        return carrier, service

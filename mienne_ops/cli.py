@@ -1,0 +1,271 @@
+"""`mienne-ops` — the command line: dev stack, sandbox, webhook receiver, order journeys, exceptions.
+
+mienne-ops dev                       sandbox + demo traffic + webhook receiver + `dagster dev`
+mienne-ops sandbox serve             the sandbox server alone
+mienne-ops webhooks serve            the webhook receiver alone
+mienne-ops order status <id|name>    one order's journey through A → B → C
+mienne-ops exceptions list|retry|resolve
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import httpx
+
+from mienne_ops import settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED")
+
+
+@click.group()
+@click.option("--verbose", is_flag=True, help="debug logging")
+def main(verbose: bool) -> None:
+    """mienne-ops: order operations on Dagster."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- sandbox ------------------------------------------------------------------------------------
+@main.group()
+def sandbox() -> None:
+    """The local sandbox of every external system."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=settings.DEFAULT_SANDBOX_PORT, show_default=True, type=int)
+@click.option("--db", "db_path", default=None, help="SQLite file of the sandbox world")
+@click.option("--traffic/--no-traffic", default=False, help="run the demo traffic simulator")
+def sandbox_serve(host: str, port: int, db_path: str | None, traffic: bool) -> None:
+    """Serve the sandbox over HTTP (state in a SQLite file)."""
+    from mienne_ops.sandbox.server import serve
+
+    serve(host, port, db_path or str(settings.state_dir() / "sandbox.db"), traffic=traffic)
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+@main.group()
+def webhooks() -> None:
+    """The webhook receiver."""
+
+
+@webhooks.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
+def webhooks_serve(host: str, port: int) -> None:
+    """Receive Shopify webhooks into the ledger inbox."""
+    import uvicorn
+
+    from mienne_ops.ledger import Ledger
+    from mienne_ops.sandbox import credentials
+    from mienne_ops.webhooks.receiver import create_receiver_app
+
+    secret = os.environ.get("SHOPIFY_API_SECRET") or credentials.SHOPIFY["api_secret"]
+    app = create_receiver_app(Ledger(settings.ledger_url()), secret)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@webhooks.command("subscribe")
+@click.option("--uri", required=True, help="public URL of /webhooks/shopify")
+def webhooks_subscribe(uri: str) -> None:
+    """Subscribe the receiver to the Shopify order topics (idempotent)."""
+    for topic, subscription in subscribe_order_webhooks(uri).items():
+        click.echo(f"{topic}: {subscription}")
+
+
+def subscribe_order_webhooks(uri: str) -> dict[str, str]:
+    from mienne_ops.resources import shopify_resource
+
+    resource = shopify_resource()
+    with resource.process_config_and_initialize_cm() as initialized:
+        client = initialized.client
+        return {topic: client.subscribe_webhook(topic, uri) for topic in WEBHOOK_TOPICS}
+
+
+# -- dev ----------------------------------------------------------------------------------------
+@main.command()
+@click.option("--port", default=3000, show_default=True, type=int, help="Dagster UI port")
+@click.option("--sandbox-port", default=settings.DEFAULT_SANDBOX_PORT, show_default=True, type=int)
+@click.option("--webhook-port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
+@click.option("--traffic/--no-traffic", default=True, show_default=True)
+@click.option("--fresh", is_flag=True, help="start from an empty sandbox world and ledger")
+def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: bool) -> None:
+    """Sandbox + demo traffic + webhook receiver + the Dagster UI, in one command."""
+    state = settings.state_dir()
+    if fresh:
+        for name in ("sandbox.db", "ledger.db"):
+            for suffix in ("", "-wal", "-shm"):
+                (state / f"{name}{suffix}").unlink(missing_ok=True)
+    dagster_home = REPO_ROOT / ".dagster_home"
+    dagster_home.mkdir(exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "MIENNE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+        "MIENNE_STATE_DIR": str(state),
+    }
+    me = [sys.executable, "-m", "mienne_ops.cli"]
+    children: list[subprocess.Popen] = []
+    try:
+        children.append(
+            subprocess.Popen(
+                [
+                    *me,
+                    "sandbox",
+                    "serve",
+                    "--port",
+                    str(sandbox_port),
+                    "--traffic" if traffic else "--no-traffic",
+                ],
+                env=env,
+            )
+        )
+        children.append(subprocess.Popen([*me, "webhooks", "serve", "--port", str(webhook_port)], env=env))
+        _wait_healthy(f"http://127.0.0.1:{sandbox_port}/_sandbox/health")
+        _wait_healthy(f"http://127.0.0.1:{webhook_port}/health")
+        os.environ.update({k: env[k] for k in ("MIENNE_SANDBOX_URL", "MIENNE_STATE_DIR")})
+        subscribe_order_webhooks(f"http://127.0.0.1:{webhook_port}/webhooks/shopify")
+        click.echo(
+            f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
+        )
+        dagster = subprocess.Popen(
+            ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            env=env,
+            cwd=REPO_ROOT,
+        )
+        children.append(dagster)
+        dagster.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _wait_healthy(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise click.ClickException(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+# -- orders and exceptions ----------------------------------------------------------------------
+def _ledger():
+    from mienne_ops.ledger import Ledger
+
+    return Ledger(settings.ledger_url())
+
+
+@main.group()
+def order() -> None:
+    """Look at one order."""
+
+
+@order.command("status")
+@click.argument("id_or_name")
+def order_status(id_or_name: str) -> None:
+    """Print an order's journey: bindings in every system, exceptions, external writes."""
+    ledger = _ledger()
+    row = ledger.find_order(id_or_name)
+    if row is None:
+        raise click.ClickException(f"no order {id_or_name} in the ledger")
+    key = row["shopify_order_id"]
+    click.echo(f"Shopify order {row['name']} (id {key}) — stage: {row['stage']}")
+    bound = ledger.bindings_for("order", key)
+    for system in ("netsuite", "stateset", "dcl", "stateset_shipped"):
+        if system in bound:
+            click.echo(f"  {system:<17} {bound[system]}")
+    so_id = bound.get("netsuite")
+    records = [key]
+    if so_id and (order_number := ledger.binding("sales_order", so_id, "dcl")):
+        records.append(order_number)
+    click.echo("  external writes:")
+    for entry in ledger.audit_trail(records):
+        click.echo(
+            f"    {entry['at']:%Y-%m-%d %H:%M:%S} {entry['system']:<9} {entry['operation']:<26} "
+            f"{entry['outcome']:<5} {entry['remote_id'] or ''}"
+        )
+    problems = ledger.exceptions(key=key)
+    if problems:
+        click.echo("  exceptions:")
+        for problem in problems:
+            click.echo(
+                f"    #{problem.id} flow {problem.flow} [{problem.status}] "
+                f"{problem.reason}: {problem.message}"
+            )
+
+
+@main.group()
+def exceptions() -> None:
+    """The exceptions queue (quarantined records)."""
+
+
+@exceptions.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include resolved ones")
+@click.option("--flow", default=None)
+def exceptions_list(show_all: bool, flow: str | None) -> None:
+    from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+
+    statuses = None if show_all else [EXCEPTION_OPEN, EXCEPTION_RETRYING]
+    rows = _ledger().exceptions(statuses=statuses, flow=flow)
+    if not rows:
+        click.echo("no exceptions")
+    for row in rows:
+        click.echo(
+            f"#{row.id:<5} flow {row.flow} {row.entity} {row.key:<22} [{row.status}] x{row.attempts} "
+            f"{row.reason}: {row.message}"
+        )
+
+
+@exceptions.command("retry")
+@click.argument("exception_id", type=int)
+def exceptions_retry(exception_id: int) -> None:
+    """Put a quarantined record back in line: the flow's sensor picks it up on its next tick."""
+    from mienne_ops.ledger.store import EXCEPTION_RETRYING
+
+    ledger = _ledger()
+    if ledger.exception_by_id(exception_id) is None:
+        raise click.ClickException(f"no exception #{exception_id}")
+    ledger.set_exception_status(exception_id, EXCEPTION_RETRYING)
+    click.echo(f"#{exception_id} will be retried")
+
+
+@exceptions.command("resolve")
+@click.argument("exception_id", type=int)
+def exceptions_resolve(exception_id: int) -> None:
+    """Mark an exception handled by hand."""
+    from mienne_ops.ledger.store import EXCEPTION_RESOLVED
+
+    ledger = _ledger()
+    if ledger.exception_by_id(exception_id) is None:
+        raise click.ClickException(f"no exception #{exception_id}")
+    ledger.set_exception_status(exception_id, EXCEPTION_RESOLVED)
+    click.echo(f"#{exception_id} resolved")
+
+
+if __name__ == "__main__":
+    main()

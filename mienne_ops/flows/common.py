@@ -1,0 +1,70 @@
+"""Small Dagster building blocks shared by the flows: report metadata, run tags, batching."""
+
+import hashlib
+from collections.abc import Iterator, Sequence
+
+import dagster as dg
+
+from mienne_ops.sync.batch import BatchReport, Outcome
+
+TAG_FLOW = "mienne-ops/flow"
+
+#: Transient failures that outlived the HTTP core's retries: retry the (idempotent) batch later.
+BATCH_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+IN_FLIGHT_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def digest(parts: Sequence[str]) -> str:
+    """A short stable fingerprint of a batch, for run keys."""
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:
+    """True when a run of ``job_name`` is queued or running (one batch per flow at a time)."""
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT_STATUSES), limit=1
+    )
+    return bool(runs)
+
+
+def report_metadata(report: BatchReport) -> dict[str, dg.MetadataValue]:
+    """Counts as numbers (plotted over time) and the problems as a table the operator can read."""
+    metadata: dict[str, dg.MetadataValue] = {
+        outcome.value: dg.MetadataValue.int(report.counts[outcome]) for outcome in Outcome
+    }
+    metadata["summary"] = dg.MetadataValue.text(report.summary())
+    if report.problems:
+        rows = "\n".join(
+            f"| {p.key} | {p.outcome.value} | {p.reason} | {p.message.replace('|', '/')[:200]} |"
+            for p in report.problems[:100]
+        )
+        metadata["problems"] = dg.MetadataValue.md(
+            "| record | outcome | reason | message |\n|---|---|---|---|\n" + rows
+        )
+    return metadata
+
+
+def finish(context: dg.OpExecutionContext, report: BatchReport) -> dg.Output:
+    """Log the report; fail the step (to be retried) only for transient leftovers."""
+    context.log.info(report.summary())
+    metadata = report_metadata(report)
+    if report.retrying:
+        raise dg.Failure(
+            description=f"{len(report.retrying)} record(s) hit transient errors; the batch will be retried",
+            metadata=metadata,
+            allow_retries=True,
+        )
+    return dg.Output(report.counts[Outcome.DONE], metadata=metadata)

@@ -1,0 +1,91 @@
+"""Flow B in Dagster: approved NetSuite sales orders with ``custbody_sent_to_3pl = F`` go to DCL.
+
+`netsuite_dispatch_sensor` asks SuiteQL for waiting sales orders and requests one run per batch,
+only when no dispatch run is already queued or running (one batch in flight at a time, like a
+connector's single flow instance), and leaves out orders quarantined until someone retries them.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.ledger.store import EXCEPTION_OPEN
+from mienne_ops.sync.catalog import NetSuiteCatalog
+from mienne_ops.sync.dispatch import ENTITY, FLOW, PENDING_DISPATCH_QUERY, Dispatcher, dispatch_config
+
+
+class DispatchBatchConfig(dg.Config):
+    sales_order_ids: list[str]
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+def dispatch_sales_orders(
+    context: dg.OpExecutionContext,
+    config: DispatchBatchConfig,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Send one batch of sales orders to DCL and flag the accepted ones in NetSuite."""
+    catalog = NetSuiteCatalog.load(netsuite.client)
+    dispatcher = Dispatcher(
+        netsuite=netsuite.client,
+        dcl=dcl.client,
+        ledger=ledger.ledger,
+        config=dispatch_config(
+            rules, catalog.exploded_kit_components(), dcl.account_number, dcl.freight_account
+        ),
+    )
+    return finish(context, dispatcher.dispatch(config.sales_order_ids))
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def netsuite_dispatch_job():
+    dispatch_sales_orders()
+
+
+def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int) -> list[str]:
+    ids = []
+    for row in netsuite.client.suiteql(PENDING_DISPATCH_QUERY):
+        ids.append(str(row["id"]))
+        if len(ids) >= limit:
+            break
+    return ids
+
+
+@dg.sensor(
+    job=netsuite_dispatch_job,
+    minimum_interval_seconds=20,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="SuiteQL: approved sales orders not yet sent to DCL -> flow B runs",
+)
+def netsuite_dispatch_sensor(
+    context: dg.SensorEvaluationContext,
+    netsuite: NetSuiteResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.SensorResult | dg.SkipReason:
+    if run_in_flight(context, netsuite_dispatch_job.name):
+        return dg.SkipReason("a dispatch run is already in flight")
+    waiting = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5)
+    quarantined = ledger.ledger.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+    ids = [so_id for so_id in waiting if so_id not in quarantined]
+    if not ids:
+        return dg.SkipReason("no sales orders waiting for DCL")
+    tick = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"dispatch:{digest(list(batch))}:{tick}",
+                run_config={"ops": {"dispatch_sales_orders": {"config": {"sales_order_ids": list(batch)}}}},
+                tags={TAG_FLOW: FLOW},
+            )
+            for batch in chunks(ids, rules.dispatch_batch_size)
+        ]
+    )

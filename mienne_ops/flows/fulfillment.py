@@ -1,0 +1,128 @@
+"""Flow C in Dagster: DCL shipments become item fulfillments, StateSet shipments, Shopify fulfillments.
+
+DCL has no webhooks, so `dcl_shipments_sensor` polls ``GET /orders?modified_from=`` from its cursor
+(minus a small look-back, because DCL's clock and ours differ and its filter is in Pacific time),
+keeps the orders that have shipments not yet fully synced according to the ledger, and requests one
+run per batch. The run re-reads those orders from DCL so it always works on fresh data.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.fulfillment import shipment_key
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.sync.batch import run_batch
+from mienne_ops.sync.catalog import NetSuiteCatalog
+from mienne_ops.sync.fulfillment import ENTITY, FLOW, ShipmentSync, is_shipped
+
+
+class SyncShipmentsConfig(dg.Config):
+    order_numbers: list[str]
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+def sync_dcl_shipments(
+    context: dg.OpExecutionContext,
+    config: SyncShipmentsConfig,
+    dcl: DclResource,
+    netsuite: NetSuiteResource,
+    shopify: ShopifyResource,
+    stateset: StateSetResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    catalog = NetSuiteCatalog.load(netsuite.client)
+    sync = ShipmentSync(
+        netsuite=netsuite.client,
+        shopify=shopify.client,
+        stateset=stateset.client,
+        ledger=ledger.ledger,
+        kit_components=catalog.exploded_kit_components(),
+        location_by_warehouse=rules.netsuite_location_by_warehouse,
+        default_location_id=rules.netsuite_location_id,
+        cash_sale_policy=rules.cash_sale_policy,
+        notify_customer=rules.notify_customer_on_fulfillment,
+    )
+    fresh = {order["order_number"]: order for order in dcl.client.get_orders(config.order_numbers)}
+
+    def handle(order_number: str):
+        from mienne_ops.errors import NotFoundError
+
+        if order_number not in fresh:
+            raise NotFoundError("DCL does not know this order", system="dcl", record=order_number)
+        return sync.sync(fresh[order_number])
+
+    report = run_batch(
+        flow=FLOW, entity=ENTITY, keys=config.order_numbers, handle=handle, ledger=ledger.ledger
+    )
+    return finish(context, report)
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def dcl_shipment_sync_job():
+    sync_dcl_shipments()
+
+
+def needs_sync(order: dict, ledger) -> bool:
+    """Shipped at DCL and at least one shipment not yet complete in the ledger."""
+    if not is_shipped(order):
+        return False
+    return any(
+        not ledger.binding("shipment", shipment_key(order["order_number"], shipment), "shopify")
+        for shipment in order.get("shipments") or []
+    )
+
+
+@dg.sensor(
+    job=dcl_shipment_sync_job,
+    minimum_interval_seconds=20,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="DCL GET /orders?modified_from=cursor -> flow C runs for new shipments",
+)
+def dcl_shipments_sensor(
+    context: dg.SensorEvaluationContext,
+    dcl: DclResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.SensorResult | dg.SkipReason:
+    if run_in_flight(context, dcl_shipment_sync_job.name):
+        return dg.SkipReason("a shipment sync run is already in flight")
+    state = json.loads(context.cursor) if context.cursor else {}
+    now = datetime.now(UTC)
+    since = (
+        datetime.fromisoformat(state["modified_from"])
+        if state.get("modified_from")
+        else now - timedelta(days=7)
+    ) - timedelta(minutes=rules.shipment_lookback_minutes)
+    store = ledger.ledger
+    quarantined = store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+    due = [
+        order["order_number"]
+        for order in dcl.client.iter_orders(modified_from=since)
+        if order["order_number"] not in quarantined and needs_sync(order, store)
+    ]
+    due = sorted(set(due) | store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING]))
+    # Advance to the poll's start: anything modified after it is seen by the next poll.
+    cursor = json.dumps({"modified_from": now.isoformat()})
+    if not due:
+        return dg.SensorResult(skip_reason="no new DCL shipments", cursor=cursor)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"shipments:{digest(list(batch))}:{now.strftime('%Y%m%dT%H%M%S')}",
+                run_config={"ops": {"sync_dcl_shipments": {"config": {"order_numbers": list(batch)}}}},
+                tags={TAG_FLOW: FLOW},
+            )
+            for batch in chunks(due, rules.orders_per_run)
+        ],
+        cursor=cursor,
+    )

@@ -1,0 +1,169 @@
+"""Flow A in Dagster: paid Shopify orders become NetSuite sales orders (+ StateSet, + tag).
+
+`shopify_orders_sensor` has two sources, both feeding the same idempotent job:
+- the webhook inbox (verified, de-duplicated events stored by the receiver), drained by its id
+  cursor, so each stored event is looked at once;
+- a reconciliation poll every few minutes over a look-back window of ``updated_at`` for paid,
+  unfulfilled orders without the imported tag, so a dropped webhook never loses an order.
+Orders already imported (the ledger says so) are filtered out before a run is requested.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.sync.batch import BatchReport, run_batch
+from mienne_ops.sync.catalog import NetSuiteCatalog
+from mienne_ops.sync.orders import (
+    ENTITY,
+    FLOW,
+    IMPORTED_STAGES,
+    STAGE_CANCELLED,
+    OrderCanceller,
+    OrderIngestor,
+    mapping_config,
+)
+
+ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated"}
+CANCEL_TOPICS = {"orders/cancelled"}
+
+
+class IngestOrdersConfig(dg.Config):
+    order_ids: list[str] = []
+    cancelled_order_ids: list[str] = []
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+def ingest_shopify_orders(
+    context: dg.OpExecutionContext,
+    config: IngestOrdersConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    stateset: StateSetResource,
+    dcl: DclResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Import each order (and apply cancellations), isolating every order's failure."""
+    report = BatchReport(FLOW)
+    if config.order_ids:
+        catalog = NetSuiteCatalog.load(netsuite.client)
+        ingestor = OrderIngestor(
+            shopify=shopify.client,
+            netsuite=netsuite.client,
+            stateset=stateset.client,
+            ledger=ledger.ledger,
+            mapping=mapping_config(rules, catalog.item_ids),
+            imported_tag=rules.imported_tag,
+        )
+        report = run_batch(
+            flow=FLOW, entity=ENTITY, keys=config.order_ids, handle=ingestor.ingest, ledger=ledger.ledger
+        )
+    if config.cancelled_order_ids:
+        canceller = OrderCanceller(netsuite=netsuite.client, dcl=dcl.client, ledger=ledger.ledger)
+        cancelled = run_batch(
+            flow=FLOW,
+            entity=ENTITY,
+            keys=config.cancelled_order_ids,
+            handle=canceller.cancel,
+            ledger=ledger.ledger,
+        )
+        for outcome, count in cancelled.counts.items():
+            report.counts[outcome] += count
+        report.problems.extend(cancelled.problems)
+    return finish(context, report)
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def shopify_order_ingestion_job():
+    ingest_shopify_orders()
+
+
+class OrdersCursor:
+    """The sensor's small JSON cursor: inbox high-water mark and the last reconciliation poll."""
+
+    def __init__(self, raw: str | None) -> None:
+        data = json.loads(raw) if raw else {}
+        self.inbox_id: int = data.get("inbox_id", 0)
+        self.polled_at: str | None = data.get("polled_at")
+
+    def dump(self) -> str:
+        return json.dumps({"inbox_id": self.inbox_id, "polled_at": self.polled_at})
+
+
+def reconciliation_search(tag: str, since: datetime) -> str:
+    stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"financial_status:paid fulfillment_status:unfulfilled -tag:{tag} updated_at:>='{stamp}'"
+
+
+@dg.sensor(
+    job=shopify_order_ingestion_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Webhook inbox + reconciliation poll -> flow A runs (one per batch of orders)",
+)
+def shopify_orders_sensor(
+    context: dg.SensorEvaluationContext,
+    shopify: ShopifyResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.SensorResult:
+    cursor = OrdersCursor(context.cursor)
+    store = ledger.ledger
+    events = store.events_after("shopify", cursor.inbox_id, limit=2000)
+    wanted = {e.resource_id for e in events if e.topic in ORDER_TOPICS and e.resource_id}
+    cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}
+    first_event = cursor.inbox_id
+    if events:
+        cursor.inbox_id = events[-1].id
+
+    now = datetime.now(UTC)
+    polled_at = datetime.fromisoformat(cursor.polled_at) if cursor.polled_at else None
+    if polled_at is None or now - polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
+        since = (polled_at or now) - timedelta(minutes=rules.reconcile_lookback_minutes)
+        polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))
+        # A quarantined order comes back through the poll only once someone asked for a retry;
+        # a webhook about it (the order changed) always brings it back.
+        polled -= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+        wanted |= polled
+        cursor.polled_at = now.isoformat()
+
+    # Records an operator sent back (`mienne-ops exceptions retry`) or that hit transient errors.
+    wanted |= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
+
+    stages = store.order_stages(wanted | cancelled)
+    to_import = sorted(
+        key for key in wanted - cancelled if stages.get(key) not in IMPORTED_STAGES | {STAGE_CANCELLED}
+    )
+    to_cancel = sorted(key for key in cancelled if stages.get(key) != STAGE_CANCELLED)
+
+    requests = []
+    batches = list(chunks(to_import, rules.orders_per_run)) or ([[]] if to_cancel else [])
+    for index, batch in enumerate(batches):
+        cancels = to_cancel if index == 0 else []
+        run_key = f"orders:{first_event}-{cursor.inbox_id}:{digest([*batch, *cancels])}"
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key,
+                run_config={
+                    "ops": {
+                        "ingest_shopify_orders": {
+                            "config": {"order_ids": list(batch), "cancelled_order_ids": list(cancels)}
+                        }
+                    }
+                },
+                tags={TAG_FLOW: FLOW},
+            )
+        )
+    if not requests:
+        return dg.SensorResult(skip_reason="no new Shopify orders", cursor=cursor.dump())
+    return dg.SensorResult(run_requests=requests, cursor=cursor.dump())

@@ -1,0 +1,124 @@
+"""The one place that decides, per system, between the live service and the sandbox.
+
+A system is live when its credentials are in the environment; its secrets then reach the resource
+only as `dg.EnvVar` (resolved at launch, never shown in the UI). With nothing set, the resource
+points at the sandbox (`MIENNE_SANDBOX_URL`), whose credentials are public constants — the embedded
+default, like SQLite for Dagster's own storage.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dagster as dg
+
+from mienne_ops import settings
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.sandbox import credentials as sandbox
+
+#: The environment variables that switch each system to its live service.
+LIVE_SWITCHES = {
+    "shopify": "SHOPIFY_ACCESS_TOKEN",
+    "netsuite": "NETSUITE_TOKEN_SECRET",
+    "dcl": "DCL_PASSWORD",
+    "stateset": "STATESET_API_KEY",
+}
+
+
+def is_live(system: str) -> bool:
+    return bool(os.environ.get(LIVE_SWITCHES[system]))
+
+
+def shopify_resource(**client_settings: Any) -> ShopifyResource:
+    if is_live("shopify"):
+        return ShopifyResource(
+            **client_settings,
+            shop_url=dg.EnvVar("SHOPIFY_SHOP_URL"),
+            access_token=dg.EnvVar("SHOPIFY_ACCESS_TOKEN"),
+            api_secret=dg.EnvVar("SHOPIFY_API_SECRET"),
+        )
+    return ShopifyResource(
+        **client_settings,
+        shop_url=f"{settings.sandbox_url()}/shopify",
+        access_token=sandbox.SHOPIFY["access_token"],
+        api_secret=sandbox.SHOPIFY["api_secret"],
+    )
+
+
+def netsuite_resource(**client_settings: Any) -> NetSuiteResource:
+    if is_live("netsuite"):
+        return NetSuiteResource(
+            **client_settings,
+            account_id=dg.EnvVar("NETSUITE_ACCOUNT_ID"),
+            consumer_key=dg.EnvVar("NETSUITE_CONSUMER_KEY"),
+            consumer_secret=dg.EnvVar("NETSUITE_CONSUMER_SECRET"),
+            token_id=dg.EnvVar("NETSUITE_TOKEN_ID"),
+            token_secret=dg.EnvVar("NETSUITE_TOKEN_SECRET"),
+        )
+    return NetSuiteResource(
+        **client_settings,
+        base_url=f"{settings.sandbox_url()}/netsuite",
+        account_id=sandbox.NETSUITE["account_id"],
+        consumer_key=sandbox.NETSUITE["consumer_key"],
+        consumer_secret=sandbox.NETSUITE["consumer_secret"],
+        token_id=sandbox.NETSUITE["token_id"],
+        token_secret=sandbox.NETSUITE["token_secret"],
+    )
+
+
+def dcl_resource(**client_settings: Any) -> DclResource:
+    if is_live("dcl"):
+        return DclResource(
+            **client_settings,
+            base_url=os.environ.get("DCL_BASE_URL", "https://api.dclcorp.com"),
+            username=dg.EnvVar("DCL_USERNAME"),
+            password=dg.EnvVar("DCL_PASSWORD"),
+            account_number=dg.EnvVar("DCL_ACCOUNT_NUMBER"),
+            freight_account=dg.EnvVar("DCL_FREIGHT_ACCOUNT"),
+        )
+    return DclResource(
+        **client_settings,
+        base_url=f"{settings.sandbox_url()}/dcl",
+        username=sandbox.DCL["username"],
+        password=sandbox.DCL["password"],
+        account_number=sandbox.DCL["account_number"],
+        freight_account=sandbox.DCL["freight_account"],
+    )
+
+
+def stateset_resource(**client_settings: Any) -> StateSetResource:
+    if is_live("stateset"):
+        return StateSetResource(
+            **client_settings,
+            base_url=os.environ.get(
+                "STATESET_BASE_URL", "https://stateset-proxy-server.stateset.cloud.stateset.app/api"
+            ),
+            api_key=dg.EnvVar("STATESET_API_KEY"),
+        )
+    return StateSetResource(
+        **client_settings, base_url=f"{settings.sandbox_url()}/stateset", api_key=sandbox.STATESET["api_key"]
+    )
+
+
+def ledger_resource() -> LedgerResource:
+    if os.environ.get("MIENNE_LEDGER_URL"):
+        return LedgerResource(url=dg.EnvVar("MIENNE_LEDGER_URL"))
+    return LedgerResource(url=settings.ledger_url())
+
+
+def build_resources(**client_settings: Any) -> dict[str, Any]:
+    """All resources; ``client_settings`` (e.g. ``retry_base_delay_seconds``) go to every API client."""
+    return {
+        "shopify": shopify_resource(**client_settings),
+        "netsuite": netsuite_resource(**client_settings),
+        "dcl": dcl_resource(**client_settings),
+        "stateset": stateset_resource(**client_settings),
+        "ledger": ledger_resource(),
+        "rules": BusinessRules(),
+    }

@@ -1,0 +1,97 @@
+"""The traffic simulator: makes the sandbox feel like a live shop while `dagster dev` runs.
+
+A background thread places Shopify orders every few seconds (now and then a bad one: unknown SKU,
+no address, all lines removed) and, once DCL has held an order for a while, ships it — sometimes in
+two shipments, sometimes with two tracking numbers — so a person watching the Dagster UI sees
+orders move through flows A → B → C within about a minute. Off in tests; on in the dev command.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mienne_ops.sandbox.order_factory import build_order
+
+log = logging.getLogger("mienne_ops.sandbox.traffic")
+
+
+class TrafficSimulator:
+    def __init__(
+        self,
+        hub: Any,
+        *,
+        order_every_seconds: float = 6.0,
+        ship_after_seconds: float = 20.0,
+        bad_order_rate: float = 0.05,
+        seed: int | None = None,
+    ) -> None:
+        self.hub = hub
+        self.order_every = order_every_seconds
+        self.ship_after = timedelta(seconds=ship_after_seconds)
+        self.bad_order_rate = bad_order_rate
+        self.rng = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sandbox-traffic", daemon=True)
+        self._first_seen: dict[str, datetime] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        next_order = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() >= next_order:
+                    self.place_order()
+                    next_order = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.order_every
+                self.ship_waiting_orders()
+            except Exception:  # the simulator must never take the sandbox down
+                log.exception("traffic simulator step failed")
+            self._stop.wait(1.0)
+
+    def place_order(self) -> dict[str, Any]:
+        bad = None
+        if self.rng.random() < self.bad_order_rate:
+            bad = self.rng.choice(("unknown_sku", "missing_address", "zero_quantity"))
+        payload = build_order(self.hub.catalog, self.rng, bad=bad)
+        created = self.hub.system("shopify").inject_order(payload)
+        log.info("traffic: placed Shopify order %s%s", created.get("name"), f" ({bad})" if bad else "")
+        return created
+
+    def ship_waiting_orders(self) -> None:
+        dcl = self.hub.system("dcl")
+        now = datetime.now(UTC)
+        for order in dcl.list_orders():
+            number = order["order_number"]
+            if order.get("is_cancelled") or int(order.get("order_stage") or 0) >= 60:
+                continue
+            first_seen = self._first_seen.setdefault(number, now)
+            if now - first_seen < self.ship_after:
+                continue
+            self._ship(order)
+
+    def _ship(self, order: dict[str, Any]) -> None:
+        dcl = self.hub.system("dcl")
+        number = order["order_number"]
+        lines = order.get("lines") or []
+        already_partial = bool(order.get("shipments"))
+        if len(lines) > 1 and not already_partial and self.rng.random() < 0.3:
+            first = lines[0]
+            dcl.ship_order(
+                number, lines=[{"line_number": first["line_number"], "quantity": first["quantity"]}]
+            )
+            log.info("traffic: DCL shipped order %s partially", number)
+            return
+        packages = 2 if self.rng.random() < 0.15 else 1
+        tracking = [f"1Z{self.rng.randrange(10**15, 10**16)}" for _ in range(packages)]
+        dcl.ship_order(number, tracking_numbers=tracking)
+        log.info("traffic: DCL shipped order %s", number)

@@ -1,0 +1,118 @@
+"""Run one flow step over many records so that one bad record never blocks the others.
+
+Every record is handled in isolation. Its outcome is one of: done, skipped (already done before),
+quarantined (a permanent problem: bad input or a rejection; it goes to the ledger's exceptions queue
+with its reason and stays there until a later success resolves it) or retrying (a transient failure
+that outlived the HTTP core's retries; quarantined as *retrying* and picked up again by the next run
+or the reconciliation poll). Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from mienne_ops.errors import InvalidRecordError, MienneOpsError, PermanentError, TransientError
+from mienne_ops.ledger import Ledger
+
+log = logging.getLogger("mienne_ops.sync")
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"
+    RETRYING = "retrying"
+
+
+@dataclass
+class Problem:
+    key: str
+    outcome: Outcome
+    reason: str
+    message: str
+
+
+@dataclass
+class BatchReport:
+    flow: str
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, outcome: Outcome, problem: Problem | None = None) -> None:
+        self.counts[outcome] += 1
+        if problem is not None:
+            self.problems.append(problem)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def retrying(self) -> list[Problem]:
+        return [p for p in self.problems if p.outcome is Outcome.RETRYING]
+
+    def summary(self) -> str:
+        parts = [f"{outcome.value} {count}" for outcome, count in self.counts.items() if count]
+        return f"flow {self.flow}: " + (", ".join(parts) if parts else "nothing to do")
+
+
+def reason_for(error: Exception) -> str:
+    """A short machine-readable reason for the exceptions queue."""
+    if isinstance(error, InvalidRecordError):
+        return error.reason
+    if isinstance(error, MienneOpsError):
+        base = (error.system or "error").lower()
+        return f"{base}_{error.code or type(error).__name__}".lower()[:64]
+    return f"unexpected_{type(error).__name__}".lower()[:64]
+
+
+def run_batch(
+    *,
+    flow: str,
+    entity: str,
+    keys: Iterable[str],
+    handle: Callable[[str], Outcome],
+    ledger: Ledger,
+) -> BatchReport:
+    """Call ``handle(key)`` for every key, isolating and recording each failure."""
+    report = BatchReport(flow)
+    for key in keys:
+        key = str(key)
+        try:
+            outcome = handle(key)
+        except TransientError as error:
+            _record(report, ledger, flow, entity, key, Outcome.RETRYING, error)
+            continue
+        except PermanentError as error:
+            _record(report, ledger, flow, entity, key, Outcome.QUARANTINED, error)
+            continue
+        except Exception as error:  # a bug must quarantine one record, not stop the batch
+            log.exception("flow %s: unexpected error on %s %s", flow, entity, key)
+            detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+            _record(report, ledger, flow, entity, key, Outcome.QUARANTINED, error, detail)
+            continue
+        if outcome in (Outcome.DONE, Outcome.SKIPPED):
+            ledger.resolve(flow, entity, key)
+        report.add(outcome)
+    return report
+
+
+def _record(
+    report: BatchReport,
+    ledger: Ledger,
+    flow: str,
+    entity: str,
+    key: str,
+    outcome: Outcome,
+    error: Exception,
+    detail: str | None = None,
+) -> None:
+    reason = reason_for(error)
+    message = detail or str(error)
+    ledger.quarantine(flow, entity, key, reason, message, retrying=outcome is Outcome.RETRYING)
+    report.add(outcome, Problem(key, outcome, reason, message))
+    log.warning("flow %s: %s %s %s: %s", flow, entity, key, outcome.value, message)

@@ -1,0 +1,144 @@
+"""Flow B: NetSuite sales orders not yet sent to the 3PL go to DCL as one batch; the flag is set.
+
+The DCL order number (the sales order's tranId) is the idempotency key: DCL refuses a second order
+with the same number, and the DCL client reports "already exists" only after confirming through
+`GET /orders`, so a resend after a crash or timeout never creates a second DCL order. The NetSuite
+flag ``custbody_sent_to_3pl`` is a desired-state PATCH made only after DCL accepted the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mienne_ops.domain.dispatch import DispatchConfig, dcl_order_number, plan_dcl_order
+from mienne_ops.domain.orders import sales_order_external_id
+from mienne_ops.errors import InvalidRecordError, RemoteValidationError
+from mienne_ops.integrations.dcl import DclClient
+from mienne_ops.integrations.netsuite import NetSuiteClient
+from mienne_ops.ledger import Ledger
+from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
+from mienne_ops.sync.orders import STAGE_CANCELLED, STAGE_DISPATCHED
+
+log = logging.getLogger("mienne_ops.sync.dispatch")
+
+FLOW = "B"
+ENTITY = "sales_order"
+
+PENDING_DISPATCH_QUERY = (
+    "SELECT t.id, t.tranid, t.externalid, t.otherrefnum, t.trandate, t.entity FROM transaction t "
+    "WHERE t.type = 'SalesOrd' AND t.status = 'B' AND t.custbody_sent_to_3pl = 'F' ORDER BY t.id"
+)
+
+LINES_QUERY = (
+    "SELECT tl.transaction, tl.id AS line, i.itemid AS sku, tl.itemtype, ABS(tl.quantity) AS qty, "
+    "tl.quantityshiprecv AS qty_shipped, tl.isclosed, tl.custcol_shopify_line_id AS shopify_line_id "
+    "FROM transactionline tl JOIN item i ON i.id = tl.item "
+    "WHERE tl.transaction IN ({ids}) AND tl.mainline = 'F' AND tl.taxline = 'F' "
+    "AND tl.itemtype IN ('InvtPart','Assembly','Kit') "
+    "ORDER BY tl.transaction, tl.linesequencenumber"
+)
+
+
+def shopify_order_key(external_id: str | None) -> str | None:
+    """The Shopify order id inside a sales order's external id (``shopify-order-<id>``)."""
+    prefix = sales_order_external_id(0)[:-1]
+    if external_id and external_id.startswith(prefix):
+        return external_id[len(prefix) :]
+    return None
+
+
+def sales_order_lines(netsuite: NetSuiteClient, sales_order_ids: list[str]) -> dict[str, list[dict]]:
+    """Item lines of many sales orders in one SuiteQL query, grouped by sales order id."""
+    lines: dict[str, list[dict]] = {so_id: [] for so_id in sales_order_ids}
+    for start in range(0, len(sales_order_ids), 500):
+        chunk = sales_order_ids[start : start + 500]
+        query = LINES_QUERY.format(ids=", ".join(str(int(so_id)) for so_id in chunk))
+        for row in netsuite.suiteql(query):
+            lines.setdefault(str(row["transaction"]), []).append(row)
+    return lines
+
+
+@dataclass
+class Dispatcher:
+    netsuite: NetSuiteClient
+    dcl: DclClient
+    ledger: Ledger
+    config: DispatchConfig
+
+    def pending(self, limit: int = 1000) -> list[dict]:
+        """Sales orders waiting for dispatch (approved, flag F), oldest first."""
+        rows = []
+        for row in self.netsuite.suiteql(PENDING_DISPATCH_QUERY):
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def dispatch(self, sales_order_ids: list[str]) -> BatchReport:
+        """Plan every order, send the good ones to DCL in one batch, then set their flags."""
+        lines = sales_order_lines(self.netsuite, sales_order_ids)
+        planned: dict[str, dict] = {}
+
+        def plan(so_id: str) -> Outcome:
+            header = self.netsuite.get("salesOrder", so_id, expand=True)
+            if header.get("custbody_sent_to_3pl") is True:
+                return Outcome.SKIPPED
+            key = shopify_order_key(header.get("externalId"))
+            if key and (self.ledger.find_order(key) or {}).get("stage") == STAGE_CANCELLED:
+                return Outcome.SKIPPED
+            planned[so_id] = plan_dcl_order(header, lines.get(so_id, []), self.config)
+            return Outcome.DONE
+
+        report = run_batch(flow=FLOW, entity=ENTITY, keys=sales_order_ids, handle=plan, ledger=self.ledger)
+        if not planned:
+            return report
+        results = {r.order_number: r for r in self.dcl.submit_batch(list(planned.values()))}
+
+        def confirm(so_id: str) -> Outcome:
+            order = planned[so_id]
+            result = results.get(order["order_number"])
+            if result is None or not (result.accepted or result.already_exists):
+                message = result.error_message if result else "no result for this order in the batch"
+                raise RemoteValidationError(
+                    message, system="dcl", operation="batches", record=order["order_number"]
+                )
+            self.ledger.audit("dcl", "batches.order", order["order_number"], "ok", remote_id=so_id)
+            self.netsuite.patch("salesOrder", so_id, {"custbody_sent_to_3pl": True})
+            self.ledger.bind(ENTITY, so_id, "dcl", order["order_number"])
+            self._advance_order(so_id, order["order_number"])
+            return Outcome.DONE
+
+        confirmed = run_batch(
+            flow=FLOW, entity=ENTITY, keys=list(planned), handle=confirm, ledger=self.ledger
+        )
+        # The plan step counted planned orders as done; the confirm step has the final word for them.
+        report.counts[Outcome.DONE] -= len(planned)
+        for outcome, count in confirmed.counts.items():
+            report.counts[outcome] += count
+        report.problems.extend(confirmed.problems)
+        return report
+
+    def _advance_order(self, so_id: str, order_number: str) -> None:
+        key = self.ledger.key_for("order", "netsuite", so_id)
+        if key:
+            self.ledger.bind("order", key, "dcl", order_number)
+            self.ledger.record_order(key, None, STAGE_DISPATCHED)
+
+
+def dispatch_config(rules, kit_components: dict[str, list[tuple[str, int]]], account: str, freight: str):
+    ship_methods = {}
+    for ship_method_id in rules.dcl_ship_methods:
+        carrier_service = rules.dcl_carrier_service(int(ship_method_id))
+        if carrier_service:
+            ship_methods[int(ship_method_id)] = carrier_service
+    return DispatchConfig(
+        account_number=account,
+        freight_account=freight,
+        ship_methods=ship_methods,
+        kit_components=kit_components,
+        rush_ship_method_ids=set(rules.rush_ship_method_ids),
+    )
+
+
+__all__ = ["Dispatcher", "InvalidRecordError", "dcl_order_number", "dispatch_config"]

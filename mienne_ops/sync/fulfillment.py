@@ -1,0 +1,200 @@
+"""Flow C for one DCL order: each shipment -> NetSuite item fulfillment -> StateSet -> Shopify.
+
+Every shipment has a stable key (order number, ship date, first carton). Each write is keyed by it:
+the item fulfillment carries ``externalId = dcl-shipment-<key>`` and is looked up by SuiteQL before
+the transform; the Shopify fulfillment is skipped when Shopify already holds a fulfillment with the
+shipment's tracking numbers; the cash sale carries ``externalId = cashsale-so-<id>``. Bindings in the
+ledger make a re-run cost no API calls for shipments already complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from mienne_ops.domain.fulfillment import (
+    item_fulfillment_external_id,
+    plan_item_fulfillment,
+    plan_shopify_fulfillment,
+    shipment_key,
+    shipped_by_line,
+    should_bill,
+    tracking_info,
+)
+from mienne_ops.errors import NotFoundError
+from mienne_ops.integrations.netsuite import NetSuiteClient
+from mienne_ops.integrations.shopify import ShopifyClient
+from mienne_ops.integrations.stateset import StateSetClient
+from mienne_ops.ledger import Ledger
+from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.dispatch import sales_order_lines
+from mienne_ops.sync.orders import STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED
+
+log = logging.getLogger("mienne_ops.sync.fulfillment")
+
+FLOW = "C"
+ENTITY = "dcl_order"
+
+
+def is_shipped(dcl_order: dict) -> bool:
+    """DCL order stages 50+ (partially or fully shipped) or any shipment present."""
+    return bool(dcl_order.get("shipments")) or int(dcl_order.get("order_stage") or 0) >= 50
+
+
+def line_item_gid(shopify_line_id: str) -> str:
+    return f"gid://shopify/LineItem/{shopify_line_id}"
+
+
+@dataclass
+class ShipmentSync:
+    netsuite: NetSuiteClient
+    shopify: ShopifyClient
+    stateset: StateSetClient
+    ledger: Ledger
+    kit_components: dict[str, list[tuple[str, int]]]
+    location_by_warehouse: dict[str, int]
+    default_location_id: int
+    cash_sale_policy: str = "on_full_shipment"
+    notify_customer: bool = False
+    _so_cache: dict[str, str] = field(default_factory=dict)
+
+    def sync(self, dcl_order: dict) -> Outcome:
+        order_number = dcl_order["order_number"]
+        shipments = dcl_order.get("shipments") or []
+        if not shipments:
+            return Outcome.SKIPPED
+        so_id = self._sales_order_id(order_number)
+        order_key = self.ledger.key_for("order", "netsuite", so_id)
+        so_lines = sales_order_lines(self.netsuite, [so_id])[so_id]
+        location_id = self.location_by_warehouse.get(
+            dcl_order.get("location") or "", self.default_location_id
+        )
+        shipped_before: dict[int, int] = defaultdict(int)
+        did_work = False
+        for shipment in shipments:
+            key = shipment_key(order_number, shipment)
+            quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
+            for line, quantity in quantities.items():
+                shipped_before[line] += quantity
+            if self.ledger.binding("shipment", key, "shopify"):
+                continue
+            did_work = True
+            self._item_fulfillment(so_id, order_number, shipment, quantities, key, location_id, so_lines)
+            if order_key:
+                self._shopify_fulfillment(order_key, so_lines, quantities, shipment, key)
+        fully_shipped = self._fully_shipped(dcl_order, shipped_before)
+        if order_key:
+            self._stateset_shipped(order_key, shipments[-1], fully_shipped)
+            self.ledger.record_order(
+                order_key, None, STAGE_SHIPPED if fully_shipped else STAGE_PARTIALLY_SHIPPED
+            )
+        self._cash_sale(so_id, order_number)
+        return Outcome.DONE if did_work else Outcome.SKIPPED
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _sales_order_id(self, order_number: str) -> str:
+        so_id = self.ledger.key_for("sales_order", "dcl", order_number)
+        if so_id:
+            return so_id
+        rows = list(
+            self.netsuite.suiteql(
+                "SELECT t.id FROM transaction t WHERE t.type = 'SalesOrd' "
+                f"AND t.tranid = '{_sql_literal(order_number)}'"
+            )
+        )
+        if not rows:
+            raise NotFoundError(
+                "no NetSuite sales order for this DCL order", system="netsuite", record=order_number
+            )
+        return str(rows[0]["id"])
+
+    def _item_fulfillment(self, so_id, order_number, shipment, quantities, key, location_id, so_lines) -> str:
+        bound = self.ledger.binding("shipment", key, "netsuite")
+        if bound:
+            return bound
+        external_id = item_fulfillment_external_id(order_number, shipment)
+        existing = self.netsuite.find_by_external_id("ItemShip", external_id)
+        if existing is None:
+            body = plan_item_fulfillment(
+                order_number, shipment, quantities, location_id, [int(row["line"]) for row in so_lines]
+            )
+            existing = self.netsuite.transform("salesOrder", so_id, "itemFulfillment", body, record=key)
+            self.ledger.audit("netsuite", "itemFulfillment.transform", key, "ok", remote_id=existing)
+        return self.ledger.bind("shipment", key, "netsuite", existing)
+
+    def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> None:
+        tracking = tracking_info(shipment)
+        order_id = int(order_key)
+        for existing in self.shopify.fulfillments(order_id):
+            if set(existing.get("tracking_numbers") or []) & set(tracking.numbers):
+                self.ledger.bind("shipment", key, "shopify", existing["id"])
+                return
+        shopify_line_by_so_line = {
+            int(row["line"]): row.get("shopify_line_id") for row in so_lines if row.get("shopify_line_id")
+        }
+        by_shopify_line = {
+            line_item_gid(shopify_line_by_so_line[line]): quantity
+            for line, quantity in quantities.items()
+            if quantity > 0 and line in shopify_line_by_so_line
+        }
+        plan = plan_shopify_fulfillment(self.shopify.fulfillment_orders(order_id), by_shopify_line)
+        if not plan:
+            self.ledger.bind("shipment", key, "shopify", "nothing-to-fulfil")
+            return
+        created = self.shopify.create_fulfillment(
+            plan,
+            tracking_company=tracking.company,
+            tracking_numbers=tracking.numbers,
+            tracking_urls=tracking.urls,
+            notify_customer=self.notify_customer,
+            record=key,
+        )
+        self.ledger.audit("shopify", "fulfillmentCreate", key, "ok", remote_id=created["id"])
+        self.ledger.bind("shipment", key, "shopify", created["id"])
+
+    def _stateset_shipped(self, order_key: str, last_shipment: dict, fully_shipped: bool) -> None:
+        if not fully_shipped or self.ledger.binding("order", order_key, "stateset_shipped"):
+            return
+        stateset_id = self.ledger.binding("order", order_key, "stateset")
+        if not stateset_id:
+            return
+        tracking = tracking_info(last_shipment)
+        self.stateset.ship_order(
+            stateset_id,
+            carrier=tracking.company,
+            tracking_number=tracking.numbers[0] if tracking.numbers else "",
+            tracking_url=tracking.urls[0] if tracking.urls else None,
+        )
+        self.ledger.audit("stateset", "orders.ship", order_key, "ok", remote_id=stateset_id)
+        self.ledger.bind("order", order_key, "stateset_shipped", stateset_id)
+
+    def _cash_sale(self, so_id: str, order_number: str) -> None:
+        if self.ledger.binding("sales_order", so_id, "cash_sale"):
+            return
+        rows = list(self.netsuite.suiteql(f"SELECT t.status FROM transaction t WHERE t.id = {int(so_id)}"))
+        status = rows[0].get("status", "") if rows else ""
+        if not should_bill(status, self.cash_sale_policy):
+            return
+        external_id = f"cashsale-so-{so_id}"
+        existing = self.netsuite.find_by_external_id("CashSale", external_id)
+        if existing is None:
+            existing = self.netsuite.transform(
+                "salesOrder", so_id, "cashSale", {"externalId": external_id}, record=order_number
+            )
+            self.ledger.audit("netsuite", "cashSale.transform", order_number, "ok", remote_id=existing)
+        self.ledger.bind("sales_order", so_id, "cash_sale", existing)
+
+    @staticmethod
+    def _fully_shipped(dcl_order: dict, shipped: dict[int, int]) -> bool:
+        """DCL's word (stage 60+), or every DCL line covered by the shipments seen."""
+        if int(dcl_order.get("order_stage") or 0) >= 60:
+            return True
+        return all(
+            shipped.get(int(line["line_number"]), 0) >= int(line["quantity"])
+            for line in dcl_order.get("lines") or []
+        )
+
+
+def _sql_literal(value: str) -> str:
+    return value.replace("'", "''")

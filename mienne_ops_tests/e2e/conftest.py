@@ -1,0 +1,39 @@
+"""Fixtures for end-to-end tests: the real definitions wired to the test sandbox and a test ledger."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pytest
+
+from mienne_ops import settings
+from mienne_ops.definitions import build_definitions
+from mienne_ops.ledger import Ledger
+from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
+from mienne_ops_tests.e2e.harness import FlowDriver, ReceiverServer
+
+ALL_SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipments_sensor"]
+
+
+@pytest.fixture
+def stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
+    """Sandbox + webhook receiver + ledger + definitions + a driver that plays the daemon."""
+    for variable in LIVE_SWITCHES.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
+    monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
+    ledger = Ledger(settings.ledger_url())
+    resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
+    defs = build_definitions(resources)
+    with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
+        with shopify_resource().process_config_and_initialize_cm() as shopify:
+            for topic in ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED"):
+                shopify.client.subscribe_webhook(topic, receiver.url)
+        yield {
+            "sandbox": sandbox,
+            "ledger": ledger,
+            "defs": defs,
+            "driver": FlowDriver(defs, instance),
+            "receiver": receiver,
+        }
+    ledger.dispose()

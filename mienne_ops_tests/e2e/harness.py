@@ -1,0 +1,102 @@
+"""Drive the real Dagster definitions the way the daemon would, against the sandbox over HTTP.
+
+`FlowDriver` evaluates each sensor with its stored cursor, de-duplicates run requests by run key
+(as the sensor daemon does, forever and for every run status), and executes each requested run in
+process against a test instance. The webhook receiver runs over real HTTP too, so the sandbox's
+webhook faults (drops, duplicates, reordering) reach it as they would in production.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import dagster as dg
+import httpx
+import uvicorn
+
+from mienne_ops.ledger import Ledger
+from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox.server import free_port
+from mienne_ops.webhooks.receiver import create_receiver_app
+
+
+class ReceiverServer:
+    """The webhook receiver on 127.0.0.1 in a background thread."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.port = free_port()
+        app = create_receiver_app(ledger, credentials.SHOPIFY["api_secret"])
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/shopify"
+
+    def __enter__(self) -> ReceiverServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("receiver did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+class FlowDriver:
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs = defs
+        self.instance = instance
+        self.repo = defs.get_repository_def()
+        self.cursors: dict[str, str | None] = {}
+        self.run_keys: set[str] = set()
+        self.runs: list[dg.ExecuteInProcessResult] = []
+
+    def tick(self, sensor_name: str) -> int:
+        """Evaluate one sensor once and execute the runs it requests; return how many ran."""
+        sensor = self.repo.get_sensor_def(sensor_name)
+        with dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursors.get(sensor_name),
+            sensor_name=sensor_name,
+            resources=self.defs.resources,
+            repository_def=self.repo,
+        ) as context:
+            data = sensor.evaluate_tick(context)
+        self.cursors[sensor_name] = data.cursor
+        launched = 0
+        for request in data.run_requests or []:
+            if request.run_key in self.run_keys:
+                continue
+            self.run_keys.add(request.run_key)
+            job = self.repo.get_job(request.job_name or sensor.job_name)
+            result = job.execute_in_process(
+                run_config=request.run_config,
+                instance=self.instance,
+                tags={**request.tags, "dagster/run_key": request.run_key},
+                raise_on_error=False,
+            )
+            self.runs.append(result)
+            launched += 1
+        return launched
+
+    def settle(self, sensors: list[str], *, rounds: int = 8, until=None) -> None:
+        """Tick every sensor in turn until nothing more is launched (or ``until()`` holds)."""
+        for _ in range(rounds):
+            launched = sum(self.tick(name) for name in sensors)
+            if until is not None and until():
+                return
+            if launched == 0 and until is None:
+                return
+
+
+def sandbox_state(url: str) -> dict[str, Any]:
+    return httpx.get(f"{url}/_sandbox/state", timeout=60).json()
