@@ -190,7 +190,8 @@ class Sandbox(SystemSandbox):
         orders = []
         for order in self.world.list(SYSTEM, "order"):
             view = public_order(order)
-            view["tags_list"] = tag_list(order.get("tags"))
+            # For assertions: tags as a list (the REST comma string stays in `tags_string`).
+            view["tags"], view["tags_string"] = tag_list(order.get("tags")), order.get("tags") or ""
             view["fulfillment_orders"] = order["_fulfillment_orders"]
             view["transactions"] = order["_transactions"]
             orders.append(view)
