@@ -179,7 +179,7 @@ class ShopifyClient:
         wait = self.throttle.wait_seconds(operation)
         if wait > 0:
             self.core.sleep(wait)
-        context = {"system": SYSTEM, "operation": operation, "record": record}
+        context: dict[str, Any] = {"system": SYSTEM, "operation": operation, "record": record}
         parsed: dict[str, Any] = {}
 
         def inspect(response: httpx.Response) -> None:
@@ -194,7 +194,7 @@ class ShopifyClient:
                     "throttled", retry_after=throttled_wait(body), code="THROTTLED", **context
                 )
             if errors:
-                first = errors[0] if isinstance(errors[0], dict) else {"message": str(errors[0])}
+                first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
                 code = (first.get("extensions") or {}).get("code")
                 message = "; ".join(str(e.get("message", e)) for e in errors if isinstance(e, dict))[:300]
                 raise RemoteValidationError(message or "GraphQL error", code=code, **context)

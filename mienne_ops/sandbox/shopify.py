@@ -33,10 +33,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
 from graphql import (
+    ExecutionResult,
     GraphQLError,
     OperationDefinitionNode,
     execute,
@@ -308,6 +310,7 @@ class Sandbox(SystemSandbox):
                 operation_name=operation_name,
                 field_resolver=resolve_field,
             )
+        assert isinstance(result, ExecutionResult)  # no async resolvers, so never an awaitable
         actual = max(0, cost - sum(shortfall)) if operation.operation.value == "query" else cost
         self.bucket.refund(cost - actual)
         body: dict[str, Any] = {}
@@ -529,12 +532,12 @@ class Sandbox(SystemSandbox):
             "X-Shopify-Event-Id": delivery.event_id,
             "X-Shopify-Triggered-At": delivery.triggered_at,
         }
+        status: int | None = None
+        reason: str | None = None
         try:
             status = client.post(delivery.uri, content=delivery.body, headers=headers).status_code
         except httpx.HTTPError as error:
-            status, reason = None, type(error).__name__
-        else:
-            reason = None
+            reason = type(error).__name__
         ok = status is not None and 200 <= status < 300
         self._record(
             {
@@ -585,7 +588,7 @@ class Sandbox(SystemSandbox):
         except UserErrors as error:
             status = 404 if error.errors[0]["code"] == "NOT_FOUND" else 422
             return JSONResponse({"errors": {"base": [str(error)]}}, status_code=status)
-        order = self.load_order(request.path_params["order_id"])
+        order = self.load_order(request.path_params["order_id"]) or {}
         return JSONResponse({"order": public_order(order)})
 
     async def _limits_route(self, request: Request) -> JSONResponse:
@@ -641,11 +644,7 @@ class Resolvers:
     # -- queries --------------------------------------------------------------------------------
     def orders(self, info, query=None, sortKey="ID", reverse=False, **args) -> dict:
         terms = parse_search(query)
-        orders = [
-            o
-            for o in self.world.list(SYSTEM, "order")
-            if all_match(terms, lambda f, op, v, o=o: order_matches(o, f, op, v))
-        ]
+        orders = [o for o in self.world.list(SYSTEM, "order") if all_match(terms, partial(order_matches, o))]
         sort_field = SORT_FIELDS.get(sortKey or "ID", "id")
 
         def key(order):
@@ -750,7 +749,7 @@ class Resolvers:
                 "orderCancelUserErrors": error.errors,
                 "userErrors": [{"field": e["field"], "message": e["message"]} for e in error.errors],
             }
-        job = {"id": gid("Job", uuid.uuid4()), "done": True}
+        job = {"id": gid("Job", str(uuid.uuid4())), "done": True}
         return {"job": job, "orderCancelUserErrors": [], "userErrors": []}
 
     # -- fulfillment ----------------------------------------------------------------------------
@@ -770,7 +769,8 @@ class Resolvers:
                 ["fulfillment", "lineItemsByFulfillmentOrder"],
                 "Line items by fulfillment order can't be blank",
             )
-        order, picks = None, []
+        order: dict[str, Any] | None = None
+        picks: list[tuple[dict, dict, int]] = []
         for index, group in enumerate(groups):
             found = self._find_fulfillment_order(group["fulfillmentOrderId"])
             field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"]
@@ -778,14 +778,15 @@ class Resolvers:
                 raise UserErrors(field, "Fulfillment order does not exist.")
             if order is not None and found[0]["id"] != order["id"]:
                 raise UserErrors(field, "All fulfillment orders must belong to the same order.")
-            order = found[0]
+            # Keep one copy of the order so every group's changes land in the document saved.
+            order = order or found[0]
             fo = next(f for f in order["_fulfillment_orders"] if f["id"] == found[1]["id"])
             if fo["status"] not in ("open", "in_progress"):
                 raise UserErrors(
                     field, f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."
                 )
             picks.extend(_pick_lines(fo, group.get("fulfillmentOrderLineItems"), index))
-        if not picks:
+        if not picks or order is None:
             raise UserErrors(["fulfillment"], "No remaining line items to fulfill.")
         return self._apply_fulfillment(
             order, picks, request.get("trackingInfo") or {}, request.get("notifyCustomer")
@@ -827,7 +828,7 @@ class Resolvers:
             guess = detect_carrier(numbers[0])
             if guess:
                 company = guess[0]
-                urls = urls or [detect_carrier(n)[1] if detect_carrier(n) else None for n in numbers]
+                urls = urls or [g[1] if g else "" for g in map(detect_carrier, numbers)]
         fulfillment_id = self.sandbox._new_id("fulfillment", 5_500_000_000_000_000_001)
         lines = {li["id"]: li for li in order["line_items"]}
         return {

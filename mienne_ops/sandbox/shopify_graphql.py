@@ -28,10 +28,10 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLList,
-    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLType,
+    InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
     build_client_schema,
@@ -124,8 +124,8 @@ def connection(
         keyed = [(key(item), item) for item in items]
     after = args.get("after")
     if after is not None:
-        mark = decode_cursor(after)
-        mark = tuple(mark) if isinstance(mark, list) else mark
+        raw_mark = decode_cursor(after)
+        mark: Any = tuple(raw_mark) if isinstance(raw_mark, list) else raw_mark
         keyed = [(k, item) for k, item in keyed if (k < mark if descending else k > mark)]
     if first is not None:
         page, has_next = keyed[:first], len(keyed) > first
@@ -183,7 +183,7 @@ def requested_cost(schema: GraphQLSchema, operation: OperationDefinitionNode, fr
     return _selection_cost(schema, root, operation.selection_set, fragments, variables)
 
 
-def _selection_cost(schema, parent: GraphQLNamedType, selection_set: SelectionSetNode, fragments, variables):
+def _selection_cost(schema, parent: Any, selection_set: SelectionSetNode, fragments, variables) -> int:
     total = 0
     for selection in selection_set.selections:
         if isinstance(selection, FieldNode):
@@ -194,8 +194,10 @@ def _selection_cost(schema, parent: GraphQLNamedType, selection_set: SelectionSe
                 if fragment is None:
                     continue
                 condition, inner = fragment.type_condition, fragment.selection_set
-            else:
+            elif isinstance(selection, InlineFragmentNode):
                 condition, inner = selection.type_condition, selection.selection_set
+            else:
+                continue
             target = schema.get_type(condition.name.value) if condition else parent
             total += _selection_cost(schema, target or parent, inner, fragments, variables)
     return total

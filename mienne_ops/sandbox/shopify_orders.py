@@ -394,7 +394,7 @@ def order_matches(order: dict[str, Any], field: str, op: str, value: str) -> boo
         return value_lower in ("any", (order.get("financial_status") or "").lower())
     if field == "fulfillment_status":
         status = order.get("fulfillment_status")
-        aliases = {
+        aliases: dict[str, set[str | None]] = {
             "shipped": {"fulfilled"},
             "fulfilled": {"fulfilled"},
             "partial": {"partial"},
