@@ -104,8 +104,10 @@ def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict 
         raise _invalid(record, "invalid_item", f"line {row.get('line')} has SKU {sku!r} unusable at DCL")
     line = {"line_number": int(row["line"]), "item_number": sku, "quantity": remaining}
     if sku in config.kit_components:
+        # A bundle line's quantity is per kit, like NetSuite's itemMember: DCL multiplies by the
+        # line quantity when it picks (the sandbox default in sandbox/dcl.py).
         line["bundle_lines"] = [
-            {"item_number": component, "quantity": per_kit * remaining}
+            {"item_number": component, "quantity": per_kit}
             for component, per_kit in config.kit_components[sku]
         ]
     return line

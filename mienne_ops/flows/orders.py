@@ -100,9 +100,18 @@ class OrdersCursor:
         return json.dumps({"inbox_id": self.inbox_id, "polled_at": self.polled_at})
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def reconciliation_search(tag: str, since: datetime) -> str:
-    stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"financial_status:paid fulfillment_status:unfulfilled -tag:{tag} updated_at:>='{stamp}'"
+    """Paid, unfulfilled orders not yet imported, changed since ``since``."""
+    return f"financial_status:paid fulfillment_status:unfulfilled -tag:{tag} updated_at:>='{_stamp(since)}'"
+
+
+def cancellation_search(tag: str, since: datetime) -> str:
+    """Imported orders cancelled since ``since`` (covers a dropped orders/cancelled webhook)."""
+    return f"status:cancelled tag:{tag} updated_at:>='{_stamp(since)}'"
 
 
 @dg.sensor(
@@ -131,6 +140,7 @@ def shopify_orders_sensor(
     if polled_at is None or now - polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
         since = (polled_at or now) - timedelta(minutes=rules.reconcile_lookback_minutes)
         polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))
+        cancelled |= set(shopify.client.iter_order_ids(cancellation_search(rules.imported_tag, since)))
         # A quarantined order comes back through the poll only once someone asked for a retry;
         # a webhook about it (the order changed) always brings it back.
         polled -= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])

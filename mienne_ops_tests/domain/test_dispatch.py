@@ -85,8 +85,8 @@ def test_lines_send_what_is_left_and_explode_configured_kits():
             "item_number": "MN-KIT-01",
             "quantity": 2,
             "bundle_lines": [
-                {"item_number": "MN-TOOL-070", "quantity": 8},
-                {"item_number": "MN-TONER-064", "quantity": 6},
+                {"item_number": "MN-TOOL-070", "quantity": 4},
+                {"item_number": "MN-TONER-064", "quantity": 3},
             ],
         },
         # line 3 fully shipped, line 4 closed; MN-KIT-99 is a kit DCL stocks whole (no bundle_lines)

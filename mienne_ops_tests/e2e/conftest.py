@@ -6,6 +6,7 @@ import dagster as dg
 import pytest
 
 from mienne_ops import settings
+from mienne_ops.business_rules import BusinessRules
 from mienne_ops.definitions import build_definitions
 from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
@@ -24,6 +25,8 @@ def stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     ledger = Ledger(settings.ledger_url())
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
+    # Reconcile on every tick: the tests must not wait five minutes for the poll.
+    resources["rules"] = BusinessRules(reconcile_every_seconds=0)
     defs = build_definitions(resources)
     with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
         with shopify_resource().process_config_and_initialize_cm() as shopify:
