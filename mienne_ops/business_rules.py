@@ -55,6 +55,9 @@ class BusinessRules(dg.ConfigurableResource):
     reconcile_lookback_minutes: int = 120
     shipment_lookback_minutes: int = 30
     orders_per_run: int = 100
+    # Records handled at once inside a run: hides API latency; each client still caps its own
+    # concurrency (NetSuite's account pool), so this is not a way around the vendors' limits.
+    parallel_records: int = 4
 
     @property
     def tolerance(self) -> Decimal:

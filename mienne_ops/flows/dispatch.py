@@ -41,6 +41,7 @@ def dispatch_sales_orders(
         config=dispatch_config(
             rules, catalog.exploded_kit_components(), dcl.account_number, dcl.freight_account
         ),
+        workers=rules.parallel_records,
     )
     return finish(context, dispatcher.dispatch(config.sales_order_ids))
 

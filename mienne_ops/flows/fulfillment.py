@@ -62,7 +62,12 @@ def sync_dcl_shipments(
         return sync.sync(fresh[order_number])
 
     report = run_batch(
-        flow=FLOW, entity=ENTITY, keys=config.order_numbers, handle=handle, ledger=ledger.ledger
+        flow=FLOW,
+        entity=ENTITY,
+        keys=config.order_numbers,
+        handle=handle,
+        ledger=ledger.ledger,
+        workers=rules.parallel_records,
     )
     return finish(context, report)
 

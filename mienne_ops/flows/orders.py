@@ -66,7 +66,12 @@ def ingest_shopify_orders(
             imported_tag=rules.imported_tag,
         )
         report = run_batch(
-            flow=FLOW, entity=ENTITY, keys=config.order_ids, handle=ingestor.ingest, ledger=ledger.ledger
+            flow=FLOW,
+            entity=ENTITY,
+            keys=config.order_ids,
+            handle=ingestor.ingest,
+            ledger=ledger.ledger,
+            workers=rules.parallel_records,
         )
     if config.cancelled_order_ids:
         canceller = OrderCanceller(netsuite=netsuite.client, dcl=dcl.client, ledger=ledger.ledger)

@@ -10,8 +10,10 @@ or the reconciliation poll). Nothing is dropped silently.
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -77,32 +79,48 @@ def run_batch(
     keys: Iterable[str],
     handle: Callable[[str], Outcome],
     ledger: Ledger,
+    workers: int = 1,
 ) -> BatchReport:
-    """Call ``handle(key)`` for every key, isolating and recording each failure."""
+    """Call ``handle(key)`` for every key, isolating and recording each failure.
+
+    With ``workers > 1`` records are handled concurrently (API latency, not CPU, bounds a flow);
+    the clients cap their own concurrency per system (e.g. NetSuite's account pool).
+    """
     report = BatchReport(flow)
-    for key in keys:
+    lock = threading.Lock()
+
+    def one(key: str) -> None:
         key = str(key)
         try:
             outcome = handle(key)
         except TransientError as error:
-            _record(report, ledger, flow, entity, key, Outcome.RETRYING, error)
-            continue
+            _record(report, lock, ledger, flow, entity, key, Outcome.RETRYING, error)
+            return
         except PermanentError as error:
-            _record(report, ledger, flow, entity, key, Outcome.QUARANTINED, error)
-            continue
+            _record(report, lock, ledger, flow, entity, key, Outcome.QUARANTINED, error)
+            return
         except Exception as error:  # a bug must quarantine one record, not stop the batch
             log.exception("flow %s: unexpected error on %s %s", flow, entity, key)
             detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-            _record(report, ledger, flow, entity, key, Outcome.QUARANTINED, error, detail)
-            continue
+            _record(report, lock, ledger, flow, entity, key, Outcome.QUARANTINED, error, detail)
+            return
         if outcome in (Outcome.DONE, Outcome.SKIPPED):
             ledger.resolve(flow, entity, key)
-        report.add(outcome)
+        with lock:
+            report.add(outcome)
+
+    if workers <= 1:
+        for key in keys:
+            one(key)
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"flow-{flow}") as pool:
+            list(pool.map(one, keys))
     return report
 
 
 def _record(
     report: BatchReport,
+    lock: threading.Lock,
     ledger: Ledger,
     flow: str,
     entity: str,
@@ -114,5 +132,6 @@ def _record(
     reason = reason_for(error)
     message = detail or str(error)
     ledger.quarantine(flow, entity, key, reason, message, retrying=outcome is Outcome.RETRYING)
-    report.add(outcome, Problem(key, outcome, reason, message))
+    with lock:
+        report.add(outcome, Problem(key, outcome, reason, message))
     log.warning("flow %s: %s %s %s: %s", flow, entity, key, outcome.value, message)

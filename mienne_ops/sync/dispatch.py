@@ -65,6 +65,7 @@ class Dispatcher:
     dcl: DclClient
     ledger: Ledger
     config: DispatchConfig
+    workers: int = 1
 
     def pending(self, limit: int = 1000) -> list[dict]:
         """Sales orders waiting for dispatch (approved, flag F), oldest first."""
@@ -90,7 +91,14 @@ class Dispatcher:
             planned[so_id] = plan_dcl_order(header, lines.get(so_id, []), self.config)
             return Outcome.DONE
 
-        report = run_batch(flow=FLOW, entity=ENTITY, keys=sales_order_ids, handle=plan, ledger=self.ledger)
+        report = run_batch(
+            flow=FLOW,
+            entity=ENTITY,
+            keys=sales_order_ids,
+            handle=plan,
+            ledger=self.ledger,
+            workers=self.workers,
+        )
         if not planned:
             return report
         results = {r.order_number: r for r in self.dcl.submit_batch(list(planned.values()))}

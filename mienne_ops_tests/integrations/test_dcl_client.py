@@ -164,7 +164,16 @@ def test_cancel_is_refused_once_shipped(sandbox_url):
 
 
 def test_throttled_requests_are_retried(sandbox_url):
-    client = make_client(sandbox_url)
+    # Backoff long enough for DCL's one-second window to pass (no Retry-After to go by).
+    client = DclResource(
+        base_url=f"{sandbox_url}/dcl",
+        username=credentials.DCL["username"],
+        password=credentials.DCL["password"],
+        account_number=credentials.DCL["account_number"],
+        freight_account=credentials.DCL["freight_account"],
+        retry_base_delay_seconds=0.2,
+        max_attempts=8,
+    ).build_client()
     httpx.post(f"{sandbox_url}/_sandbox/dcl/limits", json={"requests_per_second": 2})
     retries_before = STATS.retries["dcl"]
     for _ in range(5):
