@@ -13,7 +13,7 @@ import dagster as dg
 from mienne_ops.flows import dispatch, fulfillment, operations, orders
 from mienne_ops.resources import build_resources
 
-JOBS = [
+JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     orders.shopify_order_ingestion_job,
     dispatch.netsuite_dispatch_job,
     fulfillment.dcl_shipment_sync_job,

@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +58,7 @@ class CallStats:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.retries: Counter[str] = Counter()
-        self.units: Counter[str] = Counter()
+        self.units: defaultdict[str, float] = defaultdict(float)
 
     def record_call(self, system: str, operation: str) -> None:
         with self._lock:

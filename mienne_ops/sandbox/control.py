@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -25,6 +25,9 @@ from mienne_ops.sandbox.catalog import Catalog, build_catalog
 from mienne_ops.sandbox.faults import FaultBook, SystemFaults
 from mienne_ops.sandbox.world import World
 
+if TYPE_CHECKING:
+    from mienne_ops.sandbox.traffic import TrafficSimulator
+
 
 class SandboxHub:
     """Owns the systems and the world; implements the cross-system control plane."""
@@ -34,7 +37,7 @@ class SandboxHub:
         self.faults = faults
         self.systems = {system.name: system for system in systems}
         self.catalog: Catalog = build_catalog()
-        self._traffic = None
+        self._traffic: TrafficSimulator | None = None
 
     def system(self, name: str) -> Any:
         return self.systems[name]

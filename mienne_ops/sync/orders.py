@@ -19,7 +19,8 @@ from mienne_ops.domain.orders import (
 )
 from mienne_ops.domain.shopify import ShopifyOrder
 from mienne_ops.domain.stateset import stateset_order_data
-from mienne_ops.errors import NotFoundError
+from mienne_ops.errors import NotFoundError, PermanentError
+from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
@@ -133,7 +134,7 @@ class OrderCanceller:
     """
 
     netsuite: NetSuiteClient
-    dcl: object  # DclClient; typed loosely to keep flow A importable without DCL settings
+    dcl: DclClient
     ledger: Ledger
 
     def cancel(self, key: str) -> Outcome:
@@ -143,8 +144,6 @@ class OrderCanceller:
         sales_order_id = self.ledger.binding(ENTITY, key, "netsuite")
         dcl_order_number = self.ledger.binding(ENTITY, key, "dcl")
         if dcl_order_number and not self.dcl.cancel_order(dcl_order_number):
-            from mienne_ops.errors import PermanentError
-
             raise PermanentError(
                 "cancelled in Shopify after DCL started picking; stop the shipment or refund by hand",
                 system="dcl",
