@@ -21,12 +21,12 @@ dev: setup
 test: setup services lint typecheck validate pytest
 
 lint: setup
-	$(BIN)/ruff check mienne_ops mienne_ops_tests bench
-	$(BIN)/ruff format --check mienne_ops mienne_ops_tests bench
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 format: setup
-	$(BIN)/ruff check --fix mienne_ops mienne_ops_tests bench
-	$(BIN)/ruff format mienne_ops mienne_ops_tests bench
+	$(BIN)/ruff check --fix
+	$(BIN)/ruff format
 
 typecheck: setup
 	$(BIN)/mypy
