@@ -11,6 +11,7 @@ Control routes (under ``/_sandbox/netsuite``):
 - ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset)
 - ``POST /sales_orders/{id}/cancel`` closes every line (C Cancelled, or H Closed if partly shipped)
 - ``POST /inventory`` ``{"item": id, "location": id, "quantityonhand": n}`` sets a stock level
+- purchase / transfer orders and item receipts: see `netsuite_inbound` (create, close, receive)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mienne_ops.sandbox import netsuite_inbound as inbound
 from mienne_ops.sandbox import netsuite_records as records
 from mienne_ops.sandbox import netsuite_store as store
 from mienne_ops.sandbox import netsuite_suiteql as suiteql
@@ -187,6 +189,7 @@ class Sandbox(SystemSandbox):
         self.verifier = TbaVerifier(NETSUITE)
         with world.tx() as conn:
             store.create_schema(conn)
+            inbound.create_schema(conn)
             suiteql.register_functions(conn)
 
     # -- SystemSandbox ----------------------------------------------------------------------------
@@ -232,6 +235,7 @@ class Sandbox(SystemSandbox):
             Route("/limits", self._set_limits, methods=["POST"]),
             Route("/sales_orders/{id}/cancel", self._cancel, methods=["POST"]),
             Route("/inventory", self._set_inventory, methods=["POST"]),
+            *inbound.control_routes(self),
         ]
 
     # -- request plumbing -------------------------------------------------------------------------
@@ -356,6 +360,9 @@ class Sandbox(SystemSandbox):
         if record_type == "salesOrder":
             records.update_sales_order(ctx, row, body, replace)
             return
+        if record_type in inbound.RECORD_TYPES:
+            inbound.update_order(ctx, row, body, replace)
+            return
         records.update_simple_transaction(ctx, row, body, lambda tid: records.decrement_stock(ctx.conn, tid))
 
     def _delete(self, record_type: str, ref: str, ctx: records.Ctx) -> None:
@@ -402,6 +409,9 @@ class Sandbox(SystemSandbox):
 
     def _transform(self, request: Request, body: Any, ctx: records.Ctx) -> Response:
         params = request.path_params
+        if params["rec"] in inbound.RECEIPT_SOURCES:
+            new_id = inbound.receive(ctx, params["rec"], params["ref"], params["target"], _object(body))
+            return _created(ctx, params["target"], new_id)
         new_id = records.transform(ctx, params["rec"], params["ref"], params["target"], _object(body))
         return _created(ctx, params["target"], new_id)
 
@@ -458,6 +468,7 @@ class Sandbox(SystemSandbox):
                     for c in customers
                 ],
                 "concurrency_limit": self.concurrency_limit,
+                **inbound.state(conn),
             }
 
 
