@@ -66,6 +66,7 @@ from mienne_ops.sandbox.shopify_graphql import (
     requested_cost,
     resolve_field,
 )
+from mienne_ops.sandbox.shopify_inventory import InventoryResolvers, ShopifyInventory
 from mienne_ops.sandbox.shopify_orders import (
     default_transactions,
     detect_carrier,
@@ -164,6 +165,7 @@ class Sandbox(SystemSandbox):
         self._log_lock = threading.Lock()
         self.delivery_log: list[dict[str, Any]] = []
         self._failures: dict[int, int] = {}
+        self.inventory = ShopifyInventory(world)  # flow E: items, levels, inventorySetQuantities
 
     # -- SystemSandbox --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -176,12 +178,14 @@ class Sandbox(SystemSandbox):
             Route("/limits", self._limits_route, methods=["POST"]),
             Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
             Route("/webhooks/log", self._log_route, methods=["GET"]),
+            *self.inventory.control_routes(),
         ]
 
     def reset(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.world.clear_system(SYSTEM)
         self.bucket.configure(2000, 100)
+        self.inventory.reset(catalog)
         with self._queue_cond:
             self._queue.clear()
         with self._log_lock:
@@ -204,6 +208,7 @@ class Sandbox(SystemSandbox):
             "webhook_subscriptions": self.world.list(SYSTEM, "webhook_subscription"),
             "webhook_deliveries": log_count,
             "webhooks_pending": self.pending_webhooks(),
+            "inventory": self.inventory.state(),
         }
 
     def credentials(self) -> dict[str, Any]:
@@ -301,6 +306,7 @@ class Sandbox(SystemSandbox):
             }
         shortfall: list[int] = []
         root = Resolvers(self, shortfall)
+        root.version = version
         with self.world.tx():
             result = execute(
                 schema,
@@ -340,6 +346,7 @@ class Sandbox(SystemSandbox):
             self.world.put(SYSTEM, "order", order["id"], order)
             for fo in order["_fulfillment_orders"]:
                 self.world.put(SYSTEM, "fo_index", fo["id"], {"order_id": order["id"]})
+            self.inventory.record_sale(order)  # Shopify lowers `available` when an order is placed
             events.append(("orders/create", order))
             if order["financial_status"] == "paid":
                 events.append(("orders/paid", order))
@@ -624,7 +631,7 @@ class Sandbox(SystemSandbox):
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 
-class Resolvers:
+class Resolvers(InventoryResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
     def __init__(self, sandbox: Sandbox, shortfall: list[int]) -> None:
