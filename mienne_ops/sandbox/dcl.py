@@ -33,6 +33,20 @@ Control plane (under ``/_sandbox/dcl``):
   makes the next successful batch create answer 504 although the orders exist (reconciliation).
 - ``POST /po_notifications/{reference_transaction_number}/receive`` ``{"lines": [...]}`` records a
   receipt against a notified PO (omit lines to receive everything).
+- ``POST /po/{dcl_po_number}/receive`` ``{"lines": [{"line_number"?, "item_number"?, "quantity"}]}``
+  records a receipt as the warehouse counted it: some or all lines, possibly more than announced,
+  possibly an item that was not announced (no ``line_number``); omit lines to receive what is open.
+
+Inbound (sandbox defaults, our design choice; dcl.md §8 documents neither updates nor the receipt
+shape):
+
+- A ``po_notifications`` POST whose ``reference_order_number`` DCL already holds, under a new
+  ``reference_transaction_number``, is an UPDATE of that inbound PO: same ``dcl_po_number`` in the
+  answer, lines replaced by ``line_number`` (quantities already received are kept; a line left out
+  keeps only what was received), dates and ``supplier_reference`` taken from the update. A reused
+  ``reference_transaction_number`` (of any version) is still error 21 and changes nothing.
+- ``supplier_reference`` (≤ 25, optional; the receipts filter of §8.2 implies it) is stored and shown
+  on receipts; every receipt carries a ``receipt_id`` (its identity).
 """
 
 from __future__ import annotations
@@ -297,6 +311,7 @@ class Sandbox(SystemSandbox):
             Route("/inventory", self._control_inventory, methods=["POST"]),
             Route("/limits", self._control_limits, methods=["POST"]),
             Route("/po_notifications/{reference}/receive", self._control_receive, methods=["POST"]),
+            Route("/po/{dcl_po_number:int}/receive", self._control_receive_po_number, methods=["POST"]),
         ]
 
     def reset(self, catalog: Catalog) -> None:
@@ -614,9 +629,13 @@ class Sandbox(SystemSandbox):
         order_date = _require_text(body, "order_date", 10)
         expected = _require_text(body, "expected_delivery_date", 10)
         lines = self._validate_po_lines(body.get("lines"))
+        supplier = _optional_text(body, "supplier_reference", 25)
         with self.world.tx():
-            if self.world.get(SYSTEM, "po", reference) is not None:
+            if self.world.get(SYSTEM, "po", reference) is not None or self._po_by_reference(reference):
                 raise DclError(400, 21, "Reference transaction number already exists")
+            update = self._po_by_order_number(order_number)
+            if update is not None:
+                return 201, self._update_po(update, reference, order_date, expected, supplier, lines)
             dcl_po_number = self.world.next_id("dcl:po_number", 182_000)
             self.world.put(
                 SYSTEM,
@@ -630,9 +649,115 @@ class Sandbox(SystemSandbox):
                     "order_date": order_date,
                     "expected_delivery_date": expected,
                     "lines": lines,
+                    "supplier_reference": supplier,
+                    "references": [reference],
                 },
             )
         return 201, {"dcl_po_number": dcl_po_number}
+
+    def _po_by_reference(self, reference: str) -> dict[str, Any] | None:
+        return next(
+            (po for po in self.world.list(SYSTEM, "po") if reference in po.get("references", [])), None
+        )
+
+    def _po_by_order_number(self, order_number: str) -> dict[str, Any] | None:
+        return next(
+            (po for po in self.world.list(SYSTEM, "po") if po["reference_order_number"] == order_number),
+            None,
+        )
+
+    def _po_by_number(self, dcl_po_number: int) -> dict[str, Any] | None:
+        return next(
+            (po for po in self.world.list(SYSTEM, "po") if int(po["dcl_po_number"]) == dcl_po_number), None
+        )
+
+    def _update_po(
+        self,
+        po: dict[str, Any],
+        reference: str,
+        order_date: str,
+        expected: str,
+        supplier: str,
+        lines: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A new version of an announced PO: new lines and dates, received quantities kept."""
+        received = {line["line_number"]: line["quantity_received"] for line in po["lines"]}
+        items = {line["line_number"]: line["item_number"] for line in po["lines"]}
+        merged = []
+        for line in lines:
+            line["quantity_received"] = received.pop(line["line_number"], 0)
+            merged.append(line)
+        for number, quantity in received.items():
+            if quantity > 0:  # left out of the update: nothing more expected on it
+                merged.append(
+                    {
+                        "line_number": number,
+                        "item_number": items[number],
+                        "quantity": quantity,
+                        "quantity_received": quantity,
+                    }
+                )
+        po.update(
+            lines=sorted(merged, key=lambda line: line["line_number"]),
+            order_date=order_date,
+            expected_delivery_date=expected,
+            supplier_reference=supplier or po.get("supplier_reference", ""),
+            reference_transaction_number=reference,
+            references=[*po.get("references", [po["reference_transaction_number"]]), reference],
+        )
+        self.world.put(SYSTEM, "po", po["references"][0], po)
+        return {"dcl_po_number": po["dcl_po_number"]}
+
+    def receive_po_number(
+        self, dcl_po_number: int, lines: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """A receipt as counted at the dock: any quantity, announced or not (control plane, traffic)."""
+        with self.world.tx():
+            po = self._po_by_number(int(dcl_po_number))
+            if po is None:
+                raise DclError(404, 31, f"PO not found: {dcl_po_number}")
+            by_number = {line["line_number"]: line for line in po["lines"]}
+            if not lines:
+                lines = [
+                    {"line_number": n, "quantity": line["quantity"] - line["quantity_received"]}
+                    for n, line in by_number.items()
+                ]
+            received = []
+            for raw in lines:
+                quantity = int(raw.get("quantity") or 0)
+                number = raw.get("line_number")
+                line = by_number.get(int(number)) if number is not None else None
+                item = str(raw.get("item_number") or (line["item_number"] if line else ""))
+                if quantity <= 0 or not item:
+                    continue
+                if line is not None and line["item_number"] == item:
+                    line["quantity_received"] += quantity
+                    row = {"line_number": line["line_number"], "item_number": item}
+                else:
+                    row = {"item_number": item}  # not announced: DCL has no line for it
+                if item in self.items:
+                    self.adjust_inventory(item, po["location"], quantity)
+                received.append({**row, "quantity_received": quantity})
+            if not received:
+                raise DclError(409, 30, "Nothing to receive")
+            # Stored under its first reference, the key `receive_po` and older docs use.
+            self.world.put(SYSTEM, "po", po.get("references", [po["reference_transaction_number"]])[0], po)
+            now = self.world.now()
+            receipt = {
+                "seq": self.world.next_id("dcl:receipt_seq"),
+                "receipt_id": f"R{self.world.next_id('dcl:receipt', 500_000)}",
+                "dcl_po_number": po["dcl_po_number"],
+                "reference_transaction_number": po["reference_transaction_number"],
+                "customer_po_number": po["reference_order_number"],
+                "supplier_reference": po.get("supplier_reference", ""),
+                "receipt_date": now.astimezone(PACIFIC).date().isoformat(),
+                "receipt_type": "PO",
+                "location": po["location"],
+                "received_at": now.isoformat(),
+                "lines": received,
+            }
+            self.world.put(SYSTEM, "receipt", receipt["receipt_id"], receipt)
+        return {k: v for k, v in receipt.items() if k not in ("seq", "received_at")}
 
     def _validate_po_lines(self, raw_lines: Any) -> list[dict[str, Any]]:
         if not isinstance(raw_lines, list) or not raw_lines:
@@ -878,6 +1003,12 @@ class Sandbox(SystemSandbox):
                 "requests_per_second": self.limiter.requests_per_second,
                 "drop_response_after_create": self.drop_response_after_create,
             }
+        )
+
+    async def _control_receive_po_number(self, request: Request) -> Response:
+        body = await _json_payload(request) or {}
+        return await _control_call(
+            self.receive_po_number, request.path_params["dcl_po_number"], body.get("lines")
         )
 
     async def _control_receive(self, request: Request) -> Response:
