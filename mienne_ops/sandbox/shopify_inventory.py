@@ -94,7 +94,9 @@ class ShopifyInventory:
         self.world = world
         self.catalog: Catalog | None = None
         with world.tx() as conn:
-            conn.executescript(_SCHEMA)
+            # Statement by statement: executescript would commit the world's open transaction.
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def reset(self, catalog: Catalog) -> None:
