@@ -50,6 +50,10 @@ class BusinessRules(dg.ConfigurableResource):
     # on_full_shipment | on_each_shipment | never
     cash_sale_policy: str = "on_full_shipment"
     notify_customer_on_fulfillment: bool = False
+    # Flow D: inbound (POs / TOs -> DCL ASNs, DCL receipts -> item receipts)
+    inbound_orders_per_run: int = 50
+    inbound_receipts_lookback_days: int = 2
+    inbound_stuck_hours: int = 4
     # Sensors
     reconcile_every_seconds: int = 300
     reconcile_lookback_minutes: int = 120

@@ -285,11 +285,18 @@ class DclClient:
         return int(data["dcl_po_number"])
 
     def iter_po_receipts(
-        self, *, received_from: datetime | None = None, page_size: int = 100
+        self,
+        *,
+        received_from: datetime | None = None,
+        dcl_po_number: int | str | None = None,
+        page_size: int = 100,
     ) -> Iterator[dict]:
+        """Receipts page by page; ``received_from`` is sent as DCL's Pacific date (day granularity)."""
         params: dict[str, Any] = {}
         if received_from is not None:
             params["received_from"] = to_dcl_datetime(received_from)[:10]
+        if dcl_po_number:
+            params["dcl_po_number"] = str(dcl_po_number)
         yield from self._pages("po_receipts", "po_receipts", params, min(page_size, 100))
 
     def _pages(self, resource: str, key: str, params: dict[str, Any], page_size: int) -> Iterator[dict]:
