@@ -31,6 +31,7 @@ SYSTEM = "shopify"
 DEFAULT_API_VERSION = "2026-04"
 FRAGMENT_FILES = ("order_fields",)
 MAX_PAGE_SIZE = 250
+MAX_INVENTORY_QUANTITIES = 250  # inventorySetQuantities input-array limit
 
 
 # -- documents ------------------------------------------------------------------------------------
@@ -321,6 +322,61 @@ class ShopifyClient:
         created = payload["fulfillment"]
         return {"id": created["id"], "tracking_numbers": [t["number"] for t in created["trackingInfo"]]}
 
+    # -- inventory (flow E) ---------------------------------------------------------------------
+    def iter_inventory_items(
+        self, query: str | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[dict]:
+        """Inventory items as ``{id, sku, requires_components, levels: {location gid: available}}``."""
+        for node in self._pages("inventory_items", "inventoryItems", {"query": query}, page_size):
+            yield inventory_item(node)
+
+    def inventory_items_by_id(self, ids: list[str]) -> list[dict]:
+        """A few inventory items (same shape as `iter_inventory_items`), e.g. after a stale CAS."""
+        found: list[dict] = []
+        for start in range(0, len(ids), MAX_PAGE_SIZE):
+            data = self._run("inventory_items_by_id", {"ids": ids[start : start + MAX_PAGE_SIZE]})
+            found.extend(inventory_item(node) for node in data["nodes"] if node)
+        return found
+
+    def set_inventory_quantities(
+        self,
+        quantities: list[dict[str, Any]],
+        *,
+        idempotency_key: str,
+        reason: str = "correction",
+        reference_document_uri: str | None = None,
+    ) -> dict[str, Any]:
+        """``inventorySetQuantities`` on ``available`` (<= 250 quantities, CAS on each).
+
+        Each quantity is ``{inventoryItemId, locationId, quantity, changeFromQuantity}``. Returns
+        ``{"changes": [...], "user_errors": [...]}`` without raising on user errors: the caller
+        decides per item (a stale one is re-read, a bad one is isolated). Resending with the same key
+        and input is safe (Shopify replays), so transport retries are allowed.
+        """
+        if len(quantities) > MAX_INVENTORY_QUANTITIES:
+            raise ValueError(f"at most {MAX_INVENTORY_QUANTITIES} quantities per call")
+        payload: dict[str, Any] = {
+            "name": "available",
+            "reason": reason,
+            "quantities": [
+                {
+                    "inventoryItemId": q["inventoryItemId"],
+                    "locationId": q["locationId"],
+                    "quantity": int(q["quantity"]),
+                    "changeFromQuantity": q.get("changeFromQuantity"),
+                }
+                for q in quantities
+            ],
+        }
+        if reference_document_uri:
+            payload["referenceDocumentUri"] = reference_document_uri
+        data = self._run(
+            "inventory_set_quantities", {"input": payload, "key": idempotency_key}, record=idempotency_key
+        )
+        result = data["inventorySetQuantities"] or {}
+        group = result.get("inventoryAdjustmentGroup") or {}
+        return {"changes": group.get("changes") or [], "user_errors": result.get("userErrors") or []}
+
     # -- webhooks -------------------------------------------------------------------------------
     def list_webhook_subscriptions(self, topic: str | None = None, uri: str | None = None) -> list[dict]:
         variables: dict[str, Any] = {"topics": [topic_enum(topic)] if topic else None, "uri": uri}
@@ -351,6 +407,21 @@ class ShopifyClient:
                 return existing[0]["id"]
             user_errors(payload, "webhook_subscription_create", topic_enum(topic))
         return payload["webhookSubscription"]["id"]
+
+
+def inventory_item(node: dict[str, Any]) -> dict[str, Any]:
+    """An ``InventoryItemLevels`` node as a plain dict (levels keyed by location GID)."""
+    levels = {}
+    for level in (node.get("inventoryLevels") or {}).get("nodes") or []:
+        quantity = next((q["quantity"] for q in level["quantities"] if q["name"] == "available"), None)
+        levels[level["location"]["id"]] = quantity
+    variant = node.get("variant") or {}
+    return {
+        "id": node["id"],
+        "sku": node.get("sku"),
+        "requires_components": bool(variant.get("requiresComponents")),
+        "levels": levels,
+    }
 
 
 # -- the Dagster resource -------------------------------------------------------------------------
