@@ -62,6 +62,17 @@ class BusinessRules(dg.ConfigurableResource):
     # Records handled at once inside a run: hides API latency; each client still caps its own
     # concurrency (NetSuite's account pool), so this is not a way around the vendors' limits.
     parallel_records: int = 4
+    # Flow E: inventory (partitions are the DCL warehouse codes of `netsuite_location_by_warehouse`)
+    shopify_location_by_warehouse: dict[str, int] = {"FR": 60_000_000_001, "LA": 60_000_000_002}
+    inventory_buffer_by_location: dict[str, int] = {"FR": 2, "LA": 2}
+    inventory_buffer_by_sku: dict[str, int] = {}
+    inventory_default_buffer: int = 2
+    inventory_low_stock_threshold: int = 3
+    # Reconciliation: differences of at most `tolerance` units are ignored; more mismatched
+    # SKU-locations than `warn` warns, more than `fail` fails the check.
+    inventory_discrepancy_tolerance: int = 0
+    inventory_discrepancy_warn: int = 0
+    inventory_discrepancy_fail: int = 25
 
     @property
     def tolerance(self) -> Decimal:
