@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from mienne_ops.flows import dispatch, fulfillment, operations, orders
+from mienne_ops.flows import dispatch, fulfillment, inbound, operations, orders
 from mienne_ops.resources import build_resources
 
 JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
@@ -18,14 +18,19 @@ JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     dispatch.netsuite_dispatch_job,
     fulfillment.dcl_shipment_sync_job,
     operations.order_exceptions_job,
+    inbound.inbound_announcement_job,
+    inbound.inbound_receipt_job,
+    inbound.inbound_reconciliation_job,
 ]
 SENSORS = [
     orders.shopify_orders_sensor,
     dispatch.netsuite_dispatch_sensor,
     fulfillment.dcl_shipments_sensor,
+    inbound.netsuite_inbound_orders_sensor,
+    inbound.dcl_po_receipts_sensor,
 ]
-SCHEDULES = [operations.order_exceptions_schedule]
-ASSETS = [operations.order_exceptions]
+SCHEDULES = [operations.order_exceptions_schedule, inbound.inbound_reconciliation_schedule]
+ASSETS = [operations.order_exceptions, inbound.inbound_reconciliation]
 
 
 def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:

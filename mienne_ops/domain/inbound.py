@@ -293,8 +293,7 @@ def plan_item_receipt(
         number = _int_or_none(raw.get("line_number"))
         candidates = [by_line[number]] if number in by_line and by_line[number].sku == item else []
         candidates += [line for line in order.lines if line.sku == item and line not in candidates]
-        candidates = [line for line in candidates if not line.closed]
-        if not candidates:
+        if not candidates:  # a closed line of the item stays a candidate: receiving on it is over-receipt
             excess.append(Excess(UNKNOWN_ITEM, item, quantity, number))
             continue
         for line in candidates:

@@ -1,0 +1,258 @@
+"""Flow D for one record: announce a NetSuite PO / TO to DCL; post one DCL PO's receipts to NetSuite.
+
+ASN out (`Announcer.announce`, per NetSuite order): the notification is planned and fingerprinted;
+if the ledger's latest announced version has the same fingerprint nothing is sent (a re-run, a
+repeated sensor tick, a retried run). Otherwise the next version ``<tranId>-<n>`` is sent — the first
+one creates the DCL PO, later ones update it (same ``dcl_po_number``, see `domain.inbound`). Each send
+is written to the audit log *before* the POST, so a version whose answer was lost is never reused;
+if DCL rejects a send (which may be our own lost duplicate), the same content goes once more as the
+next version, which DCL treats as an update of the same PO. The ``dcl_po_number`` is bound in the
+ledger right after DCL answers, then the NetSuite order gets ``custbody_dcl_po_number`` and
+``custbody_sent_to_3pl = true``.
+
+Receipts in (`ReceiptSync.sync_po`, per DCL PO): every receipt not yet bound becomes one NetSuite
+item receipt (``externalId = dcl-receipt-<dcl_po_number>-<receipt key>``, looked up by SuiteQL before
+the transform). Quantities beyond the open quantity and items not on the order are quarantined
+(entity ``dcl_receipt``) with their reason before the known lines post. When every line is received
+in full, the order is closed (all lines ``isClosed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mienne_ops.domain.inbound import (
+    PENDING_RECEIPT,
+    InboundOrder,
+    item_receipt_external_id,
+    notification_digest,
+    plan_item_receipt,
+    plan_po_notification,
+    receipt_key,
+    reference_transaction_number,
+)
+from mienne_ops.errors import NotFoundError, RemoteValidationError
+from mienne_ops.integrations.dcl import DclClient
+from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
+from mienne_ops.ledger import Ledger
+from mienne_ops.sync.batch import Outcome
+
+log = logging.getLogger("mienne_ops.sync.inbound")
+
+FLOW = "D"
+ENTITY_ORDER = "inbound_order"  # key: NetSuite PO / TO internal id; binding "dcl" -> dcl_po_number
+ENTITY_ASN = "inbound_asn"  # key: NetSuite id; bindings "v<n>" -> "<digest>:<reference>:<units>"
+ENTITY_PO = "dcl_po"  # key: dcl_po_number (receipt runs)
+ENTITY_RECEIPT = "dcl_receipt"  # key: <dcl_po_number>-<receipt key>; binding "netsuite" -> item receipt
+NOTHING_POSTED = "nothing-posted"
+SEND_ATTEMPTS = 2
+_VERSION = re.compile(r"-(\d+)$")
+
+_STATUSES = " OR ".join(
+    f"(t.type = '{kind}' AND t.status IN ({', '.join(repr(s) for s in letters)}))"
+    for kind, letters in PENDING_RECEIPT.items()
+)
+HEADER_COLUMNS = (
+    "t.id, t.type, t.tranid, t.status, t.entity, t.location, t.transferlocation, t.trandate, t.duedate, "
+    "t.custbody_sent_to_3pl, t.custbody_dcl_po_number, t.lastmodifieddate"
+)
+
+
+def pending_orders_query(location_ids: list[int], *, sent: bool) -> str:
+    """Open POs / TOs at a DCL warehouse, not yet announced (``sent=False``) or announced."""
+    locations = ", ".join(str(int(x)) for x in location_ids) or "-1"
+    return (
+        f"SELECT {HEADER_COLUMNS} FROM transaction t WHERE ({_STATUSES}) "
+        f"AND ((t.type = 'PurchOrd' AND t.location IN ({locations})) "
+        f"OR (t.type = 'TrnfrOrd' AND t.transferlocation IN ({locations}))) "
+        f"AND t.custbody_sent_to_3pl = '{'T' if sent else 'F'}' ORDER BY t.id"
+    )
+
+
+LINES_QUERY = (
+    "SELECT tl.transaction, tl.id AS line, i.itemid AS sku, tl.itemtype, tl.quantity AS qty, "
+    "tl.quantityshiprecv AS qty_received, tl.isclosed FROM transactionline tl JOIN item i ON i.id = tl.item "
+    "WHERE tl.transaction IN ({ids}) AND tl.mainline = 'F' AND tl.taxline = 'F' "
+    "ORDER BY tl.transaction, tl.linesequencenumber"
+)
+
+
+def load_orders(netsuite: NetSuiteClient, ids: list[str]) -> dict[str, InboundOrder]:
+    """POs / TOs by internal id (two SuiteQL queries); ids that are not a PO / TO are absent."""
+    if not ids:
+        return {}
+    id_list = ", ".join(str(int(i)) for i in ids)
+    headers = list(
+        netsuite.suiteql(
+            f"SELECT {HEADER_COLUMNS} FROM transaction t WHERE t.id IN ({id_list}) "
+            "AND t.type IN ('PurchOrd', 'TrnfrOrd')"
+        )
+    )
+    lines: dict[str, list[dict]] = {str(h["id"]): [] for h in headers}
+    for row in netsuite.suiteql(LINES_QUERY.format(ids=id_list)):
+        lines.setdefault(str(row["transaction"]), []).append(row)
+    return {str(h["id"]): InboundOrder.from_suiteql(h, lines[str(h["id"])]) for h in headers}
+
+
+@dataclass(frozen=True)
+class Announcement:
+    digest: str
+    reference: str
+    units: int
+
+
+def announced_versions(ledger: Ledger, order_id: str) -> dict[int, Announcement]:
+    """Version -> what the ledger says was announced (fingerprint, reference, units)."""
+    versions = {}
+    for system, value in ledger.bindings_for(ENTITY_ASN, order_id).items():
+        if system.startswith("v") and system[1:].isdigit():
+            digest, reference, units = ([*value.split(":"), "0", "0"])[:3]
+            versions[int(system[1:])] = Announcement(digest, reference, int(units or 0))
+    return versions
+
+
+@dataclass
+class Announcer:
+    netsuite: NetSuiteClient
+    dcl: DclClient
+    ledger: Ledger
+    warehouse_by_location: dict[int, str]
+
+    def announce(self, order_id: str, order: InboundOrder | None = None) -> Outcome:
+        order = order or load_orders(self.netsuite, [order_id]).get(order_id)
+        if order is None:
+            raise NotFoundError("no NetSuite purchase or transfer order", system="netsuite", record=order_id)
+        if not order.pending_receipt:
+            return Outcome.SKIPPED  # cancelled, closed or fully received: nothing to announce
+        notification = plan_po_notification(order, self.warehouse_by_location)
+        digest = notification_digest(notification)
+        versions = announced_versions(self.ledger, order.id)
+        known = self.ledger.binding(ENTITY_ORDER, order.id, "dcl")
+        if versions and versions[max(versions)].digest == digest and known:
+            return Outcome.DONE if self._mark(order, known) else Outcome.SKIPPED
+        dcl_po_number, version, reference = self._send(order, notification, versions)
+        self.ledger.bind(ENTITY_ORDER, order.id, "dcl", str(dcl_po_number))
+        units = sum(int(line["quantity"]) for line in notification["lines"])
+        self.ledger.bind(ENTITY_ASN, order.id, f"v{version}", f"{digest}:{reference}:{units}")
+        self._mark(order, str(dcl_po_number))
+        return Outcome.DONE
+
+    def _send(
+        self, order: InboundOrder, notification: dict[str, Any], versions: dict[int, Announcement]
+    ) -> tuple[int, int, str]:
+        version = max([0, *versions, *self._attempted_versions(order.id)]) + 1
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            reference = reference_transaction_number(order, version)
+            # Written before the POST: a version whose answer is lost is never sent again.
+            self.ledger.audit("dcl", "po_notifications", order.id, "sending", detail=reference)
+            try:
+                number = self.dcl.submit_po_notification(
+                    {**notification, "reference_transaction_number": reference}
+                )
+            except RemoteValidationError:
+                # Possibly our own earlier send (answer lost, resent by the HTTP core): the same
+                # content as the next version is an update of that PO. A real rejection fails again.
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                version += 1
+                continue
+            self.ledger.audit(
+                "dcl", "po_notifications", order.id, "ok", remote_id=str(number), detail=reference
+            )
+            return number, version, reference
+        raise AssertionError("unreachable")
+
+    def _attempted_versions(self, order_id: str) -> list[int]:
+        versions = []
+        for row in self.ledger.audit_trail([order_id]):
+            if row["operation"] == "po_notifications" and (match := _VERSION.search(row["detail"] or "")):
+                versions.append(int(match.group(1)))
+        return versions
+
+    def _mark(self, order: InboundOrder, dcl_po_number: str) -> bool:
+        """Flag the NetSuite order and store the DCL PO number on it; False when already so."""
+        if order.sent_to_3pl and order.dcl_po_number == dcl_po_number:
+            return False
+        self.netsuite.patch(
+            order.record_type,
+            order.id,
+            {"custbody_sent_to_3pl": True, "custbody_dcl_po_number": dcl_po_number},
+        )
+        self.ledger.audit("netsuite", f"{order.record_type}.flag", order.id, "ok", remote_id=dcl_po_number)
+        return True
+
+
+@dataclass
+class ReceiptSync:
+    netsuite: NetSuiteClient
+    ledger: Ledger
+    location_by_warehouse: dict[str, int]
+
+    def sync_po(self, dcl_po_number: str, receipts: list[dict[str, Any]]) -> Outcome:
+        order_id = self._order_id(dcl_po_number)
+        did_work = False
+        for receipt in receipts:
+            key = f"{dcl_po_number}-{receipt_key(receipt)}"
+            if self.ledger.binding(ENTITY_RECEIPT, key, "netsuite"):
+                continue
+            self._post(order_id, dcl_po_number, receipt, key)
+            did_work = True
+        order = load_orders(self.netsuite, [order_id])[order_id]
+        if order.fully_received and order.status != "H":
+            self._close(order)
+            did_work = True
+        return Outcome.DONE if did_work else Outcome.SKIPPED
+
+    def _post(self, order_id: str, dcl_po_number: str, receipt: dict[str, Any], key: str) -> None:
+        external_id = item_receipt_external_id(dcl_po_number, receipt_key(receipt))
+        existing = self.netsuite.find_by_external_id("ItemRcpt", external_id)
+        if existing is None:
+            order = load_orders(self.netsuite, [order_id])[order_id]  # fresh: earlier receipts changed it
+            location = self.location_by_warehouse.get(str(receipt.get("location") or ""))
+            plan = plan_item_receipt(receipt, order, location or order.receiving_location or 0, external_id)
+            if plan.excess:
+                # Recorded before the known lines post, so a crash in between cannot lose it.
+                self.ledger.quarantine(
+                    FLOW,
+                    ENTITY_RECEIPT,
+                    key,
+                    plan.reason,
+                    f"{order.record_type} {order.tranid} / DCL PO {dcl_po_number}: {plan.describe_excess()}",
+                    context={
+                        "netsuite_id": order.id,
+                        "dcl_po_number": dcl_po_number,
+                        "excess": [vars(e) for e in plan.excess],
+                    },
+                )
+            if plan.body is None:
+                self.ledger.bind(ENTITY_RECEIPT, key, "netsuite", NOTHING_POSTED)
+                return
+            existing = self.netsuite.transform(
+                order.record_type, order.id, "itemReceipt", plan.body, record=key
+            )
+            self.ledger.audit("netsuite", "itemReceipt.transform", key, "ok", remote_id=existing)
+        self.ledger.bind(ENTITY_RECEIPT, key, "netsuite", existing)
+
+    def _close(self, order: InboundOrder) -> None:
+        lines = [{"line": line.line, "isClosed": True} for line in order.lines]
+        self.netsuite.patch(order.record_type, order.id, {"item": {"items": lines}})
+        self.ledger.audit("netsuite", f"{order.record_type}.close", order.id, "ok", remote_id=order.id)
+
+    def _order_id(self, dcl_po_number: str) -> str:
+        bound = self.ledger.key_for(ENTITY_ORDER, "dcl", dcl_po_number)
+        if bound:
+            return bound
+        rows = list(
+            self.netsuite.suiteql(
+                "SELECT t.id FROM transaction t WHERE t.type IN ('PurchOrd', 'TrnfrOrd') "
+                f"AND t.custbody_dcl_po_number = {suiteql_literal(str(dcl_po_number))}"
+            )
+        )
+        if not rows:
+            raise NotFoundError(
+                "no NetSuite PO / TO carries this DCL PO number", system="netsuite", record=dcl_po_number
+            )
+        return str(rows[0]["id"])
