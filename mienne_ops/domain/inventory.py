@@ -236,9 +236,10 @@ def plan_push(
     return plan
 
 
-def retarget_after_stale(target: int, expected: int, actual: int) -> int:
-    """A CAS lost to a concurrent change: withhold what Shopify lost since we read it (a sale)."""
-    return max(0, target - max(0, expected - actual))
+def retarget_after_stale(target: int, expected: int, actual: int, recorded: int = 0) -> int:
+    """A CAS lost to a concurrent change: withhold what Shopify lost since our baseline (a sale),
+    except the units of orders the ledger already counts (``recorded``: already in ``target``)."""
+    return max(0, target - max(0, expected - actual - recorded))
 
 
 # -- reconciliation ---------------------------------------------------------------------------------
