@@ -19,7 +19,6 @@ levels, the daily reconciliation's fresh reads) they follow through `inventory_a
 not through a time offset. `inventory_reconciliation_schedule` builds the report daily.
 """
 
-
 from datetime import UTC, datetime
 from typing import Any
 
