@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from mienne_ops.flows import dispatch, fulfillment, inbound, operations, orders
+from mienne_ops.flows import dispatch, fulfillment, inbound, inventory, operations, orders
 from mienne_ops.resources import build_resources
 
 JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
@@ -21,6 +21,7 @@ JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
     inbound.inbound_announcement_job,
     inbound.inbound_receipt_job,
     inbound.inbound_reconciliation_job,
+    *inventory.JOBS,
 ]
 SENSORS = [
     orders.shopify_orders_sensor,
@@ -28,9 +29,14 @@ SENSORS = [
     fulfillment.dcl_shipments_sensor,
     inbound.netsuite_inbound_orders_sensor,
     inbound.dcl_po_receipts_sensor,
+    *inventory.SENSORS,
 ]
-SCHEDULES = [operations.order_exceptions_schedule, inbound.inbound_reconciliation_schedule]
-ASSETS = [operations.order_exceptions, inbound.inbound_reconciliation]
+SCHEDULES = [
+    operations.order_exceptions_schedule,
+    inbound.inbound_reconciliation_schedule,
+    *inventory.SCHEDULES,
+]
+ASSETS = [operations.order_exceptions, inbound.inbound_reconciliation, *inventory.ASSETS]
 
 
 def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:
