@@ -5,6 +5,7 @@ mienne-ops sandbox serve             the sandbox server alone
 mienne-ops webhooks serve            the webhook receiver alone
 mienne-ops order status <id|name>    one order's journey through A → B → C
 mienne-ops exceptions list|retry|resolve
+mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 """
 
 from __future__ import annotations
@@ -269,3 +270,7 @@ def exceptions_resolve(exception_id: int) -> None:
 
 if __name__ == "__main__":
     main()
+# -- inventory (flow E; the commands live in inventory_cli.py) ----------------------------------
+from mienne_ops.inventory_cli import inventory as _inventory  # noqa: E402
+
+main.add_command(_inventory)
