@@ -268,9 +268,11 @@ def exceptions_resolve(exception_id: int) -> None:
     click.echo(f"#{exception_id} resolved")
 
 
-if __name__ == "__main__":
-    main()
 # -- inventory (flow E; the commands live in inventory_cli.py) ----------------------------------
 from mienne_ops.inventory_cli import inventory as _inventory  # noqa: E402
 
 main.add_command(_inventory)
+
+
+if __name__ == "__main__":
+    main()
