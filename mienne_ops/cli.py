@@ -143,7 +143,7 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )
         dagster = subprocess.Popen(
-            ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            [_venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
             env=env,
             cwd=REPO_ROOT,
         )
@@ -160,6 +160,12 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _venv_tool(name: str) -> str:
+    """A console script installed beside this Python (the venv may not be activated)."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
 
 
 def _wait_healthy(url: str, timeout: float = 60.0) -> None:
