@@ -3,7 +3,10 @@
 A background thread places Shopify orders every few seconds (now and then a bad one: unknown SKU,
 no address, all lines removed) and, once DCL has held an order for a while, ships it — sometimes in
 two shipments, sometimes with two tracking numbers — so a person watching the Dagster UI sees
-orders move through flows A → B → C within about a minute. Off in tests; on in the dev command.
+orders move through flows A → B → C within about a minute. About once a minute it also creates a
+NetSuite purchase order for a few DCL-stocked SKUs and, once flow D has announced it to DCL, receives
+it at DCL in two parts (about half of the first line, then the rest). Off in tests; on in the dev
+command.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class TrafficSimulator:
         ship_after_seconds: float = 20.0,
         bad_order_rate: float = 0.05,
         seed: int | None = None,
+        purchase_order_every_seconds: float = 60.0,
     ) -> None:
         self.hub = hub
         self.order_every = order_every_seconds
@@ -38,6 +42,8 @@ class TrafficSimulator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-traffic", daemon=True)
         self._first_seen: dict[str, datetime] = {}
+        self.purchase_order_every = purchase_order_every_seconds
+        self._po_seen: dict[int, datetime] = {}
 
     def start(self) -> None:
         self._thread.start()
@@ -48,12 +54,17 @@ class TrafficSimulator:
 
     def _run(self) -> None:
         next_order = time.monotonic()
+        next_po = time.monotonic() + self.purchase_order_every / 2
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_order:
                     self.place_order()
                     next_order = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.order_every
                 self.ship_waiting_orders()
+                if time.monotonic() >= next_po:
+                    self.place_purchase_order()
+                    next_po = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.purchase_order_every
+                self.receive_announced_purchase_orders()
             except Exception:  # the simulator must never take the sandbox down
                 log.exception("traffic simulator step failed")
             self._stop.wait(1.0)
@@ -95,3 +106,44 @@ class TrafficSimulator:
         tracking = [f"1Z{self.rng.randrange(10**15, 10**16)}" for _ in range(packages)]
         dcl.ship_order(number, tracking_numbers=tracking)
         log.info("traffic: DCL shipped order %s", number)
+
+    # -- inbound (flow D) -------------------------------------------------------------------------
+    def place_purchase_order(self) -> dict[str, Any]:
+        from mienne_ops.sandbox import netsuite_inbound, netsuite_records
+
+        dcl_items = set(self.hub.system("dcl").items)
+        skus = [
+            s for s in self.hub.catalog.skus if s.item_type == "InvtPart" and s.active and s.sku in dcl_items
+        ]
+        lines = [
+            {"sku": sku.sku, "quantity": self.rng.choice((12, 24, 48, 96))}
+            for sku in self.rng.sample(skus, k=min(len(skus), self.rng.randint(1, 3)))
+        ]
+        world = self.hub.world
+        with world.tx() as conn:
+            ctx = netsuite_records.Ctx(conn, world.now().strftime("%Y-%m-%dT%H:%M:%SZ"), world.next_id, "")
+            due = (world.now() + timedelta(days=self.rng.randint(3, 14))).date().isoformat()
+            created = netsuite_inbound.create_order(ctx, "purchaseOrder", {"lines": lines, "dueDate": due})
+        log.info("traffic: created NetSuite purchase order %s", created["tranId"])
+        return created
+
+    def receive_announced_purchase_orders(self) -> None:
+        dcl = self.hub.system("dcl")
+        now = datetime.now(UTC)
+        for po in dcl.world.list("dcl", "po"):
+            number = int(po["dcl_po_number"])
+            open_lines = [line for line in po["lines"] if line["quantity"] > line["quantity_received"]]
+            if not open_lines:
+                continue
+            first_seen = self._po_seen.setdefault(number, now)
+            if now - first_seen < self.ship_after:
+                continue
+            self._po_seen[number] = now  # the second part comes one interval later
+            if not any(line["quantity_received"] for line in po["lines"]):
+                first = open_lines[0]
+                part = max(1, first["quantity"] // 2)
+                dcl.receive_po_number(number, [{"line_number": first["line_number"], "quantity": part}])
+                log.info("traffic: DCL received PO %s partially", number)
+            else:
+                dcl.receive_po_number(number)
+                log.info("traffic: DCL received the rest of PO %s", number)
