@@ -239,8 +239,15 @@ class InventorySync:
         return parse_iso(snapshot["as_of"]) if snapshot else self.clock()
 
     # -- the push ---------------------------------------------------------------------------------
-    def push(self, location: str, skus: Iterable[str] = (), read_shopify: bool = False) -> PushReport:
-        """Send the location's changed available-to-sell quantities to Shopify."""
+    def push(
+        self, location: str, skus: Iterable[str] = (), read_shopify: bool = False, fresh_shopify: bool = False
+    ) -> PushReport:
+        """Send the location's changed available-to-sell quantities to Shopify.
+
+        ``read_shopify`` reads every Shopify level first; ``fresh_shopify`` says the stored Shopify
+        snapshot was just taken (e.g. one read for all locations). Either makes Shopify's numbers
+        the CAS baseline; otherwise the last push is, and only unknown items are read.
+        """
         assert self.shopify is not None
         report = PushReport(location)
         as_of = self._snapshot_as_of("ats", location)
@@ -253,11 +260,14 @@ class InventorySync:
         targets = {s: q for s, q in ats.items() if s in items and (not wanted or s in wanted)}
         report.skipped += len([s for s in ats if s not in items and (not wanted or s in wanted)])
         pushed = self.store.pushed(location)
-        shopify_now = self.store.levels("shopify", location) if read_shopify else None
+        shopify_now = self.store.levels("shopify", location) if read_shopify or fresh_shopify else None
         recorded = self._recorded_since_push(pushed, targets)
         plan = plan_push(
             targets, as_of, pushed, shopify_now, recorded, skip={s for s in targets if items[s][1]}
         )
+        if shopify_now is not None:
+            # Shopify already shows these (read just now): remember them as in sync.
+            self.store.record_pushes(location, {s: targets[s] for s in plan.unchanged}, as_of, None)
         report.unchanged, report.stale, report.skipped = (
             len(plan.unchanged),
             len(plan.stale),
