@@ -82,7 +82,7 @@ def metadata(result, asset: str) -> dict:
     return event.materialization.metadata
 
 
-def test_launching_one_partition_syncs_that_warehouse_only(env):
+def test_one_partition_syncs_its_warehouse_a_backfill_the_rest_and_a_delta_only_what_changed(env):
     before_la = shopify_levels(env, 60_000_000_002)
     result = materialize(env, flow.SYNC_ASSETS, "FR")
     ats = store(env).levels("ats", "FR")
@@ -90,20 +90,15 @@ def test_launching_one_partition_syncs_that_warehouse_only(env):
     items = store(env).items()
     pushed = [s for s in ats if s in items and not items[s][1]]
     assert pushed and all(shown[s] == ats[s] for s in pushed)
-    assert shopify_levels(env, 60_000_000_002) == before_la
-    assert metadata(result, "shopify_inventory_push")["pushed"].value > 0
-    # Shopify-managed bundle parents are never written.
-    assert metadata(result, "shopify_inventory_push")["skipped"].value >= 4
+    assert shopify_levels(env, 60_000_000_002) == before_la  # the other partition is untouched
+    push = metadata(result, "shopify_inventory_push")
+    assert push["pushed"].value > 0 and push["skipped"].value >= 4  # bundle parents never written
     assert metadata(result, "bundle_availability")["flagged"].value == 1  # MN-KIT-LEGACY
-
-
-def test_backfill_of_every_partition_then_a_delta_sends_only_what_changed(env):
-    for location in flow.LOCATIONS:  # a backfill: one run per warehouse
-        materialize(env, flow.SYNC_ASSETS, location)
+    materialize(env, flow.SYNC_ASSETS, "LA")  # the backfill's remaining partition
+    assert shopify_levels(env, 60_000_000_002) != before_la
     catalog = env["sandbox"].hub.catalog.by_sku()
     set_netsuite(env, catalog["MN-SERUM-001"].netsuite_item_id, 77)
-    result = materialize(env, flow.SYNC_ASSETS, "FR")
-    push = metadata(result, "shopify_inventory_push")
+    push = metadata(materialize(env, flow.SYNC_ASSETS, "FR"), "shopify_inventory_push")
     # The SKU itself and the kits that use it are the only changes.
     kits = {k for k, bom in store(env).boms()[0].items() if any(b.component == "MN-SERUM-001" for b in bom)}
     assert 1 <= push["pushed"].value <= 1 + len(kits) and push["calls"].value == 1
