@@ -120,21 +120,12 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
     }
     me = [sys.executable, "-m", "mienne_ops.cli"]
     children: list[subprocess.Popen] = []
+    # Stop cleanly on SIGTERM as on Ctrl-C (a backgrounded shell job ignores SIGINT).
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        children.append(
-            subprocess.Popen(
-                [
-                    *me,
-                    "sandbox",
-                    "serve",
-                    "--port",
-                    str(sandbox_port),
-                    "--traffic" if traffic else "--no-traffic",
-                ],
-                env=env,
-            )
-        )
-        children.append(subprocess.Popen([*me, "webhooks", "serve", "--port", str(webhook_port)], env=env))
+        traffic_flag = "--traffic" if traffic else "--no-traffic"
+        children.append(_spawn([*me, "sandbox", "serve", "--port", str(sandbox_port), traffic_flag], env))
+        children.append(_spawn([*me, "webhooks", "serve", "--port", str(webhook_port)], env))
         _wait_healthy(f"http://127.0.0.1:{sandbox_port}/_sandbox/health")
         _wait_healthy(f"http://127.0.0.1:{webhook_port}/health")
         os.environ.update({k: env[k] for k in ("MIENNE_SANDBOX_URL", "MIENNE_STATE_DIR")})
@@ -142,24 +133,43 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         click.echo(
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )
-        dagster = subprocess.Popen(
-            [_venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            cwd=REPO_ROOT,
+        dagster = _spawn(
+            [_venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env
         )
         children.append(dagster)
         dagster.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop_all(children)
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """A child in its own process group with Ctrl-C restored (a background job ignores SIGINT, and
+    children inherit that), so that stopping the group reaches every process it started."""
+
+    def restore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen(
+        command, env=env, cwd=REPO_ROOT, preexec_fn=restore_sigint, start_new_session=True
+    )
+
+
+def _stop_all(children: list[subprocess.Popen]) -> None:
+    """Ctrl-C each child's process group (dagster dev shuts its services down on it), then insist."""
+    for child in reversed(children):
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGINT)
+    for child in children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _venv_tool(name: str) -> str:
