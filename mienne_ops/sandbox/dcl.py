@@ -57,9 +57,6 @@ import hmac
 import json
 import random
 import re
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -74,6 +71,7 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
+from mienne_ops.sandbox.limits import SlidingWindowLimiter
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SYSTEM = "dcl"
@@ -138,33 +136,6 @@ class DclError(Exception):
 
 class DroppedResponse(Exception):
     """The work was committed but the caller sees a gateway timeout (reconciliation drills)."""
-
-
-class RateLimiter:
-    """Sliding one-second window of requests per credential."""
-
-    def __init__(self, requests_per_second: float) -> None:
-        self.requests_per_second = requests_per_second
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def configure(self, requests_per_second: float) -> None:
-        with self._lock:
-            self.requests_per_second = requests_per_second
-            self._hits.clear()
-
-    def allow(self, key: str) -> bool:
-        if not self.requests_per_second:
-            return True
-        now = time.monotonic()
-        with self._lock:
-            window = self._hits[key]
-            while window and now - window[0] >= 1.0:
-                window.popleft()
-            if len(window) >= max(1, int(self.requests_per_second)):
-                return False
-            window.append(now)
-            return True
 
 
 # -- time helpers ---------------------------------------------------------------------------------
@@ -268,7 +239,7 @@ class Sandbox(SystemSandbox):
 
     def __init__(self, world, faults) -> None:
         super().__init__(world, faults)
-        self.limiter = RateLimiter(DEFAULT_REQUESTS_PER_SECOND)
+        self.limiter = SlidingWindowLimiter(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
         self._load_catalog(build_catalog())
         with world.tx() as conn:

@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
-import time
 import uuid
-from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog
+from mienne_ops.sandbox.limits import SlidingWindowLimiter
 
 SYSTEM = "stateset"
 ORDER_STATUSES = (
@@ -88,33 +86,16 @@ class StateSetError(Exception):
         self.message = message
 
 
-class Throttle:
-    """Optional per-key sliding one-second window."""
+class Throttle(SlidingWindowLimiter):
+    """Optional per-key sliding one-second window, answered with a ``Retry-After``."""
 
     def __init__(self) -> None:
-        self.requests_per_second = 0.0
+        super().__init__(0.0)
         self.retry_after_seconds = 1.0
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
 
-    def configure(self, requests_per_second: float, retry_after_seconds: float) -> None:
-        with self._lock:
-            self.requests_per_second = requests_per_second
-            self.retry_after_seconds = retry_after_seconds
-            self._hits.clear()
-
-    def allow(self, key: str) -> bool:
-        if not self.requests_per_second:
-            return True
-        now = time.monotonic()
-        with self._lock:
-            window = self._hits[key]
-            while window and now - window[0] >= 1.0:
-                window.popleft()
-            if len(window) >= max(1, int(self.requests_per_second)):
-                return False
-            window.append(now)
-            return True
+    def configure(self, requests_per_second: float, retry_after_seconds: float = 1.0) -> None:  # type: ignore[override]
+        self.retry_after_seconds = retry_after_seconds
+        super().configure(requests_per_second)
 
 
 def error_response(

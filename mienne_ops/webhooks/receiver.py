@@ -9,9 +9,6 @@ Processing is the `shopify_orders_sensor`'s job; the reconciliation poll covers 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import logging
 
@@ -20,22 +17,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mienne_ops.integrations.shopify import verify_webhook
 from mienne_ops.ledger import Ledger
 
 log = logging.getLogger("mienne_ops.webhooks")
 
 
-def shopify_signature_valid(secret: str, raw_body: bytes, signature: str | None) -> bool:
-    if not signature or not secret:
-        return False
-    digest = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
-    return hmac.compare_digest(base64.b64encode(digest).decode(), signature)
-
-
 def create_receiver_app(ledger: Ledger, shopify_secret: str) -> Starlette:
     async def shopify_webhook(request: Request) -> JSONResponse:
         raw = await request.body()
-        if not shopify_signature_valid(shopify_secret, raw, request.headers.get("X-Shopify-Hmac-Sha256")):
+        signature = request.headers.get("X-Shopify-Hmac-Sha256")
+        if not shopify_secret or not signature or not verify_webhook(shopify_secret, raw, signature):
             log.warning("rejected a Shopify webhook with an invalid signature")
             return JSONResponse({"error": "invalid signature"}, status_code=401)
         topic = request.headers.get("X-Shopify-Topic", "unknown")
