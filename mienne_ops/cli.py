@@ -36,6 +36,8 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every URL at INFO, query strings included; our HTTP core logs paths only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # -- sandbox ------------------------------------------------------------------------------------
