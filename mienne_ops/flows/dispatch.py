@@ -62,7 +62,7 @@ def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int) -> list[str]
 
 @dg.sensor(
     job=netsuite_dispatch_job,
-    minimum_interval_seconds=20,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="SuiteQL: approved sales orders not yet sent to DCL -> flow B runs",
 )

@@ -89,7 +89,7 @@ def needs_sync(order: dict, ledger) -> bool:
 
 @dg.sensor(
     job=dcl_shipment_sync_job,
-    minimum_interval_seconds=20,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="DCL GET /orders?modified_from=cursor -> flow C runs for new shipments",
 )

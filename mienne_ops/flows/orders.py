@@ -121,7 +121,7 @@ def cancellation_search(tag: str, since: datetime) -> str:
 
 @dg.sensor(
     job=shopify_order_ingestion_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Webhook inbox + reconciliation poll -> flow A runs (one per batch of orders)",
 )

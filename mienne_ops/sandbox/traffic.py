@@ -29,7 +29,7 @@ class TrafficSimulator:
         hub: Any,
         *,
         order_every_seconds: float = 6.0,
-        ship_after_seconds: float = 20.0,
+        ship_after_seconds: float = 12.0,
         bad_order_rate: float = 0.05,
         seed: int | None = None,
         purchase_order_every_seconds: float = 60.0,
