@@ -108,35 +108,59 @@ def user_errors(payload: dict[str, Any] | None, operation: str, record: str | No
 
 
 class CostThrottle:
-    """Client-side view of Shopify's leaky bucket, from the last ``throttleStatus`` seen."""
+    """A client-side copy of Shopify's leaky bucket, shared by every thread using one client.
+
+    Each call reserves its expected cost (the last ``requestedQueryCost`` seen for that operation)
+    before it is sent, so concurrent callers queue behind each other instead of all seeing the same
+    free bucket and all getting ``THROTTLED``; when the answer arrives the unused part
+    (requested − actual) is refunded, as Shopify does, and the estimate is pulled down to Shopify's
+    own ``currentlyAvailable`` if that is lower.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._status: dict[str, float] | None = None
-        self._seen_at = 0.0
+        self._tokens: float | None = None  # unknown until the first throttleStatus
+        self._maximum = 0.0
+        self._rate = 1.0
+        self._updated = 0.0
         self._expected: dict[str, float] = {}
 
-    def observe(self, operation: str, cost: dict[str, Any] | None) -> None:
+    def reserve(self, operation: str) -> tuple[float, float]:
+        """(seconds to wait, points reserved) before sending ``operation``."""
+        with self._lock:
+            if self._tokens is None or operation not in self._expected:
+                return 0.0, 0.0
+            self._refill()
+            needed = min(self._expected[operation], self._maximum)
+            wait = max(0.0, (needed - self._tokens) / self._rate)
+            self._tokens -= needed
+            return wait, needed
+
+    def observe(self, operation: str, cost: dict[str, Any] | None, reserved: float = 0.0) -> None:
         if not cost:
             return
         with self._lock:
-            status = cost.get("throttleStatus")
+            status = cost.get("throttleStatus") or {}
             if status:
-                self._status, self._seen_at = status, time.monotonic()
+                self._maximum = float(status.get("maximumAvailable") or self._maximum)
+                self._rate = float(status.get("restoreRate") or self._rate) or 1.0
+                available = float(status.get("currentlyAvailable") or 0)
+                if self._tokens is None:
+                    self._tokens, self._updated = available, time.monotonic()
+                else:
+                    self._refill()
+                    actual = cost.get("actualQueryCost")
+                    if reserved and actual is not None:
+                        self._tokens += reserved - float(actual)
+                    self._tokens = min(self._tokens, available, self._maximum)
             if cost.get("requestedQueryCost") is not None:
                 self._expected[operation] = float(cost["requestedQueryCost"])
 
-    def wait_seconds(self, operation: str) -> float:
-        """How long to wait before an operation whose last requested cost is known."""
-        with self._lock:
-            if self._status is None or operation not in self._expected:
-                return 0.0
-            rate = float(self._status.get("restoreRate") or 0) or 1.0
-            maximum = float(self._status.get("maximumAvailable") or 0)
-            elapsed = time.monotonic() - self._seen_at
-            available = min(maximum, float(self._status.get("currentlyAvailable") or 0) + elapsed * rate)
-            needed = min(self._expected[operation], maximum)
-            return max(0.0, (needed - available) / rate)
+    def _refill(self) -> None:
+        now = time.monotonic()
+        assert self._tokens is not None
+        self._tokens = min(self._maximum, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
 
 
 def throttled_wait(body: dict[str, Any]) -> float:
@@ -177,7 +201,7 @@ class ShopifyClient:
         ``THROTTLED`` is retried by the core after the wait Shopify implies; any other top-level
         error (invalid document, missing directive) is a `RemoteValidationError`.
         """
-        wait = self.throttle.wait_seconds(operation)
+        wait, reserved = self.throttle.reserve(operation)
         if wait > 0:
             self.core.sleep(wait)
         context: dict[str, Any] = {"system": SYSTEM, "operation": operation, "record": record}
@@ -186,7 +210,7 @@ class ShopifyClient:
         def inspect(response: httpx.Response) -> None:
             body = response.json()
             cost = (body.get("extensions") or {}).get("cost")
-            self.throttle.observe(operation, cost)
+            self.throttle.observe(operation, cost, reserved)
             if cost and cost.get("actualQueryCost"):
                 STATS.add_units(f"{SYSTEM}:cost", cost["actualQueryCost"])
             errors = body.get("errors") or []

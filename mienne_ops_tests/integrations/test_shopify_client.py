@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -201,12 +202,29 @@ def test_client_side_throttle_waits_before_a_call_that_would_not_fit(client, san
         f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": cost + 5, "restore_rate": cost * 4}
     ).raise_for_status()
     client.get_order(created["id"])  # learns the tiny bucket
+    waits: list[float] = []
+    client.core.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
     retries_before = STATS.retries["shopify"]
-    started = time.monotonic()
     for _ in range(3):
         client.get_order(created["id"])
     assert STATS.retries["shopify"] == retries_before  # never throttled by the server
-    assert time.monotonic() - started >= 0.4  # ~0.25 s of restore per call
+    assert len(waits) >= 2 and all(0 < w <= 0.3 for w in waits)  # waited for the restore instead
+
+
+def test_concurrent_callers_share_the_bucket_instead_of_racing_it(client, sandbox):
+    created = inject(sandbox)
+    client.get_order(created["id"])
+    cost = client.throttle._expected["order"]
+    httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/limits",
+        json={"bucket_size": cost * 2 + 5, "restore_rate": cost * 8},
+    ).raise_for_status()
+    client.get_order(created["id"])  # learns the small bucket
+    retries_before = STATS.retries["shopify"]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        names = list(pool.map(lambda _: client.get_order(created["id"])["name"], range(12)))
+    assert names == [created["name"]] * 12
+    assert STATS.retries["shopify"] == retries_before  # reservations queued the callers
 
 
 def test_injected_5xx_and_429_are_retried(client, sandbox):
