@@ -13,6 +13,7 @@ import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.fulfillment import shipment_key
+from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
@@ -55,8 +56,6 @@ def sync_dcl_shipments(
     fresh = {order["order_number"]: order for order in dcl.client.get_orders(config.order_numbers)}
 
     def handle(order_number: str):
-        from mienne_ops.errors import NotFoundError
-
         if order_number not in fresh:
             raise NotFoundError("DCL does not know this order", system="dcl", record=order_number)
         return sync.sync(fresh[order_number])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mienne_ops.domain.dispatch import DispatchConfig, dcl_order_number, plan_dcl_order
+from mienne_ops.domain.dispatch import DispatchConfig, plan_dcl_order
 from mienne_ops.domain.orders import sales_order_external_id
-from mienne_ops.errors import InvalidRecordError, RemoteValidationError
+from mienne_ops.errors import RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.ledger import Ledger
@@ -147,6 +147,3 @@ def dispatch_config(rules, kit_components: dict[str, list[tuple[str, int]]], acc
         kit_components=kit_components,
         rush_ship_method_ids=set(rules.rush_ship_method_ids),
     )
-
-
-__all__ = ["Dispatcher", "InvalidRecordError", "dcl_order_number", "dispatch_config"]
