@@ -31,3 +31,35 @@ def test_orders_flow_from_shopify_to_shipped(stack):
     state = sandbox_state(sandbox.url)
     assert len(state["netsuite"]["item_fulfillments"]) == 3
     assert all(o["fulfillments"] for o in state["shopify"]["orders"])
+
+
+def test_cli_shows_an_order_journey_and_works_the_exceptions_queue(stack):
+    from click.testing import CliRunner
+
+    from mienne_ops.cli import main
+
+    sandbox, driver = stack["sandbox"], stack["driver"]
+    rng = random.Random(9)
+    good = httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/orders", json=build_order(sandbox.hub.catalog, rng)
+    ).json()
+    bad = httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/orders",
+        json=build_order(sandbox.hub.catalog, rng, bad="unknown_sku"),
+    ).json()
+    driver.tick("shopify_orders_sensor")
+    runner = CliRunner()
+
+    journey = runner.invoke(main, ["order", "status", good["name"]])
+    assert journey.exit_code == 0, journey.output
+    assert "stage: in_netsuite" in journey.output
+    assert "netsuite" in journey.output and "salesOrder.upsert" in journey.output
+
+    listed = runner.invoke(main, ["exceptions", "list"])
+    assert str(bad["id"]) in listed.output and "unknown_sku" in listed.output
+    (problem,) = stack["ledger"].exceptions(statuses=["open"])
+    assert runner.invoke(main, ["exceptions", "retry", str(problem.id)]).exit_code == 0
+    assert stack["ledger"].exception_by_id(problem.id).status == "retrying"
+    assert runner.invoke(main, ["exceptions", "resolve", str(problem.id)]).exit_code == 0
+    assert "no exceptions" in runner.invoke(main, ["exceptions", "list"]).output
+    assert runner.invoke(main, ["order", "status", "#999999"]).exit_code != 0
