@@ -273,41 +273,17 @@ class ShopifyClient:
     # -- fulfillment ----------------------------------------------------------------------------
     def fulfillment_orders(self, order_id: int) -> list[dict]:
         data = self._run("fulfillment_orders", {"id": order_gid(order_id)}, record=str(order_id))
-        order = data["order"] or {"fulfillmentOrders": {"nodes": []}}
-        return [
-            {
-                "id": fo["id"],
-                "status": fo["status"],
-                "line_items": [
-                    {
-                        "id": line["id"],
-                        "line_item_id": line["lineItem"]["id"],
-                        "sku": line["sku"],
-                        "remaining_quantity": line["remainingQuantity"],
-                        "total_quantity": line["totalQuantity"],
-                    }
-                    for line in fo["lineItems"]["nodes"]
-                ],
-            }
-            for fo in order["fulfillmentOrders"]["nodes"]
-        ]
+        return _fulfillment_orders(data["order"] or {})
 
     def fulfillments(self, order_id: int) -> list[dict]:
         data = self._run("fulfillments", {"id": order_gid(order_id)}, record=str(order_id))
-        order = data["order"] or {"fulfillments": []}
-        return [
-            {
-                "id": f["id"],
-                "status": f["status"],
-                "tracking_numbers": [t["number"] for t in f["trackingInfo"] if t.get("number")],
-                "tracking_company": next((t["company"] for t in f["trackingInfo"] if t.get("company")), None),
-                "line_items": [
-                    {"line_item_id": line["lineItem"]["id"], "quantity": line["quantity"]}
-                    for line in f["fulfillmentLineItems"]["nodes"]
-                ],
-            }
-            for f in order["fulfillments"]
-        ]
+        return _fulfillments(data["order"] or {})
+
+    def fulfillment_state(self, order_id: int) -> tuple[list[dict], list[dict]]:
+        """(fulfillments, fulfillment orders) of an order in one call, shaped as the two above."""
+        data = self._run("fulfillment_state", {"id": order_gid(order_id)}, record=str(order_id))
+        order = data["order"] or {}
+        return _fulfillments(order), _fulfillment_orders(order)
 
     def create_fulfillment(
         self,
@@ -449,6 +425,42 @@ def inventory_item(node: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the Dagster resource -------------------------------------------------------------------------
+def _fulfillment_orders(order: dict[str, Any]) -> list[dict]:
+    return [
+        {
+            "id": fo["id"],
+            "status": fo["status"],
+            "line_items": [
+                {
+                    "id": line["id"],
+                    "line_item_id": line["lineItem"]["id"],
+                    "sku": line["sku"],
+                    "remaining_quantity": line["remainingQuantity"],
+                    "total_quantity": line["totalQuantity"],
+                }
+                for line in fo["lineItems"]["nodes"]
+            ],
+        }
+        for fo in (order.get("fulfillmentOrders") or {"nodes": []})["nodes"]
+    ]
+
+
+def _fulfillments(order: dict[str, Any]) -> list[dict]:
+    return [
+        {
+            "id": f["id"],
+            "status": f["status"],
+            "tracking_numbers": [t["number"] for t in f["trackingInfo"] if t.get("number")],
+            "tracking_company": next((t["company"] for t in f["trackingInfo"] if t.get("company")), None),
+            "line_items": [
+                {"line_item_id": line["lineItem"]["id"], "quantity": line["quantity"]}
+                for line in f["fulfillmentLineItems"]["nodes"]
+            ],
+        }
+        for f in order.get("fulfillments") or []
+    ]
+
+
 class ShopifyResource(ClientResource):
     """Shopify Admin API settings; `client` is a `ShopifyClient`."""
 

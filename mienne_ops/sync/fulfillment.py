@@ -64,6 +64,9 @@ class ShipmentSync:
         shipments = dcl_order.get("shipments") or []
         if not shipments:
             return Outcome.SKIPPED
+        completion_key = f"{order_number}:{len(shipments)}"
+        if self.ledger.binding(ENTITY, completion_key, "complete"):
+            return Outcome.SKIPPED  # every shipment, the cash sale and StateSet already done
         so_id = self._sales_order_id(order_number)
         order_key = self.ledger.key_for("order", "netsuite", so_id)
         so_lines = sales_order_lines(self.netsuite, [so_id])[so_id]
@@ -89,7 +92,9 @@ class ShipmentSync:
             self.ledger.record_order(
                 order_key, None, STAGE_SHIPPED if fully_shipped else STAGE_PARTIALLY_SHIPPED
             )
-        self._cash_sale(so_id, order_number)
+        billed = self._cash_sale(so_id, order_number)
+        if fully_shipped and billed and self._stateset_done(order_key):
+            self.ledger.bind(ENTITY, completion_key, "complete", so_id)
         return Outcome.DONE if did_work else Outcome.SKIPPED
 
     # -- steps ----------------------------------------------------------------------------------
@@ -126,7 +131,8 @@ class ShipmentSync:
     def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> None:
         tracking = tracking_info(shipment)
         order_id = int(order_key)
-        for existing in self.shopify.fulfillments(order_id):
+        fulfillments, fulfillment_orders = self.shopify.fulfillment_state(order_id)
+        for existing in fulfillments:
             if set(existing.get("tracking_numbers") or []) & set(tracking.numbers):
                 self.ledger.bind("shipment", key, "shopify", existing["id"])
                 return
@@ -138,7 +144,7 @@ class ShipmentSync:
             for line, quantity in quantities.items()
             if quantity > 0 and line in shopify_line_by_so_line
         }
-        plan = plan_shopify_fulfillment(self.shopify.fulfillment_orders(order_id), by_shopify_line)
+        plan = plan_shopify_fulfillment(fulfillment_orders, by_shopify_line)
         if not plan:
             self.ledger.bind("shipment", key, "shopify", "nothing-to-fulfil")
             return
@@ -152,6 +158,11 @@ class ShipmentSync:
         )
         self.ledger.audit("shopify", "fulfillmentCreate", key, "ok", remote_id=created["id"])
         self.ledger.bind("shipment", key, "shopify", created["id"])
+
+    def _stateset_done(self, order_key: str | None) -> bool:
+        if order_key is None or not self.ledger.binding("order", order_key, "stateset"):
+            return True
+        return bool(self.ledger.binding("order", order_key, "stateset_shipped"))
 
     def _stateset_shipped(self, order_key: str, last_shipment: dict, fully_shipped: bool) -> None:
         if not fully_shipped or self.ledger.binding("order", order_key, "stateset_shipped"):
@@ -169,13 +180,14 @@ class ShipmentSync:
         self.ledger.audit("stateset", "orders.ship", order_key, "ok", remote_id=stateset_id)
         self.ledger.bind("order", order_key, "stateset_shipped", stateset_id)
 
-    def _cash_sale(self, so_id: str, order_number: str) -> None:
-        if self.ledger.binding("sales_order", so_id, "cash_sale"):
-            return
+    def _cash_sale(self, so_id: str, order_number: str) -> bool:
+        """Bill the sales order when the policy says so; True when nothing is left to bill."""
+        if self.cash_sale_policy == "never" or self.ledger.binding("sales_order", so_id, "cash_sale"):
+            return True
         rows = list(self.netsuite.suiteql(f"SELECT t.status FROM transaction t WHERE t.id = {int(so_id)}"))
         status = rows[0].get("status", "") if rows else ""
         if not should_bill(status, self.cash_sale_policy):
-            return
+            return False
         external_id = f"cashsale-so-{so_id}"
         existing = self.netsuite.find_by_external_id("CashSale", external_id)
         if existing is None:
@@ -184,6 +196,7 @@ class ShipmentSync:
             )
             self.ledger.audit("netsuite", "cashSale.transform", order_number, "ok", remote_id=existing)
         self.ledger.bind("sales_order", so_id, "cash_sale", existing)
+        return True
 
     @staticmethod
     def _fully_shipped(dcl_order: dict, shipped: dict[int, int]) -> bool:
