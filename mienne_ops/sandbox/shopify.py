@@ -55,6 +55,7 @@ from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
 from mienne_ops.sandbox.shopify_graphql import (
     IDEMPOTENT_MUTATIONS,
+    ActualCost,
     CostBucket,
     admin_schema,
     all_match,
@@ -304,9 +305,9 @@ class Sandbox(SystemSandbox):
                 ],
                 "extensions": {"cost": self._cost(cost, None)},
             }
-        shortfall: list[int] = []
-        root = Resolvers(self, shortfall)
+        root = Resolvers(self)
         root.version = version
+        priced = ActualCost()
         with self.world.tx():
             result = execute(
                 schema,
@@ -315,9 +316,12 @@ class Sandbox(SystemSandbox):
                 variable_values=variables,
                 operation_name=operation_name,
                 field_resolver=resolve_field,
+                middleware=[priced],
             )
         assert isinstance(result, ExecutionResult)  # no async resolvers, so never an awaitable
-        actual = max(0, cost - sum(shortfall)) if operation.operation.value == "query" else cost
+        # Shopify charges a query for what it returned (mutations their flat price) and refunds
+        # the rest of the reservation once it has run.
+        actual = min(cost, priced.total()) if operation.operation.value == "query" else cost
         self.bucket.refund(cost - actual)
         body: dict[str, Any] = {}
         if result.errors:
@@ -634,11 +638,12 @@ class Sandbox(SystemSandbox):
 class Resolvers(InventoryResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
-    def __init__(self, sandbox: Sandbox, shortfall: list[int]) -> None:
+    def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.world = sandbox.world
         self.catalog = sandbox.catalog
-        self.shortfall = shortfall
+        # Still filled by the inventory resolvers; the cost comes from `ActualCost` now.
+        self.shortfall: list[int] = []
         self._events: list[tuple[str, dict]] = []
 
     def flush_webhooks(self) -> None:
@@ -669,7 +674,6 @@ class Resolvers(InventoryResolvers):
             key=key,
             present=lambda o: order_node(o, self.catalog),
             descending=bool(reverse),
-            shortfall=self.shortfall,
         )
 
     def order(self, info, id) -> dict | None:
@@ -682,7 +686,7 @@ class Resolvers(InventoryResolvers):
         return fulfillment_order_node(found[1], found[0], self.catalog) if found else None
 
     def locations(self, info, **args) -> dict:
-        return connection([location_node(x) for x in self.catalog.locations], args, shortfall=self.shortfall)
+        return connection([location_node(x) for x in self.catalog.locations], args)
 
     def webhookSubscriptions(self, info, topics=None, uri=None, callbackUrl=None, **args) -> dict:
         subs = self.world.list(SYSTEM, "webhook_subscription")
@@ -693,7 +697,7 @@ class Resolvers(InventoryResolvers):
             if (not topics or topic_enum(s["topic"]) in topics) and (not wanted_uri or s["uri"] == wanted_uri)
         ]
         subs.sort(key=lambda s: s["id"])
-        return connection([_subscription_node(s) for s in subs], args, shortfall=self.shortfall)
+        return connection([_subscription_node(s) for s in subs], args)
 
     # -- mutations ------------------------------------------------------------------------------
     def tagsAdd(self, info, id, tags) -> dict:

@@ -4,7 +4,8 @@ Documents run through graphql-core against Shopify's real 2026-04 introspection,
 real Admin API would reject is rejected here too. Resolvers stay small because one generic field
 resolver reads dict keys and turns Python lists into Relay connections (`edges`, `nodes`,
 `pageInfo`, `first`/`after`/`last`/`reverse`, at most 250 nodes). The cost model is a simplification
-(our design choice, see `requested_cost`); the leaky bucket mirrors Shopify's `throttleStatus`.
+(our design choice, see `requested_cost`): the requested cost is priced from the document, the actual
+cost (`ActualCost`) from what execution returned; the leaky bucket mirrors Shopify's `throttleStatus`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import shlex
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import lru_cache
@@ -28,7 +30,9 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLList,
+    GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLSchema,
     GraphQLType,
     InlineFragmentNode,
@@ -38,6 +42,7 @@ from graphql import (
     get_named_type,
     get_nullable_type,
     is_composite_type,
+    is_leaf_type,
     value_from_ast_untyped,
 )
 
@@ -107,13 +112,11 @@ def connection(
     key: Callable[[Any], Any] | None = None,
     present: Callable[[Any], Any] = lambda item: item,
     descending: bool = False,
-    shortfall: list[int] | None = None,
 ) -> dict[str, Any]:
     """A Relay connection over ``items`` (already sorted; ``key`` gives each item's cursor key).
 
     Without ``key`` the cursor is the position in the list. ``after`` skips items whose key is not
-    beyond the cursor's, so pages stay stable when earlier items change. ``shortfall`` collects how
-    many requested nodes were not returned (the refund of the query cost).
+    beyond the cursor's, so pages stay stable when earlier items change.
     """
     first, last = page_size(args)
     if key is None:
@@ -129,12 +132,8 @@ def connection(
         keyed = [(k, item) for k, item in keyed if (k < mark if descending else k > mark)]
     if first is not None:
         page, has_next = keyed[:first], len(keyed) > first
-        wanted = first
     else:
         page, has_next = keyed[-last:] if last else [], False
-        wanted = last or 0
-    if shortfall is not None:
-        shortfall.append(max(0, wanted - len(page)))
     nodes = [present(item) for _, item in page]
     edges = [{"cursor": encode_cursor(k), "node": node} for (k, _), node in zip(page, nodes, strict=True)]
     return {
@@ -225,6 +224,61 @@ def _field_cost(schema, parent, node: FieldNode, fragments, variables) -> int:
 
 def fragments_of(document) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+Path = tuple[str | int, ...]
+
+
+class ActualCost:
+    """graphql-core middleware pricing what a query actually returned (Shopify's ``actualQueryCost``).
+
+    The same simplified rules as `requested_cost`, applied to the executed result at every depth:
+    an object returned costs 1 (a null one 0), scalars 0, a connection ``2 + nodes returned`` plus
+    its selection, a list one element's selection (the dearest element returned). Only fields that
+    ran are priced, so type conditions that did not match cost nothing. Never above the requested
+    cost: every returned count is at most its ``first``/``last``.
+    """
+
+    def __init__(self) -> None:
+        self._fields: dict[Path, tuple[str, int]] = {}
+
+    def resolve(self, next_: Callable[..., Any], root: Any, info, **args: Any) -> Any:
+        value = next_(root, info, **args)
+        if value is not None and not is_leaf_type(get_named_type(info.return_type)):
+            self._fields[tuple(info.path.as_list())] = _shape(info.return_type, args, value)
+        return value
+
+    def total(self) -> int:
+        children: dict[Path, list[Path]] = defaultdict(list)
+        for path in self._fields:
+            children[path[:-1]].append(path)
+
+        def selection(container: Path) -> int:
+            return sum(field(path) for path in children.get(container, ()))
+
+        def field(path: Path) -> int:
+            kind, count = self._fields[path]
+            if kind == "object":
+                return 1 + selection(path)
+            if kind == "connection":
+                return CONNECTION_BASE_COST + count + selection(path)
+            dearest = max((selection((*path, index)) for index in range(count)), default=0)
+            return (CONNECTION_BASE_COST + count if kind == "sized list" else 1) + dearest
+
+        return selection(())
+
+
+def _shape(return_type: GraphQLOutputType, args: dict[str, Any], value: Any) -> tuple[str, int]:
+    """How `ActualCost` prices one resolved field: its kind and how many nodes it returned."""
+    nullable = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if _is_connection(nullable):
+        nodes = value.get("nodes", value.get("edges", [])) if isinstance(value, dict) else []
+        return "connection", len(nodes or [])
+    if isinstance(nullable, GraphQLList):
+        # Like `_field_cost`: a list with `first`/`last` is priced as a connection of that size.
+        sized = bool(args.get("first") or args.get("last"))
+        return ("sized list" if sized else "list"), len(value) if hasattr(value, "__len__") else 0
+    return "object", 0
 
 
 # -- leaky bucket ---------------------------------------------------------------------------------

@@ -194,6 +194,46 @@ def test_every_answer_carries_cost_and_a_tiny_bucket_throttles(sandbox):
     assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 4
 
 
+NESTED = """{ orders(first: 5) { nodes { id
+  lineItems(first: 50) { nodes { sku variant { id } } }
+  shippingLines(first: 10) { nodes { code } }
+  fulfillmentOrders(first: 5) { nodes { id lineItems(first: 50) { nodes { id } } } } } } }"""
+
+
+def test_nested_connections_are_charged_for_what_they_returned_and_the_rest_is_refunded(sandbox):
+    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}, {"sku": "MN-SERUM-001"}]})
+    # A bucket that holds one reservation (136) but not two: only the refund lets a second query in.
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 160, "restore_rate": 0.001})
+    body = gql(sandbox, NESTED).json()
+    assert "errors" not in body, body["errors"]
+    (order,) = body["data"]["orders"]["nodes"]
+    assert len(order["lineItems"]["nodes"]) == 2 and order["shippingLines"]["nodes"] == []
+    (fulfillment_order,) = order["fulfillmentOrders"]["nodes"]
+    assert len(fulfillment_order["lineItems"]["nodes"]) == 2
+    cost = body["extensions"]["cost"]
+    # Requested: orders 2+5, nodes 1, lineItems 2+50 + nodes 1 + variant 1, shippingLines 2+10 + nodes 1,
+    # fulfillmentOrders 2+5 + nodes 1 + lineItems 2+50 + nodes 1.
+    # Actual, the same rules over what came back (1 order, 2 lines, 0 shipping lines, 1 fulfillment
+    # order of 2 lines): 2+1, 1, 2+2+1+1, 2+0+1, 2+1+1+2+2+1.
+    assert cost["requestedQueryCost"] == 136 and cost["actualQueryCost"] == 22
+    assert cost["throttleStatus"]["currentlyAvailable"] == 160 - 22  # (bar a trickle of restore)
+    second = gql(sandbox, NESTED).json()
+    assert "errors" not in second
+    assert second["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 160 - 22 - 22
+    assert gql(sandbox, NESTED).json()["errors"][0]["extensions"]["code"] == "THROTTLED"  # 116 < 136
+
+
+def test_a_missing_object_costs_nothing_and_a_mutation_its_flat_price(sandbox):
+    body = gql(sandbox, '{ order(id: "gid://shopify/Order/1") { id lineItems(first: 50) { nodes { id } } } }')
+    cost = body.json()["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 54 and cost["actualQueryCost"] == 0
+    order_id = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})["id"]
+    order_gid = f"gid://shopify/Order/{order_id}"
+    mutation = f'mutation {{ tagsAdd(id: "{order_gid}", tags: ["x"]) {{ userErrors {{ message }} }} }}'
+    cost = gql(sandbox, mutation).json()["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 10
+
+
 def test_a_query_above_the_single_query_cap_is_refused(sandbox):
     query = "{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } "
     query += (
