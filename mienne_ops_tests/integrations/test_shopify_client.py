@@ -184,10 +184,12 @@ def test_throttled_answer_is_waited_out_and_retried(sandbox):
     warm = make_client(sandbox)
     warm.get_order(created["id"])
     cost = warm.throttle._expected["order"]
+    # A slow restore: the warm call keeps only its actual cost (well below `cost`), so the bucket
+    # must stay short of a full reservation for a fraction of a second.
     httpx.post(
-        f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": cost + 5, "restore_rate": cost * 4}
+        f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": cost + 5, "restore_rate": cost}
     ).raise_for_status()
-    warm.get_order(created["id"])  # drains the tiny bucket
+    warm.get_order(created["id"])  # leaves less than one reservation in the tiny bucket
     fresh = make_client(sandbox)  # knows nothing of the bucket, so Shopify answers THROTTLED
     retries_before = STATS.retries["shopify"]
     assert fresh.get_order(created["id"])["name"] == created["name"]
