@@ -642,8 +642,6 @@ class Resolvers(InventoryResolvers):
         self.sandbox = sandbox
         self.world = sandbox.world
         self.catalog = sandbox.catalog
-        # Still filled by the inventory resolvers; the cost comes from `ActualCost` now.
-        self.shortfall: list[int] = []
         self._events: list[tuple[str, dict]] = []
 
     def flush_webhooks(self) -> None:

@@ -299,7 +299,6 @@ class InventoryResolvers:
     """Root fields for inventory, mixed into the Shopify fake's `Resolvers`."""
 
     sandbox: Any
-    shortfall: list[int]
     version: str = "2026-04"
 
     def _names(self) -> dict[int, str]:
@@ -326,7 +325,6 @@ class InventoryResolvers:
             rows = conn.execute(sql, args).fetchall()
             page, has_next = rows[:first], len(rows) > first
             levels = self.sandbox.inventory.levels_of(conn, [r["id"] for r in page])
-        self.shortfall.append(max(0, first - len(page)))
         names = self._names()
         nodes = [item_node(r, levels[r["id"]], names) for r in page]
         edges = [{"cursor": encode_cursor(r["id"]), "node": n} for r, n in zip(page, nodes, strict=True)]
