@@ -134,14 +134,18 @@ def connection(
         page, has_next = keyed[:first], len(keyed) > first
     else:
         page, has_next = keyed[-last:] if last else [], False
-    nodes = [present(item) for _, item in page]
-    edges = [{"cursor": encode_cursor(k), "node": node} for (k, _), node in zip(page, nodes, strict=True)]
+    return connection_page([(k, present(item)) for k, item in page], has_next, after is not None)
+
+
+def connection_page(keyed_nodes: list[tuple[Any, Any]], has_next: bool, has_previous: bool) -> dict:
+    """A Relay connection (edges, nodes, pageInfo) from (cursor key, node) pairs of one page."""
+    edges = [{"cursor": encode_cursor(key), "node": node} for key, node in keyed_nodes]
     return {
         "edges": edges,
-        "nodes": nodes,
+        "nodes": [node for _, node in keyed_nodes],
         "pageInfo": {
             "hasNextPage": has_next,
-            "hasPreviousPage": after is not None,
+            "hasPreviousPage": has_previous,
             "startCursor": edges[0]["cursor"] if edges else None,
             "endCursor": edges[-1]["cursor"] if edges else None,
         },

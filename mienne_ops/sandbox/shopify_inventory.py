@@ -37,7 +37,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from mienne_ops.sandbox.catalog import Catalog
-from mienne_ops.sandbox.shopify_graphql import MAX_PAGE_SIZE, decode_cursor, encode_cursor, gid, parse_gid
+from mienne_ops.sandbox.shopify_graphql import (
+    MAX_PAGE_SIZE,
+    connection_page,
+    decode_cursor,
+    gid,
+    parse_gid,
+)
 from mienne_ops.sandbox.shopify_orders import shop_time
 
 SYSTEM = "shopify"
@@ -326,18 +332,8 @@ class InventoryResolvers:
             page, has_next = rows[:first], len(rows) > first
             levels = self.sandbox.inventory.levels_of(conn, [r["id"] for r in page])
         names = self._names()
-        nodes = [item_node(r, levels[r["id"]], names) for r in page]
-        edges = [{"cursor": encode_cursor(r["id"]), "node": n} for r, n in zip(page, nodes, strict=True)]
-        return {
-            "edges": edges,
-            "nodes": nodes,
-            "pageInfo": {
-                "hasNextPage": has_next,
-                "hasPreviousPage": after is not None,
-                "startCursor": edges[0]["cursor"] if edges else None,
-                "endCursor": edges[-1]["cursor"] if edges else None,
-            },
-        }
+        keyed = [(r["id"], item_node(r, levels[r["id"]], names)) for r in page]
+        return connection_page(keyed, has_next, after is not None)
 
     def inventoryItem(self, info, id) -> dict | None:
         found = self._items([id])

@@ -11,13 +11,9 @@ from mienne_ops.errors import AuthError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclResource, to_dcl_datetime
 from mienne_ops.integrations.http import STATS
 from mienne_ops.sandbox import credentials
-from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with SandboxServer(tmp_path_factory.mktemp("dcl") / "w.db", modules=("mienne_ops.sandbox.dcl",)) as srv:
-        yield srv
+server = single_system_server("dcl")
 
 
 @pytest.fixture

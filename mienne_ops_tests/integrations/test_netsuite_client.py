@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,15 +16,12 @@ from mienne_ops.integrations.http import STATS, RetryPolicy
 from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource, client_for, netsuite_host
 from mienne_ops.sandbox.credentials import NETSUITE
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    path: Path = tmp_path_factory.mktemp("ns") / "w.db"
-    with SandboxServer(path, modules=("mienne_ops.sandbox.netsuite",)) as running:
-        yield running
+server = single_system_server("netsuite")
 
 
 @pytest.fixture

@@ -17,15 +17,12 @@ from mienne_ops.integrations.http import STATS, HttpCore, RetryPolicy
 from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource, legacy_id, verify_webhook
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 FAST = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[SandboxServer]:
-    db = tmp_path_factory.mktemp("shopify") / "world.db"
-    with SandboxServer(db, modules=("mienne_ops.sandbox.shopify",)) as running:
-        yield running
+server = single_system_server("shopify")
 
 
 @pytest.fixture

@@ -9,14 +9,9 @@ from mienne_ops.errors import AuthError, RemoteValidationError
 from mienne_ops.integrations.http import STATS
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.sandbox import credentials
-from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    path = tmp_path_factory.mktemp("stateset") / "w.db"
-    with SandboxServer(path, modules=("mienne_ops.sandbox.stateset",)) as srv:
-        yield srv
+server = single_system_server("stateset")
 
 
 @pytest.fixture

@@ -7,15 +7,12 @@ import pytest
 
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.catalog import build_catalog
-from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 AUTH = (credentials.DCL["username"], credentials.DCL["password"])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with SandboxServer(tmp_path_factory.mktemp("dcl") / "w.db", modules=("mienne_ops.sandbox.dcl",)) as srv:
-        yield srv
+server = single_system_server("dcl")
 
 
 @pytest.fixture

@@ -15,17 +15,13 @@ from mienne_ops.integrations.netsuite import NetSuiteTbaAuth
 from mienne_ops.sandbox.catalog import build_catalog
 from mienne_ops.sandbox.credentials import NETSUITE
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    with SandboxServer(
-        tmp_path_factory.mktemp("ns") / "w.db", modules=("mienne_ops.sandbox.netsuite",)
-    ) as running:
-        yield running
+server = single_system_server("netsuite")
 
 
 @pytest.fixture

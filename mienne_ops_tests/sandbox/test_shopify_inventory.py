@@ -9,6 +9,7 @@ import pytest
 
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 TOKEN = {"X-Shopify-Access-Token": credentials.SHOPIFY["access_token"]}
 FR = "gid://shopify/Location/60000000001"
@@ -33,11 +34,7 @@ query Items($first: Int!, $after: String, $query: String) {
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[SandboxServer]:
-    db = tmp_path_factory.mktemp("shopify-inventory") / "world.db"
-    with SandboxServer(db, modules=("mienne_ops.sandbox.shopify",)) as running:
-        yield running
+server = single_system_server("shopify")
 
 
 @pytest.fixture

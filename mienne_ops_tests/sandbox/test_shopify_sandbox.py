@@ -11,15 +11,12 @@ import pytest
 
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops_tests.support import single_system_server
 
 TOKEN = {"X-Shopify-Access-Token": credentials.SHOPIFY["access_token"]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[SandboxServer]:
-    db = tmp_path_factory.mktemp("shopify-fake") / "world.db"
-    with SandboxServer(db, modules=("mienne_ops.sandbox.shopify",)) as running:
-        yield running
+server = single_system_server("shopify")
 
 
 @pytest.fixture

@@ -1,0 +1,22 @@
+"""Helpers shared by test modules (fixtures that need parameters live here, not in conftest)."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from mienne_ops.sandbox.server import SandboxServer
+
+
+def single_system_server(system: str):
+    """A module-scoped fixture: one system's fake alone over real HTTP (for that fake's own tests).
+
+    Use as ``server = single_system_server("dcl")`` at a test module's top level.
+    """
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
+        db = tmp_path_factory.mktemp(system) / "world.db"
+        with SandboxServer(db, modules=(f"mienne_ops.sandbox.{system}",)) as running:
+            yield running
+
+    return server
