@@ -107,11 +107,14 @@ def subscribe_order_webhooks(uri: str) -> dict[str, str]:
 def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: bool) -> None:
     """Sandbox + demo traffic + webhook receiver + the Dagster UI, in one command."""
     state = settings.state_dir()
+    dagster_home = REPO_ROOT / ".dagster_home"
     if fresh:
+        # A new world, ledger and Dagster instance together: sensor cursors and queued runs of the
+        # old world would only point at records that no longer exist.
         for name in ("sandbox.db", "ledger.db"):
             for suffix in ("", "-wal", "-shm"):
                 (state / f"{name}{suffix}").unlink(missing_ok=True)
-    dagster_home = REPO_ROOT / ".dagster_home"
+        shutil.rmtree(dagster_home, ignore_errors=True)
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     env = {

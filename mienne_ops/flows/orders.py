@@ -133,6 +133,9 @@ def shopify_orders_sensor(
 ) -> dg.SensorResult:
     cursor = OrdersCursor(context.cursor)
     store = ledger.ledger
+    if cursor.inbox_id > store.last_event_id("shopify"):
+        # The ledger was replaced (a fresh database): its inbox starts again from 1.
+        cursor.inbox_id = 0
     events = store.events_after("shopify", cursor.inbox_id, limit=2000)
     wanted = {e.resource_id for e in events if e.topic in ORDER_TOPICS and e.resource_id}
     cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}

@@ -114,6 +114,13 @@ class Ledger:
             for row in rows
         ]
 
+    def last_event_id(self, source: str) -> int:
+        table = schema.inbox_events
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)).where(table.c.source == source)
+            ).scalar_one()
+
     def count_events(self, source: str) -> int:
         table = schema.inbox_events
         with self.engine.connect() as conn:
