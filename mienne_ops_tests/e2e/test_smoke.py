@@ -63,3 +63,32 @@ def test_cli_shows_an_order_journey_and_works_the_exceptions_queue(stack):
     assert runner.invoke(main, ["exceptions", "resolve", str(problem.id)]).exit_code == 0
     assert "no exceptions" in runner.invoke(main, ["exceptions", "list"]).output
     assert runner.invoke(main, ["order", "status", "#999999"]).exit_code != 0
+
+
+def test_orders_sensor_rereads_the_inbox_of_a_replaced_ledger(stack):
+    """A cursor from an older ledger (ids far ahead) must not hide the new inbox's webhooks."""
+    import json
+    import time
+    from datetime import UTC, datetime
+
+    import dagster as dg
+
+    from mienne_ops.business_rules import BusinessRules
+    from mienne_ops.flows.orders import shopify_orders_sensor
+
+    sandbox = stack["sandbox"]
+    created = httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/orders", json=build_order(sandbox.hub.catalog, random.Random(4))
+    ).json()
+    deadline = time.monotonic() + 10
+    while stack["ledger"].last_event_id("shopify") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The poll is not due (just polled, hourly), so only the webhook inbox can bring the order in.
+    stale = json.dumps({"inbox_id": 10**6, "polled_at": datetime.now(UTC).isoformat()})
+    resources = {**stack["defs"].resources, "rules": BusinessRules(reconcile_every_seconds=3600)}
+    with dg.build_sensor_context(cursor=stale, resources=resources) as context:
+        result = shopify_orders_sensor(context)
+    (request,) = result.run_requests
+    order_ids = request.run_config["ops"]["ingest_shopify_orders"]["config"]["order_ids"]
+    assert order_ids == [str(created["id"])]
+    assert json.loads(result.cursor)["inbox_id"] <= stack["ledger"].last_event_id("shopify")
