@@ -145,6 +145,7 @@ def shopify_orders_sensor(
 
     now = datetime.now(UTC)
     polled_at = datetime.fromisoformat(cursor.polled_at) if cursor.polled_at else None
+    poll_stamp = ""
     if polled_at is None or now - polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
         since = (polled_at or now) - timedelta(minutes=rules.reconcile_lookback_minutes)
         polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))
@@ -153,7 +154,7 @@ def shopify_orders_sensor(
         # a webhook about it (the order changed) always brings it back.
         polled -= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
         wanted |= polled
-        cursor.polled_at = now.isoformat()
+        cursor.polled_at = poll_stamp = now.isoformat()
 
     # Records an operator sent back (`mienne-ops exceptions retry`) or that hit transient errors.
     wanted |= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
@@ -168,7 +169,9 @@ def shopify_orders_sensor(
     batches = list(chunks(to_import, rules.orders_per_run)) or ([[]] if to_cancel else [])
     for index, batch in enumerate(batches):
         cancels = to_cancel if index == 0 else []
-        run_key = f"orders:{first_event}-{cursor.inbox_id}:{digest([*batch, *cancels])}"
+        # The poll's time is part of the key: an order a crashed run never finished comes back with
+        # the next poll under a new key (the daemon never re-runs a key, even a failed one).
+        run_key = f"orders:{first_event}-{cursor.inbox_id}:{poll_stamp}:{digest([*batch, *cancels])}"
         requests.append(
             dg.RunRequest(
                 run_key=run_key,
