@@ -2,6 +2,7 @@
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -30,6 +31,12 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 def digest(parts: Sequence[str]) -> str:
     """A short stable fingerprint of a batch, for run keys."""
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
+
+
+def tick_stamp(moment: datetime | None = None) -> str:
+    """A tick's time for run keys, to the microsecond: two ticks never share a key (the daemon
+    never re-runs a key, even one whose run failed), and one-at-a-time flows check `run_in_flight`."""
+    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%f")
 
 
 def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:

@@ -5,12 +5,18 @@ only when no dispatch run is already queued or running (one batch in flight at a
 connector's single flow instance), and leaves out orders quarantined until someone retries them.
 """
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    chunks,
+    digest,
+    finish,
+    run_in_flight,
+    tick_stamp,
+)
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.ledger.resource import LedgerResource
@@ -79,7 +85,7 @@ def netsuite_dispatch_sensor(
     ids = [so_id for so_id in waiting if so_id not in quarantined]
     if not ids:
         return dg.SkipReason("no sales orders waiting for DCL")
-    tick = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    tick = tick_stamp()
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(

@@ -14,7 +14,15 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.fulfillment import shipment_key
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    chunks,
+    digest,
+    finish,
+    run_in_flight,
+    tick_stamp,
+)
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
@@ -122,7 +130,7 @@ def dcl_shipments_sensor(
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"shipments:{digest(list(batch))}:{now.strftime('%Y%m%dT%H%M%S')}",
+                run_key=f"shipments:{digest(list(batch))}:{tick_stamp(now)}",
                 run_config={"ops": {"sync_dcl_shipments": {"config": {"order_numbers": list(batch)}}}},
                 tags={TAG_FLOW: FLOW},
             )

@@ -23,7 +23,15 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish, run_in_flight
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    chunks,
+    digest,
+    finish,
+    run_in_flight,
+    tick_stamp,
+)
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.ledger.resource import LedgerResource
@@ -120,7 +128,7 @@ def netsuite_inbound_orders_sensor(
     ids = sorted({*new, *edited, *retrying} - quarantined, key=int)
     if not ids:
         return dg.SensorResult(skip_reason="no purchase or transfer order to announce", cursor=cursor)
-    tick = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    tick = tick_stamp()
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -210,7 +218,7 @@ def dcl_po_receipts_sensor(
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"receipts:{digest(list(batch))}:{now.strftime('%Y%m%dT%H%M%S')}",
+                run_key=f"receipts:{digest(list(batch))}:{tick_stamp(now)}",
                 run_config={"ops": {"post_dcl_receipts": {"config": {"dcl_po_numbers": list(batch)}}}},
                 tags={TAG_FLOW: FLOW},
             )

@@ -56,12 +56,9 @@ import binascii
 import hmac
 import json
 import random
-import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -71,170 +68,39 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
+from mienne_ops.sandbox.dcl_inbound import InboundDocks
+from mienne_ops.sandbox.dcl_rules import (
+    AMOUNT_FIELDS,
+    API_PREFIXES,
+    CANCELLABLE_BELOW_STAGE,
+    DEFAULT_LOCATION,
+    DEFAULT_REQUESTS_PER_SECOND,
+    IDENTIFIER,
+    LINE_STRING_LIMITS,
+    MAX_BATCH_ORDERS,
+    OPTIONAL_STRING_LIMITS,
+    ORDER_STRING_LIMITS,
+    PACIFIC,
+    PASSTHROUGH_FIELDS,
+    STAGES,
+    SYSTEM,
+    DclError,
+    DroppedResponse,
+    csv_list,
+    day_end,
+    error_response,
+    optional_text,
+    paging,
+    parse_instant,
+    positive_int,
+    require_text,
+    to_pacific_naive,
+    validate_address,
+)
 from mienne_ops.sandbox.limits import SlidingWindowLimiter
 
-PACIFIC = ZoneInfo("America/Los_Angeles")
-SYSTEM = "dcl"
-API_PREFIXES = ("/api/v1", "/api/sandbox")
-DEFAULT_REQUESTS_PER_SECOND = 5.0
-DEFAULT_LOCATION = "FR"
-MAX_BATCH_ORDERS = 1000
-MAX_PAGE = {"orders": 100, "items": 500, "po_receipts": 100}
-IDENTIFIER = re.compile(r"^[A-Za-z0-9#-]+$")
-REFERENCE = re.compile(r"^[A-Za-z0-9-]+$")
-US_POSTAL = re.compile(r"^\d{5}(-\d{4})?$")
-CA_POSTAL = re.compile(r"^[A-Za-z]\d[A-Za-z] ?\d[A-Za-z]\d$")
 
-STAGES = {
-    2: "Order Cancelled",
-    4: "AV Required",
-    5: "DPS Required",
-    6: "Ship Method Review",
-    10: "Order Received",
-    20: "Pick List Printed",
-    30: "Partially Verified",
-    40: "Fully Verified",
-    50: "Partially Shipped",
-    52: "Partially Shipped / Partially Verified",
-    55: "Partially Shipped / Fully Verified",
-    60: "Fully Shipped",
-    62: "Closed Short",
-    70: "Sub Order Shipped",
-}
-CANCELLABLE_BELOW_STAGE = 20
-ORDER_STRING_LIMITS = {
-    "order_number": 25,
-    "account_number": 10,
-    "freight_account": 10,
-    "shipping_carrier": 30,
-    "shipping_service": 30,
-}
-OPTIONAL_STRING_LIMITS = {"customer_number": 25, "consignee_number": 25, "acknowledgement_email": 40}
-AMOUNT_FIELDS = (
-    "order_subtotal",
-    "shipping_handling",
-    "sales_tax",
-    "international_handling",
-    "total_due",
-    "amount_paid",
-    "net_due_currency",
-)
-PASSTHROUGH_FIELDS = ("international_code", "system_id", "gift_message", "packing_list_comments")
-LINE_STRING_LIMITS = {"description": 100, "comments": 100, **{f"custom_field{i}": 20 for i in range(1, 6)}}
-ADDRESS_LIMITS = {"company": 40, "attention": 40, "address1": 40, "address2": 40}
-
-
-class DclError(Exception):
-    """A DCL business or request error, rendered as ``{error_code, error_message}``."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class DroppedResponse(Exception):
-    """The work was committed but the caller sees a gateway timeout (reconciliation drills)."""
-
-
-# -- time helpers ---------------------------------------------------------------------------------
-
-
-def to_pacific_naive(moment: datetime) -> str:
-    return moment.astimezone(PACIFIC).replace(tzinfo=None).isoformat(timespec="seconds")
-
-
-def parse_instant(value: str, field: str, *, end_of_day: bool = False) -> datetime:
-    """A filter value as an aware UTC datetime: dates and naive datetimes are US Pacific local time."""
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, dtime(), PACIFIC)
-            return moment.astimezone(UTC)
-        parsed = datetime.fromisoformat(text.replace(" ", "T"))
-    except ValueError as error:
-        raise DclError(400, 13, f"Invalid characters in {field}") from error
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=PACIFIC)
-    return parsed.astimezone(UTC)
-
-
-def day_end(value: str, field: str) -> datetime:
-    """``*_to`` filters use the date part only and include the whole day."""
-    return parse_instant(value.strip()[:10], field, end_of_day=True)
-
-
-# -- validation -----------------------------------------------------------------------------------
-
-
-def _require_text(source: dict[str, Any], field: str, limit: int, prefix: str = "") -> str:
-    value = source.get(field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise DclError(400, 10, f"Missing required field: {prefix}{field}")
-    text = str(value).strip()
-    if len(text) > limit:
-        raise DclError(400, 11, f"Field too long: {prefix}{field}")
-    return text
-
-
-def _optional_text(source: dict[str, Any], field: str, limit: int, prefix: str = "") -> str:
-    value = source.get(field)
-    if value is None:
-        return ""
-    text = str(value).strip()
-    if len(text) > limit:
-        raise DclError(400, 11, f"Field too long: {prefix}{field}")
-    return text
-
-
-def _positive_int(source: dict[str, Any], field: str, prefix: str) -> int:
-    value = source.get(field)
-    if value is None:
-        raise DclError(400, 10, f"Missing required field: {prefix}{field}")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise DclError(400, 13, f"Invalid characters in {prefix}{field}")
-    return value
-
-
-def validate_address(raw: Any, field: str) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise DclError(400, 10, f"Missing required field: {field}")
-    prefix = f"{field}."
-    address = {name: _optional_text(raw, name, limit, prefix) for name, limit in ADDRESS_LIMITS.items()}
-    if not address["company"] and not address["attention"]:
-        raise DclError(400, 10, f"Missing required field: {prefix}attention")
-    if not address["address1"]:
-        raise DclError(400, 10, f"Missing required field: {prefix}address1")
-    address["city"] = _require_text(raw, "city", 40, prefix)
-    country = str(raw.get("country_code") or raw.get("country") or "").strip().upper()
-    if not country:
-        raise DclError(400, 10, f"Missing required field: {prefix}country_code")
-    if not (2 <= len(country) <= 3 and country.isalpha()):
-        raise DclError(400, 14, f"Invalid address: {prefix}country_code")
-    address["country"] = country
-    address["state_province"] = str(raw.get("state_province") or "").strip()
-    address["postal_code"] = str(raw.get("postal_code") or "").strip()
-    address["email"] = str(raw.get("email") or "").strip()
-    address["phone"] = str(raw.get("phone") or "").strip()
-    _check_north_american_address(address, prefix)
-    return address
-
-
-def _check_north_american_address(address: dict[str, Any], prefix: str) -> None:
-    country = address["country"]
-    if country not in ("US", "USA", "CA", "CAN"):
-        return
-    for required in ("state_province", "postal_code"):
-        if not address[required]:
-            raise DclError(400, 14, f"Invalid address: {prefix}{required} is required for US/CA")
-    pattern = US_POSTAL if country in ("US", "USA") else CA_POSTAL
-    if not pattern.match(address["postal_code"]):
-        raise DclError(400, 14, f"Invalid address: {prefix}postal_code")
-
-
-class Sandbox(SystemSandbox):
+class Sandbox(InboundDocks, SystemSandbox):
     name = SYSTEM
 
     def __init__(self, world, faults) -> None:
@@ -318,24 +184,24 @@ class Sandbox(SystemSandbox):
 
     def fault_response(self, status: int) -> Response:
         if status == 429:
-            return _error_response(429, 90, "Too many requests")
-        return _error_response(status, 99, "Service temporarily unavailable")
+            return error_response(429, 90, "Too many requests")
+        return error_response(status, 99, "Service temporarily unavailable")
 
     # -- request plumbing -----------------------------------------------------------------------
     def _endpoint(self, handler: Callable[..., tuple[int, dict[str, Any]]]):
         async def endpoint(request: Request) -> Response:
             username = self._authenticate(request)
             if username is None:
-                return _error_response(401, 91, "Invalid credentials")
+                return error_response(401, 91, "Invalid credentials")
             if not self.limiter.allow(username):
-                return _error_response(429, 90, "Too many requests")
+                return error_response(429, 90, "Too many requests")
             try:
                 payload = await _json_payload(request)
                 status, body = await run_in_threadpool(handler, request.query_params, payload)
             except DclError as error:
-                return _error_response(error.status, error.code, error.message)
+                return error_response(error.status, error.code, error.message)
             except DroppedResponse:
-                return _error_response(504, 99, "Gateway timeout")
+                return error_response(504, 99, "Gateway timeout")
             return JSONResponse({"error_code": 0, "error_message": "", **body}, status_code=status)
 
         return endpoint
@@ -403,13 +269,13 @@ class Sandbox(SystemSandbox):
         if not isinstance(raw, dict):
             raise DclError(400, 10, "Missing required field: order_number")
         doc: dict[str, Any] = {
-            name: _require_text(raw, name, limit) for name, limit in ORDER_STRING_LIMITS.items()
+            name: require_text(raw, name, limit) for name, limit in ORDER_STRING_LIMITS.items()
         }
         if not IDENTIFIER.match(doc["order_number"]):
             raise DclError(400, 13, "Invalid characters in order_number")
         if doc["account_number"] != credentials.DCL["account_number"]:
             raise DclError(400, 13, "Invalid value in account_number")
-        doc.update({name: _optional_text(raw, name, limit) for name, limit in OPTIONAL_STRING_LIMITS.items()})
+        doc.update({name: optional_text(raw, name, limit) for name, limit in OPTIONAL_STRING_LIMITS.items()})
         doc["po_number"] = str(raw.get("po_number") or "")[:25]  # DCL truncates, per the model page
         doc["order_status"] = raw.get("order_status", 1)
         if doc["order_status"] not in (0, 1, 2):
@@ -450,11 +316,11 @@ class Sandbox(SystemSandbox):
         return lines
 
     def _validate_line(self, raw: dict[str, Any], prefix: str) -> dict[str, Any]:
-        line: dict[str, Any] = {"line_number": _positive_int(raw, "line_number", prefix)}
-        line["item_number"] = _require_text(raw, "item_number", 25, prefix)
-        line["quantity"] = _positive_int(raw, "quantity", prefix)
+        line: dict[str, Any] = {"line_number": positive_int(raw, "line_number", prefix)}
+        line["item_number"] = require_text(raw, "item_number", 25, prefix)
+        line["quantity"] = positive_int(raw, "quantity", prefix)
         line.update(
-            {name: _optional_text(raw, name, limit, prefix) for name, limit in LINE_STRING_LIMITS.items()}
+            {name: optional_text(raw, name, limit, prefix) for name, limit in LINE_STRING_LIMITS.items()}
         )
         if "price" in raw:
             line["price"] = raw["price"]
@@ -475,11 +341,11 @@ class Sandbox(SystemSandbox):
         components = []
         for index, component in enumerate(raw, start=1):
             component = component if isinstance(component, dict) else {}
-            item = _require_text(component, "item_number", 25, f"{prefix}bundle_lines.")
+            item = require_text(component, "item_number", 25, f"{prefix}bundle_lines.")
             if item not in self.items:
                 raise DclError(400, 12, f"Item number not found: {item}")
-            quantity = _positive_int(component, "quantity", f"{prefix}bundle_lines.")
-            description = _optional_text(component, "description", 100) or self.items[item].title
+            quantity = positive_int(component, "quantity", f"{prefix}bundle_lines.")
+            description = optional_text(component, "description", 100) or self.items[item].title
             components.append(
                 {
                     "line_number": component.get("line_number", index),
@@ -512,7 +378,7 @@ class Sandbox(SystemSandbox):
         status = params.get("status", "any").strip().lower()
         if status not in ("", "any"):
             raise DclError(400, 13, "Invalid characters in status")
-        page, page_size = _paging(params, "orders")
+        page, page_size = paging(params, "orders")
         matches = self._filter_orders(params)
         extended = params.get("extended_date", "").lower() == "true"
         fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
@@ -532,8 +398,8 @@ class Sandbox(SystemSandbox):
     # -- PUT /orders/cancel ---------------------------------------------------------------------
     def cancel_order(self, params, body: Any) -> tuple[int, dict[str, Any]]:
         body = body if isinstance(body, dict) else {}
-        _require_text(body, "account_number", 10)
-        number = _require_text(body, "order_number", 25)
+        require_text(body, "account_number", 10)
+        number = require_text(body, "order_number", 25)
         with self.world.tx():
             doc = self.world.get(SYSTEM, "order", number)
             if doc is None:
@@ -548,8 +414,8 @@ class Sandbox(SystemSandbox):
 
     # -- GET /items -----------------------------------------------------------------------------
     def get_items(self, params, body: Any = None) -> tuple[int, dict[str, Any]]:
-        page, page_size = _paging(params, "items")
-        wanted = _csv(params.get("item_numbers"))
+        page, page_size = paging(params, "items")
+        wanted = csv_list(params.get("item_numbers"))
         rows = self._inventory_rows(wanted or None, params.get("inventory_type") or None)
         start = (page - 1) * page_size
         return 200, {"items": rows[start : start + page_size]}
@@ -585,231 +451,6 @@ class Sandbox(SystemSandbox):
                     " on_hold = excluded.on_hold",
                     (item, kind, title, int(row["on_hand"]), int(row.get("on_hold", 0))),
                 )
-
-    # -- ASNs and receipts ----------------------------------------------------------------------
-    def create_po_notification(self, params, body: Any) -> tuple[int, dict[str, Any]]:
-        body = body if isinstance(body, dict) else {}
-        _require_text(body, "account_number", 10)
-        location = _require_text(body, "location", 3).upper()
-        if location not in self.location_codes:
-            raise DclError(400, 13, "Invalid characters in location")
-        reference = _require_text(body, "reference_transaction_number", 25)
-        if not REFERENCE.match(reference):
-            raise DclError(400, 13, "Invalid characters in reference_transaction_number")
-        order_number = _require_text(body, "reference_order_number", 25)
-        order_date = _require_text(body, "order_date", 10)
-        expected = _require_text(body, "expected_delivery_date", 10)
-        lines = self._validate_po_lines(body.get("lines"))
-        supplier = _optional_text(body, "supplier_reference", 25)
-        with self.world.tx():
-            if self.world.get(SYSTEM, "po", reference) is not None or self._po_by_reference(reference):
-                raise DclError(400, 21, "Reference transaction number already exists")
-            update = self._po_by_order_number(order_number)
-            if update is not None:
-                return 201, self._update_po(update, reference, order_date, expected, supplier, lines)
-            dcl_po_number = self.world.next_id("dcl:po_number", 182_000)
-            self.world.put(
-                SYSTEM,
-                "po",
-                reference,
-                {
-                    "dcl_po_number": dcl_po_number,
-                    "reference_transaction_number": reference,
-                    "reference_order_number": order_number,
-                    "location": location,
-                    "order_date": order_date,
-                    "expected_delivery_date": expected,
-                    "lines": lines,
-                    "supplier_reference": supplier,
-                    "references": [reference],
-                },
-            )
-        return 201, {"dcl_po_number": dcl_po_number}
-
-    def _po_by_reference(self, reference: str) -> dict[str, Any] | None:
-        return next(
-            (po for po in self.world.list(SYSTEM, "po") if reference in po.get("references", [])), None
-        )
-
-    def _po_by_order_number(self, order_number: str) -> dict[str, Any] | None:
-        return next(
-            (po for po in self.world.list(SYSTEM, "po") if po["reference_order_number"] == order_number),
-            None,
-        )
-
-    def _po_by_number(self, dcl_po_number: int) -> dict[str, Any] | None:
-        return next(
-            (po for po in self.world.list(SYSTEM, "po") if int(po["dcl_po_number"]) == dcl_po_number), None
-        )
-
-    def _update_po(
-        self,
-        po: dict[str, Any],
-        reference: str,
-        order_date: str,
-        expected: str,
-        supplier: str,
-        lines: list[dict[str, Any]],
-    ) -> dict[str, Any]:
-        """A new version of an announced PO: new lines and dates, received quantities kept."""
-        received = {line["line_number"]: line["quantity_received"] for line in po["lines"]}
-        items = {line["line_number"]: line["item_number"] for line in po["lines"]}
-        merged = []
-        for line in lines:
-            line["quantity_received"] = received.pop(line["line_number"], 0)
-            merged.append(line)
-        for number, quantity in received.items():
-            if quantity > 0:  # left out of the update: nothing more expected on it
-                merged.append(
-                    {
-                        "line_number": number,
-                        "item_number": items[number],
-                        "quantity": quantity,
-                        "quantity_received": quantity,
-                    }
-                )
-        po.update(
-            lines=sorted(merged, key=lambda line: line["line_number"]),
-            order_date=order_date,
-            expected_delivery_date=expected,
-            supplier_reference=supplier or po.get("supplier_reference", ""),
-            reference_transaction_number=reference,
-            references=[*po.get("references", [po["reference_transaction_number"]]), reference],
-        )
-        self.world.put(SYSTEM, "po", po["references"][0], po)
-        return {"dcl_po_number": po["dcl_po_number"]}
-
-    def receive_po_number(
-        self, dcl_po_number: int, lines: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        """A receipt as counted at the dock: any quantity, announced or not (control plane, traffic)."""
-        with self.world.tx():
-            po = self._po_by_number(int(dcl_po_number))
-            if po is None:
-                raise DclError(404, 31, f"PO not found: {dcl_po_number}")
-            by_number = {line["line_number"]: line for line in po["lines"]}
-            if not lines:
-                lines = [
-                    {"line_number": n, "quantity": line["quantity"] - line["quantity_received"]}
-                    for n, line in by_number.items()
-                ]
-            received = []
-            for raw in lines:
-                quantity = int(raw.get("quantity") or 0)
-                number = raw.get("line_number")
-                line = by_number.get(int(number)) if number is not None else None
-                item = str(raw.get("item_number") or (line["item_number"] if line else ""))
-                if quantity <= 0 or not item:
-                    continue
-                if line is not None and line["item_number"] == item:
-                    line["quantity_received"] += quantity
-                    row = {"line_number": line["line_number"], "item_number": item}
-                else:
-                    row = {"item_number": item}  # not announced: DCL has no line for it
-                if item in self.items:
-                    self.adjust_inventory(item, po["location"], quantity)
-                received.append({**row, "quantity_received": quantity})
-            if not received:
-                raise DclError(409, 30, "Nothing to receive")
-            # Stored under its first reference, the key `receive_po` and older docs use.
-            self.world.put(SYSTEM, "po", po.get("references", [po["reference_transaction_number"]])[0], po)
-            now = self.world.now()
-            receipt = {
-                "seq": self.world.next_id("dcl:receipt_seq"),
-                "receipt_id": f"R{self.world.next_id('dcl:receipt', 500_000)}",
-                "dcl_po_number": po["dcl_po_number"],
-                "reference_transaction_number": po["reference_transaction_number"],
-                "customer_po_number": po["reference_order_number"],
-                "supplier_reference": po.get("supplier_reference", ""),
-                "receipt_date": now.astimezone(PACIFIC).date().isoformat(),
-                "receipt_type": "PO",
-                "location": po["location"],
-                "received_at": now.isoformat(),
-                "lines": received,
-            }
-            self.world.put(SYSTEM, "receipt", receipt["receipt_id"], receipt)
-        return {k: v for k, v in receipt.items() if k not in ("seq", "received_at")}
-
-    def _validate_po_lines(self, raw_lines: Any) -> list[dict[str, Any]]:
-        if not isinstance(raw_lines, list) or not raw_lines:
-            raise DclError(400, 10, "Missing required field: lines")
-        lines = []
-        for raw in raw_lines:
-            raw = raw if isinstance(raw, dict) else {}
-            item = _require_text(raw, "item_number", 25, "lines.")
-            if item not in self.items:
-                raise DclError(400, 12, f"Item number not found: {item}")
-            lines.append(
-                {
-                    "line_number": _positive_int(raw, "line_number", "lines."),
-                    "item_number": item,
-                    "quantity": _positive_int(raw, "quantity", "lines."),
-                    "quantity_received": 0,
-                }
-            )
-        return lines
-
-    def get_po_receipts(self, params, body: Any = None) -> tuple[int, dict[str, Any]]:
-        page, page_size = _paging(params, "po_receipts")
-        receipts = sorted(self.world.list(SYSTEM, "receipt"), key=lambda r: r["seq"])
-        if params.get("reference_transaction_number"):
-            receipts = [
-                r
-                for r in receipts
-                if r["reference_transaction_number"] == params["reference_transaction_number"]
-            ]
-        if params.get("dcl_po_number", "0") not in ("", "0"):
-            receipts = [r for r in receipts if str(r["dcl_po_number"]) == params["dcl_po_number"]]
-        if params.get("received_from"):
-            since = parse_instant(params["received_from"], "received_from")
-            receipts = [r for r in receipts if datetime.fromisoformat(r["received_at"]) >= since]
-        if params.get("received_to"):
-            until = day_end(params["received_to"], "received_to")
-            receipts = [r for r in receipts if datetime.fromisoformat(r["received_at"]) < until]
-        start = (page - 1) * page_size
-        shown = [{k: v for k, v in r.items() if k not in ("seq", "received_at")} for r in receipts]
-        return 200, {"po_receipts": shown[start : start + page_size]}
-
-    def receive_po(self, reference: str, lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Record a receipt against a notified PO and raise on-hand stock (traffic simulator, tests)."""
-        with self.world.tx():
-            po = self.world.get(SYSTEM, "po", reference)
-            if po is None:
-                raise DclError(404, 31, f"PO notification not found: {reference}")
-            wanted = {int(x["line_number"]): int(x["quantity"]) for x in lines} if lines else None
-            received = []
-            for line in po["lines"]:
-                open_quantity = line["quantity"] - line["quantity_received"]
-                quantity = min(open_quantity, wanted.get(line["line_number"], 0)) if wanted else open_quantity
-                if quantity <= 0:
-                    continue
-                line["quantity_received"] += quantity
-                self.adjust_inventory(line["item_number"], po["location"], quantity)
-                received.append(
-                    {
-                        "line_number": line["line_number"],
-                        "item_number": line["item_number"],
-                        "quantity_received": quantity,
-                    }
-                )
-            if not received:
-                raise DclError(409, 30, "Nothing left to receive")
-            self.world.put(SYSTEM, "po", reference, po)
-            now = self.world.now()
-            receipt = {
-                "seq": self.world.next_id("dcl:receipt_seq"),
-                "receipt_id": f"R{self.world.next_id('dcl:receipt', 500_000)}",
-                "dcl_po_number": po["dcl_po_number"],
-                "reference_transaction_number": reference,
-                "customer_po_number": po["reference_order_number"],
-                "receipt_date": now.astimezone(PACIFIC).date().isoformat(),
-                "receipt_type": "PO",
-                "location": po["location"],
-                "received_at": now.isoformat(),
-                "lines": received,
-            }
-            self.world.put(SYSTEM, "receipt", receipt["receipt_id"], receipt)
-        return {k: v for k, v in receipt.items() if k not in ("seq", "received_at")}
 
     # -- shipping (control plane and traffic simulator) -----------------------------------------
     def list_orders(self) -> list[dict[str, Any]]:
@@ -1067,10 +708,6 @@ def render_item(row: dict[str, Any]) -> dict[str, Any]:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _error_response(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "error_message": message}, status_code=status)
-
-
 async def _json_payload(request: Request) -> Any:
     raw = await request.body()
     if not raw:
@@ -1085,25 +722,7 @@ async def _control_call(function: Callable[..., dict[str, Any]], *args: Any, **k
     try:
         return JSONResponse(await run_in_threadpool(function, *args, **kwargs))
     except DclError as error:
-        return _error_response(error.status, error.code, error.message)
-
-
-def _csv(value: str | None) -> list[str]:
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-def _paging(params, resource: str) -> tuple[int, int]:
-    limit = MAX_PAGE[resource]
-    try:
-        page = int(params.get("page", 1))
-        page_size = int(params.get("page_size", limit))
-    except ValueError as error:
-        raise DclError(400, 13, "Invalid characters in page") from error
-    if page_size > limit:
-        raise DclError(400, 41, f"page_size exceeds maximum {limit}")
-    if page < 1 or page_size < 1:
-        raise DclError(400, 13, "Invalid characters in page")
-    return page, page_size
+        return error_response(error.status, error.code, error.message)
 
 
 def _quantities_to_ship(doc: dict[str, Any], lines: list[dict[str, Any]] | None) -> dict[int, int]:
@@ -1126,7 +745,7 @@ def _quantities_to_ship(doc: dict[str, Any], lines: list[dict[str, Any]] | None)
 
 def _order_predicates(params) -> list[Callable[[dict[str, Any]], bool]]:
     checks: list[Callable[[dict[str, Any]], bool]] = []
-    numbers = set(_csv(params.get("order_numbers")))
+    numbers = set(csv_list(params.get("order_numbers")))
     if numbers:
         checks.append(lambda doc: doc["order_number"] in numbers)
     for prefix, moment_of in (("received", _received_at), ("modified", _modified_at)):
@@ -1181,7 +800,7 @@ FILTER_TAGS = {"order_stage": int, "order_status": int, "location": str, "is_can
 def _filter_expressions(text: str) -> list[Callable[[dict[str, Any]], bool]]:
     """``filter=order_stage ge 60,location eq FR``: comma means AND."""
     checks: list[Callable[[dict[str, Any]], bool]] = []
-    for clause in _csv(text):
+    for clause in csv_list(text):
         parts = clause.split()
         if len(parts) != 3 or parts[0] not in FILTER_TAGS or parts[1] not in FILTER_OPERATORS:
             raise DclError(400, 13, "Invalid characters in filter")
