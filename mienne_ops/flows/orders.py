@@ -82,9 +82,7 @@ def ingest_shopify_orders(
             handle=canceller.cancel,
             ledger=ledger.ledger,
         )
-        for outcome, count in cancelled.counts.items():
-            report.counts[outcome] += count
-        report.problems.extend(cancelled.problems)
+        report.merge(cancelled)
     return finish(context, report)
 
 

@@ -57,6 +57,12 @@ class BatchReport:
     def retrying(self) -> list[Problem]:
         return [p for p in self.problems if p.outcome is Outcome.RETRYING]
 
+    def merge(self, other: BatchReport) -> None:
+        """Add another step's outcomes (e.g. cancellations handled in the same run)."""
+        for outcome, count in other.counts.items():
+            self.counts[outcome] += count
+        self.problems.extend(other.problems)
+
     def summary(self) -> str:
         parts = [f"{outcome.value} {count}" for outcome, count in self.counts.items() if count]
         return f"flow {self.flow}: " + (", ".join(parts) if parts else "nothing to do")

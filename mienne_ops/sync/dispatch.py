@@ -122,9 +122,7 @@ class Dispatcher:
         )
         # The plan step counted planned orders as done; the confirm step has the final word for them.
         report.counts[Outcome.DONE] -= len(planned)
-        for outcome, count in confirmed.counts.items():
-            report.counts[outcome] += count
-        report.problems.extend(confirmed.problems)
+        report.merge(confirmed)
         return report
 
     def _advance_order(self, so_id: str, order_number: str) -> None:
