@@ -23,7 +23,7 @@ from mienne_ops.domain.fulfillment import (
     tracking_info,
 )
 from mienne_ops.errors import NotFoundError
-from mienne_ops.integrations.netsuite import NetSuiteClient
+from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
@@ -105,7 +105,7 @@ class ShipmentSync:
         rows = list(
             self.netsuite.suiteql(
                 "SELECT t.id FROM transaction t WHERE t.type = 'SalesOrd' "
-                f"AND t.tranid = '{_sql_literal(order_number)}'"
+                f"AND t.tranid = {suiteql_literal(str(order_number))}"
             )
         )
         if not rows:
@@ -207,7 +207,3 @@ class ShipmentSync:
             shipped.get(int(line["line_number"]), 0) >= int(line["quantity"])
             for line in dcl_order.get("lines") or []
         )
-
-
-def _sql_literal(value: str) -> str:
-    return value.replace("'", "''")
