@@ -39,6 +39,20 @@ def tick_stamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%f")
 
 
+def batch_run_requests(
+    *, prefix: str, op: str, field: str, keys: Sequence[str], size: int, flow: str, tick: str
+) -> list[dg.RunRequest]:
+    """One run per batch of ``keys``: config ``{op: {field: batch}}``, keyed by prefix, digest and tick."""
+    return [
+        dg.RunRequest(
+            run_key=f"{prefix}:{digest(list(batch))}:{tick}",
+            run_config={"ops": {op: {"config": {field: list(batch)}}}},
+            tags={TAG_FLOW: flow},
+        )
+        for batch in chunks(keys, size)
+    ]
+
+
 def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:
     """True when a run of ``job_name`` is queued or running (one batch per flow at a time)."""
     runs = context.instance.get_runs(

@@ -11,8 +11,7 @@ from mienne_ops.business_rules import BusinessRules
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
-    chunks,
-    digest,
+    batch_run_requests,
     finish,
     run_in_flight,
     tick_stamp,
@@ -85,14 +84,14 @@ def netsuite_dispatch_sensor(
     ids = [so_id for so_id in waiting if so_id not in quarantined]
     if not ids:
         return dg.SkipReason("no sales orders waiting for DCL")
-    tick = tick_stamp()
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"dispatch:{digest(list(batch))}:{tick}",
-                run_config={"ops": {"dispatch_sales_orders": {"config": {"sales_order_ids": list(batch)}}}},
-                tags={TAG_FLOW: FLOW},
-            )
-            for batch in chunks(ids, rules.dispatch_batch_size)
-        ]
+        run_requests=batch_run_requests(
+            prefix="dispatch",
+            op="dispatch_sales_orders",
+            field="sales_order_ids",
+            keys=ids,
+            size=rules.dispatch_batch_size,
+            flow=FLOW,
+            tick=tick_stamp(),
+        )
     )

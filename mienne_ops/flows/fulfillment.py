@@ -17,8 +17,7 @@ from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
-    chunks,
-    digest,
+    batch_run_requests,
     finish,
     run_in_flight,
     tick_stamp,
@@ -128,13 +127,14 @@ def dcl_shipments_sensor(
     if not due:
         return dg.SensorResult(skip_reason="no new DCL shipments", cursor=cursor)
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"shipments:{digest(list(batch))}:{tick_stamp(now)}",
-                run_config={"ops": {"sync_dcl_shipments": {"config": {"order_numbers": list(batch)}}}},
-                tags={TAG_FLOW: FLOW},
-            )
-            for batch in chunks(due, rules.orders_per_run)
-        ],
+        run_requests=batch_run_requests(
+            prefix="shipments",
+            op="sync_dcl_shipments",
+            field="order_numbers",
+            keys=due,
+            size=rules.orders_per_run,
+            flow=FLOW,
+            tick=tick_stamp(now),
+        ),
         cursor=cursor,
     )

@@ -26,8 +26,7 @@ from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
-    chunks,
-    digest,
+    batch_run_requests,
     finish,
     run_in_flight,
     tick_stamp,
@@ -128,16 +127,16 @@ def netsuite_inbound_orders_sensor(
     ids = sorted({*new, *edited, *retrying} - quarantined, key=int)
     if not ids:
         return dg.SensorResult(skip_reason="no purchase or transfer order to announce", cursor=cursor)
-    tick = tick_stamp()
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"asn:{digest(list(batch))}:{tick}",
-                run_config={"ops": {"announce_inbound_orders": {"config": {"order_ids": list(batch)}}}},
-                tags={TAG_FLOW: FLOW},
-            )
-            for batch in chunks(ids, rules.inbound_orders_per_run)
-        ],
+        run_requests=batch_run_requests(
+            prefix="asn",
+            op="announce_inbound_orders",
+            field="order_ids",
+            keys=ids,
+            size=rules.inbound_orders_per_run,
+            flow=FLOW,
+            tick=tick_stamp(),
+        ),
         cursor=cursor,
     )
 
@@ -216,14 +215,15 @@ def dcl_po_receipts_sensor(
         return dg.SensorResult(skip_reason="no new DCL receipts", cursor=cursor)
     numbers = sorted(due, key=int)
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"receipts:{digest(list(batch))}:{tick_stamp(now)}",
-                run_config={"ops": {"post_dcl_receipts": {"config": {"dcl_po_numbers": list(batch)}}}},
-                tags={TAG_FLOW: FLOW},
-            )
-            for batch in chunks(numbers, rules.inbound_orders_per_run)
-        ],
+        run_requests=batch_run_requests(
+            prefix="receipts",
+            op="post_dcl_receipts",
+            field="dcl_po_numbers",
+            keys=numbers,
+            size=rules.inbound_orders_per_run,
+            flow=FLOW,
+            tick=tick_stamp(now),
+        ),
         cursor=cursor,
     )
 
