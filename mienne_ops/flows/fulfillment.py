@@ -83,14 +83,16 @@ def dcl_shipment_sync_job():
     sync_dcl_shipments()
 
 
-def needs_sync(order: dict, ledger) -> bool:
-    """Shipped at DCL and at least one shipment not yet complete in the ledger."""
-    if not is_shipped(order):
-        return False
-    return any(
-        not ledger.binding("shipment", shipment_key(order["order_number"], shipment), "shopify")
+def orders_needing_sync(orders: list[dict], ledger) -> set[str]:
+    """Orders shipped at DCL with at least one shipment not yet complete in the ledger (one query)."""
+    shipments = {
+        shipment_key(order["order_number"], shipment): order["order_number"]
+        for order in orders
+        if is_shipped(order)
         for shipment in order.get("shipments") or []
-    )
+    }
+    synced = ledger.bindings_of("shipment", "shopify", shipments)
+    return {number for key, number in shipments.items() if not synced.get(key)}
 
 
 @dg.sensor(
@@ -116,12 +118,14 @@ def dcl_shipments_sensor(
     ) - timedelta(minutes=rules.shipment_lookback_minutes)
     store = ledger.ledger
     quarantined = store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
-    due = [
-        order["order_number"]
+    polled = [
+        order
         for order in dcl.client.iter_orders(modified_from=since)
-        if order["order_number"] not in quarantined and needs_sync(order, store)
+        if order["order_number"] not in quarantined
     ]
-    due = sorted(set(due) | store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING]))
+    due = sorted(
+        orders_needing_sync(polled, store) | store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
+    )
     # Advance to the poll's start: anything modified after it is seen by the next poll.
     cursor = json.dumps({"modified_from": now.isoformat()})
     if not due:
