@@ -56,9 +56,13 @@ def netsuite_dispatch_job():
     dispatch_sales_orders()
 
 
-def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int) -> list[str]:
+def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int, skip: set[str]) -> list[str]:
+    """Up to ``limit`` waiting sales orders, oldest first, leaving out ``skip`` (quarantined ones)
+    before counting, so a pile of quarantined orders at the front never starves the rest."""
     ids = []
     for row in netsuite.client.suiteql(PENDING_DISPATCH_QUERY):
+        if str(row["id"]) in skip:
+            continue
         ids.append(str(row["id"]))
         if len(ids) >= limit:
             break
@@ -79,9 +83,8 @@ def netsuite_dispatch_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     if run_in_flight(context, netsuite_dispatch_job.name):
         return dg.SkipReason("a dispatch run is already in flight")
-    waiting = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5)
     quarantined = ledger.ledger.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
-    ids = [so_id for so_id in waiting if so_id not in quarantined]
+    ids = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
     if not ids:
         return dg.SkipReason("no sales orders waiting for DCL")
     return dg.SensorResult(

@@ -165,14 +165,18 @@ class Ledger:
     def bindings_of(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, str]:
         """Remote ids for many keys at once (missing keys are absent from the result)."""
         keys = [str(k) for k in keys]
-        if not keys:
-            return {}
         table = schema.bindings
-        query = sa.select(table.c.key, table.c.remote_id).where(
-            table.c.entity == entity, table.c.system == system, table.c.key.in_(keys)
-        )
+        found: dict[str, str] = {}
         with self.engine.connect() as conn:
-            return {row.key: row.remote_id for row in conn.execute(query)}
+            # Chunks keep each IN (...) well under SQLite's bound-parameter limit.
+            for start in range(0, len(keys), 500):
+                query = sa.select(table.c.key, table.c.remote_id).where(
+                    table.c.entity == entity,
+                    table.c.system == system,
+                    table.c.key.in_(keys[start : start + 500]),
+                )
+                found.update({row.key: row.remote_id for row in conn.execute(query)})
+        return found
 
     def key_for(self, entity: str, system: str, remote_id: str) -> str | None:
         table = schema.bindings

@@ -70,3 +70,10 @@ def test_order_journey_by_id_or_name(ledger):
     assert ledger.find_order("#1001")["stage"] == "in_netsuite"
     assert ledger.find_order("1001")["lines"] == [{"sku": "MN-SERUM-001", "quantity": 2}]
     assert ledger.order_stages(["5001", "5002"]) == {"5001": "in_netsuite"}
+
+
+def test_bindings_of_many_keys_at_once(ledger):
+    for index in range(0, 1200, 3):
+        ledger.bind("shipment", f"S{index}", "shopify", f"F{index}")
+    found = ledger.bindings_of("shipment", "shopify", [f"S{index}" for index in range(1200)])
+    assert len(found) == 400 and found["S999"] == "F999" and "S1000" not in found
