@@ -27,6 +27,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -360,7 +361,13 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def _date(value: Any) -> str | None:
-    return str(value)[:10] if value else None
+    """An ISO date (the queries select ``TO_CHAR(…, 'YYYY-MM-DD')``); anything else reads as none."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    except ValueError:
+        return None  # e.g. a locale date (6/15/2024): plan_po_notification quarantines "missing_date"
 
 
 def _invalid(record: str, reason: str, message: str) -> InvalidRecordError:

@@ -32,7 +32,7 @@ from mienne_ops.flows.common import (
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
-from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
 from mienne_ops.sync.batch import run_batch
@@ -90,13 +90,17 @@ def inbound_announcement_job():
     announce_inbound_orders()
 
 
-def _modified_after(row: dict, since: str | None) -> bool:
+def _modified_after(row: dict, since: datetime | None) -> bool:
     if since is None:
         return True
-    try:
-        return datetime.fromisoformat(str(row["lastmodifieddate"])) > datetime.fromisoformat(since)
-    except (TypeError, ValueError):
-        return True  # an unparseable stamp: let the run decide (it compares fingerprints)
+    stamp = parse_suiteql_datetime(row.get("lastmodifieddate"))
+    # No stamp (the query selects it with TO_CHAR, so only a NULL): let the run decide (fingerprints).
+    return stamp is None or stamp > since
+
+
+def _cursor_stamp(state: dict) -> datetime | None:
+    """The newest ``lastmodifieddate`` seen (a cursor from before TO_CHAR reads as none: one re-check)."""
+    return parse_suiteql_datetime(state.get("modified_after"))
 
 
 @dg.sensor(
@@ -118,9 +122,11 @@ def netsuite_inbound_orders_sensor(
     client = netsuite.client
     new = [str(row["id"]) for row in client.suiteql(pending_orders_query(locations, sent=False))]
     announced = list(client.suiteql(pending_orders_query(locations, sent=True)))
-    edited = [str(row["id"]) for row in announced if _modified_after(row, state.get("modified_after"))]
-    stamps = [str(row["lastmodifieddate"]) for row in announced if row.get("lastmodifieddate")]
-    cursor = json.dumps({"modified_after": max(stamps, default=state.get("modified_after"))})
+    since = _cursor_stamp(state)
+    edited = [str(row["id"]) for row in announced if _modified_after(row, since)]
+    stamps = [s for row in announced if (s := parse_suiteql_datetime(row.get("lastmodifieddate")))]
+    newest = max([*stamps, *([since] if since else [])], default=None)
+    cursor = json.dumps({"modified_after": newest.strftime("%Y-%m-%d %H:%M:%S") if newest else None})
     store = ledger.ledger
     quarantined = store.keys_with_exceptions(FLOW, ENTITY_ORDER, [EXCEPTION_OPEN])
     retrying = store.keys_with_exceptions(FLOW, ENTITY_ORDER, [EXCEPTION_RETRYING])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -97,6 +98,27 @@ def id_from_location(response: httpx.Response) -> str | None:
     if not location:
         return None
     return unquote(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1]) or None
+
+
+#: Formats the product asks SuiteQL for: results otherwise come in the account's date preference
+#: (``6/15/2024`` or ``15/6/2024``…), which the product never parses.
+SUITEQL_DATE_FORMAT = "YYYY-MM-DD"
+SUITEQL_DATETIME_FORMAT = "YYYY-MM-DD HH24:MI:SS"
+_DATETIME_PARSE = "%Y-%m-%d %H:%M:%S"
+
+
+def suiteql_date(column: str, alias: str, *, with_time: bool = False) -> str:
+    """A SuiteQL select item giving a date column as ISO text: ``TO_CHAR(col, 'YYYY-MM-DD') AS alias``."""
+    fmt = SUITEQL_DATETIME_FORMAT if with_time else SUITEQL_DATE_FORMAT
+    return f"TO_CHAR({column}, '{fmt}') AS {alias}"
+
+
+def parse_suiteql_datetime(value: Any) -> datetime | None:
+    """A date-time selected with `suiteql_date(..., with_time=True)` (naive, the account's time zone)."""
+    try:
+        return datetime.strptime(str(value), _DATETIME_PARSE)
+    except (TypeError, ValueError):
+        return None
 
 
 def suiteql_literal(value: str) -> str:

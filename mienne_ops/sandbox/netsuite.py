@@ -9,6 +9,8 @@ answers the overflow with an immediate 429 ``CONCURRENCY_LIMIT_EXCEEDED``.
 Control routes (under ``/_sandbox/netsuite``):
 
 - ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset)
+- ``POST /preferences`` ``{"date_format": "D/M/YYYY"}`` sets the account's date format preference, which
+  shapes every date SuiteQL returns (back to ``M/D/YYYY`` on reset); ``GET`` reads it
 - ``POST /sales_orders/{id}/cancel`` closes every line (C Cancelled, or H Closed if partly shipped)
 - ``POST /inventory`` ``{"item": id, "location": id, "quantityonhand": n}`` sets a stock level
 - purchase / transfer orders and item receipts: see `netsuite_inbound` (create, close, receive)
@@ -31,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mienne_ops.sandbox import netsuite_dates as dates
 from mienne_ops.sandbox import netsuite_inbound as inbound
 from mienne_ops.sandbox import netsuite_records as records
 from mienne_ops.sandbox import netsuite_store as store
@@ -187,10 +190,11 @@ class Sandbox(SystemSandbox):
         super().__init__(world, faults)
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.verifier = TbaVerifier(NETSUITE)
+        self.preferences = dates.Preferences()
         with world.tx() as conn:
             store.create_schema(conn)
             inbound.create_schema(conn)
-            suiteql.register_functions(conn)
+            suiteql.register_functions(conn, self.preferences)
 
     # -- SystemSandbox ----------------------------------------------------------------------------
     def wrap(self, app: ASGIApp) -> ASGIApp:
@@ -208,6 +212,7 @@ class Sandbox(SystemSandbox):
 
     def reset(self, catalog: Catalog) -> None:
         self.concurrency_limit = DEFAULT_CONCURRENCY
+        self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
         with self.world.tx() as conn:
             store.clear(conn)
             self.world.clear_system("netsuite")
@@ -233,6 +238,7 @@ class Sandbox(SystemSandbox):
     def control_routes(self) -> list[BaseRoute]:
         return [
             Route("/limits", self._set_limits, methods=["POST"]),
+            Route("/preferences", self._preferences, methods=["GET", "POST"]),
             Route("/sales_orders/{id}/cancel", self._cancel, methods=["POST"]),
             Route("/inventory", self._set_inventory, methods=["POST"]),
             *inbound.control_routes(self),
@@ -275,7 +281,7 @@ class Sandbox(SystemSandbox):
         if not query or not isinstance(query, str):
             raise NsError(400, "INVALID_CONTENT", "The request body must contain the query in 'q'.", "q")
         try:
-            rows = suiteql.run(ctx.conn, query, self.world.now())
+            rows = suiteql.run(ctx.conn, query, self.world.now(), self.preferences)
         except suiteql.SuiteQLError as error:
             raise NsError(400, "INVALID_PARAMETER", str(error)[:300]) from None
         base = f"{_service_root(_signed_url(request))}/services/rest/query/v1/suiteql"
@@ -421,6 +427,18 @@ class Sandbox(SystemSandbox):
         if "concurrency" in body:
             self.concurrency_limit = max(1, int(body["concurrency"]))
         return JSONResponse({"concurrency": self.concurrency_limit})
+
+    async def _preferences(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = json.loads(await request.body() or b"{}")
+                if not isinstance(body, dict) or set(body) - {"date_format"}:
+                    raise ValueError("the body takes only 'date_format'")
+                if "date_format" in body:
+                    self.preferences.set_date_format(body["date_format"])
+            except ValueError as error:  # DateError and bad JSON included
+                return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"date_format": self.preferences.date_format})
 
     def _cancel(self, request: Request) -> Response:
         with self.world.tx() as conn:

@@ -2,10 +2,12 @@
 
 The fake keeps NetSuite's analytics tables (``transaction``, ``transactionline``, ``item``, ...) as
 real SQLite tables prefixed ``ns_``, so SuiteQL can run as SQL instead of through canned templates.
-The rewrite is deliberately small: table names after FROM / JOIN get the prefix, ``BUILTIN.CF`` /
-``BUILTIN.DF`` become SQL expressions, ``SYSDATE`` the world's clock and ``NVL`` ``IFNULL``. String
-literals are never touched. Rows come back the way SuiteQL returns them: lower-case keys, every value
-a string, NULL columns omitted.
+The rewrite is deliberately small: table names after FROM / JOIN become views over those tables,
+``BUILTIN.CF`` / ``BUILTIN.DF`` SQL expressions, ``SYSDATE`` the world's clock and ``NVL`` ``IFNULL``.
+String literals are never touched. The views hand date columns out as tagged DATE values, and
+``TO_CHAR`` / ``TO_DATE`` / ``TRUNC`` are SQL functions with Oracle's meaning (`netsuite_dates`). Rows
+come back the way SuiteQL returns them: lower-case keys, every value a string, NULL columns omitted,
+dates in the account's date format preference.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import re
 import sqlite3
 from datetime import datetime
 from typing import Any
+
+from mienne_ops.sandbox import netsuite_dates as dates
 
 #: SuiteQL table name (lower case) -> sandbox table.
 TABLES = {
@@ -77,9 +81,56 @@ class SuiteQLError(ValueError):
     """The query is not valid SuiteQL (rendered as 400 INVALID_PARAMETER)."""
 
 
-def register_functions(conn: sqlite3.Connection) -> None:
-    """SQL functions the rewritten queries call."""
+#: Views the rewritten queries read (``nsq_<name>`` over ``ns_<name>``), rebuilt when the schema moves.
+_VIEW_PREFIX = "nsq_"
+_views_built_at: dict[int, int] = {}
+_function_errors: dict[int, dates.DateError] = {}
+
+
+def register_functions(conn: sqlite3.Connection, preferences: dates.Preferences) -> None:
+    """SQL functions the rewritten queries call; the date ones read the account's preferences."""
     conn.create_function("ns_status_name", 2, _status_name, deterministic=True)
+    conn.create_function("ns_date", 1, dates.tag, deterministic=True)
+    conn.create_function("ns_display", 1, lambda value: dates.display(value, preferences.date_format))
+    conn.create_function("trunc", 1, _reporting(conn, dates.trunc))
+
+    def to_char(value: Any, fmt: str | None = None) -> str | None:
+        return dates.to_char(value, fmt, preferences.date_format)
+
+    def to_date(text: Any, fmt: str | None = None) -> str | None:
+        return dates.to_date(text, fmt, preferences.date_format)
+
+    for name, function in (("to_char", to_char), ("to_date", to_date), ("to_timestamp", to_date)):
+        conn.create_function(name, -1, _reporting(conn, function))
+
+
+def _reporting(conn: sqlite3.Connection, function: Any) -> Any:
+    """SQLite hides a Python function's exception; keep a DateError for `run` to report."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except (dates.DateError, TypeError, ValueError) as error:
+            _function_errors[id(conn)] = dates.DateError(str(error))
+            raise
+
+    return call
+
+
+def _ensure_views(conn: sqlite3.Connection) -> None:
+    """One view per sandbox table, date columns tagged; rebuilt whenever a column was added."""
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    if _views_built_at.get(id(conn)) == version:
+        return
+    for table in sorted(set(TABLES.values())):
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        select = ", ".join(
+            f"ns_date([{c}]) AS [{c}]" if c.lower() in dates.DATE_COLUMNS else f"[{c}]" for c in columns
+        )
+        view = _VIEW_PREFIX + table.removeprefix("ns_")
+        conn.execute(f"DROP VIEW IF EXISTS {view}")
+        conn.execute(f"CREATE VIEW {view} AS SELECT {select} FROM {table}")
+    _views_built_at[id(conn)] = conn.execute("PRAGMA schema_version").fetchone()[0]
 
 
 def _status_name(tran_type: str | None, letter: str | None) -> str | None:
@@ -106,7 +157,7 @@ def _rewrite_code(code: str, now: datetime) -> str:
     code = _TABLE_AFTER_KEYWORD.sub(_prefix_table, code)
     code = _BUILTIN.sub(_builtin, code)
     code = _TRANSACTION_COLUMN.sub("[transaction]", code)
-    code = _SYSDATE.sub(f"'{now.strftime('%Y-%m-%d %H:%M:%S')}'", code)
+    code = _SYSDATE.sub(f"'{dates.sysdate(now)}'", code)
     return _NVL.sub("IFNULL(", code)
 
 
@@ -116,7 +167,7 @@ def _prefix_table(match: re.Match[str]) -> str:
     if table is None:
         # Unknown names are left alone; SQLite then reports them, rendered as a 400 like NetSuite.
         return match.group(0)
-    return f"{keyword}{space}{table}"
+    return f"{keyword}{space}{_VIEW_PREFIX}{table.removeprefix('ns_')}"
 
 
 def _builtin(match: re.Match[str]) -> str:
@@ -129,31 +180,42 @@ def _builtin(match: re.Match[str]) -> str:
         return f"ns_status_name({prefix}type, {ref})"
     if function == "DF" and column in _DISPLAY_LOOKUPS:
         return _DISPLAY_LOOKUPS[column].format(ref=ref)
+    if function == "DF" and column in dates.DATE_COLUMNS:
+        return f"ns_display({ref})"  # a date's display text: the account's date format
     return ref
 
 
-def run(conn: sqlite3.Connection, query: str, now: datetime) -> list[dict[str, str]]:
+def run(
+    conn: sqlite3.Connection, query: str, now: datetime, preferences: dates.Preferences
+) -> list[dict[str, str]]:
     """All rows of the query (capped at 100,000) as SuiteQL items, without the ``links`` key."""
     sql = rewrite(query, now)
+    _ensure_views(conn)
+    _function_errors.pop(id(conn), None)
     try:
         cursor = conn.execute(sql)
         names = [column[0].lower() for column in cursor.description or ()]
         rows = cursor.fetchmany(MAX_TOTAL_ROWS)
     except sqlite3.Error as error:
-        raise SuiteQLError(f"Invalid search query: {error}") from error
-    return [_item(names, row) for row in rows]
+        reason = _function_errors.pop(id(conn), None) or error
+        raise SuiteQLError(f"Invalid search query: {reason}") from error
+    return [_item(names, row, preferences) for row in rows]
 
 
-def _item(names: list[str], row: sqlite3.Row | tuple[Any, ...]) -> dict[str, str]:
+def _item(
+    names: list[str], row: sqlite3.Row | tuple[Any, ...], preferences: dates.Preferences
+) -> dict[str, str]:
     item: dict[str, str] = {}
     for name, value in zip(names, tuple(row), strict=True):
         if value is None:
             continue
-        item[name] = _text(value)
+        item[name] = _text(value, preferences)
     return item
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, preferences: dates.Preferences) -> str:
+    if dates.is_date(value):
+        return dates.display(value, preferences.date_format) or ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

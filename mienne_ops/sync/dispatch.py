@@ -15,7 +15,7 @@ from mienne_ops.domain.dispatch import DispatchConfig, plan_dcl_order
 from mienne_ops.domain.orders import sales_order_external_id
 from mienne_ops.errors import RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
-from mienne_ops.integrations.netsuite import NetSuiteClient
+from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 from mienne_ops.sync.orders import STAGE_CANCELLED, STAGE_DISPATCHED
@@ -26,7 +26,8 @@ FLOW = "B"
 ENTITY = "sales_order"
 
 PENDING_DISPATCH_QUERY = (
-    "SELECT t.id, t.tranid, t.externalid, t.otherrefnum, t.trandate, t.entity FROM transaction t "
+    "SELECT t.id, t.tranid, t.externalid, t.otherrefnum, "
+    f"{suiteql_date('t.trandate', 'trandate')}, t.entity FROM transaction t "
     "WHERE t.type = 'SalesOrd' AND t.status = 'B' AND t.custbody_sent_to_3pl = 'F' ORDER BY t.id"
 )
 

@@ -36,7 +36,7 @@ from mienne_ops.domain.inbound import (
 )
 from mienne_ops.errors import NotFoundError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
-from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
+from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date, suiteql_literal
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
 
@@ -55,9 +55,12 @@ _STATUSES = " OR ".join(
     f"(t.type = '{kind}' AND t.status IN ({', '.join(repr(s) for s in letters)}))"
     for kind, letters in PENDING_RECEIPT.items()
 )
+# Dates as ISO text whatever the account's date preference (SuiteQL would give `6/15/2024`).
 HEADER_COLUMNS = (
-    "t.id, t.type, t.tranid, t.status, t.entity, t.location, t.transferlocation, t.trandate, t.duedate, "
-    "t.custbody_sent_to_3pl, t.custbody_dcl_po_number, t.lastmodifieddate"
+    "t.id, t.type, t.tranid, t.status, t.entity, t.location, t.transferlocation, "
+    f"{suiteql_date('t.trandate', 'trandate')}, {suiteql_date('t.duedate', 'duedate')}, "
+    "t.custbody_sent_to_3pl, t.custbody_dcl_po_number, "
+    f"{suiteql_date('t.lastmodifieddate', 'lastmodifieddate', with_time=True)}"
 )
 
 

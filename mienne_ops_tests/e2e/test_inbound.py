@@ -5,7 +5,9 @@ repeatedly and its run is executed again; an edit is announced as an update of t
 send whose answer was lost (simulated by DCL already holding that reference) still ends as one DCL
 PO; a cancelled (closed) PO is never announced. The PO is received in two parts (two item receipts,
 then closed); a re-run creates nothing new; an over-receipt and an unknown item on a TO are
-quarantined while the known quantity posts.
+quarantined while the known quantity posts. The whole flow runs under two account date preferences
+(SuiteQL answers dates as ``12/1/2026`` or ``1/12/2026``): the ASN carries ISO dates either way, and
+once everything is announced the sensor finds no PO edited.
 """
 
 import httpx
@@ -49,14 +51,19 @@ def _rerun(driver, job_name: str, op: str, config: dict) -> None:
     assert result.success
 
 
-def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(stack):
+@pytest.mark.parametrize("date_format", ["M/D/YYYY", "D/M/YYYY"])
+def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(stack, date_format):
     sandbox, driver, ledger = stack["sandbox"], stack["driver"], stack["ledger"]
     url = sandbox.url
     _post(url, "/_sandbox/dcl/limits", {"requests_per_second": 100})
+    assert _post(url, "/_sandbox/netsuite/preferences", {"date_format": date_format}) == {
+        "date_format": date_format
+    }
     po = _post(
         url,
         "/_sandbox/netsuite/purchase_orders",
         {
+            "tranDate": "2026-11-03",
             "dueDate": "2026-12-01",
             "lines": [{"sku": SKUS[0], "quantity": 10}, {"sku": SKUS[1], "quantity": 6}],
         },
@@ -94,6 +101,11 @@ def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(
     pos = _dcl_pos(state)
     assert set(pos) == {po["tranId"], to["tranId"]}, pos  # the closed PO is not announced
     assert pos[po["tranId"]]["references"] == [f"{po['tranId']}-1"]
+    # ISO dates whatever the preference (SuiteQL alone would say 11/3/2026 or 3/11/2026).
+    assert (pos[po["tranId"]]["order_date"], pos[po["tranId"]]["expected_delivery_date"]) == (
+        "2026-11-03",
+        "2026-12-01",
+    )
     assert pos[to["tranId"]]["dcl_po_number"] == lost_number  # an update, not a second DCL PO
     assert pos[to["tranId"]]["references"] == [f"{to['tranId']}-1", f"{to['tranId']}-2"]
     ns_po = _order(state, "purchase_orders", po["tranId"])
@@ -163,6 +175,11 @@ def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(
     assert after["netsuite"]["item_receipts"] == before["netsuite"]["item_receipts"]
     assert after["dcl"]["po_notifications"] == before["dcl"]["po_notifications"]
     assert len(ledger.exceptions(statuses=["open"], flow=FLOW)) == 1
+
+    # Nothing was edited since the last announcement: with the faults off, the sensor requests no run
+    # (a locale date read as a stamp would make every announced PO look edited on every tick).
+    _post(url, "/_sandbox/faults", {"clear": True})
+    assert driver.tick(ASN) == 0
 
     # The reconciliation asset materializes (nothing left open) and its checks pass.
     result = driver.repo.get_job("inbound_reconciliation_job").execute_in_process(instance=driver.instance)
