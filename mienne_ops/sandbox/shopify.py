@@ -53,6 +53,7 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
+from mienne_ops.sandbox.shopify_bulk import BulkOperations, BulkResolvers
 from mienne_ops.sandbox.shopify_graphql import (
     IDEMPOTENT_MUTATIONS,
     ActualCost,
@@ -96,6 +97,7 @@ WEBHOOK_BACKOFF_SECONDS = 0.05  # compressed: real Shopify spreads 8 tries over 
 SORT_FIELDS = {"UPDATED_AT": "updated_at", "CREATED_AT": "created_at", "ID": "id"}
 # Resource names that contain an underscore, so ORDERS_CREATE -> orders/create works for them too.
 MULTIWORD_RESOURCES = (
+    "bulk_operations",
     "fulfillment_orders",
     "fulfillment_events",
     "fulfillment_holds",
@@ -167,10 +169,14 @@ class Sandbox(SystemSandbox):
         self.delivery_log: list[dict[str, Any]] = []
         self._failures: dict[int, int] = {}
         self.inventory = ShopifyInventory(world)  # flow E: items, levels, inventorySetQuantities
+        self.bulk = BulkOperations(world, lambda: Resolvers(self), self.emit)  # bulk query operations
 
     # -- SystemSandbox --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
-        return [Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"])]
+        return [
+            Route("/admin/api/{version}/graphql.json", self._graphql, methods=["POST"]),
+            *self.bulk.routes(),
+        ]
 
     def control_routes(self) -> list[BaseRoute]:
         return [
@@ -180,6 +186,7 @@ class Sandbox(SystemSandbox):
             Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
             Route("/webhooks/log", self._log_route, methods=["GET"]),
             *self.inventory.control_routes(),
+            *self.bulk.control_routes(),
         ]
 
     def reset(self, catalog: Catalog) -> None:
@@ -187,6 +194,7 @@ class Sandbox(SystemSandbox):
         self.world.clear_system(SYSTEM)
         self.bucket.configure(2000, 100)
         self.inventory.reset(catalog)
+        self.bulk.reset()
         with self._queue_cond:
             self._queue.clear()
         with self._log_lock:
@@ -210,6 +218,7 @@ class Sandbox(SystemSandbox):
             "webhook_deliveries": log_count,
             "webhooks_pending": self.pending_webhooks(),
             "inventory": self.inventory.state(),
+            "bulk_operations": self.bulk.all(),
         }
 
     def credentials(self) -> dict[str, Any]:
@@ -258,12 +267,20 @@ class Sandbox(SystemSandbox):
         except (ValueError, KeyError, TypeError):
             return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, 400, headers)
         # Execution holds the world lock and may sleep on I/O, so keep it off the event loop.
+        origin = f"{request.url.scheme}://{request.url.netloc}"  # bulk result URLs point back here
         result = await run_in_threadpool(
-            self.run, query, body.get("variables"), body.get("operationName"), version
+            self.run, query, body.get("variables"), body.get("operationName"), version, origin
         )
         return JSONResponse(result, 200, headers)
 
-    def run(self, query: str, variables: dict | None, operation_name: str | None, version: str) -> dict:
+    def run(
+        self,
+        query: str,
+        variables: dict | None,
+        operation_name: str | None,
+        version: str,
+        origin: str = "http://127.0.0.1",
+    ) -> dict:
         """Execute one document the way Shopify would; returns the response body."""
         schema = admin_schema()
         try:
@@ -307,6 +324,7 @@ class Sandbox(SystemSandbox):
             }
         root = Resolvers(self)
         root.version = version
+        root.origin = origin
         priced = ActualCost()
         with self.world.tx():
             result = execute(
@@ -635,7 +653,7 @@ class Sandbox(SystemSandbox):
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 
-class Resolvers(InventoryResolvers):
+class Resolvers(InventoryResolvers, BulkResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
     def __init__(self, sandbox: Sandbox) -> None:

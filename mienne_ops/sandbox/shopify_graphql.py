@@ -15,10 +15,12 @@ import gzip
 import json
 import re
 import shlex
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
@@ -47,6 +49,9 @@ from graphql import (
 )
 
 MAX_PAGE_SIZE = 250
+#: True while a bulk operation runs its query (`shopify_bulk`): every connection returns all of its
+#: nodes, since bulk queries ignore ``first``/``last`` and cursors.
+UNBOUNDED_PAGES: ContextVar[bool] = ContextVar("unbounded_pages", default=False)
 MUTATION_COST = 10
 CONNECTION_BASE_COST = 2
 
@@ -96,6 +101,8 @@ def decode_cursor(cursor: str) -> Any:
 
 
 def page_size(args: dict[str, Any]) -> tuple[int | None, int | None]:
+    if UNBOUNDED_PAGES.get():
+        return sys.maxsize, None
     first, last = args.get("first"), args.get("last")
     if first is None and last is None:
         raise GraphQLError("you must provide one of first or last")

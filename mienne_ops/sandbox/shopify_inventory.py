@@ -39,6 +39,7 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox.catalog import Catalog
 from mienne_ops.sandbox.shopify_graphql import (
     MAX_PAGE_SIZE,
+    UNBOUNDED_PAGES,
     connection_page,
     decode_cursor,
     gid,
@@ -313,8 +314,12 @@ class InventoryResolvers:
 
     # -- queries ----------------------------------------------------------------------------------
     def inventoryItems(self, info, first=None, after=None, query=None, reverse=False, **_args) -> dict:
-        """Items by id (``query`` supports ``sku:X``); keyset paging, at most 250 per page."""
-        if first is None or not 0 <= first <= MAX_PAGE_SIZE:
+        """Items by id (``query`` supports ``sku:X``); keyset paging, at most 250 per page.
+
+        Inside a bulk operation every item is read (no page size, no cursor).
+        """
+        unbounded = UNBOUNDED_PAGES.get()
+        if not unbounded and (first is None or not 0 <= first <= MAX_PAGE_SIZE):
             raise GraphQLError(f"The `first` argument must be between 0 and {MAX_PAGE_SIZE}.")
         sql, args = "SELECT * FROM shopify_inventory_items WHERE 1=1", []
         for term in (query or "").split():
@@ -322,14 +327,14 @@ class InventoryResolvers:
             if field == "sku":
                 sql += " AND sku = ?"
                 args.append(value.strip("'\""))
-        if after is not None:
+        if after is not None and not unbounded:
             sql += " AND id > ?"
             args.append(int(decode_cursor(after)))
         sql += " ORDER BY id LIMIT ?"
-        args.append(first + 1)
+        args.append(-1 if unbounded else first + 1)  # SQLite: LIMIT -1 is no limit
         with self.sandbox.world.tx() as conn:
             rows = conn.execute(sql, args).fetchall()
-            page, has_next = rows[:first], len(rows) > first
+            page, has_next = (rows, False) if unbounded else (rows[:first], len(rows) > first)
             levels = self.sandbox.inventory.levels_of(conn, [r["id"] for r in page])
         names = self._names()
         keyed = [(r["id"], item_node(r, levels[r["id"]], names)) for r in page]
