@@ -1,19 +1,50 @@
 """Small Dagster building blocks shared by the flows: report metadata, run tags, batching."""
 
+import functools
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import dagster as dg
 
+from mienne_ops.errors import AuthError
 from mienne_ops.sync.batch import BatchReport, Outcome
 
 TAG_FLOW = "mienne-ops/flow"
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Transient failures that outlived the HTTP core's retries: retry the (idempotent) batch later.
 BATCH_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+def stop_on_rejected_credentials(op_function: F) -> F:
+    """Under ``@dg.op``: a system refusing our credentials fails the run once, without retries.
+
+    Every record would be refused the same way (a revoked NetSuite token answers 401 to everything),
+    so Dagster's retry policy would only repeat the storm and quarantining records would hide the
+    cause. The run fails with one message naming the system; fix the credentials, and the next
+    sensor tick picks the records up again.
+    """
+
+    @functools.wraps(op_function)
+    def guarded(*args, **kwargs):
+        try:
+            return op_function(*args, **kwargs)
+        except AuthError as error:
+            raise dg.Failure(
+                description=(
+                    f"{error.system or 'a system'} rejected our credentials ({error.status} {error.code}): "
+                    "nothing was quarantined; fix the credentials, then the next tick resumes"
+                ),
+                metadata={"system": str(error.system), "error": str(error)},
+                allow_retries=False,
+            ) from error
+
+    return guarded  # type: ignore[return-value]
+
 
 IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.QUEUED,

@@ -14,6 +14,7 @@ from mienne_ops.flows.common import (
     batch_run_requests,
     finish,
     run_in_flight,
+    stop_on_rejected_credentials,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
@@ -29,6 +30,7 @@ class DispatchBatchConfig(dg.Config):
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
 def dispatch_sales_orders(
     context: dg.OpExecutionContext,
     config: DispatchBatchConfig,

@@ -20,6 +20,7 @@ from mienne_ops.flows.common import (
     batch_run_requests,
     finish,
     run_in_flight,
+    stop_on_rejected_credentials,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
@@ -38,6 +39,7 @@ class SyncShipmentsConfig(dg.Config):
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
 def sync_dcl_shipments(
     context: dg.OpExecutionContext,
     config: SyncShipmentsConfig,

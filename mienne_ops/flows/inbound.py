@@ -29,6 +29,7 @@ from mienne_ops.flows.common import (
     batch_run_requests,
     finish,
     run_in_flight,
+    stop_on_rejected_credentials,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
@@ -63,6 +64,7 @@ class AnnounceConfig(dg.Config):
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
 def announce_inbound_orders(
     context: dg.OpExecutionContext,
     config: AnnounceConfig,
@@ -155,6 +157,7 @@ class ReceiptsConfig(dg.Config):
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
 def post_dcl_receipts(
     context: dg.OpExecutionContext,
     config: ReceiptsConfig,

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, chunks, digest, finish
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    chunks,
+    digest,
+    finish,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
@@ -43,6 +50,7 @@ class IngestOrdersConfig(dg.Config):
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
 def ingest_shopify_orders(
     context: dg.OpExecutionContext,
     config: IngestOrdersConfig,

@@ -118,6 +118,9 @@ class HttpCore:
     stats: CallStats = field(default_factory=lambda: STATS)
     sleep: Callable[[float], None] = time.sleep
     max_connections: int = 20
+    # A 401 is re-sent this many times before it is final (NetSuite answers the odd spurious 401 under
+    # load); a revoked credential still ends in one AuthError after a bounded number of calls.
+    auth_retries: int = 0
 
     def __post_init__(self) -> None:
         self._client = httpx.Client(
@@ -166,6 +169,7 @@ class HttpCore:
         context = {"system": self.system, "operation": operation, "record": record}
         accepted = set(ok_statuses)
         attempt = 0
+        auth_failures = 0
         while True:
             attempt += 1
             try:
@@ -176,12 +180,18 @@ class HttpCore:
                 if inspect is not None:
                     inspect(response)
                 return response
+            except AuthError as error:
+                auth_failures += 1
+                if error.status != 401 or auth_failures > self.auth_retries:
+                    raise
+                delay = self.retry.backoff(attempt)
             except TransientError as error:
                 if attempt >= self.retry.max_attempts:
                     raise
-                delay = self._delay_for(error, attempt)
-                if delay is None:
+                hinted = self._delay_for(error, attempt)
+                if hinted is None:
                     raise
+                delay = hinted
             except httpx.TransportError as error:
                 transient = self._classify_transport(error, idempotent, context)
                 if attempt >= self.retry.max_attempts or isinstance(transient, AmbiguousWriteError):

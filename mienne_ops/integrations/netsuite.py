@@ -28,6 +28,7 @@ SYSTEM = "netsuite"
 RECORD = "/services/rest/record/v1"
 SUITEQL = "/services/rest/query/v1/suiteql"
 MAX_PAGE_SIZE = 1000
+AUTH_RETRIES = 2
 
 
 def netsuite_host(account_id: str) -> str:
@@ -166,6 +167,9 @@ class NetSuiteClient:
             transport=transport,
             describe_error=describe_netsuite_error,
             max_connections=max(max_concurrency, 1),
+            # Spurious INVALID_LOGIN under concurrency is reported (netsuite.md §11); a revoked token
+            # answers 401 to everything and ends in AuthError after three calls.
+            auth_retries=AUTH_RETRIES,
         )
         return cls(core)
 

@@ -9,6 +9,9 @@ answers the overflow with an immediate 429 ``CONCURRENCY_LIMIT_EXCEEDED``.
 Control routes (under ``/_sandbox/netsuite``):
 
 - ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset)
+- ``POST /token`` ``{"revoked": true}`` revokes the integration's access token: every API call then
+  answers 401 ``INVALID_LOGIN`` (NetSuite: ``TokenRevoked`` in the login audit trail) until
+  ``{"revoked": false}`` or a reset
 - ``POST /preferences`` ``{"date_format": "D/M/YYYY"}`` sets the account's date format preference, which
   shapes every date SuiteQL returns (back to ``M/D/YYYY`` on reset); ``GET`` reads it
 - ``POST /sales_orders/{id}/cancel`` closes every line (C Cancelled, or H Closed if partly shipped)
@@ -112,11 +115,12 @@ class TbaVerifier:
 
     def __init__(self, credentials: dict[str, str]) -> None:
         self.credentials = credentials
+        self.revoked = False
         self._nonces: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def verify(self, method: str, url: str, header: str) -> None:
-        if not header.lower().startswith("oauth "):
+        if self.revoked or not header.lower().startswith("oauth "):
             raise NsError(401, "INVALID_LOGIN", INVALID_LOGIN)
         try:
             params = oauth_signature.collect_parameters(
@@ -213,6 +217,7 @@ class Sandbox(SystemSandbox):
     def reset(self, catalog: Catalog) -> None:
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
+        self.verifier.revoked = False
         with self.world.tx() as conn:
             store.clear(conn)
             self.world.clear_system("netsuite")
@@ -239,6 +244,7 @@ class Sandbox(SystemSandbox):
         return [
             Route("/limits", self._set_limits, methods=["POST"]),
             Route("/preferences", self._preferences, methods=["GET", "POST"]),
+            Route("/token", self._token, methods=["POST"]),
             Route("/sales_orders/{id}/cancel", self._cancel, methods=["POST"]),
             Route("/inventory", self._set_inventory, methods=["POST"]),
             *inbound.control_routes(self),
@@ -439,6 +445,16 @@ class Sandbox(SystemSandbox):
             except ValueError as error:  # DateError and bad JSON included
                 return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"date_format": self.preferences.date_format})
+
+    async def _token(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("revoked"), bool) or len(body) != 1:
+            return JSONResponse({"error": 'the body must be {"revoked": true|false}'}, status_code=400)
+        self.verifier.revoked = body["revoked"]
+        return JSONResponse({"revoked": self.verifier.revoked})
 
     def _cancel(self, request: Request) -> Response:
         with self.world.tx() as conn:

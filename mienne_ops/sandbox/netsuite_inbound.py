@@ -50,6 +50,7 @@ from mienne_ops.sandbox.netsuite_store import (
     assert_external_id_free,
     custom_fields,
     ensure_column,
+    invalid_reference,
     item_lines,
     load_transaction,
     number,
@@ -132,7 +133,7 @@ def _resolve_item(ctx: records.Ctx, line: dict[str, Any], path: str) -> sqlite3.
     if "sku" in line and "item" not in line:
         row = ctx.conn.execute("SELECT id FROM ns_item WHERE itemid = ?", (line["sku"],)).fetchone()
         if row is None:
-            raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid item reference key {line['sku']}.", path)
+            raise invalid_reference("item", line["sku"], path)
         return require_item(ctx.conn, row["id"], path)
     return require_item(ctx.conn, line.get("item"), f"{path}.item")
 
@@ -210,7 +211,7 @@ def _merge_lines(ctx: records.Ctx, transaction_id: int, lines: list[dict[str, An
             continue
         line_id = to_int(line["line"], f"{path}.line")
         if line_id not in existing:
-            raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid line reference {line_id}.", f"{path}.line")
+            raise invalid_reference("line", line_id, f"{path}.line")
         _update_line(ctx, existing[line_id], line, path)
         kept.add(line_id)
     if not replace:

@@ -28,6 +28,7 @@ from mienne_ops.sandbox.netsuite_store import (
     check_property_names,
     custom_fields,
     ensure_column,
+    invalid_reference,
     item_lines,
     load_transaction,
     not_found,
@@ -150,7 +151,7 @@ def _merge_lines(ctx: Ctx, transaction_id: int, lines: list[dict[str, Any]], rep
         if line.get("line") is not None:
             line_id = to_int(line["line"], f"{path}.line")
             if line_id not in existing:
-                raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid line reference {line_id}.", f"{path}.line")
+                raise invalid_reference("line", line_id, f"{path}.line")
             _update_line(ctx, existing[line_id], line, path)
             kept.add(line_id)
         else:

@@ -197,6 +197,19 @@ class NsError(Exception):
         self.path = path
 
 
+def invalid_reference(field: str, value: Any, path: str | None) -> NsError:
+    """A reference to a record that does not exist (or may not be used): Oracle's documented answer is
+    400 ``INVALID_CONTENT`` "You have entered an Invalid Field Value …" with the JSON path (REST error
+    handling, section_156570709583)."""
+    return NsError(
+        400,
+        "INVALID_CONTENT",
+        f"Error while accessing resource: You have entered an Invalid Field Value {value} "
+        f"for the following field: {field}",
+        path,
+    )
+
+
 def not_found(record_type: str, ref: str) -> NsError:
     return NsError(404, "NONEXISTENT_ID", f"The record instance does not exist ({record_type} {ref}).")
 
@@ -303,7 +316,7 @@ def to_int(value: Any, path: str) -> int:
     try:
         return int(str(value))
     except (TypeError, ValueError):
-        raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid reference key {value!r}.", path) from None
+        raise invalid_reference(path.rsplit(".", 1)[-1], value, path) from None
 
 
 def to_decimal(value: Any, path: str) -> Decimal:
@@ -388,7 +401,7 @@ def require_customer(conn: sqlite3.Connection, value: Any, path: str = "entity")
             "SELECT id FROM ns_customer WHERE id = ?", (to_int(ref_id(value), path),)
         ).fetchone()
     if row is None:
-        raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid {path} reference key {ref_id(value)}.", path)
+        raise invalid_reference(path, ref_id(value), path)
     return row["id"]
 
 
@@ -396,7 +409,7 @@ def require_item(conn: sqlite3.Connection, value: Any, path: str) -> sqlite3.Row
     item_id = to_int(ref_id(value), path)
     row = conn.execute("SELECT * FROM ns_item WHERE id = ? AND itemtype != 'ShipItem'", (item_id,)).fetchone()
     if row is None or row["isinactive"] == "T":
-        raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid item reference key {item_id}.", path)
+        raise invalid_reference("item", item_id, path)
     return row
 
 
@@ -405,7 +418,7 @@ def require_location(conn: sqlite3.Connection, value: Any, path: str) -> int | N
         return None
     location_id = to_int(ref_id(value), path)
     if conn.execute("SELECT 1 FROM ns_location WHERE id = ?", (location_id,)).fetchone() is None:
-        raise NsError(400, "INVALID_KEY_OR_REF", f"Invalid location reference key {location_id}.", path)
+        raise invalid_reference("location", location_id, path)
     return location_id
 
 
@@ -417,9 +430,7 @@ def require_ship_method(conn: sqlite3.Connection, value: Any) -> int | None:
         "SELECT 1 FROM ns_item WHERE id = ? AND itemtype = 'ShipItem'", (method_id,)
     ).fetchone()
     if row is None:
-        raise NsError(
-            400, "INVALID_KEY_OR_REF", f"Invalid shipMethod reference key {method_id}.", "shipMethod"
-        )
+        raise invalid_reference("shipMethod", method_id, "shipMethod")
     return method_id
 
 

@@ -5,6 +5,11 @@ quarantined (a permanent problem: bad input or a rejection; it goes to the ledge
 with its reason and stays there until a later success resolves it) or retrying (a transient failure
 that outlived the HTTP core's retries; quarantined as *retrying* and picked up again by the next run
 or the reconciliation poll). Nothing is dropped silently.
+
+The one exception to isolation: a system rejecting our credentials (`AuthError`, e.g. a revoked
+NetSuite token answering 401 to everything) is no record's fault. The batch stops at once, quarantines
+nothing and raises that error, so the run fails with one clear message (and an alert); the records
+it did not reach are simply picked up by the next run once the credentials are fixed.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from mienne_ops.errors import InvalidRecordError, MienneOpsError, PermanentError, TransientError
+from mienne_ops.errors import (
+    AuthError,
+    InvalidRecordError,
+    MienneOpsError,
+    PermanentError,
+    TransientError,
+)
 from mienne_ops.ledger import Ledger
 
 log = logging.getLogger("mienne_ops.sync")
@@ -94,11 +105,19 @@ def run_batch(
     """
     report = BatchReport(flow)
     lock = threading.Lock()
+    rejected: list[AuthError] = []
 
     def one(key: str) -> None:
         key = str(key)
+        if rejected:
+            return  # the credentials were refused: stop, the next run takes this record
         try:
             outcome = handle(key)
+        except AuthError as error:
+            with lock:
+                rejected.append(error)
+            log.error("flow %s: credentials rejected on %s %s: %s", flow, entity, key, error)
+            return
         except TransientError as error:
             _record(report, lock, ledger, flow, entity, key, Outcome.RETRYING, error)
             return
@@ -121,6 +140,8 @@ def run_batch(
     else:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"flow-{flow}") as pool:
             list(pool.map(one, keys))
+    if rejected:
+        raise rejected[0]
     return report
 
 

@@ -105,3 +105,26 @@ def test_retry_after_parses_seconds_and_http_dates():
     assert parse_retry_after("2.0") == 2.0
     assert parse_retry_after(None) is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+
+
+def test_a_spurious_401_is_resent_a_bounded_number_of_times():
+    transport, seen = scripted(httpx.Response(401, text="spurious"), httpx.Response(200, json={"ok": 1}))
+    sleeps: list[float] = []
+    core = core_for(transport, sleeps)
+    core.auth_retries = 2
+    assert core.request("POST", "/things", operation="things.create").json() == {"ok": 1}
+    assert len(seen) == 2
+
+    transport, seen = scripted(*[httpx.Response(401, text="revoked")] * 5)
+    core = core_for(transport, sleeps)
+    core.auth_retries = 2
+    with pytest.raises(AuthError):
+        core.request("GET", "/things", operation="things.list")
+    assert len(seen) == 3  # one call plus two re-sends, then one clear error
+
+    transport, seen = scripted(httpx.Response(403, text="forbidden"), httpx.Response(200))
+    core = core_for(transport, sleeps)
+    core.auth_retries = 2
+    with pytest.raises(AuthError):
+        core.request("GET", "/things", operation="things.list")
+    assert len(seen) == 1  # a 403 is never spurious

@@ -140,7 +140,7 @@ def test_unknown_item_is_a_validation_error_naming_the_field(client):
     body["item"]["items"][1]["item"] = {"id": "999999"}
     with pytest.raises(RemoteValidationError) as caught:
         client.upsert("salesOrder", "shopify-order-bad", body)
-    assert caught.value.code == "INVALID_KEY_OR_REF"
+    assert caught.value.code == "INVALID_CONTENT"
     assert "item.items[1].item" in str(caught.value)
 
 
@@ -250,3 +250,19 @@ def test_injected_503_is_retried_then_surfaces_as_transient(sandbox):
     ns.core.retry = FAST
     assert ns.get("customer", "5000")["id"] == "5000"
     ns.close()
+
+
+def test_a_revoked_token_ends_in_one_auth_error_after_a_bounded_number_of_calls(client, sandbox):
+    revoke = httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": True})
+    assert revoke.json() == {"revoked": True}
+    before = STATS.snapshot()["calls"].get("netsuite", 0)
+    with pytest.raises(AuthError) as caught:
+        list(client.suiteql("SELECT id FROM item"))
+    assert (caught.value.status, caught.value.code) == (401, "INVALID_LOGIN")
+    assert STATS.snapshot()["calls"].get("netsuite", 0) - before == 3  # not an endless retry
+    with pytest.raises(AuthError):
+        client.upsert("salesOrder", "shopify-order-revoked", order_body())
+    # Back in business once the token is valid again.
+    httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": False}).raise_for_status()
+    assert next(client.suiteql("SELECT id FROM item"))["id"]
+    assert httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": "yes"}).status_code == 400

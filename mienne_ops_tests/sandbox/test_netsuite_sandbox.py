@@ -109,7 +109,7 @@ def test_validation_errors(ns):
         f"{RECORD}/salesOrder",
         json={"entity": {"id": "5000"}, "item": {"items": [{"item": {"id": str(inactive)}}]}},
     )
-    assert error_code(bad_item) == "INVALID_KEY_OR_REF"
+    assert error_code(bad_item) == "INVALID_CONTENT"
     assert bad_item.json()["o:errorDetails"][0]["o:errorPath"] == "item.items[0].item"
     strict = ns.post(
         f"{RECORD}/salesOrder",

@@ -1,0 +1,38 @@
+"""run_batch: records isolated from each other, except that rejected credentials stop the batch."""
+
+import pytest
+
+from mienne_ops.errors import AuthError, RemoteValidationError
+from mienne_ops.ledger import Ledger
+from mienne_ops.sync.batch import Outcome, run_batch
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    store = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield store
+    store.dispose()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_rejected_credentials_stop_the_batch_and_quarantine_nothing(ledger, workers):
+    handled: list[str] = []
+
+    def handle(key: str) -> Outcome:
+        handled.append(key)
+        if key == "2":
+            raise RemoteValidationError("bad record", system="netsuite", code="INVALID_CONTENT")
+        if int(key) >= 4:
+            raise AuthError("Invalid login attempt.", system="netsuite", status=401, code="INVALID_LOGIN")
+        return Outcome.DONE
+
+    keys = [str(n) for n in range(1, 40)]
+    with pytest.raises(AuthError) as caught:
+        run_batch(flow="A", entity="order", keys=keys, handle=handle, ledger=ledger, workers=workers)
+    assert caught.value.code == "INVALID_LOGIN"
+    # The records before the refusal were handled, the bad one quarantined as usual; the refusal
+    # itself and everything after it is nobody's fault: not quarantined, left for the next run.
+    exceptions = ledger.exceptions(statuses=["open", "retrying"])
+    assert [(e.key, e.reason) for e in exceptions] == [("2", "netsuite_invalid_content")]
+    assert {"1", "2", "3", "4"} <= set(handled)
+    assert len(handled) < len(keys)
