@@ -22,6 +22,15 @@ class BusinessRules(dg.ConfigurableResource):
     tax_item_id: int = 900
     gift_card_item_id: int = 901
     discount_item_id: int = 902
+    # Money that is no product: each on its own NetSuite service item (seeded in the sandbox).
+    tip_item_id: int = 903
+    duty_item_id: int = 904
+    gift_card_sale_item_id: int = 905  # a gift card bought on the order (a liability; never shipped)
+    rounding_item_id: int = 906  # cent remainders of rates, and a gap to Shopify within tolerance
+    # Test orders (`test: true`, bogus gateway / test mode) are skipped unless this is on.
+    import_test_orders: bool = False
+    # The shop's IANA time zone (Shopify `shop.ianaTimezone`): tranDate is the shop's calendar day.
+    shop_timezone: str = "America/New_York"
     # Shopify shipping line code (or lower-cased title) -> NetSuite shipMethod id
     ship_methods: dict[str, int] = {
         "standard": 101,
@@ -31,9 +40,20 @@ class BusinessRules(dg.ConfigurableResource):
         "overnight": 103,
         "canada-post": 104,
         "canada post expedited": 104,
+        "usps-priority": 105,
+        "usps priority mail": 105,
     }
-    default_ship_method_id: int = 101
-    total_tolerance: str = "0.01"
+    # An unmapped Shopify method is an exception (`unmapped_ship_method`), never a default method.
+    # PO boxes: the methods whose carrier delivers to them; another method on a PO-box address is
+    # switched to the country's PO-box method, or quarantined (`po_box_unsupported`) without one.
+    po_box_ship_method_ids: list[int] = [104, 105]
+    po_box_ship_method_by_country: dict[str, int] = {"US": 105, "CA": 104}
+    # Countries the 3PL ships to; other destinations are quarantined (`unsupported_destination`).
+    allowed_countries: list[str] = ["US", "CA"]
+    # The one tolerance between the planned sales order and Shopify's current total (shop money).
+    # A gap up to it (multi-currency conversions, shares of partly refunded lines) is booked on the
+    # rounding line, so NetSuite's total equals Shopify's; a larger gap quarantines the order.
+    total_tolerance: str = "0.05"
     # Flow B: NetSuite -> DCL
     dcl_warehouse: str = "FR"
     # NetSuite shipMethod id -> "CARRIER/SERVICE" at DCL
@@ -42,6 +62,7 @@ class BusinessRules(dg.ConfigurableResource):
         "102": "FEDEX/2DAY",
         "103": "FEDEX/OVERNIGHT",
         "104": "CANADAPOST/EXPEDITED",
+        "105": "USPS/PRIORITY",
     }
     rush_ship_method_ids: list[int] = [103]
     dispatch_batch_size: int = 200

@@ -3,8 +3,10 @@
 Input is what flow B reads from NetSuite: the sales order header (`GET salesOrder/{id}`) and its open
 item lines from SuiteQL (lower-case keys, every value a string). Output is one DCL `order` object
 (dcl.md §4, mapping §10.1). Only what is still left to ship is sent: closed lines and lines already
-fully shipped are dropped, and the DCL `line_number` is the NetSuite line id so that shipments can be
-mapped back to `orderLine` in flow C. DCL's field limits are checked here so a bad address is
+fully shipped are dropped, a line's quantity is capped by the quantity flow A recorded for the 3PL
+(``custcol_dcl_quantity``: 0 for lines fulfilled elsewhere, digital goods and gift cards, which stay
+on the sales order because they are sold), and the DCL `line_number` is the NetSuite line id so that
+shipments can be mapped back to `orderLine` in flow C. DCL's field limits are checked here so a bad address is
 quarantined with a clear reason instead of being rejected inside a batch.
 """
 
@@ -97,6 +99,9 @@ def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict 
     if item_type and item_type not in SHIPPABLE_ITEM_TYPES:
         return None
     remaining = _quantity(row.get("qty"), record) - _quantity(row.get("qty_shipped"), record)
+    if row.get("dcl_qty") not in (None, ""):
+        # Sales orders written before the column existed have it empty: then the whole line ships.
+        remaining = min(remaining, _quantity(row.get("dcl_qty"), record))
     if remaining <= 0:
         return None
     sku = (row.get("sku") or "").strip()

@@ -6,6 +6,12 @@ queries return the `OrderFields` fragment (`integrations/graphql/order_fields.gr
 GIDs, upper-case enums, MoneyBags). `ShopifyOrder.from_rest` and `ShopifyOrder.from_graphql` turn
 both into the same model, so everything downstream has exactly one shape to handle. Amounts are the
 shop-currency money (what NetSuite books); presentment money is ignored on purpose.
+
+Quantities: `quantity` is what was ordered, `current_quantity` what is left on the order after edits
+and refunds (what NetSuite books), `unfulfilled_quantity` what is still to be shipped by anyone (a
+line fulfilled at a POS or from another location has 0; so do tips and digital goods). A GraphQL
+`lineItems` connection that still reports `hasNextPage` was read only in part: the model says so
+(`line_items_truncated`) and the mapping refuses it rather than booking half an order.
 """
 
 from __future__ import annotations
@@ -86,6 +92,11 @@ class ShopifyLineItem(_Model):
     requires_shipping: bool
     is_gift_card: bool
     variant_id: int | None
+    # Still to ship by anyone; defaults to the current quantity when the payload does not say.
+    unfulfilled_quantity: int = 0
+    # False for custom lines that are no product of the shop (a tip is one): REST `product_exists`,
+    # GraphQL `variant: null`.
+    has_product: bool = True
 
     @property
     def tax_amount(self) -> Decimal:
@@ -136,6 +147,20 @@ class ShopifyOrder(_Model):
     total_tax: Decimal
     total_discounts: Decimal
     total_shipping: Decimal
+    test: bool = False
+    presentment_currency: str = ""
+    # Shopify's own totals after edits and refunds; None when the payload does not carry them.
+    current_total_price: Decimal | None = None
+    current_total_tax: Decimal | None = None
+    total_tip: Decimal = ZERO  # tips received (their line items have no product)
+    total_duties: Decimal = ZERO  # import duties charged at checkout, after edits/refunds
+    duties_included: bool = False  # duties inside the line prices (duty-inclusive markets)
+    line_items_truncated: bool = False  # the lineItems connection was not read to its end
+
+    @property
+    def is_multi_currency(self) -> bool:
+        """Paid in another currency than the shop's: shop money is a per-amount conversion."""
+        return bool(self.presentment_currency) and self.presentment_currency != self.currency
 
     @property
     def gift_card_amount(self) -> Decimal:
@@ -228,7 +253,18 @@ def _rest_line_item(item: dict[str, Any]) -> ShopifyLineItem:
         requires_shipping=bool(item.get("requires_shipping", True)),
         is_gift_card=bool(item.get("gift_card", False)),
         variant_id=_int_or_none(item.get("variant_id")),
+        unfulfilled_quantity=_rest_unfulfilled(item, quantity if current is None else int(current)),
+        has_product=bool(item.get("product_exists", True))
+        and (item.get("variant_id") is not None or _text(item.get("sku")) is not None),
     )
+
+
+def _rest_unfulfilled(item: dict[str, Any], current: int) -> int:
+    """REST `fulfillable_quantity`; absent (old payloads) -> the current quantity if it ships."""
+    value = item.get("fulfillable_quantity")
+    if value is None:
+        return current if item.get("requires_shipping", True) else 0
+    return int(value)
 
 
 def _rest_shipping_line(line: dict[str, Any]) -> ShippingLine:
@@ -306,7 +342,20 @@ def _rest_order_fields(order: dict[str, Any]) -> dict[str, Any]:
         "total_tax": _rest_money(order, "total_tax"),
         "total_discounts": _rest_money(order, "total_discounts"),
         "total_shipping": total_shipping,
+        "test": bool(order.get("test", False)),
+        "presentment_currency": order.get("presentment_currency") or order.get("currency") or "",
+        "current_total_price": _rest_optional_money(order, "current_total_price"),
+        "current_total_tax": _rest_optional_money(order, "current_total_tax"),
+        "total_tip": _rest_money(order, "total_tip_received"),
+        "total_duties": _rest_optional_money(order, "current_total_duties") or ZERO,
+        "duties_included": bool(order.get("duties_included", False)),
     }
+
+
+def _rest_optional_money(order: dict[str, Any], key: str) -> Decimal | None:
+    if order.get(key) is None and not order.get(f"{key}_set"):
+        return None
+    return _rest_money(order, key)
 
 
 # --- GraphQL --------------------------------------------------------------------------------------
@@ -375,7 +424,16 @@ def _gql_line_item(node: dict[str, Any]) -> ShopifyLineItem:
         requires_shipping=bool(node.get("requiresShipping", True)),
         is_gift_card=bool(node.get("isGiftCard", False)),
         variant_id=_int_or_none(variant.get("legacyResourceId")) or gid_to_int(variant.get("id")),
+        unfulfilled_quantity=_gql_unfulfilled(node, quantity if current is None else int(current)),
+        has_product=bool(variant) or bool(_text(node.get("sku"))),
     )
+
+
+def _gql_unfulfilled(node: dict[str, Any], current: int) -> int:
+    value = node.get("unfulfilledQuantity")
+    if value is None:
+        return current if node.get("requiresShipping", True) else 0
+    return int(value)
 
 
 def _gql_shipping_line(node: dict[str, Any]) -> ShippingLine:
@@ -450,7 +508,26 @@ def _graphql_order_fields(node: dict[str, Any]) -> dict[str, Any]:
         "total_tax": _gql_money(node.get("totalTaxSet")),
         "total_discounts": _gql_money(node.get("totalDiscountsSet")),
         "total_shipping": _gql_money(node.get("totalShippingPriceSet")),
+        "test": bool(node.get("test", False)),
+        "presentment_currency": node.get("presentmentCurrencyCode") or node.get("currencyCode") or "",
+        "current_total_price": _gql_optional_money(node, "currentTotalPriceSet"),
+        "current_total_tax": _gql_optional_money(node, "currentTotalTaxSet"),
+        "total_tip": _gql_money(node.get("totalTipReceivedSet")),
+        "total_duties": _gql_money(node.get("currentTotalDutiesSet")),
+        "duties_included": bool(node.get("dutiesIncluded", False)),
+        "line_items_truncated": _has_next_page(node.get("lineItems")),
     }
+
+
+def _gql_optional_money(node: dict[str, Any], key: str) -> Decimal | None:
+    return _gql_money(node[key]) if node.get(key) else None
+
+
+def _has_next_page(connection: dict[str, Any] | list | None) -> bool:
+    """True when a connection says more nodes exist than were read (a paged reader completes it)."""
+    if not isinstance(connection, dict):
+        return False
+    return bool((connection.get("pageInfo") or {}).get("hasNextPage"))
 
 
 # --- small helpers --------------------------------------------------------------------------------

@@ -5,7 +5,9 @@
   cursor, so each stored event is looked at once;
 - a reconciliation poll every few minutes over a look-back window of ``updated_at`` for paid,
   unfulfilled orders without the imported tag, so a dropped webhook never loses an order.
-Orders already imported (the ledger says so) are filtered out before a run is requested.
+Orders already imported (the ledger says so) are filtered out before a run is requested, except
+when an `orders/updated` webhook shows other line quantities than the ledger recorded: that order is
+an edit after import and goes to `OrderIngestor.apply_edit`.
 """
 
 import json
@@ -34,19 +36,23 @@ from mienne_ops.sync.orders import (
     ENTITY,
     FLOW,
     IMPORTED_STAGES,
+    SETTLED_STAGES,
     STAGE_CANCELLED,
     OrderCanceller,
     OrderIngestor,
+    edit_pending,
     mapping_config,
 )
 
 ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated"}
+EDIT_TOPICS = {"orders/updated"}
 CANCEL_TOPICS = {"orders/cancelled"}
 
 
 class IngestOrdersConfig(dg.Config):
     order_ids: list[str] = []
     cancelled_order_ids: list[str] = []
+    edited_order_ids: list[str] = []
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
@@ -63,7 +69,7 @@ def ingest_shopify_orders(
 ) -> dg.Output:
     """Import each order (and apply cancellations), isolating every order's failure."""
     report = BatchReport(FLOW)
-    if config.order_ids:
+    if config.order_ids or config.edited_order_ids:
         catalog = NetSuiteCatalog.load(netsuite.client)
         ingestor = OrderIngestor(
             shopify=shopify.client,
@@ -72,15 +78,23 @@ def ingest_shopify_orders(
             ledger=ledger.ledger,
             mapping=mapping_config(rules, catalog.item_ids),
             imported_tag=rules.imported_tag,
+            import_test_orders=rules.import_test_orders,
         )
-        report = run_batch(
-            flow=FLOW,
-            entity=ENTITY,
-            keys=config.order_ids,
-            handle=ingestor.ingest,
-            ledger=ledger.ledger,
-            workers=rules.parallel_records,
-        )
+        for keys, handle in (
+            (config.order_ids, ingestor.ingest),
+            (config.edited_order_ids, ingestor.apply_edit),
+        ):
+            if keys:
+                report.merge(
+                    run_batch(
+                        flow=FLOW,
+                        entity=ENTITY,
+                        keys=keys,
+                        handle=handle,
+                        ledger=ledger.ledger,
+                        workers=rules.parallel_records,
+                    )
+                )
     if config.cancelled_order_ids:
         canceller = OrderCanceller(netsuite=netsuite.client, dcl=dcl.client, ledger=ledger.ledger)
         cancelled = run_batch(
@@ -144,6 +158,7 @@ def shopify_orders_sensor(
         cursor.inbox_id = 0
     events = store.events_after("shopify", cursor.inbox_id, limit=2000)
     wanted = {e.resource_id for e in events if e.topic in ORDER_TOPICS and e.resource_id}
+    updates = {e.resource_id: e.payload for e in events if e.topic in EDIT_TOPICS and e.resource_id}
     cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}
     first_event = cursor.inbox_id
     if events:
@@ -166,25 +181,36 @@ def shopify_orders_sensor(
     wanted |= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
 
     stages = store.order_stages(wanted | cancelled)
-    to_import = sorted(
-        key for key in wanted - cancelled if stages.get(key) not in IMPORTED_STAGES | {STAGE_CANCELLED}
-    )
+    to_import = sorted(key for key in wanted - cancelled if stages.get(key) not in SETTLED_STAGES)
     to_cancel = sorted(key for key in cancelled if stages.get(key) != STAGE_CANCELLED)
+    to_edit = sorted(
+        key
+        for key, payload in updates.items()
+        if key not in cancelled
+        and stages.get(key) in IMPORTED_STAGES
+        and edit_pending(payload, (store.find_order(key) or {}).get("lines"))
+    )
 
     requests = []
-    batches = list(chunks(to_import, rules.orders_per_run)) or ([[]] if to_cancel else [])
+    batches = list(chunks(to_import, rules.orders_per_run)) or ([[]] if to_cancel or to_edit else [])
     for index, batch in enumerate(batches):
         cancels = to_cancel if index == 0 else []
+        edits = to_edit if index == 0 else []
         # The poll's time is part of the key: an order a crashed run never finished comes back with
         # the next poll under a new key (the daemon never re-runs a key, even a failed one).
-        run_key = f"orders:{first_event}-{cursor.inbox_id}:{poll_stamp}:{digest([*batch, *cancels])}"
+        keys = digest([*batch, *cancels, *edits])
+        run_key = f"orders:{first_event}-{cursor.inbox_id}:{poll_stamp}:{keys}"
         requests.append(
             dg.RunRequest(
                 run_key=run_key,
                 run_config={
                     "ops": {
                         "ingest_shopify_orders": {
-                            "config": {"order_ids": list(batch), "cancelled_order_ids": list(cancels)}
+                            "config": {
+                                "order_ids": list(batch),
+                                "cancelled_order_ids": list(cancels),
+                                "edited_order_ids": list(edits),
+                            }
                         }
                     }
                 },

@@ -87,6 +87,10 @@ SERVICE_ITEMS = (
     ServiceItem("tax", "SHOPIFY-TAX", 900, "NonInvtPart"),
     ServiceItem("gift_card", "SHOPIFY-GIFT-CARD", 901, "Payment"),
     ServiceItem("discount", "SHOPIFY-DISCOUNT", 902, "Discount"),
+    ServiceItem("tip", "SHOPIFY-TIP", 903, "NonInvtPart"),
+    ServiceItem("duty", "SHOPIFY-DUTIES", 904, "NonInvtPart"),
+    ServiceItem("gift_card_sale", "SHOPIFY-GIFT-CARD-SALE", 905, "NonInvtPart"),
+    ServiceItem("rounding", "SHOPIFY-ROUNDING", 906, "NonInvtPart"),
 )
 
 
@@ -218,6 +222,7 @@ def build_catalog(sku_count: int = 300, bundle_count: int = 24, customer_count: 
         ShipMethod("express", "Express Shipping", 102, "FEDEX", "2DAY"),
         ShipMethod("overnight", "Overnight", 103, "FEDEX", "OVERNIGHT"),
         ShipMethod("canada-post", "Canada Post Expedited", 104, "CANADAPOST", "EXPEDITED"),
+        ShipMethod("usps-priority", "USPS Priority Mail", 105, "USPS", "PRIORITY"),
     )
     customers = []
     for index in range(customer_count):

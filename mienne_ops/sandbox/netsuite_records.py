@@ -625,7 +625,10 @@ class Renderer:
     def _type_fields(self, row: sqlite3.Row, header: dict[str, Any]) -> dict[str, Any]:
         lines = item_lines(self.ctx.conn, row["id"])
         if row["type"] == "SalesOrd":
+            # NetSuite's total is the lines (tax, discount and payment items included) plus the
+            # header's shipping cost, as on the transaction's summary.
             total = sum(-Decimal(str(line["netamount"] or 0)) for line in lines)
+            total += Decimal(str(header.get("shippingCost") or 0))
             fields = {k: header.get(k) for k in ("otherRefNum", "shipDate", "email", "shippingCost")}
             approval = ref_id(header.get("orderStatus")) or "B"
             letter = row["status"] if row["status"] in ("A", "B") else approval

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS ns_transactionline (
     quantitybilled NUMERIC NOT NULL DEFAULT 0, quantitycommitted NUMERIC NOT NULL DEFAULT 0,
     rate NUMERIC, netamount NUMERIC, location INTEGER, isclosed TEXT NOT NULL DEFAULT 'F',
     itemtype TEXT, mainline TEXT NOT NULL DEFAULT 'F', taxline TEXT NOT NULL DEFAULT 'F',
-    createdfrom INTEGER, orderline INTEGER, memo TEXT, custcol_shopify_line_id TEXT, record TEXT,
+    createdfrom INTEGER, orderline INTEGER, memo TEXT, custcol_shopify_line_id TEXT,
+    custcol_dcl_quantity TEXT, record TEXT,
     PRIMARY KEY ([transaction], id)
 );
 CREATE TABLE IF NOT EXISTS ns_item (

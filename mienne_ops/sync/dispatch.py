@@ -33,7 +33,8 @@ PENDING_DISPATCH_QUERY = (
 
 LINES_QUERY = (
     "SELECT tl.transaction, tl.id AS line, i.itemid AS sku, tl.itemtype, ABS(tl.quantity) AS qty, "
-    "tl.quantityshiprecv AS qty_shipped, tl.isclosed, tl.custcol_shopify_line_id AS shopify_line_id "
+    "tl.quantityshiprecv AS qty_shipped, tl.isclosed, tl.custcol_shopify_line_id AS shopify_line_id, "
+    "tl.custcol_dcl_quantity AS dcl_qty "
     "FROM transactionline tl JOIN item i ON i.id = tl.item "
     "WHERE tl.transaction IN ({ids}) AND tl.mainline = 'F' AND tl.taxline = 'F' "
     "AND tl.itemtype IN ('InvtPart','Assembly','Kit') "

@@ -4,22 +4,34 @@ Each step is safe to repeat: the customer and the sales order are upserted by ex
 (``PUT …/eid:``), the StateSet order is looked up by external id before it is created, the tag is
 additive, and every remote id is bound in the ledger right after it exists. The order is re-read
 from Shopify (never trusted from a possibly stale webhook), and an order the ledger already shows as
-imported costs no API call at all.
+imported costs no API call at all. Test orders are skipped (stage ``test_skipped``) unless
+`BusinessRules.import_test_orders`.
+
+After the upsert NetSuite's own total is read back and compared with Shopify's current total
+(`netsuite_total_mismatch`, both numbers): the plan reconciles on paper, this proves NetSuite booked
+it so.
+
+An order edited after import (`apply_edit`) updates its sales order through the same external-id
+upsert while the order has not gone to DCL; once dispatched, the edit cannot be applied silently and
+becomes an `edited_after_dispatch` exception listing the old and the new lines.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from mienne_ops.domain.money import to_decimal
 from mienne_ops.domain.orders import (
     OrderMappingConfig,
+    SalesOrderPlan,
     customer_record,
     plan_sales_order,
 )
 from mienne_ops.domain.shopify import ShopifyOrder
 from mienne_ops.domain.stateset import stateset_order_data
-from mienne_ops.errors import NotFoundError, PermanentError
+from mienne_ops.errors import InvalidRecordError, NotFoundError, PermanentError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.integrations.shopify import ShopifyClient
@@ -39,7 +51,11 @@ STAGE_CANCELLED = "cancelled"
 STAGE_DISPATCHED = "dispatched"
 STAGE_PARTIALLY_SHIPPED = "partially_shipped"
 STAGE_SHIPPED = "shipped"
+STAGE_TEST_SKIPPED = "test_skipped"
 IMPORTED_STAGES = {STAGE_IN_NETSUITE, STAGE_DISPATCHED, STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED}
+DISPATCHED_STAGES = {STAGE_DISPATCHED, STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED}
+# Stages an order never leaves through flow A's import (the sensor does not request them again).
+SETTLED_STAGES = IMPORTED_STAGES | {STAGE_CANCELLED, STAGE_TEST_SKIPPED}
 
 
 @dataclass
@@ -50,26 +66,90 @@ class OrderIngestor:
     ledger: Ledger
     mapping: OrderMappingConfig
     imported_tag: str = "SENT_TO_NS"
+    import_test_orders: bool = False
 
     def ingest(self, key: str) -> Outcome:
         """Import one Shopify order (by numeric id)."""
         known = self.ledger.find_order(key)
-        if known and known["stage"] in IMPORTED_STAGES | {STAGE_CANCELLED}:
+        if known and known["stage"] in SETTLED_STAGES:
             return Outcome.SKIPPED
-        node = self.shopify.get_order(int(key))
-        if node is None:
-            raise NotFoundError("order not found", system="shopify", operation="get_order", record=key)
-        order = ShopifyOrder.from_graphql(node)
+        order = self._read(key)
+        if order.test and not self.import_test_orders:
+            self.ledger.record_order(key, order.name, STAGE_TEST_SKIPPED, lines=[])
+            self.ledger.audit("shopify", "order.skip", key, "ok", detail="test order")
+            return Outcome.SKIPPED
         self.ledger.record_order(key, order.name, STAGE_RECEIVED, lines=_line_summary(order))
         plan = plan_sales_order(order, self.mapping)  # raises InvalidRecordError for bad orders
         entity_id = self._customer_id(plan)
         sales_order_id = self._upsert_sales_order(key, plan, entity_id)
+        self._check_netsuite_total(key, plan, sales_order_id)
         self._record_in_stateset(key, order, plan.external_id, sales_order_id)
         if self.imported_tag not in order.tags:
             self.shopify.add_tags(order.id, [self.imported_tag])
             self.ledger.audit("shopify", "tagsAdd", key, "ok", detail=self.imported_tag)
         self.ledger.record_order(key, order.name, STAGE_IN_NETSUITE)
         return Outcome.DONE
+
+    def apply_edit(self, key: str) -> Outcome:
+        """Bring an imported order's sales order in line with its edited Shopify order.
+
+        Not imported yet: the normal import. Imported, not dispatched: the same upsert replaces the
+        sales order's lines. Dispatched: DCL has (or is picking) the old lines, so a difference is an
+        `edited_after_dispatch` exception with both versions, for a human to settle with DCL.
+        """
+        known = self.ledger.find_order(key)
+        if not known or known["stage"] not in IMPORTED_STAGES:
+            return self.ingest(key)
+        order = self._read(key)
+        new_lines = _line_summary(order)
+        old_lines = list(known.get("lines") or [])
+        sales_order_id = self.ledger.binding(ENTITY, key, "netsuite")
+        if known["stage"] in DISPATCHED_STAGES or self._sent_to_3pl(sales_order_id):
+            if _same_lines(old_lines, new_lines):
+                return Outcome.SKIPPED
+            raise InvalidRecordError(
+                "edited_after_dispatch",
+                f"edited in Shopify after it went to DCL; old lines {_describe(old_lines)}, "
+                f"new lines {_describe(new_lines)}",
+                system="shopify",
+                operation="apply_edit",
+                record=f"{order.name} ({order.id})",
+            )
+        plan = plan_sales_order(order, self.mapping)
+        entity_id = self._customer_id(plan)
+        sales_order_id = self._write_sales_order(key, plan, entity_id)
+        self._check_netsuite_total(key, plan, sales_order_id)
+        self.ledger.record_order(key, order.name, known["stage"], lines=new_lines)
+        self.ledger.audit("netsuite", "salesOrder.edit", key, "ok", remote_id=sales_order_id)
+        return Outcome.DONE
+
+    def _read(self, key: str) -> ShopifyOrder:
+        node = self.shopify.get_order(int(key))
+        if node is None:
+            raise NotFoundError("order not found", system="shopify", operation="get_order", record=key)
+        return ShopifyOrder.from_graphql(node)
+
+    def _sent_to_3pl(self, sales_order_id: str | None) -> bool:
+        """NetSuite's own flag, in case flow B dispatched after the ledger was read."""
+        if not sales_order_id:
+            return False
+        header = self.netsuite.get("salesOrder", sales_order_id)
+        return header.get("custbody_sent_to_3pl") is True
+
+    def _check_netsuite_total(self, key: str, plan: SalesOrderPlan, sales_order_id: str) -> None:
+        """NetSuite's total after the upsert must be Shopify's current total less gift cards."""
+        header = self.netsuite.get("salesOrder", sales_order_id)
+        booked = to_decimal(header.get("total"))
+        if booked == plan.expected_total:
+            return
+        raise InvalidRecordError(
+            "netsuite_total_mismatch",
+            f"NetSuite booked {booked}, Shopify's current total is {plan.shopify_total} "
+            f"(expected {plan.expected_total} after {plan.gift_card_total} in gift cards)",
+            system="netsuite",
+            operation="salesOrder.total",
+            record=f"{plan.shopify_name} ({plan.shopify_order_id})",
+        )
 
     def _customer_id(self, plan) -> str:
         customer = plan.customer
@@ -86,6 +166,9 @@ class OrderIngestor:
         bound = self.ledger.binding(ENTITY, key, "netsuite")
         if bound:
             return bound
+        return self._write_sales_order(key, plan, entity_id)
+
+    def _write_sales_order(self, key: str, plan, entity_id: str) -> str:
         sales_order_id = self.netsuite.upsert(
             "salesOrder", plan.external_id, plan.record(entity_id), replace=["item"]
         )
@@ -111,17 +194,54 @@ def _line_summary(order: ShopifyOrder) -> list[dict]:
     ]
 
 
+def edit_pending(payload: dict, recorded_lines: list[dict] | None) -> bool:
+    """Whether an `orders/updated` webhook shows other lines than the ledger recorded at import.
+
+    Most updates of an imported order are no edit (our own tag, a note, a fulfillment); comparing
+    the webhook's line quantities with the ledger's costs no API call. An unreadable payload is
+    treated as an edit, so the order is re-read rather than missed.
+    """
+    try:
+        lines = _line_summary(ShopifyOrder.from_rest(payload))
+    except (KeyError, TypeError, ValueError):
+        return True
+    return not _same_lines(list(recorded_lines or []), lines)
+
+
+def _same_lines(old: list[dict], new: list[dict]) -> bool:
+    return _quantities(old) == _quantities(new)
+
+
+def _quantities(lines: list[dict]) -> dict[str, int]:
+    result: dict[str, int] = {}
+    for line in lines:
+        result[line["sku"]] = result.get(line["sku"], 0) + int(line["quantity"])
+    return result
+
+
+def _describe(lines: list[dict]) -> str:
+    return ", ".join(f"{sku} x{qty}" for sku, qty in sorted(_quantities(lines).items())) or "none"
+
+
 def mapping_config(rules, item_ids: dict[str, int]) -> OrderMappingConfig:
     """The domain's mapping config from the business rules and NetSuite's item ids."""
+    ZoneInfo(rules.shop_timezone)  # a misspelt zone fails the run at once, not order by order
     return OrderMappingConfig(
         sku_item_ids=item_ids,
         ship_methods=rules.ship_methods,
-        default_ship_method_id=rules.default_ship_method_id,
         location_id=rules.netsuite_location_id,
         tax_item_id=rules.tax_item_id,
         gift_card_item_id=rules.gift_card_item_id,
         discount_item_id=rules.discount_item_id,
+        gift_card_sale_item_id=rules.gift_card_sale_item_id,
+        tip_item_id=rules.tip_item_id,
+        duty_item_id=rules.duty_item_id,
+        rounding_item_id=rules.rounding_item_id,
         total_tolerance=rules.tolerance,
+        tran_date_timezone=rules.shop_timezone,
+        po_box_ship_method_ids=set(rules.po_box_ship_method_ids),
+        po_box_ship_method_by_country=dict(rules.po_box_ship_method_by_country),
+        allowed_countries={c.upper() for c in rules.allowed_countries},
     )
 
 

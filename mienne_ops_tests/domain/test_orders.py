@@ -25,10 +25,14 @@ from mienne_ops.errors import InvalidRecordError, PermanentError
 CONFIG = OrderMappingConfig(
     sku_item_ids={"IPOD2008GREEN": 101, "IPOD2008RED": 102, "IPOD2008BLACK": 103, "IPOD2009BLACK": 104},
     ship_methods={"Free Shipping": 7, "express": 9},
-    default_ship_method_id=1,
     location_id=1,
     tax_item_id=-8,
     gift_card_item_id=55,
+    gift_card_sale_item_id=56,
+    tip_item_id=57,
+    duty_item_id=58,
+    rounding_item_id=59,
+    total_tolerance=Decimal("0.01"),
 )
 
 
@@ -44,6 +48,11 @@ def paid_full_order(shopify_fixtures: Path) -> dict:
     payload["financial_status"] = "paid"
     for line in payload["line_items"]:
         line["current_quantity"] = line["quantity"]
+        line["fulfillable_quantity"] = line["quantity"]
+    # As placed: Shopify's current totals are the original ones (the real #1001 was refunded later).
+    for name in ("total_price", "total_tax"):
+        payload[f"current_{name}"] = payload[name]
+        payload[f"current_{name}_set"] = copy.deepcopy(payload[f"{name}_set"])
     return payload
 
 
@@ -99,6 +108,7 @@ def test_record_is_the_netsuite_sales_order_body(shopify_fixtures):
     assert body["custbody_shopify_order_id"] == "450789469"
     assert body["shippingAddress"] == {
         "addressee": "Bob Norman",
+        "attention": "",
         "addr1": "Chestnut Street 92",
         "addr2": "",
         "city": "Louisville",
@@ -115,6 +125,7 @@ def test_record_is_the_netsuite_sales_order_body(shopify_fixtures):
         "amount": 195.66,
         "location": {"id": "1"},
         "custcol_shopify_line_id": "466157049",
+        "custcol_dcl_quantity": 1,
     }
     assert items[-1]["item"] == {"id": "-8"} and items[-1]["amount"] == 11.94
     assert round(sum(i["amount"] for i in items) + body["shippingCost"], 2) == 598.94
@@ -155,21 +166,27 @@ def test_gift_card_is_a_negative_payment_line(shopify_fixtures):
     assert gift_line["item"] == {"id": "55"} and gift_line["amount"] == -50.0
 
 
-def test_discounted_example_order_with_rounding_remainder_in_amount(shopify_fixtures):
+def test_rate_times_quantity_is_the_amount_and_the_remainder_is_a_rounding_line(shopify_fixtures):
     payload = rest_order(shopify_fixtures, "test_23")  # paid, 199.00 less a 17.91 allocation
-    payload["line_items"][0].update(quantity=3, current_quantity=3)
+    payload["line_items"][0].update(quantity=3, current_quantity=3, fulfillable_quantity=3)
     payload["line_items"][0]["price_set"]["shop_money"]["amount"] = "60.00"
     payload["line_items"][0]["discount_allocations"][0]["amount_set"]["shop_money"]["amount"] = "20.00"
-    payload["total_price_set"]["shop_money"]["amount"] = "160.00"
-    line = plan_sales_order(ShopifyOrder.from_rest(payload), CONFIG).lines[0]
-    assert line.amount == Decimal("160.00")
-    assert line.rate == Decimal("53.33")  # the 0.01 remainder stays in the amount
+    payload["current_total_price_set"]["shop_money"]["amount"] = "160.00"
+    payload["shipping_lines"] = [{"code": "express", "title": "Express", "price": "0.00"}]
+    plan = plan_sales_order(ShopifyOrder.from_rest(payload), CONFIG)
+    line = plan.lines[0]
+    # NetSuite keeps rate × quantity: 53.33 × 3 = 159.99, and the cent is on the rounding line.
+    assert (line.rate, line.quantity, line.amount) == (Decimal("53.33"), 3, Decimal("159.99"))
+    assert plan.rounding == Decimal("0.01")
+    items = plan.record("1")["item"]["items"]
+    assert items[-1] == {"item": {"id": "59"}, "quantity": 1, "rate": 0.01, "amount": 0.01}
+    assert round(sum(i["amount"] for i in items), 2) == 160.00
 
 
 def test_taxes_included_lines_are_net_of_their_tax(shopify_fixtures):
     payload = paid_full_order(shopify_fixtures)
     payload["taxes_included"] = True
-    payload["total_price_set"]["shop_money"]["amount"] = "587.00"  # 597 − 10 discount, tax inside
+    payload["current_total_price_set"]["shop_money"]["amount"] = "587.00"  # 597 − 10, tax inside
     plan = plan_sales_order(ShopifyOrder.from_rest(payload), CONFIG)
     assert [line.amount for line in plan.lines] == [Decimal("191.68"), Decimal("191.69"), Decimal("191.69")]
     assert plan.expected_total == Decimal("587.00")
@@ -190,7 +207,7 @@ def test_taxes_included_lines_are_net_of_their_tax(shopify_fixtures):
         (lambda o: [li.update(current_quantity=0) for li in o["line_items"]], "zero_quantity"),
         (lambda o: [li.update(requires_shipping=False) for li in o["line_items"]], "no_shippable_lines"),
         (lambda o: o["line_items"][1].update(sku=None), "missing_sku"),
-        (lambda o: o["total_price_set"]["shop_money"].update(amount="598.96"), "total_mismatch"),
+        (lambda o: o["current_total_price_set"]["shop_money"].update(amount="598.96"), "total_mismatch"),
     ],
 )
 def test_validation_reasons(shopify_fixtures, change, reason):
@@ -230,12 +247,12 @@ def test_gift_card_only_order_has_no_shippable_lines(shopify_fixtures):
     assert reason_of(payload) == "no_shippable_lines"
 
 
-def test_ship_method_by_lower_cased_title_then_default(shopify_fixtures):
+def test_ship_method_by_lower_cased_title_and_an_unmapped_one_is_an_exception(shopify_fixtures):
     payload = paid_full_order(shopify_fixtures)
     payload["shipping_lines"][0].update(code="EXP-2D", title="Express")
     assert plan_sales_order(ShopifyOrder.from_rest(payload), CONFIG).ship_method_id == 9
     payload["shipping_lines"][0].update(code="other", title="Other")
-    assert plan_sales_order(ShopifyOrder.from_rest(payload), CONFIG).ship_method_id == 1
+    assert reason_of(payload) == "unmapped_ship_method"  # never a silent default method
 
 
 # --- property: any internally consistent order reconciles ---------------------------------------
@@ -278,14 +295,21 @@ def consistent_orders(draw) -> dict:
 def test_consistent_orders_always_reconcile(payload):
     config = OrderMappingConfig(
         sku_item_ids={line["sku"]: i for i, line in enumerate(payload["line_items"])},
-        ship_methods={},
-        default_ship_method_id=1,
+        ship_methods={"std": 1},
         location_id=1,
         tax_item_id=2,
         gift_card_item_id=3,
+        gift_card_sale_item_id=4,
+        tip_item_id=5,
+        duty_item_id=6,
+        rounding_item_id=7,
+        total_tolerance=Decimal("0"),
     )
     plan = plan_sales_order(ShopifyOrder.from_rest(payload), config)
     gift = Decimal(payload["transactions"][0]["amount"])
     assert plan.expected_total + gift == Decimal(payload["total_price"])
     for line in plan.lines:
-        assert abs(line.rate * line.quantity - line.amount) <= Decimal("0.005") * line.quantity
+        assert line.rate * line.quantity == line.amount  # what NetSuite recomputes
+    body = plan.record("1")
+    booked = sum(Decimal(str(i["amount"])) for i in body["item"]["items"]) + Decimal(str(body["shippingCost"]))
+    assert booked == plan.expected_total
