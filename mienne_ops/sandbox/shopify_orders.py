@@ -336,6 +336,24 @@ def order_node(order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
             order.get("total_discounts_set"), order.get("total_discounts"), currency
         ),
         "totalShippingPriceSet": money_bag(shipping_total, "0", currency),
+        "currentTotalPriceSet": money_bag(
+            order.get("current_total_price_set"),
+            order.get("current_total_price", order["total_price"]),
+            currency,
+        ),
+        "currentTotalTaxSet": money_bag(
+            order.get("current_total_tax_set"),
+            order.get("current_total_tax", order.get("total_tax")),
+            currency,
+        ),
+        # Null when the order has no duties, as Shopify answers.
+        "currentTotalDutiesSet": money_bag(order["current_total_duties_set"], None, currency)
+        if order.get("current_total_duties_set")
+        else None,
+        "dutiesIncluded": bool(order.get("duties_included")),
+        "totalTipReceivedSet": money_bag(
+            order.get("total_tip_received_set"), order.get("total_tip_received", "0"), currency
+        ),
         "customer": {
             "__typename": "Customer",
             "id": gid("Customer", customer["id"]),
