@@ -311,5 +311,6 @@ def test_consistent_orders_always_reconcile(payload):
     for line in plan.lines:
         assert line.rate * line.quantity == line.amount  # what NetSuite recomputes
     body = plan.record("1")
-    booked = sum(Decimal(str(i["amount"])) for i in body["item"]["items"]) + Decimal(str(body["shippingCost"]))
+    amounts = [Decimal(str(item["amount"])) for item in body["item"]["items"]]
+    booked = sum(amounts) + Decimal(str(body["shippingCost"]))
     assert booked == plan.expected_total
