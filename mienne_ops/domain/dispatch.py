@@ -95,6 +95,9 @@ def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict 
     """One DCL line for a SuiteQL row, or None when there is nothing to ship on it."""
     if str(row.get("isclosed", "F")).upper() == "T":
         return None
+    if row.get("kitmemberof") not in (None, ""):
+        # A kit's hidden member line: the kit line carries it (as its SKU or as bundle_lines).
+        return None
     item_type = row.get("itemtype")
     if item_type and item_type not in SHIPPABLE_ITEM_TYPES:
         return None

@@ -576,9 +576,18 @@ def _created(ctx: records.Ctx, record_type: str, new_id: int) -> Response:
     return Response(status_code=204, headers={"Location": ctx.href(record_type, new_id)})
 
 
-def _state_lines(conn: Any, transaction_id: int) -> list[dict[str, Any]]:
+def _state_lines(conn: Any, transaction_id: int, kit_members: bool = False) -> list[dict[str, Any]]:
+    """The item lines (or, with ``kit_members``, the hidden kit member lines) of a transaction."""
     result = []
-    for line in store.item_lines(conn, transaction_id):
+    if kit_members:
+        lines = conn.execute(
+            "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND kitmemberof IS NOT NULL "
+            "ORDER BY linesequencenumber",
+            (transaction_id,),
+        ).fetchall()
+    else:
+        lines = store.item_lines(conn, transaction_id)
+    for line in lines:
         sku = conn.execute("SELECT itemid FROM ns_item WHERE id = ?", (line["item"],)).fetchone()
         result.append(
             {
@@ -593,6 +602,7 @@ def _state_lines(conn: Any, transaction_id: int) -> list[dict[str, Any]]:
                 "isClosed": line["isclosed"] == "T",
                 "orderLine": line["orderline"],
                 "custcol_shopify_line_id": line["custcol_shopify_line_id"],
+                **({"kitMemberOf": line["kitmemberof"]} if kit_members else {}),
             }
         )
     return result
@@ -611,6 +621,7 @@ def _state_order(conn: Any, row: Any) -> dict[str, Any]:
         "shipMethod": row["shipmethod"],
         "custom": {k: v for k, v in header.items() if k.startswith("custbody_")},
         "lines": _state_lines(conn, row["id"]),
+        "kitMemberLines": _state_lines(conn, row["id"], kit_members=True),
     }
 
 
@@ -623,6 +634,7 @@ def _state_child(conn: Any, row: Any) -> dict[str, Any]:
         "createdFrom": str(row["createdfrom"]),
         "status": row["status"],
         "lines": _state_lines(conn, row["id"]),
+        "kitMemberLines": _state_lines(conn, row["id"], kit_members=True),
         "packages": header.get("package", []),
         "tracking": [p.get("packageTrackingNumber") for p in header.get("package", [])],
     }

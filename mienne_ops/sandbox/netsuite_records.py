@@ -30,6 +30,8 @@ from mienne_ops.sandbox.netsuite_store import (
     ensure_column,
     invalid_reference,
     item_lines,
+    kit_member_lines,
+    kit_members,
     load_transaction,
     not_found,
     number,
@@ -163,7 +165,8 @@ def _merge_lines(ctx: Ctx, transaction_id: int, lines: list[dict[str, Any]], rep
             if Decimal(str(row["quantityshiprecv"])) > 0:
                 raise NsError(400, "USER_ERROR", f"Line {line_id} has been fulfilled and cannot be removed.")
             conn.execute(
-                "DELETE FROM ns_transactionline WHERE [transaction] = ? AND id = ?", (transaction_id, line_id)
+                "DELETE FROM ns_transactionline WHERE [transaction] = ? AND (id = ? OR kitmemberof = ?)",
+                (transaction_id, line_id, line_id),
             )
 
 
@@ -199,14 +202,17 @@ def _insert_line(ctx: Ctx, transaction_id: int, line: dict[str, Any], path: str)
         ),
     )
     _set_custom_columns(conn, transaction_id, line_id, line)
+    _rebuild_kit_members(ctx, transaction_id, line_id)
     return line_id
 
 
 def _update_line(ctx: Ctx, row: sqlite3.Row, line: dict[str, Any], path: str) -> None:
     conn = ctx.conn
     fulfilled = Decimal(str(row["quantityshiprecv"]))
+    item_changed = False
     if "item" in line and fulfilled == 0:
         item = require_item(conn, line["item"], f"{path}.item")
+        item_changed = item["id"] != row["item"]
         conn.execute(
             "UPDATE ns_transactionline SET item = ?, itemtype = ? WHERE [transaction] = ? AND id = ?",
             (item["id"], item["itemtype"], row["transaction"], row["id"]),
@@ -227,6 +233,68 @@ def _update_line(ctx: Ctx, row: sqlite3.Row, line: dict[str, Any], path: str) ->
         (str(-quantity), str(rate), str(-(rate * quantity)), closed, location, row["transaction"], row["id"]),
     )
     _set_custom_columns(conn, row["transaction"], row["id"], line)
+    if item_changed:
+        _rebuild_kit_members(ctx, row["transaction"], row["id"])
+    else:
+        _follow_kit_line(ctx, row["transaction"], row["id"])
+
+
+# -- kit component lines --------------------------------------------------------------------------
+# A kit on a sales order is the kit line plus one hidden line per BOM member whose ``kitmemberof`` is
+# the kit line's id; a member line's quantity is the kit quantity times the member quantity, and it
+# follows its kit line (quantity, location, closing). Public SuiteQL code filters these rows with
+# ``kitmemberof IS NULL``; item fulfillments carry them (see `fulfil`).
+
+
+def _rebuild_kit_members(ctx: Ctx, transaction_id: int, kit_line_id: int) -> None:
+    """(Re)create the member lines of a line from its item's BOM (none unless the item is a kit)."""
+    conn = ctx.conn
+    conn.execute(
+        "DELETE FROM ns_transactionline WHERE [transaction] = ? AND kitmemberof = ?",
+        (transaction_id, kit_line_id),
+    )
+    kit = conn.execute(
+        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND id = ?", (transaction_id, kit_line_id)
+    ).fetchone()
+    if kit["itemtype"] != "Kit":
+        return
+    kit_quantity = Decimal(str(kit["quantity"]))  # signed like the kit line
+    for member in kit_members(conn, kit["item"]):
+        member_id = conn.execute(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM ns_transactionline WHERE [transaction] = ?",
+            (transaction_id,),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, "
+            "location, isclosed, itemtype, kitmemberof, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
+            (
+                transaction_id,
+                member_id,
+                member_id,
+                member["item"],
+                str(kit_quantity * Decimal(str(member["quantity"]))),
+                kit["location"],
+                kit["isclosed"],
+                member["itemtype"],
+                kit_line_id,
+            ),
+        )
+
+
+def _follow_kit_line(ctx: Ctx, transaction_id: int, kit_line_id: int) -> None:
+    """Member lines take the kit line's quantity (times their BOM quantity), location and closing."""
+    conn = ctx.conn
+    kit = conn.execute(
+        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND id = ?", (transaction_id, kit_line_id)
+    ).fetchone()
+    per_kit = {member["item"]: Decimal(str(member["quantity"])) for member in kit_members(conn, kit["item"])}
+    for member in kit_member_lines(conn, transaction_id, kit_line_id):
+        quantity = Decimal(str(kit["quantity"])) * per_kit.get(member["item"], Decimal(0))
+        conn.execute(
+            "UPDATE ns_transactionline SET quantity = ?, location = ?, isclosed = ? "
+            "WHERE [transaction] = ? AND id = ?",
+            (str(quantity), kit["location"], kit["isclosed"], transaction_id, member["id"]),
+        )
 
 
 def _set_custom_columns(conn: sqlite3.Connection, transaction_id: int, line_id: int, line: dict) -> None:
@@ -351,21 +419,35 @@ def fulfil(ctx: Ctx, order: sqlite3.Row, body: dict[str, Any]) -> int:
     header["package"] = ((body.get("package") or {}).get("items")) or []
     header.update(custom_fields(body, "custbody"))
     new_id = _insert_child(ctx, order, "itemFulfillment", ship_status, body, header)
-    for sequence, (row, quantity, spec) in enumerate(selected, start=1):
+    sequence = 0
+    for row, quantity, spec in selected:
         location = require_location(ctx.conn, spec.get("location"), "item.items.location") or row["location"]
         location = location or order["location"]
         if location is None:
             raise NsError(400, "USER_ERROR", "Please enter value(s) for: Inventory Location", "item.items")
+        sequence += 1
+        kit_line = sequence
         _insert_child_line(ctx, new_id, sequence, order, row, quantity, location)
-        ctx.conn.execute(
-            "UPDATE ns_transactionline SET quantityshiprecv = quantityshiprecv + ? "
-            "WHERE [transaction] = ? AND id = ?",
-            (str(quantity), order["id"], row["id"]),
-        )
+        _add_shipped(ctx, order["id"], row["id"], quantity)
+        # Fulfilling a kit line fulfils its members: they are carried as lines of the fulfillment.
+        for member in kit_member_lines(ctx.conn, order["id"], row["id"]):
+            per_kit = abs(Decimal(str(member["quantity"]))) / abs(Decimal(str(row["quantity"])))
+            member_quantity = quantity * per_kit
+            sequence += 1
+            _insert_child_line(ctx, new_id, sequence, order, member, member_quantity, location, kit_line)
+            _add_shipped(ctx, order["id"], member["id"], member_quantity)
     if ship_status == "C":
         decrement_stock(ctx.conn, new_id)
     refresh_sales_order(ctx, order["id"])
     return new_id
+
+
+def _add_shipped(ctx: Ctx, order_id: int, line_id: int, quantity: Decimal) -> None:
+    ctx.conn.execute(
+        "UPDATE ns_transactionline SET quantityshiprecv = quantityshiprecv + ? "
+        "WHERE [transaction] = ? AND id = ?",
+        (str(quantity), order_id, line_id),
+    )
 
 
 def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int:
@@ -434,14 +516,14 @@ def _insert_child_line(
     row: sqlite3.Row,
     quantity: Decimal,
     location: Any,
+    kit_member_of: int | None = None,
 ) -> None:
     rate = Decimal(str(row["rate"] or 0))
     sign = -1 if order["type"] in NEGATIVE_QUANTITY_TYPES else 1
     ctx.conn.execute(
         "INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, item, quantity, rate, "
-        "netamount, "
-        "location, itemtype, createdfrom, orderline, custcol_shopify_line_id, record) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
+        "netamount, location, itemtype, createdfrom, orderline, custcol_shopify_line_id, kitmemberof, "
+        "record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
         (
             new_id,
             sequence,
@@ -455,28 +537,24 @@ def _insert_child_line(
             order["id"],
             row["id"],
             row["custcol_shopify_line_id"],
+            kit_member_of,
         ),
     )
 
 
 def decrement_stock(conn: sqlite3.Connection, fulfillment_id: int) -> None:
-    """A shipped fulfilment takes stock out of its locations (kits through their members)."""
-    for line in item_lines(conn, fulfillment_id):
+    """A shipped fulfilment takes stock out of its locations: a kit through its member lines."""
+    lines = conn.execute(
+        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND mainline = 'F' AND itemtype != 'Kit'",
+        (fulfillment_id,),
+    ).fetchall()
+    for line in lines:
         quantity = abs(Decimal(str(line["quantity"])))
-        members = [(line["item"], Decimal(1))]
-        if line["itemtype"] == "Kit":
-            members = [
-                (member["item"], Decimal(str(member["quantity"])))
-                for member in conn.execute(
-                    "SELECT * FROM ns_itemmember WHERE parentitem = ?", (line["item"],)
-                )
-            ]
-        for item_id, per_unit in members:
-            conn.execute(
-                "UPDATE ns_aggregateitemlocation SET quantityonhand = quantityonhand - ?, "
-                "quantityavailable = quantityavailable - ? WHERE item = ? AND location = ?",
-                (str(quantity * per_unit), str(quantity * per_unit), item_id, line["location"]),
-            )
+        conn.execute(
+            "UPDATE ns_aggregateitemlocation SET quantityonhand = quantityonhand - ?, "
+            "quantityavailable = quantityavailable - ? WHERE item = ? AND location = ?",
+            (str(quantity), str(quantity), line["item"], line["location"]),
+        )
 
 
 # -- customers ------------------------------------------------------------------------------------
@@ -652,7 +730,7 @@ class Renderer:
         if not (self.expand or force):
             return self._links(row, name)
         if name == "item":
-            items = [self.line(row, line) for line in item_lines(self.ctx.conn, row["id"])]
+            items = [self.line(row, line) for line in self._sublist_lines(row)]
         elif name == "package" and row["type"] == "ItemShip":
             items = [{"links": [], **package} for package in json.loads(row["record"]).get("package", [])]
         elif name in ("shippingAddress", "billingAddress"):
@@ -667,6 +745,16 @@ class Renderer:
             "hasMore": False,
             "offset": 0,
         }
+
+    def _sublist_lines(self, row: sqlite3.Row) -> list[sqlite3.Row]:
+        """A sales order hides its kit member lines; a fulfillment lists them after their kit line."""
+        if row["type"] != "ItemShip":
+            return item_lines(self.ctx.conn, row["id"])
+        return self.ctx.conn.execute(
+            "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND mainline = 'F' "
+            "ORDER BY linesequencenumber",
+            (row["id"],),
+        ).fetchall()
 
     def line(self, row: sqlite3.Row, line: sqlite3.Row) -> dict[str, Any]:
         quantity = abs(Decimal(str(line["quantity"] or 0)))
@@ -689,6 +777,8 @@ class Renderer:
             result["orderLine"] = line["orderline"]
             if row["type"] == "ItemShip":
                 result["itemReceive"] = True
+            if line["kitmemberof"] is not None:
+                result["kitMemberOf"] = line["kitmemberof"]
         for key in line.keys():  # noqa: SIM118 - sqlite3.Row iterates values
             if key.startswith("custcol_") and line[key] is not None:
                 result[key] = line[key]

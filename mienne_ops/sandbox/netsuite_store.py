@@ -74,6 +74,36 @@ CREATE TABLE IF NOT EXISTS ns_bomrevisioncomponent (
 );
 """
 
+#: Standard SuiteQL columns added after the first schema: created with the tables, and added to a
+#: sandbox file written by an older version (``ALTER TABLE ADD COLUMN``), so a kept world still works.
+STANDARD_COLUMNS = {
+    "ns_transaction": (
+        ("voided", "TEXT NOT NULL DEFAULT 'F'"),
+        # NetSuite's record type id, lower case ('salesorder', 'itemfulfillment', ...).
+        ("recordtype", "TEXT GENERATED ALWAYS AS (lower(rectype)) VIRTUAL"),
+    ),
+    "ns_transactionline": (
+        # The kit line's id on a kit component line (hidden member rows), else NULL.
+        ("kitmemberof", "INTEGER"),
+        ("quantitybackordered", "NUMERIC NOT NULL DEFAULT 0"),
+        ("foreignamount", "NUMERIC GENERATED ALWAYS AS (netamount) VIRTUAL"),
+    ),
+    "ns_item": (
+        ("description", "TEXT"),
+        ("createddate", "TEXT"),
+        ("lastmodifieddate", "TEXT"),
+        ("fullname", "TEXT GENERATED ALWAYS AS (itemid) VIRTUAL"),
+    ),
+}
+#: Every transaction has exactly one main line (``mainline = 'T'``, no item, line id 0), as in NetSuite;
+#: a trigger writes it so that no insert of a transaction can forget it.
+MAINLINE_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS ns_transaction_mainline AFTER INSERT ON ns_transaction BEGIN
+    INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, mainline, createdfrom, record)
+    VALUES (NEW.id, 0, 0, 'T', NEW.createdfrom, '{}');
+END
+"""
+
 TABLES = (
     "ns_transaction",
     "ns_transactionline",
@@ -223,6 +253,12 @@ def create_schema(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)
+    for table, columns in STANDARD_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_xinfo({table})")}
+        for name, definition in columns:
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+    conn.execute(MAINLINE_TRIGGER)
 
 
 def clear(conn: sqlite3.Connection) -> None:
@@ -385,10 +421,29 @@ def load_transaction(conn: sqlite3.Connection, record_type: str, ref: str) -> sq
 
 
 def item_lines(conn: sqlite3.Connection, transaction_id: int) -> list[sqlite3.Row]:
+    """The lines of the item sublist as REST shows them: no main line, no hidden kit member lines."""
     return conn.execute(
         "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND mainline = 'F' "
-        "ORDER BY linesequencenumber",
+        "AND kitmemberof IS NULL ORDER BY linesequencenumber",
         (transaction_id,),
+    ).fetchall()
+
+
+def kit_member_lines(conn: sqlite3.Connection, transaction_id: int, kit_line_id: int) -> list[sqlite3.Row]:
+    """The hidden component lines of one kit line (``kitmemberof`` = the kit line's id)."""
+    return conn.execute(
+        "SELECT * FROM ns_transactionline WHERE [transaction] = ? AND kitmemberof = ? "
+        "ORDER BY linesequencenumber",
+        (transaction_id, kit_line_id),
+    ).fetchall()
+
+
+def kit_members(conn: sqlite3.Connection, kit_item_id: int) -> list[sqlite3.Row]:
+    """A kit item's BOM (``itemMember``) with each member's item type."""
+    return conn.execute(
+        "SELECT im.item, im.quantity, i.itemtype FROM ns_itemmember im JOIN ns_item i ON i.id = im.item "
+        "WHERE im.parentitem = ? ORDER BY im.linenumber",
+        (kit_item_id,),
     ).fetchall()
 
 

@@ -31,13 +31,16 @@ PENDING_DISPATCH_QUERY = (
     "WHERE t.type = 'SalesOrd' AND t.status = 'B' AND t.custbody_sent_to_3pl = 'F' ORDER BY t.id"
 )
 
+# A kit on a sales order is its kit line plus hidden member lines (``kitmemberof`` = the kit line):
+# only the kit line is the order's line. DCL gets the kit as its SKU or exploded into its components
+# (bundle_lines, per the BOM flag), and NetSuite fulfils the members with their kit line.
 LINES_QUERY = (
     "SELECT tl.transaction, tl.id AS line, i.itemid AS sku, tl.itemtype, ABS(tl.quantity) AS qty, "
     "tl.quantityshiprecv AS qty_shipped, tl.isclosed, tl.custcol_shopify_line_id AS shopify_line_id, "
     "tl.custcol_dcl_quantity AS dcl_qty "
     "FROM transactionline tl JOIN item i ON i.id = tl.item "
     "WHERE tl.transaction IN ({ids}) AND tl.mainline = 'F' AND tl.taxline = 'F' "
-    "AND tl.itemtype IN ('InvtPart','Assembly','Kit') "
+    "AND tl.kitmemberof IS NULL AND tl.itemtype IN ('InvtPart','Assembly','Kit') "
     "ORDER BY tl.transaction, tl.linesequencenumber"
 )
 

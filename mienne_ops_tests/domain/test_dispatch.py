@@ -162,3 +162,38 @@ def test_order_numbers_are_always_dcl_safe(tran_id):
         return
     assert 1 <= len(number) <= 25
     assert all(ch.isascii() and (ch.isalnum() or ch in "#-") for ch in number)
+
+
+# What an unfiltered `SELECT … tl.kitmemberof …` returns for an SO with two kits: each kit line is
+# followed by its hidden member lines (kit qty x member qty, `kitmemberof` = the kit line's id).
+KIT_ORDER_LINES = [
+    {"links": [], "line": "1", "sku": "MN-SERUM-001", "itemtype": "InvtPart", "qty": "1", "qty_shipped": "0",
+     "isclosed": "F"},
+    {"links": [], "line": "2", "sku": "MN-KIT-01", "itemtype": "Kit", "qty": "2", "qty_shipped": "0",
+     "isclosed": "F"},
+    {"links": [], "line": "3", "sku": "MN-TOOL-070", "itemtype": "InvtPart", "qty": "8", "qty_shipped": "0",
+     "isclosed": "F", "kitmemberof": "2"},
+    {"links": [], "line": "4", "sku": "MN-TONER-064", "itemtype": "InvtPart", "qty": "6", "qty_shipped": "0",
+     "isclosed": "F", "kitmemberof": "2"},
+    {"links": [], "line": "5", "sku": "MN-KIT-04", "itemtype": "Kit", "qty": "1", "qty_shipped": "0",
+     "isclosed": "F"},
+    {"links": [], "line": "6", "sku": "MN-CREAM-132", "itemtype": "InvtPart", "qty": "4", "qty_shipped": "0",
+     "isclosed": "F", "kitmemberof": "5"},
+]  # fmt: skip
+
+
+def test_a_kit_goes_to_dcl_once_as_its_sku_or_its_components_never_with_its_member_lines():
+    lines = plan_dcl_order(HEADER, KIT_ORDER_LINES, CONFIG)["lines"]
+    assert lines == [
+        {"line_number": 1, "item_number": "MN-SERUM-001", "quantity": 1},
+        {
+            "line_number": 2,
+            "item_number": "MN-KIT-01",
+            "quantity": 2,
+            "bundle_lines": [
+                {"item_number": "MN-TOOL-070", "quantity": 4},
+                {"item_number": "MN-TONER-064", "quantity": 3},
+            ],
+        },
+        {"line_number": 5, "item_number": "MN-KIT-04", "quantity": 1},  # DCL stocks it pre-packed
+    ]

@@ -157,8 +157,9 @@ def test_patch_merges_flags_and_lines_and_closing_all_lines_closes_the_order(ns)
     )
     ns.patch(f"{RECORD}/salesOrder/{order_id}", json={"item": {"items": [{"line": 1, "quantity": 5}]}})
     lines = ns.get(f"{RECORD}/salesOrder/{order_id}/item").json()["items"]
-    assert [(line["line"], line["quantity"]) for line in lines] == [(1, 5), (2, 1), (3, 1)]
-    close_all = {"item": {"items": [{"line": n, "isClosed": True} for n in (1, 2, 3)]}}
+    # Line 2 is a kit: its two hidden member lines took ids 3 and 4, so the new line is 5.
+    assert [(line["line"], line["quantity"]) for line in lines] == [(1, 5), (2, 1), (5, 1)]
+    close_all = {"item": {"items": [{"line": n, "isClosed": True} for n in (1, 2, 5)]}}
     ns.patch(f"{RECORD}/salesOrder/{order_id}", json=close_all)
     status = query(ns, f"SELECT BUILTIN.CF(status) AS s FROM transaction WHERE id = {order_id}").json()
     assert status["items"][0]["s"] == "SalesOrd:H"
@@ -184,9 +185,17 @@ def test_fulfilment_rules_and_stock(ns):
     )
     assert rows.json()["items"] == [{"links": [], "id": fulfilment_id, "status": "C"}]
     lines = query(
-        ns, f"SELECT quantity, createdfrom FROM transactionline WHERE transaction = {fulfilment_id}"
+        ns,
+        "SELECT quantity, orderline, kitmemberof FROM transactionline "
+        f"WHERE transaction = {fulfilment_id} AND mainline = 'F' ORDER BY linesequencenumber",
     )
-    assert {item["quantity"] for item in lines.json()["items"]} == {"-2", "-1"}
+    # The kit (SO line 2, MN-KIT-01 = 4 x MN-TOOL-070 + 3 x MN-TONER-064) brings its member lines.
+    assert [{k: v for k, v in item.items() if k != "links"} for item in lines.json()["items"]] == [
+        {"quantity": "-2", "orderline": "1"},
+        {"quantity": "-1", "orderline": "2"},
+        {"quantity": "-4", "orderline": "3", "kitmemberof": "2"},
+        {"quantity": "-3", "orderline": "4", "kitmemberof": "2"},
+    ]
 
 
 def test_cancel_control_route(ns, server):
