@@ -123,7 +123,8 @@ def _ensure_views(conn: sqlite3.Connection) -> None:
     if _views_built_at.get(id(conn)) == version:
         return
     for table in sorted(set(TABLES.values())):
-        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        # table_xinfo also lists generated columns (recordtype, fullname...); hidden = 1 never occurs here.
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_xinfo({table})") if row[6] != 1]
         select = ", ".join(
             f"ns_date([{c}]) AS [{c}]" if c.lower() in dates.DATE_COLUMNS else f"[{c}]" for c in columns
         )
