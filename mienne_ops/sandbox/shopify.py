@@ -54,6 +54,7 @@ from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
 from mienne_ops.sandbox.shopify_bulk import BulkOperations, BulkResolvers
+from mienne_ops.sandbox.shopify_fulfillment import FulfillmentResolvers
 from mienne_ops.sandbox.shopify_graphql import (
     IDEMPOTENT_MUTATIONS,
     ActualCost,
@@ -70,18 +71,19 @@ from mienne_ops.sandbox.shopify_graphql import (
 )
 from mienne_ops.sandbox.shopify_inventory import InventoryResolvers, ShopifyInventory
 from mienne_ops.sandbox.shopify_orders import (
+    UserErrors,
     default_transactions,
-    detect_carrier,
     fill_line_item,
     fill_totals,
     fresh_copy,
-    fulfillment_node,
-    fulfillment_order_node,
+    initial_fulfillment_orders,
     location_node,
     money_set,
+    open_due_schedules,
     order_matches,
     order_node,
     public_order,
+    refresh_actions,
     shop_time,
     tag_list,
 )
@@ -132,14 +134,6 @@ def sign(body: bytes, secret: str) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-class UserErrors(Exception):
-    """A mutation's validation failure: answered as ``userErrors`` with HTTP 200."""
-
-    def __init__(self, field: list[str] | None, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.errors = [{"field": field, "message": message, "code": code}]
-
-
 @dataclass(order=True)
 class Delivery:
     due: float
@@ -182,6 +176,7 @@ class Sandbox(SystemSandbox):
         return [
             Route("/orders", self._inject_route, methods=["POST"]),
             Route("/orders/{order_id:int}/cancel", self._cancel_route, methods=["POST"]),
+            Route("/fulfillment_orders/{fo_id:int}/status", self._fo_status_route, methods=["POST"]),
             Route("/limits", self._limits_route, methods=["POST"]),
             Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
             Route("/webhooks/log", self._log_route, methods=["GET"]),
@@ -429,7 +424,9 @@ class Sandbox(SystemSandbox):
             order.pop("transactions", None),
             lambda: self._new_id("transaction", 7_000_000_000_000_000_001),
         )
-        order["_fulfillment_orders"] = [self._fulfillment_order(order, now)]
+        order["_fulfillment_orders"] = initial_fulfillment_orders(
+            order, self.catalog, self.world.now(), self._fo_id
+        )
         return order
 
     def _new_name(self) -> tuple[str, int, int]:
@@ -440,35 +437,16 @@ class Sandbox(SystemSandbox):
             if self.world.get(SYSTEM, "order_name", name) is None:
                 return name, number, number - 1000
 
-    def _fulfillment_order(self, order: dict[str, Any], now: str) -> dict[str, Any]:
-        location_id = order.get("location_id") or self.catalog.locations[0].shopify_location_id
-        fo_id = self._new_id("fulfillment_order", 6_000_000_000_000_000_001)
-        lines = [
-            {
-                "id": self._new_id("fo_line", 6_500_000_000_000_000_001),
-                "fulfillment_order_id": fo_id,
-                "line_item_id": li["id"],
-                "variant_id": li.get("variant_id"),
-                "quantity": li["quantity"],
-                "fulfillable_quantity": li["fulfillable_quantity"],
-            }
-            for li in order["line_items"]
-            if li.get("requires_shipping", True)
-        ]
-        return {
-            "id": fo_id,
-            "order_id": order["id"],
-            "assigned_location_id": location_id,
-            "status": "open",
-            "request_status": "unsubmitted",
-            "supported_actions": ["create_fulfillment", "move"],
-            "line_items": lines,
-            "created_at": now,
-            "updated_at": now,
-        }
+    def _fo_id(self, kind: str) -> int:
+        start = 6_000_000_000_000_000_001 if kind == "fulfillment_order" else 6_500_000_000_000_000_001
+        return self._new_id(kind, start)
 
     def load_order(self, order_id: int) -> dict[str, Any] | None:
-        return self.world.get(SYSTEM, "order", order_id)
+        """One stored order; SCHEDULED fulfillment orders whose time has come are opened on the way."""
+        order = self.world.get(SYSTEM, "order", order_id)
+        if order is not None and open_due_schedules(order, self.world.now()):
+            self.world.put(SYSTEM, "order", order_id, order)
+        return order
 
     def save_order(self, order: dict[str, Any]) -> None:
         order["updated_at"] = shop_time(self.world.now())
@@ -607,7 +585,29 @@ class Sandbox(SystemSandbox):
             return JSONResponse({"errors": "body must be a JSON order"}, status_code=400)
         if not isinstance(payload, dict):
             return JSONResponse({"errors": "body must be a JSON order"}, status_code=400)
-        return JSONResponse(self.inject_order(payload), status_code=201)
+        try:
+            created = self.inject_order(payload)
+        except ValueError as error:
+            return JSONResponse({"errors": str(error)}, status_code=400)
+        return JSONResponse(created, status_code=201)
+
+    async def _fo_status_route(self, request: Request) -> JSONResponse:
+        """Force a fulfillment order into a status our mutations cannot reach (INCOMPLETE and
+        CANCELLED come from fulfillment-service apps and merchants), so tests can meet it."""
+        body = json.loads(await request.body() or b"{}")
+        status = str(body.get("status") or "").lower()
+        if status not in ("open", "in_progress", "on_hold", "scheduled", "incomplete", "closed", "cancelled"):
+            return JSONResponse({"errors": f"unknown status {status!r}"}, status_code=400)
+        with self.world.tx():
+            index = self.world.get(SYSTEM, "fo_index", request.path_params["fo_id"])
+            order = self.load_order(index["order_id"]) if index else None
+            if order is None:
+                return JSONResponse({"errors": "Not Found"}, status_code=404)
+            fo = next(f for f in order["_fulfillment_orders"] if f["id"] == request.path_params["fo_id"])
+            fo["status"] = status
+            refresh_actions(fo)
+            self.save_order(order)
+        return JSONResponse({"fulfillment_order": fo})
 
     async def _cancel_route(self, request: Request) -> JSONResponse:
         raw = await request.body()
@@ -653,7 +653,7 @@ class Sandbox(SystemSandbox):
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 
-class Resolvers(InventoryResolvers, BulkResolvers):
+class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -683,6 +683,9 @@ class Resolvers(InventoryResolvers, BulkResolvers):
                 value = parse_time(value).timestamp()
             return (value, order["id"])
 
+        now = self.world.now()
+        for order in orders:  # a SCHEDULED fulfillment order opens by itself once its time comes
+            open_due_schedules(order, now)
         orders.sort(key=key, reverse=bool(reverse))
         return connection(
             orders,
@@ -696,10 +699,6 @@ class Resolvers(InventoryResolvers, BulkResolvers):
         number = parse_gid(id, "Order")
         order = self.sandbox.load_order(number) if number else None
         return order_node(order, self.catalog) if order else None
-
-    def fulfillmentOrder(self, info, id) -> dict | None:
-        found = self._find_fulfillment_order(id)
-        return fulfillment_order_node(found[1], found[0], self.catalog) if found else None
 
     def locations(self, info, **args) -> dict:
         return connection([location_node(x) for x in self.catalog.locations], args)
@@ -731,16 +730,6 @@ class Resolvers(InventoryResolvers, BulkResolvers):
             self.sandbox.save_order(order)
             self._emit("orders/updated", public_order(order))
         return {"node": order_node(order, self.catalog), "userErrors": []}
-
-    def fulfillmentCreate(self, info, fulfillment, message=None) -> dict:
-        try:
-            created, order = self._create_fulfillment(fulfillment)
-        except UserErrors as error:
-            return {
-                "fulfillment": None,
-                "userErrors": [{"field": e["field"], "message": e["message"]} for e in error.errors],
-            }
-        return {"fulfillment": fulfillment_node(created, order, self.catalog), "userErrors": []}
 
     def webhookSubscriptionCreate(self, info, topic, webhookSubscription) -> dict:
         uri = webhookSubscription.get("uri") or webhookSubscription.get("callbackUrl")
@@ -778,144 +767,6 @@ class Resolvers(InventoryResolvers, BulkResolvers):
             }
         job = {"id": gid("Job", str(uuid.uuid4())), "done": True}
         return {"job": job, "orderCancelUserErrors": [], "userErrors": []}
-
-    # -- fulfillment ----------------------------------------------------------------------------
-    def _find_fulfillment_order(self, fo_gid: str) -> tuple[dict, dict] | None:
-        number = parse_gid(fo_gid, "FulfillmentOrder")
-        index = self.world.get(SYSTEM, "fo_index", number) if number else None
-        order = self.sandbox.load_order(index["order_id"]) if index else None
-        if order is None:
-            return None
-        fo = next(f for f in order["_fulfillment_orders"] if f["id"] == number)
-        return order, fo
-
-    def _create_fulfillment(self, request: dict[str, Any]) -> tuple[dict, dict]:
-        groups = request.get("lineItemsByFulfillmentOrder") or []
-        if not groups:
-            raise UserErrors(
-                ["fulfillment", "lineItemsByFulfillmentOrder"],
-                "Line items by fulfillment order can't be blank",
-            )
-        order: dict[str, Any] | None = None
-        picks: list[tuple[dict, dict, int]] = []
-        for index, group in enumerate(groups):
-            found = self._find_fulfillment_order(group["fulfillmentOrderId"])
-            field = ["fulfillment", "lineItemsByFulfillmentOrder", str(index), "fulfillmentOrderId"]
-            if found is None:
-                raise UserErrors(field, "Fulfillment order does not exist.")
-            if order is not None and found[0]["id"] != order["id"]:
-                raise UserErrors(field, "All fulfillment orders must belong to the same order.")
-            # Keep one copy of the order so every group's changes land in the document saved.
-            order = order or found[0]
-            fo = next(f for f in order["_fulfillment_orders"] if f["id"] == found[1]["id"])
-            if fo["status"] not in ("open", "in_progress"):
-                raise UserErrors(
-                    field, f"Fulfillment order {fo['id']} has an unfulfillable status= {fo['status']}."
-                )
-            picks.extend(_pick_lines(fo, group.get("fulfillmentOrderLineItems"), index))
-        if not picks or order is None:
-            raise UserErrors(["fulfillment"], "No remaining line items to fulfill.")
-        return self._apply_fulfillment(
-            order, picks, request.get("trackingInfo") or {}, request.get("notifyCustomer")
-        ), order
-
-    def _apply_fulfillment(self, order, picks, tracking, notify) -> dict:
-        now = shop_time(self.world.now())
-        lines = {li["id"]: li for li in order["line_items"]}
-        fulfilled: dict[int, int] = {}
-        for fo, fo_line, quantity in picks:
-            fo_line["fulfillable_quantity"] -= quantity
-            fulfilled[fo_line["line_item_id"]] = fulfilled.get(fo_line["line_item_id"], 0) + quantity
-            remaining = sum(li["fulfillable_quantity"] for li in fo["line_items"])
-            fo["status"] = "closed" if remaining == 0 else "in_progress"
-            fo["supported_actions"] = [] if remaining == 0 else ["create_fulfillment"]
-            fo["updated_at"] = now
-        for line_id, quantity in fulfilled.items():
-            line = lines[line_id]
-            line["fulfillable_quantity"] = max(0, line["fulfillable_quantity"] - quantity)
-            line["fulfillment_status"] = "fulfilled" if line["fulfillable_quantity"] == 0 else "partial"
-        shippable = [li for li in order["line_items"] if li.get("requires_shipping", True)]
-        order["fulfillment_status"] = (
-            "fulfilled" if all(li["fulfillable_quantity"] == 0 for li in shippable) else "partial"
-        )
-        record = self._fulfillment_record(order, fulfilled, tracking, now, notify, picks[0][0])
-        order["fulfillments"].append(record)
-        self.sandbox.save_order(order)
-        self._emit("fulfillments/create", record)
-        whole = order["fulfillment_status"] == "fulfilled"
-        self._emit("orders/fulfilled" if whole else "orders/partially_fulfilled", public_order(order))
-        self._emit("orders/updated", public_order(order))
-        return record
-
-    def _fulfillment_record(self, order, fulfilled, tracking, now, notify, fo) -> dict:
-        numbers = list(tracking.get("numbers") or ([tracking["number"]] if tracking.get("number") else []))
-        urls = list(tracking.get("urls") or ([tracking["url"]] if tracking.get("url") else []))
-        company = tracking.get("company")
-        if numbers and not company:
-            guess = detect_carrier(numbers[0])
-            if guess:
-                company = guess[0]
-                urls = urls or [g[1] if g else "" for g in map(detect_carrier, numbers)]
-        fulfillment_id = self.sandbox._new_id("fulfillment", 5_500_000_000_000_000_001)
-        lines = {li["id"]: li for li in order["line_items"]}
-        return {
-            "id": fulfillment_id,
-            "admin_graphql_api_id": gid("Fulfillment", fulfillment_id),
-            "order_id": order["id"],
-            "name": f"{order['name']}.{len(order['fulfillments']) + 1}",
-            "status": "success",
-            "service": "manual",
-            "location_id": fo["assigned_location_id"],
-            "tracking_company": company,
-            "tracking_number": numbers[0] if numbers else None,
-            "tracking_numbers": numbers,
-            "tracking_url": urls[0] if urls else None,
-            "tracking_urls": urls,
-            "notify_customer": bool(notify),
-            "shipment_status": None,
-            "created_at": now,
-            "updated_at": now,
-            "line_items": [
-                {
-                    **{
-                        k: lines[line_id].get(k)
-                        for k in ("id", "sku", "variant_id", "title", "name", "price")
-                    },
-                    "quantity": quantity,
-                    "fulfillment_status": "fulfilled",
-                    "fulfillment_line_item_id": self.sandbox._new_id(
-                        "fulfillment_line", 5_600_000_000_000_000_001
-                    ),
-                }
-                for line_id, quantity in fulfilled.items()
-            ],
-        }
-
-
-def _pick_lines(fo: dict, requested: list[dict] | None, index: int) -> list[tuple[dict, dict, int]]:
-    """(fo, fo line, quantity) to fulfil; all remaining lines when none are named."""
-    if not requested:
-        return [
-            (fo, li, li["fulfillable_quantity"]) for li in fo["line_items"] if li["fulfillable_quantity"] > 0
-        ]
-    by_id = {li["id"]: li for li in fo["line_items"]}
-    picks = []
-    for position, item in enumerate(requested):
-        field = [
-            "fulfillment",
-            "lineItemsByFulfillmentOrder",
-            str(index),
-            "fulfillmentOrderLineItems",
-            str(position),
-        ]
-        line = by_id.get(parse_gid(item["id"], "FulfillmentOrderLineItem") or 0)
-        if line is None:
-            raise UserErrors([*field, "id"], "Fulfillment order line item does not exist.")
-        quantity = item["quantity"]
-        if quantity <= 0 or quantity > line["fulfillable_quantity"]:
-            raise UserErrors([*field, "quantity"], "Invalid fulfillment order line item quantity requested.")
-        picks.append((fo, line, quantity))
-    return picks
 
 
 def _subscription_node(sub: dict[str, Any]) -> dict[str, Any]:

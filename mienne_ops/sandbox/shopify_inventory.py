@@ -173,9 +173,12 @@ class ShopifyInventory:
 
     # -- Shopify's own decrement ------------------------------------------------------------------
     def record_sale(self, order: dict[str, Any]) -> None:
-        """An order lowers ``available`` at its fulfilment location (may go below zero: oversold)."""
-        fos = order.get("_fulfillment_orders") or []
-        location = fos[0]["assigned_location_id"] if fos else order.get("location_id")
+        """An order lowers ``available`` where each line is assigned (may go below zero: oversold)."""
+        located = {
+            fo_line["line_item_id"]: fo["assigned_location_id"]
+            for fo in order.get("_fulfillment_orders") or []
+            for fo_line in fo["line_items"]
+        }
         now = shop_time(self.world.now())
         with self.world.tx() as conn:
             for line in order.get("line_items", []):
@@ -189,7 +192,12 @@ class ShopifyInventory:
                 conn.execute(
                     "UPDATE shopify_inventory_levels SET available = available - ?, updated_at = ? "
                     "WHERE item_id = ? AND location_id = ?",
-                    (int(line.get("quantity") or 0), now, item["id"], location),
+                    (
+                        int(line.get("quantity") or 0),
+                        now,
+                        item["id"],
+                        located.get(line["id"], order.get("location_id")),
+                    ),
                 )
 
     # -- control plane ----------------------------------------------------------------------------

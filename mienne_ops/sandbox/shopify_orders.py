@@ -23,6 +23,14 @@ SHOP_TZ = timezone(timedelta(hours=-5))
 INTERNAL_KEYS = ("_fulfillment_orders", "_transactions")
 
 
+class UserErrors(Exception):
+    """A mutation's validation failure: answered as ``userErrors`` with HTTP 200."""
+
+    def __init__(self, field: list[str] | None, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.errors = [{"field": field, "message": message, "code": code}]
+
+
 def shop_time(moment: datetime) -> str:
     return moment.astimezone(SHOP_TZ).replace(microsecond=0).isoformat()
 
@@ -221,9 +229,186 @@ def line_item_node(line: dict[str, Any], catalog: Catalog, currency: str) -> dic
 
 
 def display_fulfillment_status(order: dict[str, Any]) -> str:
-    return {"fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED"}.get(
-        order.get("fulfillment_status") or "", "UNFULFILLED"
-    )
+    """Order.displayFulfillmentStatus: ON_HOLD / SCHEDULED when every unfulfilled unit waits so."""
+    shown = {"fulfilled": "FULFILLED", "partial": "PARTIALLY_FULFILLED", "restocked": "RESTOCKED"}
+    if order.get("fulfillment_status") in shown:
+        return shown[order["fulfillment_status"]]
+    waiting = {fo["status"] for fo in order.get("_fulfillment_orders") or [] if remaining_units(fo) > 0}
+    if waiting == {"on_hold"}:
+        return "ON_HOLD"
+    if waiting == {"scheduled"}:
+        return "SCHEDULED"
+    return "UNFULFILLED"
+
+
+# -- fulfillment orders: the model -----------------------------------------------------------------
+# Shopify routes an order's lines to locations and keeps one fulfillment order (FO) per assigned
+# location (more after a split or a move). FO line ids are their own, distinct from order line ids.
+# Statuses (shopify.md §3.3; FulfillmentOrderStatus in the 2026-04 schema): OPEN, IN_PROGRESS (some
+# units fulfilled), ON_HOLD (holds applied), SCHEDULED (`fulfill_at` in the future; opens by itself
+# when it is reached, or through fulfillmentOrderOpen), INCOMPLETE, CLOSED (nothing left, or moved
+# away), CANCELLED. Only OPEN and IN_PROGRESS take fulfillments.
+
+FULFILLABLE_STATUSES = ("open", "in_progress")
+#: Sandbox-only fields of an injected order (removed before storing): a line's assigned location
+#: (a Shopify location id or a catalog location code) and the order's `fulfill_at`.
+ASSIGNED_LOCATION_FIELD = "assigned_location_id"
+FULFILL_AT_FIELD = "fulfill_at"
+MAX_HOLDS_PER_APP = 10  # fulfillmentOrderHold description (2026-04 schema)
+
+
+def remaining_units(fo: dict[str, Any]) -> int:
+    return sum(int(line["fulfillable_quantity"]) for line in fo["line_items"])
+
+
+def has_progress(fo: dict[str, Any]) -> bool:
+    """Whether some unit of this FO was already fulfilled (it then stays IN_PROGRESS, not OPEN)."""
+    return any(line["quantity"] > line["fulfillable_quantity"] for line in fo["line_items"])
+
+
+def settle_status(fo: dict[str, Any]) -> None:
+    """The status an FO falls back to when nothing holds or defers it: closed, in progress or open."""
+    if remaining_units(fo) == 0:
+        fo["status"] = "closed"
+    elif fo.get("fulfillment_holds"):
+        fo["status"] = "on_hold"
+    else:
+        fo["status"] = "in_progress" if has_progress(fo) else "open"
+    refresh_actions(fo)
+
+
+def refresh_actions(fo: dict[str, Any]) -> None:
+    """`supported_actions` per status (merchant-managed location; REST examples in shopify.md §3.3)."""
+    status = fo["status"]
+    if status in ("open", "in_progress"):
+        actions = ["create_fulfillment", "move", "hold"]
+        if remaining_units(fo) > 1:
+            actions.append("split")
+    elif status == "on_hold":
+        actions = ["release_hold", "hold", "move"]
+    elif status == "scheduled":
+        actions = ["mark_as_open"]
+    else:
+        actions = []
+    fo["supported_actions"] = actions
+
+
+def new_fulfillment_order(
+    order: dict[str, Any],
+    location_id: int,
+    lines: list[tuple[int, int | None, int, int]],
+    *,
+    now: str,
+    new_id,
+    fulfill_at: str | None = None,
+    holds: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One FO at ``location_id`` over ``(order line id, variant id, quantity, remaining)`` lines.
+
+    ``new_id(kind)`` hands out the FO and FO-line ids (distinct from the order's line ids).
+    """
+    fo_id = new_id("fulfillment_order")
+    fo = {
+        "id": fo_id,
+        "order_id": order["id"],
+        "assigned_location_id": location_id,
+        "status": "open",
+        "request_status": "unsubmitted",
+        "supported_actions": [],
+        "fulfill_at": fulfill_at,
+        "fulfill_by": None,
+        "fulfillment_holds": list(holds or []),
+        "line_items": [
+            {
+                "id": new_id("fo_line"),
+                "fulfillment_order_id": fo_id,
+                "line_item_id": line_id,
+                "variant_id": variant_id,
+                "quantity": quantity,
+                "fulfillable_quantity": remaining,
+            }
+            for line_id, variant_id, quantity, remaining in lines
+            if quantity > 0
+        ],
+        "created_at": now,
+        "updated_at": now,
+    }
+    settle_status(fo)
+    return fo
+
+
+def initial_fulfillment_orders(
+    order: dict[str, Any], catalog: Catalog, moment: datetime, new_id
+) -> list[dict[str, Any]]:
+    """Shopify's order routing, as the sandbox plays it: one FO per assigned location.
+
+    A line goes to its ``assigned_location_id`` (sandbox-only field), else to the order's
+    ``location_id``, else to the shop's primary location, so an order injected without either gets
+    one FO exactly as before. An order ``fulfill_at`` in the future makes every FO SCHEDULED.
+    """
+    default = order.get("location_id") or catalog.locations[0].shopify_location_id
+    fulfill_at = order.pop(FULFILL_AT_FIELD, None)
+    due = parse_time(str(fulfill_at)) if fulfill_at else None
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for line in order["line_items"]:
+        location = resolve_location(catalog, line.pop(ASSIGNED_LOCATION_FIELD, None) or default)
+        if line.get("requires_shipping", True):
+            groups.setdefault(location, []).append(line)
+    now = shop_time(moment)
+    fos = []
+    for location, lines in groups.items():
+        # Units fulfilled before the order reached us sit in a CLOSED FO, the rest in an open one;
+        # units removed (refunded, edited away: quantity - current_quantity) are in neither.
+        done = [(li["id"], li.get("variant_id"), _fulfilled_units(li), 0) for li in lines]
+        todo = [
+            (li["id"], li.get("variant_id"), li["fulfillable_quantity"], li["fulfillable_quantity"])
+            for li in lines
+        ]
+        for parts in (done, todo):
+            fo = new_fulfillment_order(order, location, parts, now=now, new_id=new_id, fulfill_at=fulfill_at)
+            if fo["line_items"]:
+                fos.append(fo)
+            if due is not None and due > moment and fo["status"] == "open":
+                fo["status"] = "scheduled"
+                refresh_actions(fo)
+    return fos
+
+
+def _fulfilled_units(line: dict[str, Any]) -> int:
+    return max(0, int(line.get("current_quantity", line["quantity"])) - int(line["fulfillable_quantity"]))
+
+
+def resolve_location(catalog: Catalog, value: Any) -> int:
+    """A Shopify location id (or a catalog location code such as ``LA``); ValueError if unknown."""
+    for location in catalog.locations:
+        if str(value) in (str(location.shopify_location_id), location.code):
+            return location.shopify_location_id
+    raise ValueError(f"unknown location {value!r}")
+
+
+def open_due_schedules(order: dict[str, Any], moment: datetime) -> bool:
+    """SCHEDULED FOs whose `fulfill_at` has come turn OPEN by themselves; True when one did."""
+    changed = False
+    for fo in order.get("_fulfillment_orders") or []:
+        due = parse_time(str(fo.get("fulfill_at") or ""))
+        if fo["status"] == "scheduled" and due is not None and due <= moment:
+            settle_status(fo)
+            fo["updated_at"] = shop_time(moment)
+            changed = True
+    return changed
+
+
+def hold_node(hold: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "__typename": "FulfillmentHold",
+        "id": gid("FulfillmentHold", hold["id"]),
+        "reason": hold["reason"].upper(),
+        "reasonNotes": hold.get("reason_notes"),
+        "handle": hold.get("handle") or "",
+        "displayReason": hold["reason"].replace("_", " ").capitalize(),
+        "heldByRequestingApp": True,
+        "heldByApp": None,
+    }
 
 
 def fulfillment_order_node(fo: dict[str, Any], order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
@@ -235,13 +420,19 @@ def fulfillment_order_node(fo: dict[str, Any], order: dict[str, Any], catalog: C
         "__typename": "FulfillmentOrder",
         "id": gid("FulfillmentOrder", fo["id"]),
         "orderId": order["admin_graphql_api_id"],
+        "orderName": order["name"],
+        "orderProcessedAt": order.get("processed_at") or order["created_at"],
         "status": fo["status"].upper(),
         "requestStatus": fo["request_status"].upper(),
-        "supportedActions": [{"action": a.upper()} for a in fo["supported_actions"]],
+        "supportedActions": [{"action": a.upper(), "externalUrl": None} for a in fo["supported_actions"]],
+        "fulfillAt": fo.get("fulfill_at"),
+        "fulfillBy": fo.get("fulfill_by"),
+        "fulfillmentHolds": [hold_node(h) for h in fo.get("fulfillment_holds") or []],
         "createdAt": fo["created_at"],
         "updatedAt": fo["updated_at"],
         "assignedLocation": {
-            "name": location.name if location else None,
+            "name": location.name if location else "",
+            "countryCode": "US",
             "location": location_node(location) if location else None,
         },
         "lineItems": [
@@ -249,8 +440,12 @@ def fulfillment_order_node(fo: dict[str, Any], order: dict[str, Any], catalog: C
                 "__typename": "FulfillmentOrderLineItem",
                 "id": gid("FulfillmentOrderLineItem", li["id"]),
                 "sku": lines[li["line_item_id"]].get("sku"),
+                "productTitle": lines[li["line_item_id"]].get("title") or "",
+                "variantTitle": lines[li["line_item_id"]].get("variant_title"),
+                "requiresShipping": lines[li["line_item_id"]].get("requires_shipping", True),
                 "totalQuantity": li["quantity"],
                 "remainingQuantity": li["fulfillable_quantity"],
+                "warnings": [],
                 "lineItem": line_item_node(lines[li["line_item_id"]], catalog, order["currency"]),
             }
             for li in fo["line_items"]
@@ -266,8 +461,12 @@ def fulfillment_node(fulfillment: dict[str, Any], order: dict[str, Any], catalog
     )
     urls = fulfillment.get("tracking_urls") or []
     company = fulfillment.get("tracking_company")
+    location = next(
+        (x for x in catalog.locations if x.shopify_location_id == fulfillment.get("location_id")), None
+    )
     return {
         "__typename": "Fulfillment",
+        "location": location_node(location) if location else None,
         "id": fulfillment.get("admin_graphql_api_id") or gid("Fulfillment", fulfillment["id"]),
         "legacyResourceId": str(fulfillment["id"]),
         "name": fulfillment.get("name") or f"{order['name']}.1",
