@@ -48,6 +48,17 @@ class TransientError(MienneOpsError):
         super().__init__(message, **context)
 
 
+class WaitingError(TransientError):
+    """A record that cannot go on until something outside changes (a Shopify fulfillment order on
+    hold or scheduled). It is queued as *retrying* under its own ``reason`` and goes through by
+    itself on a later run; nobody has to act.
+    """
+
+    def __init__(self, reason: str, message: str, **context) -> None:
+        self.reason = reason
+        super().__init__(message, **context)
+
+
 class AmbiguousWriteError(TransientError):
     """A write whose outcome is unknown (timed out after sending). Reconcile before resending."""
 

@@ -5,7 +5,8 @@ picks as components come back as their components. `shipped_by_line` allocates t
 the order's lines (the DCL `line_number` is the NetSuite SO line id) and rolls components up into
 whole kits, never beyond what a line still has open. From that per-line quantity come the NetSuite
 `!transform/itemFulfillment` body (keyed by a stable per-shipment externalId, so a replay cannot
-double-fulfil), the Shopify tracking info and the split over Shopify fulfillment-order lines.
+double-fulfil), the Shopify tracking info and the split over Shopify fulfillment-order lines: one
+fulfillment per assigned location, and the units that must wait for a held or scheduled one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ EXTERNAL_ID_PREFIX = "dcl-shipment-"
 EXTERNAL_ID_MAX = 64  # comfortably inside NetSuite's externalId limit
 _NOT_KEY_CHARS = re.compile(r"[^A-Za-z0-9#-]+")
 FULFILLABLE_FO_STATUSES = {"open", "in_progress"}
+# Fulfillment orders that will take units later, and the exceptions-queue reason while they wait.
+WAITING_FO_REASONS = {"on_hold": "fulfillment_order_on_hold", "scheduled": "fulfillment_order_scheduled"}
 
 # DCL carrier code (upper-case, spaces/underscores removed) -> Shopify tracking company name.
 _SHOPIFY_CARRIERS = {
@@ -255,30 +258,109 @@ def qty_by_shopify_line(qty_by_line: dict[int, int], shopify_line_ids: dict[int,
     return dict(result)
 
 
+class LocationFulfillment(BaseModel):
+    """One `fulfillmentCreate`: lines of fulfillment orders that share an assigned location."""
+
+    model_config = ConfigDict(frozen=True)
+
+    location_id: str | None
+    lines_by_fulfillment_order: list[tuple[str, list[tuple[str, int]]]]
+
+
+class ShopifyFulfillmentPlan(BaseModel):
+    """Where a shipment's units go in Shopify, and what cannot go there yet.
+
+    ``fulfillments`` holds one entry per assigned location (Shopify takes the lines of one location
+    per call). ``waiting`` counts units whose only remaining fulfillment-order lines are ON_HOLD or
+    SCHEDULED (they go through once released or opened); ``unplaced`` counts units no fulfillment
+    order has left at all (fulfilled by someone else, cancelled, incomplete, or never routed).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    fulfillments: list[LocationFulfillment]
+    waiting: dict[str, int]
+    unplaced: int
+
+    @property
+    def waiting_reason(self) -> str | None:
+        """The exceptions-queue reason for waiting units (a hold outranks a schedule)."""
+        for status, reason in WAITING_FO_REASONS.items():
+            if self.waiting.get(status):
+                return reason
+        return None
+
+
 def plan_shopify_fulfillment(
     fulfillment_orders: list[dict[str, Any]], qty_by_shopify_line: dict[str, int]
-) -> list[tuple[str, list[tuple[str, int]]]]:
-    """Split shipped quantities over open fulfillment-order lines.
+) -> ShopifyFulfillmentPlan:
+    """Split shipped quantities over fulfillable fulfillment-order lines, grouped by location.
 
-    Returns `[(fulfillment_order_id, [(fo_line_item_id, qty), ...])]`, only for OPEN / IN_PROGRESS
-    fulfillment orders, capped by each FO line's remaining quantity. FO line ids differ from order
-    line ids, so matching goes through `line_item_id` (a GID or a number; both are accepted).
+    Only OPEN / IN_PROGRESS fulfillment orders take units, capped by each FO line's remaining
+    quantity. FO line ids differ from order line ids, so matching goes through `line_item_id` (a GID
+    or a number; both are accepted). Units left over are counted as waiting when an ON_HOLD or
+    SCHEDULED fulfillment order still has them, as unplaced otherwise.
     """
     wanted = Counter({_line_key(k): int(v) for k, v in qty_by_shopify_line.items() if int(v) > 0})
-    plan: list[tuple[str, list[tuple[str, int]]]] = []
+    by_location: dict[str | None, list[tuple[str, list[tuple[str, int]]]]] = {}
     for fo in fulfillment_orders:
-        if str(fo.get("status") or "").lower() not in FULFILLABLE_FO_STATUSES:
+        if _status(fo) not in FULFILLABLE_FO_STATUSES:
             continue
-        fo_lines = []
-        for fo_line in fo.get("line_items") or []:
-            key = _line_key(fo_line["line_item_id"])
-            take = min(wanted[key], int(fo_line.get("remaining_quantity") or 0))
-            if take > 0:
-                fo_lines.append((str(fo_line["id"]), take))
-                wanted[key] -= take
+        fo_lines = _take(fo, wanted)
         if fo_lines:
-            plan.append((str(fo["id"]), fo_lines))
-    return plan
+            by_location.setdefault(fo.get("assigned_location_id"), []).append((str(fo["id"]), fo_lines))
+    waiting: Counter[str] = Counter()
+    for fo in fulfillment_orders:
+        if _status(fo) in WAITING_FO_REASONS:
+            waiting[_status(fo)] += sum(quantity for _, quantity in _take(fo, wanted))
+    return ShopifyFulfillmentPlan(
+        fulfillments=[
+            LocationFulfillment(location_id=location, lines_by_fulfillment_order=groups)
+            for location, groups in by_location.items()
+        ],
+        waiting={status: units for status, units in waiting.items() if units},
+        unplaced=sum(wanted.values()),
+    )
+
+
+def _status(fo: dict[str, Any]) -> str:
+    return str(fo.get("status") or "").lower()
+
+
+def _take(fo: dict[str, Any], wanted: Counter[str]) -> list[tuple[str, int]]:
+    """Take what ``fo``'s lines have left of the wanted units (``wanted`` is decremented)."""
+    taken = []
+    for fo_line in fo.get("line_items") or []:
+        key = _line_key(fo_line["line_item_id"])
+        take = min(wanted[key], int(fo_line.get("remaining_quantity") or 0))
+        if take > 0:
+            taken.append((str(fo_line["id"]), take))
+            wanted[key] -= take
+    return taken
+
+
+def fulfillments_with_tracking(
+    fulfillments: list[dict[str, Any]], numbers: list[str]
+) -> list[dict[str, Any]]:
+    """Shopify fulfillments that already carry one of ``numbers`` (a shipment sent before)."""
+    wanted = set(numbers)
+    return [f for f in fulfillments if wanted & set(f.get("tracking_numbers") or [])]
+
+
+def units_not_on_shopify(
+    qty_by_shopify_line: dict[str, int], fulfillments: list[dict[str, Any]]
+) -> dict[str, int]:
+    """The shipment's units per Shopify line minus those already in ``fulfillments``.
+
+    With the shipment's own fulfillments (`fulfillments_with_tracking`), a re-run after a partial
+    success (one location fulfilled, the next call lost) sends only the rest, never a second copy.
+    """
+    left = Counter({_line_key(k): int(v) for k, v in qty_by_shopify_line.items() if int(v) > 0})
+    for fulfillment in fulfillments:
+        for line in fulfillment.get("line_items") or []:
+            key = _line_key(line["line_item_id"])
+            left[key] -= min(left[key], int(line.get("quantity") or 0))
+    return {key: units for key, units in left.items() if units > 0}
 
 
 def _line_key(line_item_id: str | int) -> str:

@@ -430,6 +430,7 @@ def _fulfillment_orders(order: dict[str, Any]) -> list[dict]:
         {
             "id": fo["id"],
             "status": fo["status"],
+            "assigned_location_id": ((fo.get("assignedLocation") or {}).get("location") or {}).get("id"),
             "line_items": [
                 {
                     "id": line["id"],

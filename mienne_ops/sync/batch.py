@@ -28,6 +28,7 @@ from mienne_ops.errors import (
     MienneOpsError,
     PermanentError,
     TransientError,
+    WaitingError,
 )
 from mienne_ops.ledger import Ledger
 
@@ -81,7 +82,7 @@ class BatchReport:
 
 def reason_for(error: Exception) -> str:
     """A short machine-readable reason for the exceptions queue."""
-    if isinstance(error, InvalidRecordError):
+    if isinstance(error, InvalidRecordError | WaitingError):
         return error.reason
     if isinstance(error, MienneOpsError):
         base = (error.system or "error").lower()

@@ -2,8 +2,10 @@
 
 Every shipment has a stable key (order number, ship date, first carton). Each write is keyed by it:
 the item fulfillment carries ``externalId = dcl-shipment-<key>`` and is looked up by SuiteQL before
-the transform; the Shopify fulfillment is skipped when Shopify already holds a fulfillment with the
-shipment's tracking numbers; the cash sale carries ``externalId = cashsale-so-<id>``. Bindings in the
+the transform; in Shopify there is one fulfillment per assigned location of the order's fulfillment
+orders, and units already in a fulfillment with the shipment's tracking numbers are never sent again;
+the cash sale carries ``externalId = cashsale-so-<id>``. Units whose fulfillment order is ON_HOLD or
+SCHEDULED leave the order *retrying* (`WaitingError`) until a run finds it released. Bindings in the
 ledger make a re-run cost no API calls for shipments already complete.
 """
 
@@ -14,6 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from mienne_ops.domain.fulfillment import (
+    WAITING_FO_REASONS,
+    fulfillments_with_tracking,
     item_fulfillment_external_id,
     plan_item_fulfillment,
     plan_shopify_fulfillment,
@@ -21,8 +25,9 @@ from mienne_ops.domain.fulfillment import (
     shipped_by_line,
     should_bill,
     tracking_info,
+    units_not_on_shopify,
 )
-from mienne_ops.errors import NotFoundError
+from mienne_ops.errors import InvalidRecordError, NotFoundError, WaitingError
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
@@ -75,6 +80,7 @@ class ShipmentSync:
         )
         shipped_before: dict[int, int] = defaultdict(int)
         did_work = False
+        waiting: list[str] = []
         for shipment in shipments:
             key = shipment_key(order_number, shipment)
             quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
@@ -85,7 +91,8 @@ class ShipmentSync:
             did_work = True
             self._item_fulfillment(so_id, order_number, shipment, quantities, key, location_id, so_lines)
             if order_key:
-                self._shopify_fulfillment(order_key, so_lines, quantities, shipment, key)
+                reason = self._shopify_fulfillment(order_key, so_lines, quantities, shipment, key)
+                waiting.extend([reason] if reason else [])
         fully_shipped = self._fully_shipped(dcl_order, shipped_before)
         if order_key:
             self._stateset_shipped(order_key, shipments[-1], fully_shipped)
@@ -93,6 +100,17 @@ class ShipmentSync:
                 order_key, None, STAGE_SHIPPED if fully_shipped else STAGE_PARTIALLY_SHIPPED
             )
         billed = self._cash_sale(so_id, order_number)
+        if waiting:
+            # Never done while the tracking is not on Shopify: retried until the FO is released.
+            raise WaitingError(
+                waiting[0],
+                "shipped, but Shopify holds the fulfillment order "
+                + ("on hold" if waiting[0] == WAITING_FO_REASONS["on_hold"] else "as scheduled")
+                + "; the tracking goes to Shopify once it is released",
+                system="shopify",
+                operation="fulfillmentCreate",
+                record=order_number,
+            )
         if fully_shipped and billed and self._stateset_done(order_key):
             self.ledger.bind(ENTITY, completion_key, "complete", so_id)
         return Outcome.DONE if did_work else Outcome.SKIPPED
@@ -128,14 +146,15 @@ class ShipmentSync:
             self.ledger.audit("netsuite", "itemFulfillment.transform", key, "ok", remote_id=existing)
         return self.ledger.bind("shipment", key, "netsuite", existing)
 
-    def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> None:
+    def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> str | None:
+        """Put the shipment's tracking on Shopify: one fulfillment per assigned location.
+
+        Returns the exceptions-queue reason when some units wait on a held or scheduled fulfillment
+        order: the shipment is then not bound, so a later run sends the rest. Units already in a
+        fulfillment with this shipment's tracking are never sent again.
+        """
         tracking = tracking_info(shipment)
-        order_id = int(order_key)
-        fulfillments, fulfillment_orders = self.shopify.fulfillment_state(order_id)
-        for existing in fulfillments:
-            if set(existing.get("tracking_numbers") or []) & set(tracking.numbers):
-                self.ledger.bind("shipment", key, "shopify", existing["id"])
-                return
+        fulfillments, fulfillment_orders = self.shopify.fulfillment_state(int(order_key))
         shopify_line_by_so_line = {
             int(row["line"]): row.get("shopify_line_id") for row in so_lines if row.get("shopify_line_id")
         }
@@ -144,20 +163,33 @@ class ShipmentSync:
             for line, quantity in quantities.items()
             if quantity > 0 and line in shopify_line_by_so_line
         }
-        plan = plan_shopify_fulfillment(fulfillment_orders, by_shopify_line)
-        if not plan:
-            self.ledger.bind("shipment", key, "shopify", "nothing-to-fulfil")
-            return
-        created = self.shopify.create_fulfillment(
-            plan,
-            tracking_company=tracking.company,
-            tracking_numbers=tracking.numbers,
-            tracking_urls=tracking.urls,
-            notify_customer=self.notify_customer,
-            record=key,
-        )
-        self.ledger.audit("shopify", "fulfillmentCreate", key, "ok", remote_id=created["id"])
-        self.ledger.bind("shipment", key, "shopify", created["id"])
+        sent = fulfillments_with_tracking(fulfillments, tracking.numbers)
+        plan = plan_shopify_fulfillment(fulfillment_orders, units_not_on_shopify(by_shopify_line, sent))
+        ids = [fulfillment["id"] for fulfillment in sent]
+        for location in plan.fulfillments:
+            created = self.shopify.create_fulfillment(
+                location.lines_by_fulfillment_order,
+                tracking_company=tracking.company,
+                tracking_numbers=tracking.numbers,
+                tracking_urls=tracking.urls,
+                notify_customer=self.notify_customer,
+                record=key,
+            )
+            self.ledger.audit("shopify", "fulfillmentCreate", key, "ok", remote_id=created["id"])
+            ids.append(created["id"])
+        if plan.waiting_reason:
+            return plan.waiting_reason
+        if plan.unplaced and not ids:
+            raise InvalidRecordError(
+                "shopify_nothing_to_fulfil",
+                f"{plan.unplaced} shipped unit(s) have no open fulfillment order line in Shopify "
+                "(fulfilled by someone else, cancelled or incomplete): the tracking is not on Shopify",
+                system="shopify",
+                operation="fulfillmentCreate",
+                record=key,
+            )
+        self.ledger.bind("shipment", key, "shopify", ids[0] if ids else "nothing-to-fulfil")
+        return None
 
     def _stateset_done(self, order_key: str | None) -> bool:
         if order_key is None or not self.ledger.binding("order", order_key, "stateset"):

@@ -9,6 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mienne_ops.domain.fulfillment import (
+    LocationFulfillment,
+    fulfillments_with_tracking,
     item_fulfillment_external_id,
     plan_item_fulfillment,
     plan_shopify_fulfillment,
@@ -17,6 +19,7 @@ from mienne_ops.domain.fulfillment import (
     shipped_by_line,
     should_bill,
     tracking_info,
+    units_not_on_shopify,
 )
 from mienne_ops.errors import InvalidRecordError
 
@@ -205,20 +208,85 @@ def test_shopify_fulfillment_uses_open_fos_and_caps_by_remaining():
     plan = plan_shopify_fulfillment(
         FULFILLMENT_ORDERS, {"466157049": 2, "gid://shopify/LineItem/518995019": 1}
     )
-    assert plan == [
-        ("gid://shopify/FulfillmentOrder/1046000799", [
-            ("gid://shopify/FulfillmentOrderLineItem/1058737525", 1),
-            ("gid://shopify/FulfillmentOrderLineItem/1058737526", 1),
-        ]),
-        ("gid://shopify/FulfillmentOrder/1046000800", [
-            ("gid://shopify/FulfillmentOrderLineItem/1058737527", 1),
+    assert plan.fulfillments == [
+        LocationFulfillment(location_id=None, lines_by_fulfillment_order=[
+            ("gid://shopify/FulfillmentOrder/1046000799", [
+                ("gid://shopify/FulfillmentOrderLineItem/1058737525", 1),
+                ("gid://shopify/FulfillmentOrderLineItem/1058737526", 1),
+            ]),
+            ("gid://shopify/FulfillmentOrder/1046000800", [
+                ("gid://shopify/FulfillmentOrderLineItem/1058737527", 1),
+            ]),
         ]),
     ]  # fmt: skip
+    assert plan.waiting == {} and plan.unplaced == 0 and plan.waiting_reason is None
 
 
 def test_shopify_fulfillment_nothing_to_do():
-    assert plan_shopify_fulfillment(FULFILLMENT_ORDERS, {}) == []
-    assert plan_shopify_fulfillment(FULFILLMENT_ORDERS[:1], {"466157049": 2}) == []  # only a closed FO
+    assert plan_shopify_fulfillment(FULFILLMENT_ORDERS, {}).fulfillments == []
+    only_closed = plan_shopify_fulfillment(FULFILLMENT_ORDERS[:1], {"466157049": 2})
+    assert only_closed.fulfillments == [] and only_closed.unplaced == 2 and only_closed.waiting == {}
+
+
+FREMONT, LOS_ANGELES = "gid://shopify/Location/60000000001", "gid://shopify/Location/60000000002"
+
+
+def fo(number: int, status: str, location: str, *lines: tuple[int, int, int]) -> dict:
+    """A fulfillment order as `ShopifyClient.fulfillment_state` returns it: (fo line, order line, left)."""
+    return {
+        "id": f"gid://shopify/FulfillmentOrder/{number}",
+        "status": status,
+        "assigned_location_id": location,
+        "line_items": [
+            {"id": f"gid://shopify/FulfillmentOrderLineItem/{fo_line}",
+             "line_item_id": f"gid://shopify/LineItem/{order_line}",
+             "sku": None, "remaining_quantity": left, "total_quantity": left}
+            for fo_line, order_line, left in lines
+        ],
+    }  # fmt: skip
+
+
+def test_shopify_fulfillment_is_one_fulfillment_per_assigned_location():
+    fulfillment_orders = [
+        fo(1, "OPEN", FREMONT, (11, 101, 2), (12, 103, 3)),
+        fo(2, "OPEN", LOS_ANGELES, (21, 102, 1)),
+        fo(3, "IN_PROGRESS", FREMONT, (31, 104, 1)),  # split off earlier: same location, one call
+    ]
+    plan = plan_shopify_fulfillment(fulfillment_orders, {"101": 2, "102": 1, "103": 3, "104": 1})
+    assert [
+        (f.location_id, [group[0] for group in f.lines_by_fulfillment_order]) for f in plan.fulfillments
+    ] == [
+        (FREMONT, ["gid://shopify/FulfillmentOrder/1", "gid://shopify/FulfillmentOrder/3"]),
+        (LOS_ANGELES, ["gid://shopify/FulfillmentOrder/2"]),
+    ]
+    assert plan.waiting == {} and plan.unplaced == 0
+
+
+def test_units_on_a_held_or_scheduled_fulfillment_order_wait():
+    fulfillment_orders = [
+        fo(1, "ON_HOLD", FREMONT, (11, 101, 2)),
+        fo(2, "OPEN", LOS_ANGELES, (21, 102, 1)),
+        fo(3, "SCHEDULED", LOS_ANGELES, (31, 103, 1)),
+    ]
+    plan = plan_shopify_fulfillment(fulfillment_orders, {"101": 2, "102": 1, "103": 1})
+    assert [f.location_id for f in plan.fulfillments] == [LOS_ANGELES]  # what can go, goes
+    assert plan.waiting == {"on_hold": 2, "scheduled": 1}
+    assert plan.waiting_reason == "fulfillment_order_on_hold"
+    scheduled_only = plan_shopify_fulfillment(fulfillment_orders, {"103": 1})
+    assert scheduled_only.waiting_reason == "fulfillment_order_scheduled" and not scheduled_only.fulfillments
+
+
+def test_units_already_fulfilled_with_the_shipments_tracking_are_not_sent_again():
+    fulfillments = [
+        {"id": "gid://shopify/Fulfillment/1", "tracking_numbers": ["1Z999AA10123456784"],
+         "line_items": [{"line_item_id": "gid://shopify/LineItem/101", "quantity": 2}]},
+        {"id": "gid://shopify/Fulfillment/2", "tracking_numbers": ["9400100000000000000000"],
+         "line_items": [{"line_item_id": "gid://shopify/LineItem/102", "quantity": 1}]},
+    ]  # fmt: skip
+    mine = fulfillments_with_tracking(fulfillments, ["1Z999AA10123456784", "1Z999AA10123456795"])
+    assert [f["id"] for f in mine] == ["gid://shopify/Fulfillment/1"]
+    assert units_not_on_shopify({"gid://shopify/LineItem/101": 2, "102": 1}, mine) == {"102": 1}
+    assert units_not_on_shopify({"101": 3}, mine) == {"101": 1}
 
 
 def test_qty_by_shopify_line_rekeys_so_lines():
