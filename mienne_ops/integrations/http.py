@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +101,15 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class _LinesDelivered(Exception):
+    """A download broke after ``count`` lines had been read (so a retry skips them)."""
+
+    def __init__(self, count: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.count = count
+        self.error = error
 
 
 @dataclass
@@ -200,6 +209,59 @@ class HttpCore:
             self.stats.record_retry(self.system)
             log.info("%s %s retry %d in %.2fs", self.system, operation, attempt, delay)
             self.sleep(delay)
+
+    def stream_lines(self, url: str, *, operation: str, record: str | None = None) -> Iterator[str]:
+        """GET a file outside the system's API (e.g. a signed download URL) and yield its lines.
+
+        The core's own headers and auth are not sent: such a URL carries its own signature, and a
+        token must never leave for another host. Transient failures are retried like `request`'s;
+        a stream that breaks midway starts again and skips the lines already yielded (the file
+        does not change), so the caller sees every line exactly once.
+        """
+        context: dict[str, Any] = {"system": self.system, "operation": operation, "record": record}
+        delivered = 0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                yield from self._lines_after(url, delivered, operation, context)
+                return
+            except _LinesDelivered as progress:
+                delivered = progress.count
+                error = progress.error
+            except (TransientError, httpx.TransportError) as failure:
+                error = failure
+            if attempt >= self.retry.max_attempts:
+                if isinstance(error, httpx.TransportError):
+                    raise TransientError(f"download failed ({type(error).__name__})", **context) from error
+                raise error
+            delay = self._delay_for(error, attempt) if isinstance(error, TransientError) else None
+            delay = self.retry.backoff(attempt) if delay is None else delay
+            self.stats.record_retry(self.system)
+            log.info("%s %s download retry %d in %.2fs", self.system, operation, attempt, delay)
+            self.sleep(delay)
+
+    def _lines_after(self, url: str, skip: int, operation: str, context) -> Iterator[str]:
+        request = self._client.build_request("GET", url)
+        for name in self.headers:
+            request.headers.pop(name, None)
+        self.stats.record_call(self.system, operation)
+        response = self._client.send(request, stream=True, auth=None)
+        seen = 0
+        try:
+            if response.status_code >= 400:
+                response.read()
+                self._raise_for_status(response, context)
+            for line in response.iter_lines():
+                seen += 1
+                if seen > skip:
+                    yield line
+        except (TransientError, httpx.TransportError) as error:
+            if seen > skip:
+                raise _LinesDelivered(seen, error) from error
+            raise
+        finally:
+            response.close()
 
     def _send(self, method, path, params, json, content, headers, operation) -> httpx.Response:
         started = time.perf_counter()

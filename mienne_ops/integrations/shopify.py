@@ -26,6 +26,7 @@ import httpx
 from mienne_ops.errors import RemoteValidationError, TransientError
 from mienne_ops.integrations.http import STATS, HttpCore
 from mienne_ops.integrations.resource import ClientResource
+from mienne_ops.integrations.shopify_bulk import BulkQueries
 
 SYSTEM = "shopify"
 DEFAULT_API_VERSION = "2026-04"
@@ -174,8 +175,12 @@ def throttled_wait(body: dict[str, Any]) -> float:
 
 
 # -- the client -----------------------------------------------------------------------------------
-class ShopifyClient:
-    """Typed calls to the Shopify Admin GraphQL API over the shared HTTP core."""
+class ShopifyClient(BulkQueries):
+    """Typed calls to the Shopify Admin GraphQL API over the shared HTTP core.
+
+    Bulk operations (large reads: run, poll, stream the JSONL) come from `BulkQueries`
+    (``shopify_bulk.py``).
+    """
 
     def __init__(self, core: HttpCore, api_version: str = DEFAULT_API_VERSION) -> None:
         self.core = core
