@@ -171,13 +171,17 @@ class InventorySync:
         return self.store.save_levels("dcl", location, quantities, as_of)
 
     def read_shopify(self, as_of: datetime, skus: Iterable[str] = ()) -> int:
-        """Shopify items (bundle flag) and ``available`` at every mapped location."""
+        """Shopify items (bundle flag) and ``available`` at every mapped location.
+
+        The full read is one bulk operation (20,000 items cost Shopify's bucket nothing but the
+        mutation and a few polls); a read of a few SKUs stays an ordinary query.
+        """
         assert self.shopify is not None
         wanted = list(skus)
         if wanted:
             nodes = [n for s in wanted for n in self.shopify.iter_inventory_items(query=f"sku:{s}")]
         else:
-            nodes = list(self.shopify.iter_inventory_items())
+            nodes = self.shopify.bulk_inventory_items()
         self._store_shopify(nodes, as_of)
         return len(nodes)
 
