@@ -43,6 +43,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -208,22 +209,22 @@ def _fields(schema, parent, selection_set: SelectionSetNode, fragments) -> Itera
 
 # -- running the query and writing JSONL ---------------------------------------------------------
 class _ConnectionPaths:
-    """graphql-core middleware noting the response path of every connection that was resolved."""
+    """The fake's field resolver for a bulk query: paging arguments dropped (every node is read),
+    and the response path of every connection noted (their nodes become JSONL lines)."""
 
     def __init__(self) -> None:
         self.paths: set[tuple[str | int, ...]] = set()
 
-    def resolve(self, next_: Callable[..., Any], root: Any, info, **args: Any) -> Any:
-        if is_connection(info.return_type):
+    def __call__(self, source: Any, info, **args: Any) -> Any:
+        if _is_connection_type(info.return_type):
             self.paths.add(tuple(info.path.as_list()))
-        return next_(root, info, **args)
+            args = {k: v for k, v in args.items() if k not in PAGING_ARGS}
+        return resolve_field(source, info, **args)
 
 
-def _bulk_field(source: Any, info, **args: Any) -> Any:
-    """The fake's field resolver with paging arguments dropped: a bulk query reads every node."""
-    if is_connection(info.return_type):
-        args = {k: v for k, v in args.items() if k not in PAGING_ARGS}
-    return resolve_field(source, info, **args)
+@lru_cache(maxsize=4096)
+def _is_connection_type(graphql_type: Any) -> bool:
+    return is_connection(graphql_type)
 
 
 @dataclass
@@ -237,9 +238,7 @@ def run_bulk_query(query: str, root: Any, grouped: bool = False) -> tuple[list[d
     noted = _ConnectionPaths()
     token = UNBOUNDED_PAGES.set(True)
     try:
-        result = execute(
-            admin_schema(), parse(query), root_value=root, field_resolver=_bulk_field, middleware=[noted]
-        )
+        result = execute(admin_schema(), parse(query), root_value=root, field_resolver=noted)
     finally:
         UNBOUNDED_PAGES.reset(token)
     assert not hasattr(result, "__await__")  # no async resolvers
