@@ -79,6 +79,9 @@ class BusinessRules(dg.ConfigurableResource):
     reconcile_every_seconds: int = 300
     reconcile_lookback_minutes: int = 120
     shipment_lookback_minutes: int = 30
+    # A shipment waiting on a Shopify fulfillment order that is on hold or scheduled is re-tried at
+    # most this often (a hold can last days; every other retrying exception goes on every tick).
+    waiting_fulfillment_recheck_seconds: int = 300
     orders_per_run: int = 100
     # Records handled at once inside a run: hides API latency; each client still caps its own
     # concurrency (NetSuite's account pool), so this is not a way around the vendors' limits.

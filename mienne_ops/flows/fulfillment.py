@@ -3,7 +3,9 @@
 DCL has no webhooks, so `dcl_shipments_sensor` polls ``GET /orders?modified_from=`` from its cursor
 (minus a small look-back, because DCL's clock and ours differ and its filter is in Pacific time),
 keeps the orders that have shipments not yet fully synced according to the ledger, and requests one
-run per batch. The run re-reads those orders from DCL so it always works on fresh data.
+run per batch. The run re-reads those orders from DCL so it always works on fresh data. Orders with a
+retrying exception come back on every tick, except those waiting on a Shopify fulfillment order
+that is on hold or scheduled: they come back every `waiting_fulfillment_recheck_seconds`.
 """
 
 import json
@@ -12,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.fulfillment import shipment_key
+from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
@@ -97,6 +99,21 @@ def orders_needing_sync(orders: list[dict], ledger) -> set[str]:
     return {number for key, number in shipments.items() if not synced.get(key)}
 
 
+def retrying_orders_due(ledger, now: datetime, recheck: timedelta) -> set[str]:
+    """Orders with a retrying exception: all of them, except those waiting on a held or scheduled
+    Shopify fulfillment order that were last tried less than ``recheck`` ago."""
+    waiting = set(WAITING_FO_REASONS.values())
+    return {
+        row.key
+        for row in ledger.exceptions(statuses=[EXCEPTION_RETRYING], flow=FLOW)
+        if row.entity == ENTITY and (row.reason not in waiting or now - _aware(row.last_seen) >= recheck)
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dg.sensor(
     job=dcl_shipment_sync_job,
     minimum_interval_seconds=10,
@@ -126,7 +143,8 @@ def dcl_shipments_sensor(
         if order["order_number"] not in quarantined
     ]
     due = sorted(
-        orders_needing_sync(polled, store) | store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
+        orders_needing_sync(polled, store)
+        | retrying_orders_due(store, now, timedelta(seconds=rules.waiting_fulfillment_recheck_seconds))
     )
     # Advance to the poll's start: anything modified after it is seen by the next poll.
     cursor = json.dumps({"modified_from": now.isoformat()})

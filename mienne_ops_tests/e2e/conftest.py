@@ -25,8 +25,8 @@ def stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     ledger = Ledger(settings.ledger_url())
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
-    # Reconcile on every tick: the tests must not wait five minutes for the poll.
-    resources["rules"] = BusinessRules(reconcile_every_seconds=0)
+    # Reconcile (and re-check held fulfillment orders) on every tick: the tests never wait minutes.
+    resources["rules"] = BusinessRules(reconcile_every_seconds=0, waiting_fulfillment_recheck_seconds=0)
     defs = build_definitions(resources)
     with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
         with shopify_resource().process_config_and_initialize_cm() as shopify:
