@@ -262,6 +262,7 @@ def orders_backfill(since: datetime) -> None:
     running the backfill again creates nothing new).
     """
     from mienne_ops.business_rules import BusinessRules
+    from mienne_ops.errors import MienneOpsError
     from mienne_ops.flows.orders import reconciliation_search
     from mienne_ops.resources import netsuite_resource, shopify_resource, stateset_resource
     from mienne_ops.sync.backfill import backfill_orders
@@ -282,7 +283,10 @@ def orders_backfill(since: datetime) -> None:
         imported_tag=rules.imported_tag,
     )
     search = reconciliation_search(rules.imported_tag, since)
-    result = backfill_orders(shopify, ingestor, ledger, search, workers=rules.parallel_records)
+    try:
+        result = backfill_orders(shopify, ingestor, ledger, search, workers=rules.parallel_records)
+    except MienneOpsError as error:  # e.g. another bulk query still running, credentials rejected
+        raise click.ClickException(str(error)) from error
     held = f"; held {len(result.held)} with an open exception" if result.held else ""
     click.echo(
         f"{len(result.found)} order(s) updated since {since.isoformat()} not yet imported — "

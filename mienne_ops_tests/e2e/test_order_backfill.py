@@ -73,3 +73,24 @@ def test_a_backfill_imports_the_missed_orders_once(env):
     operations = sandbox_state(sandbox.url)["shopify"]["bulk_operations"]
     assert len(operations) == 4 and {op["status"] for op in operations} == {"COMPLETED"}
     assert all("-tag:SENT_TO_NS" in op["query"] for op in operations)
+
+
+def test_a_backfill_blocked_by_a_running_bulk_query_says_so(env, monkeypatch):
+    from mienne_ops.integrations import shopify_bulk
+
+    sandbox = env
+    # A short polling budget: the held operation never finishes, so the backfill must give up.
+    monkeypatch.setattr(
+        shopify_bulk.BulkQueries, "bulk_polling", shopify_bulk.BulkPolling(0.01, 0.01, max_wait=0.05)
+    )
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/bulk_operations", json={"hold": True}).raise_for_status()
+    query = "{ orders { nodes { id } } }"
+    mutation = "mutation($q: String!) { bulkOperationRunQuery(query: $q) { bulkOperation { id } } }"
+    url = f"{sandbox.url}/shopify/admin/api/2026-04/graphql.json"
+    token = httpx.get(f"{sandbox.url}/_sandbox/credentials").json()["shopify"]["access_token"]
+    blocking = httpx.post(
+        url, json={"query": mutation, "variables": {"q": query}}, headers={"X-Shopify-Access-Token": token}
+    ).json()["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"]
+    result = backfill(datetime.now(UTC) - timedelta(days=1))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "bulk operation still RUNNING" in result.output and blocking in result.output
