@@ -58,7 +58,9 @@ def sync_dcl_shipments(
         shopify=shopify.client,
         stateset=stateset.client,
         ledger=ledger.ledger,
-        kit_components=catalog.exploded_kit_components(),
+        # Every kit's BOM, not only the exploded ones: components DCL ships roll up to their kit line
+        # even if the BOM flag changed since dispatch (a kit shipped as itself matches by SKU first).
+        kit_components=catalog.kits,
         location_by_warehouse=rules.netsuite_location_by_warehouse,
         default_location_id=rules.netsuite_location_id,
         cash_sale_policy=rules.cash_sale_policy,
