@@ -5,7 +5,8 @@ On a NetSuite sales order a kit is its kit line plus one hidden member line per 
 pre-packed and a plain item. Flow B must send each kit once (exploded into ``bundle_lines`` or as its
 own SKU) and never its member lines; flow C must map the components DCL ships back to the kit line,
 and the item fulfillment NetSuite builds from it must carry the kit lines and every member line in
-full. A second pass of every sensor creates nothing.
+full. A second pass of every sensor creates nothing. It runs under two account date preferences
+(SuiteQL dates as ``M/D/YYYY`` and as ``D/M/YYYY``).
 """
 
 from __future__ import annotations
@@ -53,9 +54,14 @@ def _counts(state: dict) -> Counter:
     )
 
 
-def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(stack):
+@pytest.mark.parametrize("date_format", ["M/D/YYYY", "D/M/YYYY"])
+def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(stack, date_format):
     sandbox, driver = stack["sandbox"], stack["driver"]
     catalog = sandbox.hub.catalog
+    preference = httpx.post(
+        f"{sandbox.url}/_sandbox/netsuite/preferences", json={"date_format": date_format}, timeout=30
+    )
+    assert preference.json() == {"date_format": date_format}
     placed = httpx.post(f"{sandbox.url}/_sandbox/shopify/orders", json=_kit_order(catalog), timeout=30)
     placed.raise_for_status()
 
