@@ -124,8 +124,11 @@ def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict 
 def _dcl_address(header: dict[str, Any], record: str) -> dict:
     address = header.get("shippingAddress") or {}
     country = _ref_id(address.get("country")) or ""
+    addressee = (address.get("addressee") or "").strip()
+    attention = (address.get("attention") or "").strip()
     result = {
-        "attention": (address.get("addressee") or address.get("attention") or "").strip(),
+        # Flow A writes a company as the addressee with the person as attention (netsuite.md §8).
+        "attention": attention or addressee,
         "address1": (address.get("addr1") or "").strip(),
         "address2": (address.get("addr2") or "").strip(),
         "city": (address.get("city") or "").strip(),
@@ -135,6 +138,8 @@ def _dcl_address(header: dict[str, Any], record: str) -> dict:
         "phone": (address.get("addrPhone") or "").strip(),
         "email": (header.get("email") or "").strip(),
     }
+    if attention and addressee:
+        result["company"] = addressee
     _check_address(result, record)
     return result
 
@@ -144,8 +149,8 @@ def _check_address(address: dict[str, str], record: str) -> None:
     problems = [f for f in ("address1", "city", "country_code") if not address[f]]
     problems += [
         f"{f} longer than {ADDRESS_LINE_MAX}"
-        for f in ("attention", "address1", "address2")
-        if len(address[f]) > ADDRESS_LINE_MAX
+        for f in ("company", "attention", "address1", "address2")
+        if len(address.get(f, "")) > ADDRESS_LINE_MAX
     ]
     if address["country_code"] in COUNTRIES_NEEDING_STATE:
         problems += [f for f in ("state_province", "postal_code") if not address[f]]

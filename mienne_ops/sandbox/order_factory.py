@@ -4,6 +4,9 @@ Used by the traffic simulator, the end-to-end test and the benchmark. Totals are
 Shopify's are: line discounts are allocations, taxes are per line and per shipping line, and
 ``total_price = line items − discounts + shipping + tax`` (or without the tax term when prices include
 tax). Some orders pay partly with a gift card. `bad=` builds orders a careful integration must refuse.
+`fulfilled_elsewhere=n` marks the first n lines as already fulfilled outside the 3PL (a POS sale or
+another location: `fulfillable_quantity` 0, order `fulfillment_status` "partial"); `test=True` is a
+test order (bogus gateway), which flow A skips unless told otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def build_order(
     bad: str | None = None,
     taxes_included: bool = False,
     gift_card: bool | None = None,
+    fulfilled_elsewhere: int = 0,
+    test: bool = False,
 ) -> dict[str, Any]:
     customer = rng.choice(catalog.customers)
     sellable = [s for s in catalog.sellable_skus()]
@@ -186,6 +191,15 @@ def build_order(
         "transactions": transactions,
         "source_name": "web",
     }
+    for line in lines[:fulfilled_elsewhere]:
+        line.update(fulfillable_quantity=0, fulfillment_status="fulfilled")
+    if fulfilled_elsewhere:
+        order["fulfillment_status"] = "partial"
+    if test:
+        order["test"] = True
+        order["payment_gateway_names"] = ["bogus"]
+        for transaction in transactions:
+            transaction["gateway"] = "bogus" if transaction["gateway"] != "gift_card" else "gift_card"
     if bad:
         _spoil(order, bad)
     return order

@@ -83,6 +83,7 @@ from mienne_ops.sandbox.shopify_orders import (
     order_matches,
     order_node,
     public_order,
+    recompute_current_totals,
     refresh_actions,
     shop_time,
     tag_list,
@@ -177,6 +178,7 @@ class Sandbox(SystemSandbox):
             Route("/orders", self._inject_route, methods=["POST"]),
             Route("/orders/{order_id:int}/cancel", self._cancel_route, methods=["POST"]),
             Route("/fulfillment_orders/{fo_id:int}/status", self._fo_status_route, methods=["POST"]),
+            Route("/orders/{order_id:int}/edit", self._edit_route, methods=["POST"]),
             Route("/limits", self._limits_route, methods=["POST"]),
             Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
             Route("/webhooks/log", self._log_route, methods=["GET"]),
@@ -472,6 +474,80 @@ class Sandbox(SystemSandbox):
             self.save_order(order)
         self.emit("orders/cancelled", public_order(order))
         self.emit("orders/updated", public_order(order))
+
+    def edit_order(self, order_id: int, quantities: dict[int, int], added: list[dict[str, Any]]) -> None:
+        """A merchant's committed order edit (what `orderEditBegin` … `orderEditCommit` leave behind).
+
+        Quantities are the lines' new current quantities (never above what was ordered, never below
+        what was fulfilled); added lines are new line items. Shopify keeps `quantity` as ordered and
+        moves `current_quantity`, the unfulfilled quantity and the `current_*` totals, then sends
+        `orders/updated` (and `orders/edited`, which this project does not subscribe to).
+        """
+        with self.world.tx():
+            order = self.load_order(order_id)
+            if order is None:
+                raise UserErrors(["id"], "Order does not exist", "NOT_FOUND")
+            if order.get("cancelled_at"):
+                raise UserErrors(["id"], "The order can't be edited: it is cancelled", "INVALID")
+            for line in order["line_items"]:
+                if line["id"] not in quantities:
+                    continue
+                fulfilled = line["current_quantity"] - line["fulfillable_quantity"]
+                new = quantities[line["id"]]
+                if not fulfilled <= new <= line["quantity"]:
+                    raise UserErrors(["quantity"], f"Quantity must be between {fulfilled} and "
+                                     f"{line['quantity']}", "INVALID")  # fmt: skip
+                line["current_quantity"] = new
+                line["fulfillable_quantity"] = new - fulfilled
+            for payload in added:
+                line = dict(payload)
+                line["id"] = self._new_id("line_item", 1_400_000_000_000_000_001)
+                line["admin_graphql_api_id"] = gid("LineItem", line["id"])
+                order["line_items"].append(fill_line_item(line, self.catalog, order["currency"]))
+            recompute_current_totals(order)
+            self._edit_fulfillment_orders(order)
+            self.save_order(order)
+        self.emit("orders/edited", {"order_edit": {"order_id": order["id"]}})
+        self.emit("orders/updated", public_order(order))
+
+    def _edit_fulfillment_orders(self, order: dict[str, Any]) -> None:
+        """Open fulfillment orders follow the edit: their lines hold what is left to fulfil."""
+        open_fos = [fo for fo in order["_fulfillment_orders"] if fo["status"] not in ("closed", "cancelled")]
+        placed: set[int] = set()
+        for fo in open_fos:
+            for fo_line in fo["line_items"]:
+                line = next(li for li in order["line_items"] if li["id"] == fo_line["line_item_id"])
+                fo_line["quantity"] = fo_line["fulfillable_quantity"] = line["fulfillable_quantity"]
+                placed.add(line["id"])
+        new_lines = [
+            li for li in order["line_items"] if li["id"] not in placed and li.get("requires_shipping", True)
+        ]
+        if open_fos and new_lines:  # an added line joins the first open fulfillment order
+            fo = open_fos[0]
+            for line in new_lines:
+                if any(fo_line["line_item_id"] == line["id"] for other in order["_fulfillment_orders"]
+                       for fo_line in other["line_items"]):  # fmt: skip
+                    continue
+                fo["line_items"].append(
+                    {
+                        "id": self._new_id("fo_line", 6_500_000_000_000_000_001),
+                        "fulfillment_order_id": fo["id"],
+                        "line_item_id": line["id"],
+                        "variant_id": line.get("variant_id"),
+                        "quantity": line["fulfillable_quantity"],
+                        "fulfillable_quantity": line["fulfillable_quantity"],
+                    }
+                )
+
+    async def _edit_route(self, request: Request) -> JSONResponse:
+        body = json.loads(await request.body() or b"{}")
+        quantities = {int(line["id"]): int(line["quantity"]) for line in body.get("line_items", [])}
+        try:
+            self.edit_order(request.path_params["order_id"], quantities, body.get("add", []))
+        except UserErrors as error:
+            status = 404 if error.errors[0]["code"] == "NOT_FOUND" else 422
+            return JSONResponse({"errors": {"base": [str(error)]}}, status_code=status)
+        return JSONResponse({"order": public_order(self.load_order(request.path_params["order_id"]) or {})})
 
     # -- webhooks -------------------------------------------------------------------------------
     def emit(self, topic: str, payload: dict[str, Any]) -> None:

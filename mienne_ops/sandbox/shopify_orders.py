@@ -112,6 +112,38 @@ def fill_totals(order: dict[str, Any]) -> None:
     )
 
 
+def recompute_current_totals(order: dict[str, Any]) -> None:
+    """`current_*` totals after an edit: each line's discounted price and tax at its current share.
+
+    Shopify's own arithmetic for an edit is not published; a line's share of its discount and tax in
+    proportion to the quantity kept is the sandbox's model (our design choice).
+    """
+    currency = order["currency"]
+    lines_net = tax = Decimal("0")
+    for line in order["line_items"]:
+        quantity, current = line["quantity"], line.get("current_quantity", line["quantity"])
+        if not quantity:
+            continue
+        discount = sum(
+            (Decimal(str(a.get("amount") or "0")) for a in line.get("discount_allocations") or []),
+            Decimal("0"),
+        )
+        gross = Decimal(line["price"]) * quantity - discount
+        lines_net += Decimal(money(gross * current / quantity))
+        line_tax = sum((Decimal(str(t.get("price") or "0")) for t in line.get("tax_lines") or []), Decimal(0))
+        tax += Decimal(money(line_tax * current / quantity))
+    shipping = Decimal("0")
+    for ship in order.get("shipping_lines") or []:
+        shipping += Decimal(str(ship.get("discounted_price", ship.get("price")) or "0"))
+        tax += sum((Decimal(str(t.get("price") or "0")) for t in ship.get("tax_lines") or []), Decimal(0))
+    total = lines_net + shipping + (Decimal("0") if order["taxes_included"] else tax)
+    order["current_subtotal_price"] = money(lines_net)
+    order["current_total_tax"] = money(tax)
+    order["current_total_price"] = money(total)
+    for name in ("current_subtotal_price", "current_total_tax", "current_total_price"):
+        order[f"{name}_set"] = money_set(order[name], currency)
+
+
 def default_transactions(order: dict[str, Any], payload_transactions: list[dict] | None, next_id) -> list:
     """Transactions from the payload (gift-card splits kept) or one successful SALE for the total."""
     if payload_transactions:

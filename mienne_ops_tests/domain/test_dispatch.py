@@ -197,3 +197,28 @@ def test_a_kit_goes_to_dcl_once_as_its_sku_or_its_components_never_with_its_memb
         },
         {"line_number": 5, "item_number": "MN-KIT-04", "quantity": 1},  # DCL stocks it pre-packed
     ]
+
+
+def test_company_goes_to_dcl_as_company_with_the_person_as_attention():
+    header = {**HEADER, "shippingAddress": {**HEADER["shippingAddress"], "addressee": "Mienne Studio LLC",
+                                             "attention": "Jane Doe"}}  # fmt: skip
+    address = plan_dcl_order(header, LINES, CONFIG)["shipping_address"]
+    assert (address["company"], address["attention"]) == ("Mienne Studio LLC", "Jane Doe")
+
+
+def test_the_dcl_quantity_flow_a_recorded_caps_what_is_sent():
+    """`custcol_dcl_quantity`: 0 for a line fulfilled elsewhere, part of it, or empty (older orders)."""
+    row = {"itemtype": "InvtPart", "qty_shipped": "0"}
+    lines = [
+        {**row, "line": "1", "sku": "MN-SERUM-001", "qty": "3", "dcl_qty": "0"},
+        {**row, "line": "2", "sku": "MN-CREAM-002", "qty": "3", "dcl_qty": "1"},
+        {**row, "line": "3", "sku": "MN-MASK-005", "qty": "2"},
+    ]
+    sent = plan_dcl_order(HEADER, lines, CONFIG)["lines"]
+    assert [(line["item_number"], line["quantity"]) for line in sent] == [
+        ("MN-CREAM-002", 1),
+        ("MN-MASK-005", 2),
+    ]
+    with pytest.raises(InvalidRecordError) as caught:
+        plan_dcl_order(HEADER, lines[:1], CONFIG)
+    assert caught.value.reason == "nothing_to_ship"
