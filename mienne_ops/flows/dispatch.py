@@ -22,7 +22,14 @@ from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import EXCEPTION_OPEN
 from mienne_ops.sync.catalog import NetSuiteCatalog
-from mienne_ops.sync.dispatch import ENTITY, FLOW, PENDING_DISPATCH_QUERY, Dispatcher, dispatch_config
+from mienne_ops.sync.dispatch import (
+    ENTITY,
+    FLOW,
+    PENDING_DISPATCH_QUERY,
+    Dispatcher,
+    dispatch_config,
+    held_sales_order_ids,
+)
 
 
 class DispatchBatchConfig(dg.Config):
@@ -86,6 +93,7 @@ def netsuite_dispatch_sensor(
     if run_in_flight(context, netsuite_dispatch_job.name):
         return dg.SkipReason("a dispatch run is already in flight")
     quarantined = ledger.ledger.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+    quarantined |= held_sales_order_ids(ledger.ledger)  # flow A's open problems hold their orders
     ids = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
     if not ids:
         return dg.SkipReason("no sales orders waiting for DCL")

@@ -17,7 +17,10 @@ from mienne_ops.errors import RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date
 from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
+from mienne_ops.sync.orders import ENTITY as ORDER_ENTITY
+from mienne_ops.sync.orders import FLOW as ORDER_FLOW
 from mienne_ops.sync.orders import STAGE_CANCELLED, STAGE_DISPATCHED
 
 log = logging.getLogger("mienne_ops.sync.dispatch")
@@ -64,6 +67,17 @@ def sales_order_lines(netsuite: NetSuiteClient, sales_order_ids: list[str]) -> d
     return lines
 
 
+def held_sales_order_ids(ledger: Ledger) -> set[str]:
+    """Sales orders whose Shopify order has an unresolved flow-A exception: not dispatched meanwhile.
+
+    Such a sales order exists but is not known good: NetSuite booked another total than Shopify's
+    (`netsuite_total_mismatch`) or a later edit could not be applied to it. Shipping it would ship
+    what the customer no longer ordered, so it waits until the exception is resolved.
+    """
+    keys = ledger.keys_with_exceptions(ORDER_FLOW, ORDER_ENTITY, [EXCEPTION_OPEN, EXCEPTION_RETRYING])
+    return set(ledger.bindings_of(ORDER_ENTITY, "netsuite", keys).values()) if keys else set()
+
+
 @dataclass
 class Dispatcher:
     netsuite: NetSuiteClient
@@ -85,8 +99,11 @@ class Dispatcher:
         """Plan every order, send the good ones to DCL in one batch, then set their flags."""
         lines = sales_order_lines(self.netsuite, sales_order_ids)
         planned: dict[str, dict] = {}
+        held = held_sales_order_ids(self.ledger)
 
         def plan(so_id: str) -> Outcome:
+            if so_id in held:
+                return Outcome.SKIPPED
             header = self.netsuite.get("salesOrder", so_id, expand=True)
             if header.get("custbody_sent_to_3pl") is True:
                 return Outcome.SKIPPED

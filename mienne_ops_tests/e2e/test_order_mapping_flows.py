@@ -222,3 +222,21 @@ def test_the_fakes_edit_refuses_quantities_shopify_would_refuse(sandbox):
     assert httpx.post(url, json=below_fulfilled, timeout=30).status_code == 422
     assert httpx.post(url, json=above_ordered, timeout=30).status_code == 422
     assert httpx.post(f"{sandbox.url}/_sandbox/shopify/orders/1/edit", json={}, timeout=30).status_code == 404
+
+
+def test_an_edit_that_cannot_be_booked_holds_the_order_back_from_dcl(stack):
+    """Edited to contain a SKU NetSuite does not know: the old sales order must not ship meanwhile."""
+    sandbox, driver, ledger = stack["sandbox"], stack["driver"], stack["ledger"]
+    placed = _place(sandbox.url, build_order(sandbox.hub.catalog, random.Random(21), line_count=1))
+    driver.settle(IMPORT)
+    edit = {"add": [{"sku": "MN-NOT-IN-NETSUITE", "title": "Mystery", "price": "10.00", "quantity": 1}]}
+    httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/orders/{placed['id']}/edit", json=edit, timeout=30
+    ).raise_for_status()
+    driver.settle(IMPORT)
+    problem = _open_exception(ledger, str(placed["id"]))
+    assert problem is not None and problem.reason == "unknown_sku"
+
+    driver.settle(DISPATCH)
+    so = _sales_order(sandbox.url, placed["id"])
+    assert so["custbody_sent_to_3pl"] is False and _dcl_order(sandbox.url, so["tranId"]) is None
