@@ -27,6 +27,7 @@ Sandbox choices (no timing in tests): an operation moves one step each time its 
 (``CREATED`` → ``RUNNING`` on the first read, the query runs and completes on the second), so a
 poller sees every state and never waits on a clock. Assumptions: the wording of the userErrors, that a
 nested connection's parent must select ``id`` (the fake could not write ``__parentId`` otherwise),
+that a query matching nothing completes with no ``url`` (and no ``fileSize``),
 the ``bulk_operations/finish`` payload keys (snake case, as Shopify's REST-shaped webhooks are).
 
 Control plane, under ``/_sandbox/shopify``: ``GET|POST /bulk_operations`` reads or sets
@@ -425,7 +426,7 @@ class BulkOperations:
             partial=bool(failure and rows),
             object_count=len(rows),
             root_object_count=sum(1 for r in rows if "__parentId" not in r) if failure else roots,
-            file_size=None if failure else len(body.encode()),
+            file_size=len(body.encode()) if rows and not failure else None,
             completed_at=shop_time(self.world.now()),
         )
         self._finished(op)
@@ -461,7 +462,8 @@ class BulkOperations:
             "objectCount": str(op["object_count"]),
             "rootObjectCount": str(op["root_object_count"]),
             "fileSize": str(op["file_size"]) if op["file_size"] is not None else None,
-            "url": self._signed_url(op, origin) if status == "COMPLETED" else None,
+            # No file for a query that matched nothing (assumed; the client copes with either).
+            "url": self._signed_url(op, origin) if status == "COMPLETED" and op["object_count"] else None,
             "partialDataUrl": self._signed_url(op, origin) if status == "FAILED" and op["partial"] else None,
             "createdAt": op["created_at"],
             "completedAt": op["completed_at"] if status in ("COMPLETED", "EXPIRED") else None,

@@ -277,3 +277,13 @@ def test_shopifys_own_python_client_runs_a_bulk_query(sandbox):
         "MN-CREAM-002",
         "MN-SERUM-001",
     ]
+
+
+def test_a_query_that_matches_nothing_completes_without_a_file(sandbox):
+    done = finished(sandbox, '{ orders(query: "tag:nothing-has-this") { nodes { id } } }')
+    assert (done["objectCount"], done["rootObjectCount"], done["url"], done["fileSize"]) == (
+        "0",
+        "0",
+        None,
+        None,
+    )
