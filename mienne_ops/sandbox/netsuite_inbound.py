@@ -54,6 +54,7 @@ from mienne_ops.sandbox.netsuite_store import (
     item_lines,
     load_transaction,
     number,
+    refresh_total,
     require_item,
     require_location,
     sql_value,
@@ -277,6 +278,7 @@ def refresh_status(ctx: records.Ctx, transaction_id: int) -> str:
         "UPDATE ns_transaction SET status = ?, lastmodifieddate = ? WHERE id = ?",
         (letter, ctx.now, transaction_id),
     )
+    refresh_total(ctx.conn, transaction_id)
     return letter
 
 

@@ -36,6 +36,7 @@ from mienne_ops.sandbox.netsuite_store import (
     not_found,
     number,
     ref_id,
+    refresh_total,
     require_customer,
     require_item,
     require_location,
@@ -313,6 +314,7 @@ def refresh_sales_order(ctx: Ctx, transaction_id: int) -> str:
         "UPDATE ns_transaction SET status = ?, lastmodifieddate = ? WHERE id = ?",
         (letter, ctx.now, transaction_id),
     )
+    refresh_total(ctx.conn, transaction_id)
     return letter
 
 
@@ -470,6 +472,7 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
             "WHERE [transaction] = ? AND id = ?",
             (str(quantity), order["id"], row["id"]),
         )
+    refresh_total(ctx.conn, new_id)
     refresh_sales_order(ctx, order["id"])
     return new_id
 

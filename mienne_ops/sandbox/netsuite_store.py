@@ -79,12 +79,16 @@ CREATE TABLE IF NOT EXISTS ns_bomrevisioncomponent (
 STANDARD_COLUMNS = {
     "ns_transaction": (
         ("voided", "TEXT NOT NULL DEFAULT 'F'"),
+        # The order / bill total in the transaction currency, positive (kept by `refresh_total`).
+        ("foreigntotal", "NUMERIC"),
         # NetSuite's record type id, lower case ('salesorder', 'itemfulfillment', ...).
         ("recordtype", "TEXT GENERATED ALWAYS AS (lower(rectype)) VIRTUAL"),
     ),
     "ns_transactionline": (
         # The kit line's id on a kit component line (hidden member rows), else NULL.
         ("kitmemberof", "INTEGER"),
+        # A line's key unique across all transactions (the line id is unique only within one).
+        ("uniquekey", "INTEGER"),
         ("quantitybackordered", "NUMERIC NOT NULL DEFAULT 0"),
         ("foreignamount", "NUMERIC GENERATED ALWAYS AS (netamount) VIRTUAL"),
     ),
@@ -101,6 +105,11 @@ MAINLINE_TRIGGER = """
 CREATE TRIGGER IF NOT EXISTS ns_transaction_mainline AFTER INSERT ON ns_transaction BEGIN
     INSERT INTO ns_transactionline ([transaction], id, linesequencenumber, mainline, createdfrom, record)
     VALUES (NEW.id, 0, 0, 'T', NEW.createdfrom, '{}');
+END
+"""
+UNIQUEKEY_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS ns_transactionline_uniquekey AFTER INSERT ON ns_transactionline BEGIN
+    UPDATE ns_transactionline SET uniquekey = NEW.rowid WHERE rowid = NEW.rowid;
 END
 """
 
@@ -259,6 +268,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
             if name not in present:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
     conn.execute(MAINLINE_TRIGGER)
+    conn.execute(UNIQUEKEY_TRIGGER)
 
 
 def clear(conn: sqlite3.Connection) -> None:
@@ -529,6 +539,17 @@ def sales_order_status(header: dict[str, Any], lines: list[sqlite3.Row]) -> str:
     if shipped < ordered:
         return "E" if shipped > billed else "D"
     return "G" if billed >= shipped else "F"
+
+
+def refresh_total(conn: sqlite3.Connection, transaction_id: int) -> None:
+    """``foreigntotal``: the item lines' amounts (members carry none), positive like NetSuite's."""
+    conn.execute(
+        "UPDATE ns_transaction SET foreigntotal = (SELECT ROUND(COALESCE(SUM(l.netamount), 0), 2) * "
+        "(CASE WHEN ns_transaction.type IN ({}) THEN -1 ELSE 1 END) FROM ns_transactionline l "
+        "WHERE l.[transaction] = ns_transaction.id AND l.mainline = 'F' AND l.kitmemberof IS NULL) "
+        "WHERE id = ?".format(", ".join(f"'{code}'" for code in sorted(NEGATIVE_QUANTITY_TYPES))),
+        (transaction_id,),
+    )
 
 
 def status_name(tran_type: str, letter: str) -> str:

@@ -129,6 +129,12 @@ def test_the_admin_queries_run_with_netsuite_values(admin):
         "AND tl.mainline = 'F' AND tl.taxline = 'F' AND tl.kitmemberof IS NULL"
     )
     assert item_lines == [{"id": "1"}, {"id": "2"}]
+    # The total the lines add up to (3 x 10 + 2 x 50), positive; a line key unique across transactions.
+    assert admin.rows(f"SELECT foreigntotal FROM transaction WHERE id = {order_id}") == [
+        {"foreigntotal": "130"}
+    ]
+    keys = admin.rows("SELECT tl.uniquekey FROM transactionline tl")
+    assert len(keys) == 5 and len({row["uniquekey"] for row in keys}) == 5
     items = admin.rows(f"SELECT id, itemid, fullname, itemtype, isinactive FROM item WHERE id = {KIT_ITEM}")
     assert items == [
         {"id": KIT_ITEM, "itemid": KIT.sku, "fullname": KIT.sku, "itemtype": "Kit", "isinactive": "F"}
