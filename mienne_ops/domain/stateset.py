@@ -1,23 +1,28 @@
-"""Pure mapping of a Shopify order (and its NetSuite plan) to a StateSet order (stateset-node shape)."""
+"""Pure mapping of a Shopify order (and its NetSuite plan) to a StateSet order (stateset-node shape).
+
+The SDK types every amount as a number (``OrderItem``, ``OrderTotals``, ``PaymentDetails``), so the
+Decimal amounts go out as JSON numbers (two-decimal money survives the float round trip).
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from mienne_ops.domain.shopify import ShopifyOrder
 
 
 def stateset_order_data(order: ShopifyOrder, netsuite_sales_order_id: str | None) -> dict[str, Any]:
-    """The `data` of `POST orders` for one Shopify order (amounts as decimal strings)."""
+    """The `data` of `POST orders` for one Shopify order (amounts as numbers)."""
     address = order.shipping_address
     items = [
         {
             "product_id": line.sku or str(line.variant_id or line.id),
             "variant_id": str(line.variant_id) if line.variant_id else None,
             "quantity": line.current_quantity,
-            "unit_price": str(line.unit_price),
-            "discount_amount": str(line.total_discount),
-            "total_amount": str(line.unit_price * line.current_quantity - line.total_discount),
+            "unit_price": money(line.unit_price),
+            "discount_amount": money(line.total_discount),
+            "total_amount": money(line.unit_price * line.current_quantity - line.total_discount),
         }
         for line in order.line_items
         if line.current_quantity > 0
@@ -27,17 +32,17 @@ def stateset_order_data(order: ShopifyOrder, netsuite_sales_order_id: str | None
         "order_number": order.name,
         "items": items,
         "totals": {
-            "subtotal": str(order.subtotal_price),
-            "shipping_total": str(order.total_shipping),
-            "tax_total": str(order.total_tax),
-            "discount_total": str(order.total_discounts),
-            "grand_total": str(order.total_price),
+            "subtotal": money(order.subtotal_price),
+            "shipping_total": money(order.total_shipping),
+            "tax_total": money(order.total_tax),
+            "discount_total": money(order.total_discounts),
+            "grand_total": money(order.total_price),
             "currency": order.currency,
         },
         "payment_details": {
             "payment_method": ",".join(sorted({p.gateway for p in order.payments if p.gateway})) or "shopify",
             "status": order.financial_status,
-            "amount_paid": str(order.total_price),
+            "amount_paid": money(order.total_price),
             "currency": order.currency,
         },
         "source": "shopify",
@@ -60,3 +65,7 @@ def stateset_order_data(order: ShopifyOrder, netsuite_sales_order_id: str | None
             "country": address.country_code or "",
         }
     return data
+
+
+def money(amount: Decimal) -> float:
+    return float(round(Decimal(amount), 2))

@@ -1,14 +1,20 @@
 """Typed client and Dagster resource for StateSet orders (stateset-node SDK paths and shapes).
 
 StateSet has no idempotency key, so an order is created only after looking it up by our external
-reference (``data.metadata.external_id``); state changes go through the action sub-resources, and
+reference (``data.metadata.external_id``). The SDK's only look-up is a full-text search
+(``GET orders/search?query=`` -> ``{orders, total}``), which may return unrelated orders whose text
+merely contains the key: only a result whose ``metadata.external_id`` equals the key is accepted,
+never the first hit on trust. State changes go through the action sub-resources with the SDK's
+bodies (``ship`` takes ``ShippingDetails``: ``carrier``, ``method`` and a numeric ``shipping_cost``);
 shipping an order that already carries the same tracking number counts as done. Errors arrive as
 ``{"error": {"code", "message"}}``; the client branches on the HTTP status only.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -19,6 +25,9 @@ from mienne_ops.integrations.resource import ClientResource
 
 SYSTEM = "stateset"
 SHIPPED_OR_LATER = ("SHIPPED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
+SEARCH_PAGE = 100
+
+log = logging.getLogger("mienne_ops.integrations.stateset")
 
 
 def describe_error(response: httpx.Response) -> tuple[str | None, str]:
@@ -45,15 +54,31 @@ class StateSetClient:
 
     # -- orders ---------------------------------------------------------------------------------
     def find_order_by_external_id(self, external_id: str) -> dict | None:
-        body = self._call(
-            "GET",
-            "orders/search",
-            operation="orders_search",
-            record=external_id,
-            params={"external_id": external_id},
-        )
-        matches = body.get("data") or []
-        return matches[0] if matches else None
+        """The order whose ``metadata.external_id`` is exactly ``external_id`` (None if there is none).
+
+        Every page of the search is read: an exact match may follow fuzzy ones. Two exact matches
+        (a duplicate made outside this client) resolve to the oldest, and are logged.
+        """
+        exact = [order for order in self._search(external_id) if _external_id(order) == external_id]
+        if len(exact) > 1:
+            log.warning("stateset: %d orders carry external id %s; using the oldest", len(exact), external_id)
+        exact.sort(key=lambda order: str(order.get("created_at") or ""))
+        return exact[0] if exact else None
+
+    def _search(self, query: str) -> list[dict]:
+        found: list[dict] = []
+        while True:
+            body = self._call(
+                "GET",
+                "orders/search",
+                operation="orders_search",
+                record=query,
+                params={"query": query, "limit": SEARCH_PAGE, "offset": len(found)},
+            )
+            page = body.get("orders") or []
+            found.extend(page)
+            if not page or len(found) >= int(body.get("total") or 0):
+                return found
 
     def create_order(self, external_id: str, data: dict) -> dict:
         """Create the order unless one with this external id exists (then return that one)."""
@@ -81,10 +106,23 @@ class StateSetClient:
         return self._call("GET", f"orders/{order_id}", operation="orders_get", record=order_id)
 
     def ship_order(
-        self, order_id: str, *, carrier: str, tracking_number: str, tracking_url: str | None = None
+        self,
+        order_id: str,
+        *,
+        carrier: str,
+        method: str,
+        tracking_number: str,
+        shipping_cost: Decimal = Decimal("0"),
+        tracking_url: str | None = None,
     ) -> dict:
         """Move the order to SHIPPED with this tracking; already shipped with it counts as success."""
-        details = {"carrier": carrier, "tracking_number": tracking_number}
+        details: dict[str, Any] = {
+            "carrier": carrier,
+            "method": method,
+            "tracking_number": tracking_number,
+            # The SDK types amounts as numbers; two decimals survive the float exactly enough.
+            "shipping_cost": float(shipping_cost),
+        }
         if tracking_url:
             details["tracking_url"] = tracking_url
         try:
@@ -119,10 +157,16 @@ class StateSetClient:
         )
 
 
+def _external_id(order: dict) -> str | None:
+    metadata = (order.get("data") or {}).get("metadata") or {}
+    value = metadata.get("external_id")
+    return None if value is None else str(value)
+
+
 def _carries_tracking(order: dict, tracking_number: str) -> bool:
     data = order.get("data") or {}
     shipments = data.get("shipments") or []
-    details = data.get("shipping_details") or {}
+    details = order.get("shipping_details") or data.get("shipping_details") or {}
     return details.get("tracking_number") == tracking_number or any(
         s.get("tracking_number") == tracking_number for s in shipments
     )

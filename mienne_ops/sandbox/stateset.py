@@ -1,22 +1,36 @@
 """The StateSet fake: orders and returns as the stateset-node SDK sees them, for the sandbox.
 
-Follows ``shared/docs/api/stateset.md``: Bearer auth, ``X-Request-ID`` echoed, the envelope
-``{id, object, status, created_at, updated_at, data}`` with uppercase ``OrderStatus`` values, list
-envelope ``{data, total, limit, offset}``, ``PUT orders/{id}`` for updates (PATCH -> 405), state
-changes only through action sub-resources, errors as ``{"error": {"code", "message"}}``.
+Follows ``shared/docs/api/stateset.md`` §5–6 and the SDK's ``src/lib/resources/Order.ts`` /
+``Return.ts``: Bearer auth, ``X-Request-ID`` echoed, the envelope ``{id, object, status, created_at,
+updated_at, data}`` with uppercase ``OrderStatus`` values, ``PUT orders/{id}`` for updates (PATCH ->
+405), state changes only through action sub-resources, errors as ``{"error": {"code", "message"}}``.
 
-Sandbox choices:
+Vendor facts (the SDK's types and request shapes):
 
-- ``POST orders`` takes the order data at the top level (as the SDK sends it); ``items`` must be a
-  non-empty list with positive quantities. New orders are ``PENDING`` (or ``DRAFT`` if asked).
-- ``GET orders/search?external_id=`` matches ``data.metadata.external_id``.
-- Transitions: confirm (DRAFT/PENDING), process (PENDING/CONFIRMED), ship (PENDING..PACKING, or
-  SHIPPED again), deliver (SHIPPED/IN_TRANSIT/OUT_FOR_DELIVERY), cancel (before SHIPPED), return
-  (SHIPPED..DELIVERED), refund (CANCELLED/DELIVERED/RETURNED); anything else is 409.
-- ``ship`` takes ``{carrier, tracking_number, tracking_url?, method?}`` (flat or under
-  ``shipping_details``). Shipping an order that is already SHIPPED with a tracking number it already
-  carries changes nothing (200); with a new tracking number it appends another shipment to
-  ``data.shipments`` (a split shipment) while ``data.shipping_details`` keeps the first one.
+- ``Orders.list`` and ``Orders.search`` answer ``{orders, total}``; ``search`` sends
+  ``GET orders/search?query=<text>`` (+ ``status``, ``customer_id``, ``limit``, ``offset``).
+  ``Returns.list`` answers ``{returns, total_count, limit, offset}``.
+- Amounts are numbers (``OrderItem.unit_price``/``total_amount``, ``OrderTotals``,
+  ``PaymentDetails.amount_paid``, ``ShippingDetails.shipping_cost``): a string amount is refused.
+- ``ship`` posts ``ShippingDetails`` flat: ``carrier``, ``method`` and numeric ``shipping_cost``
+  required, ``tracking_number``/``tracking_url``/``label_url``/``estimated_delivery_date`` optional.
+  ``cancel`` posts ``{reason}``; ``return`` ``{rma_number, reason, condition}``; ``refund``
+  ``{amount, reason}``; a ``FulfillmentEvent`` is ``{timestamp, status, description, ...}``.
+- The response carries the status-specific extras of ``OrderResponse``: SHIPPED ``shipping_details``,
+  DELIVERED ``delivered``, CANCELLED ``cancelled``/``cancellation_reason``/``cancelled_at``, RETURNED
+  ``returned``/``return_details``, REFUNDED ``refunded``/``refund_details``.
+
+Sandbox choices (not documented by StateSet):
+
+- Search is full-text: ``query`` matches, case-insensitively as a substring, the id, order number,
+  customer id and any metadata value — so ``shopify-order-1`` also finds ``shopify-order-10``; a
+  client must keep only an exact ``metadata.external_id`` match.
+- New orders are ``PENDING`` (or ``DRAFT`` if asked); ``items`` must be a non-empty list with positive
+  integer quantities.
+- Transitions follow the enum's order: confirm (DRAFT/PENDING), process (PENDING/CONFIRMED), ship
+  (PENDING..PACKING only: an order is shipped once), deliver (SHIPPED/IN_TRANSIT/OUT_FOR_DELIVERY),
+  cancel (before SHIPPED), return (SHIPPED..DELIVERED), refund (CANCELLED/DELIVERED/RETURNED);
+  anything else is 409.
 - Returns: ``RET-…`` ids and generated ``rma_number``; approve / receive / inspect / refund / reject /
   cancel move through ``ReturnStatus`` (refund ends in COMPLETED).
 - Rate limit off by default; ``POST /_sandbox/stateset/limits {"requests_per_second": N,
@@ -62,11 +76,29 @@ IN_CARRIER_HANDS = ("SHIPPED", "IN_TRANSIT", "OUT_FOR_DELIVERY")
 ORDER_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "confirm": (("DRAFT", "PENDING"), "CONFIRMED"),
     "process": (("PENDING", "CONFIRMED"), "PROCESSING"),
-    "ship": ((*BEFORE_SHIPPING, "SHIPPED"), "SHIPPED"),
+    "ship": (BEFORE_SHIPPING, "SHIPPED"),
     "deliver": (IN_CARRIER_HANDS, "DELIVERED"),
     "cancel": (("DRAFT", *BEFORE_SHIPPING), "CANCELLED"),
     "return": ((*IN_CARRIER_HANDS, "DELIVERED"), "RETURNED"),
     "refund": (("CANCELLED", "DELIVERED", "RETURNED"), "REFUNDED"),
+}
+ITEM_AMOUNTS = ("unit_price", "discount_amount", "tax_amount", "total_amount")
+TOTALS_AMOUNTS = ("subtotal", "shipping_total", "tax_total", "discount_total", "grand_total")
+SHIPPING_DETAIL_FIELDS = (
+    "carrier",
+    "method",
+    "tracking_number",
+    "estimated_delivery_date",
+    "shipping_cost",
+    "tracking_url",
+    "label_url",
+    "package_details",
+)
+# The SDK's body per action (``cancel(id, {reason})``, ``processReturn``, ``processRefund``).
+ACTION_FIELDS = {
+    "cancel": ("reason",),
+    "return": ("rma_number", "reason", "condition"),
+    "refund": ("amount", "reason"),
 }
 RETURN_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "approve": (("REQUESTED", "PENDING_APPROVAL"), "APPROVED"),
@@ -226,6 +258,9 @@ class Sandbox(SystemSandbox):
             quantity = item.get("quantity") if isinstance(item, dict) else None
             if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
                 raise StateSetError(400, "validation_error", "each item needs a positive integer quantity")
+            _require_amounts(item, ITEM_AMOUNTS, "items[]")
+        _require_amounts(data.get("totals"), TOTALS_AMOUNTS, "totals")
+        _require_amounts(data.get("payment_details"), ("amount_paid",), "payment_details")
         status = str(data.pop("status", "PENDING")).upper()
         if status not in ("DRAFT", "PENDING"):
             raise StateSetError(400, "validation_error", "new orders are DRAFT or PENDING")
@@ -245,21 +280,17 @@ class Sandbox(SystemSandbox):
         return 201, order
 
     def list_orders(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
-        orders = self.world.list(SYSTEM, "order")
-        if params.get("status"):
-            orders = [o for o in orders if o["status"] == params["status"].upper()]
-        return 200, _page(orders, params)
+        """``Orders.list``: ``{orders, total}``."""
+        orders = _filtered(self.world.list(SYSTEM, "order"), params)
+        return 200, {"orders": _window(orders, params), "total": len(orders)}
 
     def search_orders(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
-        external_id = params.get("external_id")
-        if not external_id:
-            raise StateSetError(400, "validation_error", "external_id is required")
-        orders = [
-            o
-            for o in self.world.list(SYSTEM, "order")
-            if str((o["data"].get("metadata") or {}).get("external_id")) == external_id
-        ]
-        return 200, _page(orders, params)
+        """``Orders.search``: ``?query=`` full-text (a substring, case-insensitive), ``{orders, total}``."""
+        query = (params.get("query") or "").strip().lower()
+        if not query:
+            raise StateSetError(400, "validation_error", "query is required")
+        orders = [o for o in _filtered(self.world.list(SYSTEM, "order"), params) if query in _search_text(o)]
+        return 200, {"orders": _window(orders, params), "total": len(orders)}
 
     def get_order(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
         return 200, self._load("order", path["id"])
@@ -310,37 +341,48 @@ class Sandbox(SystemSandbox):
             order["status"] = target
             return 200, self._save("order", order)
 
-    def _ship(self, order: dict[str, Any], payload: dict[str, Any]) -> None:
-        nested = payload.get("shipping_details")
-        details: dict[str, Any] = nested if isinstance(nested, dict) else payload
-        carrier, tracking = details.get("carrier"), details.get("tracking_number")
-        if not carrier or not tracking:
-            raise StateSetError(400, "validation_error", "carrier and tracking_number are required to ship")
+    def _ship(self, order: dict[str, Any], details: dict[str, Any]) -> None:
+        """``ship`` takes the SDK's ``ShippingDetails`` flat: carrier, method, numeric shipping_cost."""
+        for field in ("carrier", "method"):
+            if not isinstance(details.get(field), str) or not details[field].strip():
+                raise StateSetError(400, "validation_error", f"shipping_details.{field} is required")
+        if "shipping_cost" not in details:
+            raise StateSetError(400, "validation_error", "shipping_details.shipping_cost is required")
+        _require_amounts(details, ("shipping_cost",), "shipping_details")
+        shipping = {key: details[key] for key in SHIPPING_DETAIL_FIELDS if key in details}
         data = order["data"]
-        if any(s["tracking_number"] == tracking for s in data["shipments"]):
-            return  # the same shipment again: nothing changes
-        shipment = {
-            "carrier": carrier,
-            "method": details.get("method"),
-            "tracking_number": tracking,
-            "tracking_url": details.get("tracking_url"),
-            "shipped_at": self.world.now().isoformat(),
-        }
-        data["shipments"].append(shipment)
-        data.setdefault("shipping_details", None)
-        if not data["shipping_details"] or not data["shipping_details"].get("tracking_number"):
-            data["shipping_details"] = {**(data["shipping_details"] or {}), **shipment}
+        data["shipping_details"] = shipping
+        data["shipments"].append({**shipping, "shipped_at": self.world.now().isoformat()})
+        order["shipping_details"] = shipping
         data["fulfillment_events"].append(
-            self._event("shipped", {"tracking_number": tracking, "carrier": carrier})
+            self._event(
+                "shipped",
+                {"tracking_number": shipping.get("tracking_number"), "carrier": shipping["carrier"]},
+            )
         )
 
     def _record_action(self, order: dict[str, Any], action: str, payload: dict[str, Any]) -> None:
+        """The SDK's request body per action, and the status-specific extras of ``OrderResponse``."""
+        for field in ACTION_FIELDS.get(action, ()):
+            if field not in payload or payload[field] in (None, ""):
+                raise StateSetError(400, "validation_error", f"{action} requires {field}")
+        now = self.world.now().isoformat()
         if action == "cancel":
-            order["cancellation_reason"] = payload.get("reason")
+            order.update(cancelled=True, cancellation_reason=payload["reason"], cancelled_at=now)
+        elif action == "deliver":
+            order.update(delivered=True, delivery_confirmation={"timestamp": now, **payload})
         elif action == "return":
-            order["return_details"] = payload or None
+            order.update(returned=True, return_details={**payload, "received_at": now})
         elif action == "refund":
-            order["refund_details"] = payload or None
+            _require_amounts(payload, ("amount",), "refund")
+            order.update(
+                refunded=True,
+                refund_details={
+                    **payload,
+                    "processed_at": now,
+                    "transaction_id": f"txn_{uuid.uuid4().hex[:12]}",
+                },
+            )
         order["data"]["fulfillment_events"].append(self._event(action, payload))
 
     def _event(self, event_type: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -353,12 +395,14 @@ class Sandbox(SystemSandbox):
 
     def add_fulfillment_event(self, path, params, body: Any) -> tuple[int, dict[str, Any]]:
         event = _require_object(body)
-        event_type = event.get("type") or event.get("event_type")
-        if not event_type:
-            raise StateSetError(400, "validation_error", "type is required")
+        for field in ("timestamp", "status", "description"):
+            if not event.get(field):
+                raise StateSetError(400, "validation_error", f"a fulfillment event requires {field}")
+        if event["status"] not in ORDER_STATUSES:
+            raise StateSetError(400, "validation_error", f"status must be one of {', '.join(ORDER_STATUSES)}")
         with self.world.tx():
             order = self._load("order", path["id"])
-            record = {**self._event(str(event_type), {}), **event, "type": str(event_type)}
+            record = {**self._event(str(event["status"]).lower(), {}), **event}
             order["data"]["fulfillment_events"].append(record)
             self._save("order", order)
         return 201, record
@@ -421,7 +465,15 @@ class Sandbox(SystemSandbox):
         return 201, record
 
     def list_returns(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
-        return 200, _page(self.world.list(SYSTEM, "return"), params)
+        """``Returns.list``: ``{returns, total_count, limit, offset}``."""
+        records = _filtered(self.world.list(SYSTEM, "return"), params)
+        limit, offset = _limit_offset(params)
+        return 200, {
+            "returns": _window(records, params),
+            "total_count": len(records),
+            "limit": limit,
+            "offset": offset,
+        }
 
     def get_return(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
         return 200, self._load("return", path["id"])
@@ -472,12 +524,50 @@ def _require_object(body: Any) -> dict[str, Any]:
 
 
 def _page(records: list[dict[str, Any]], params) -> dict[str, Any]:
+    limit, offset = _limit_offset(params)
+    return {"data": records[offset : offset + limit], "total": len(records), "limit": limit, "offset": offset}
+
+
+def _limit_offset(params) -> tuple[int, int]:
     try:
         limit = min(int(params.get("limit", 20)), 100)
         offset = int(params.get("offset", 0))
     except ValueError as error:
         raise StateSetError(400, "validation_error", "limit and offset must be integers") from error
-    return {"data": records[offset : offset + limit], "total": len(records), "limit": limit, "offset": offset}
+    if limit < 1 or offset < 0:
+        raise StateSetError(400, "validation_error", "limit must be positive and offset not negative")
+    return limit, offset
+
+
+def _window(records: list[dict[str, Any]], params) -> list[dict[str, Any]]:
+    limit, offset = _limit_offset(params)
+    return records[offset : offset + limit]
+
+
+def _filtered(records: list[dict[str, Any]], params) -> list[dict[str, Any]]:
+    """The SDK's list/search filters ``status`` and ``customer_id``."""
+    if params.get("status"):
+        records = [r for r in records if r["status"] == params["status"].upper()]
+    if params.get("customer_id"):
+        records = [r for r in records if str(r["data"].get("customer_id")) == params["customer_id"]]
+    return records
+
+
+def _search_text(order: dict[str, Any]) -> str:
+    data = order["data"]
+    metadata = data.get("metadata") or {}
+    parts = [order["id"], order.get("order_number"), data.get("customer_id"), *metadata.values()]
+    return " ".join(str(part) for part in parts if part is not None).lower()
+
+
+def _require_amounts(record: Any, fields: tuple[str, ...], where: str) -> None:
+    """The SDK types every amount as a number: a string (or a bool) is refused."""
+    if not isinstance(record, dict):
+        return
+    for field in fields:
+        value = record.get(field)
+        if field in record and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise StateSetError(400, "validation_error", f"{where}.{field} must be a number")
 
 
 async def _json_payload(request: Request) -> Any:

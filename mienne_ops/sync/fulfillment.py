@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from mienne_ops.domain.fulfillment import (
     WAITING_FO_REASONS,
@@ -206,7 +207,11 @@ class ShipmentSync:
         self.stateset.ship_order(
             stateset_id,
             carrier=tracking.company,
+            # The SDK requires a method; DCL's service (e.g. GROUND) is it, the carrier if none is given.
+            method=str(last_shipment.get("shipping_service") or tracking.company),
             tracking_number=tracking.numbers[0] if tracking.numbers else "",
+            # DCL reports no freight cost (dcl.md §5): the customer's charge is in the order's totals.
+            shipping_cost=Decimal("0"),
             tracking_url=tracking.urls[0] if tracking.urls else None,
         )
         self.ledger.audit("stateset", "orders.ship", order_key, "ok", remote_id=stateset_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import httpx
 import pytest
 
@@ -27,7 +29,7 @@ def make_client(url: str, api_key: str = credentials.STATESET["api_key"]):
 
 ORDER_DATA = {
     "customer_id": "cus_1",
-    "items": [{"product_id": "MN-SERUM-001", "quantity": 2, "unit_price": "24.00", "total_amount": "48.00"}],
+    "items": [{"product_id": "MN-SERUM-001", "quantity": 2, "unit_price": 24.00, "total_amount": 48.00}],
     "metadata": {"source": "shopify"},
 }
 
@@ -49,22 +51,67 @@ def test_create_is_idempotent_by_external_id(sandbox_url):
     assert len(orders) == 1
 
 
-def test_ship_records_tracking_and_repeats_safely(sandbox_url):
+def test_lookup_accepts_only_an_exact_external_id_among_fuzzy_search_hits(sandbox_url):
+    client = make_client(sandbox_url)
+    # "shopify-order-1" is a substring of both: the search finds them, the client must not take one.
+    client.create_order("shopify-order-10", ORDER_DATA)
+    client.create_order("shopify-order-11", ORDER_DATA)
+    headers = {"Authorization": f"Bearer {credentials.STATESET['api_key']}"}
+    fuzzy = httpx.get(
+        f"{sandbox_url}/stateset/orders/search", params={"query": "shopify-order-1"}, headers=headers
+    ).json()
+    assert fuzzy["total"] == 2
+    assert client.find_order_by_external_id("shopify-order-1") is None
+    created = client.create_order("shopify-order-1", ORDER_DATA)
+    assert client.find_order_by_external_id("shopify-order-1")["id"] == created["id"]
+    assert client.create_order("shopify-order-1", ORDER_DATA)["id"] == created["id"]
+    orders = httpx.get(f"{sandbox_url}/_sandbox/state").json()["stateset"]["orders"]
+    assert len(orders) == 3
+
+
+def test_lookup_reads_every_search_page(sandbox_url):
+    client = make_client(sandbox_url)
+    for index in range(105):
+        client.core.request(
+            "POST",
+            "orders",
+            operation="seed",
+            json={**ORDER_DATA, "metadata": {"external_id": f"ext-{index:03d}", "note": "ext-target"}},
+        )
+    target = client.create_order("ext-target", ORDER_DATA)
+    # 106 hits for "ext-target" (the 105 mention it in their metadata); the exact one is on page 2.
+    assert client.find_order_by_external_id("ext-target")["id"] == target["id"]
+
+
+def test_ship_sends_the_sdk_shipping_details_and_repeats_safely(sandbox_url):
     client = make_client(sandbox_url)
     order = client.create_order("shopify-order-5", ORDER_DATA)
     shipped = client.ship_order(
-        order["id"], carrier="UPS", tracking_number="1Z1", tracking_url="https://t/1Z1"
+        order["id"],
+        carrier="UPS",
+        method="GROUND",
+        tracking_number="1Z1",
+        shipping_cost=Decimal("7.50"),
+        tracking_url="https://t/1Z1",
     )
     assert shipped["status"] == "SHIPPED"
-    assert shipped["data"]["shipping_details"]["tracking_number"] == "1Z1"
-    assert client.ship_order(order["id"], carrier="UPS", tracking_number="1Z1")["status"] == "SHIPPED"
-    split = client.ship_order(order["id"], carrier="UPS", tracking_number="1Z2")
-    assert [s["tracking_number"] for s in split["data"]["shipments"]] == ["1Z1", "1Z2"]
+    assert shipped["shipping_details"] == {
+        "carrier": "UPS",
+        "method": "GROUND",
+        "tracking_number": "1Z1",
+        "shipping_cost": 7.5,
+        "tracking_url": "https://t/1Z1",
+    }
+    # Shipping again answers 409; the order already carries this tracking, so it is a success.
+    again = client.ship_order(order["id"], carrier="UPS", method="GROUND", tracking_number="1Z1")
+    assert again["status"] == "SHIPPED"
     client.order_action(order["id"], "deliver")
-    # Delivered orders refuse ship (409), but the same tracking is already there: success.
-    assert client.ship_order(order["id"], carrier="UPS", tracking_number="1Z2")["status"] == "DELIVERED"
+    assert (
+        client.ship_order(order["id"], carrier="UPS", method="GROUND", tracking_number="1Z1")["status"]
+        == "DELIVERED"
+    )
     with pytest.raises(RemoteValidationError):
-        client.ship_order(order["id"], carrier="UPS", tracking_number="1Z3")
+        client.ship_order(order["id"], carrier="UPS", method="GROUND", tracking_number="1Z3")
 
 
 def test_invalid_transition_is_a_remote_validation_error(sandbox_url):
@@ -72,17 +119,20 @@ def test_invalid_transition_is_a_remote_validation_error(sandbox_url):
     order = client.create_order("shopify-order-9", ORDER_DATA)
     client.order_action(order["id"], "cancel", {"reason": "customer request"})
     with pytest.raises(RemoteValidationError) as raised:
-        client.ship_order(order["id"], carrier="UPS", tracking_number="1Z9")
+        client.ship_order(order["id"], carrier="UPS", method="GROUND", tracking_number="1Z9")
     assert raised.value.status == 409
 
 
 def test_fulfillment_events_are_kept_in_history(sandbox_url):
     client = make_client(sandbox_url)
     order = client.create_order("shopify-order-11", ORDER_DATA)
-    event = client.add_fulfillment_event(order["id"], {"type": "picked", "description": "picked at FR"})
-    assert event["type"] == "picked"
-    types = [e["type"] for e in client.get_order(order["id"])["data"]["fulfillment_events"]]
-    assert types == ["picked"]
+    event = client.add_fulfillment_event(
+        order["id"],
+        {"timestamp": "2026-06-15T10:00:00Z", "status": "PICKING", "description": "picked at FR"},
+    )
+    assert event["status"] == "PICKING"
+    events = client.get_order(order["id"])["data"]["fulfillment_events"]
+    assert [(e["status"], e["description"]) for e in events] == [("PICKING", "picked at FR")]
 
 
 def test_throttling_with_retry_after_is_retried(sandbox_url):
