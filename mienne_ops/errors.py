@@ -82,9 +82,11 @@ class RemoteValidationError(PermanentError):
 class InvalidRecordError(PermanentError):
     """Our own validation rejected an input record before any write (bad order, unknown SKU, ...).
 
-    `reason` is a short machine-readable code (e.g. ``unknown_sku``) shown in the exceptions queue.
+    `reason` is a short machine-readable code (e.g. ``unknown_sku``) shown in the exceptions queue;
+    `payload` (e.g. the raw record that could not be read) is kept with the exception.
     """
 
-    def __init__(self, reason: str, message: str, **context) -> None:
+    def __init__(self, reason: str, message: str, *, payload: dict | None = None, **context) -> None:
         self.reason = reason
+        self.payload = payload
         super().__init__(message, **context)

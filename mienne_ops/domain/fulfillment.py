@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from mienne_ops.domain.dcl_records import read_shipment
 from mienne_ops.domain.shopify import gid_to_int
 from mienne_ops.errors import InvalidRecordError
 
@@ -68,9 +69,10 @@ def shipment_key(order_number: str, shipment: dict[str, Any]) -> str:
     """Stable id of one DCL shipment: order number + ship date + first carton id.
 
     Only the date part of `ship_date` is used, so the key is the same with or without
-    `extended_date=true`. Without a carton id the first tracking number stands in.
+    `extended_date=true`. Without a carton id the first tracking number stands in. Raw and canonical
+    shipments (`domain.dcl_records`) give the same key.
     """
-    packages = shipment.get("packages") or []
+    packages = read_shipment(shipment)["packages"]
     first = packages[0] if packages else {}
     carton = first.get("carton_id") or first.get("tracking_number") or "nocarton"
     ship_date = str(shipment.get("ship_date") or "nodate")[:10]

@@ -31,6 +31,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, raw_fingerprint, read_receipt
 from mienne_ops.errors import InvalidRecordError
 
 SYSTEM = "netsuite"
@@ -221,17 +222,21 @@ def _supplier_reference(order: InboundOrder, warehouse_by_location: dict[int, st
 def receipt_key(receipt: dict[str, Any]) -> str:
     """A stable identity of one DCL receipt.
 
-    DCL's receipt field list is not confirmed (dcl.md §8.2); the sandbox gives ``receipt_id``. Without
-    it, the receipt's date, type and lines are fingerprinted, which is stable across polls.
+    DCL's receipt field list is not confirmed (dcl.md §8.2); the sandbox gives ``receipt_id`` (other
+    names are read too, see `domain.dcl_records`). Without one, the receipt's date, type and lines are
+    fingerprinted, which is stable across polls; an unreadable receipt is fingerprinted whole.
     """
-    if receipt.get("receipt_id"):
-        return _NOT_REFERENCE_CHARS.sub("-", str(receipt["receipt_id"]))
+    receipt = read_receipt(receipt)
+    if receipt["receipt_id"]:
+        return _NOT_REFERENCE_CHARS.sub("-", receipt["receipt_id"])
+    if receipt["unreadable"]:
+        return "U" + raw_fingerprint(receipt["raw"])
     content = {
         "date": receipt.get("receipt_date"),
         "type": receipt.get("receipt_type"),
         "lines": sorted(
             (str(line.get("line_number")), str(line.get("item_number")), str(line.get("quantity_received")))
-            for line in receipt.get("lines") or []
+            for line in receipt["lines"]
         ),
     }
     return "H" + hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
@@ -282,11 +287,21 @@ def plan_item_receipt(
     over-receipts; items not on the order are unknown items. Lines not received are sent with
     ``itemReceive: false`` (NetSuite would otherwise receive them with defaults).
     """
+    receipt = read_receipt(receipt)
+    if receipt["unreadable"]:
+        raise InvalidRecordError(
+            UNREADABLE_RECEIPT,
+            f"DCL receipt {receipt_key(receipt)} of PO {receipt.get('dcl_po_number')}: "
+            f"{receipt['unreadable']}",
+            system="dcl",
+            operation="plan_item_receipt",
+            record=receipt_key(receipt),
+        )
     by_line = {line.line: line for line in order.lines}
     remaining = {line.line: line.open_quantity for line in order.lines}
     posted: dict[int, int] = defaultdict(int)
     excess: list[Excess] = []
-    for raw in receipt.get("lines") or []:
+    for raw in receipt["lines"]:
         item = str(raw.get("item_number") or "")
         quantity = _quantity(raw.get("quantity_received"), f"receipt {receipt_key(receipt)}")
         if quantity <= 0:
@@ -330,12 +345,14 @@ def plan_item_receipt(
 
 
 def received_at_dcl(receipts: list[dict[str, Any]]) -> int:
-    """Units DCL reports received over some receipts."""
+    """Units DCL reports received over some receipts (unreadable ones count for nothing here)."""
     return sum(
-        int(Decimal(str(line.get("quantity_received") or 0)))
-        for receipt in receipts
-        for line in receipt.get("lines") or []
+        int(line["quantity_received"]) for receipt in receipts for line in read_receipt(receipt)["lines"]
     )
+
+
+def unreadable_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in map(read_receipt, receipts) if r["unreadable"]]
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl
+from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl, unreadable_receipts
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
@@ -217,7 +217,13 @@ def dcl_po_receipts_sensor(
     store = ledger.ledger
     posted = store.bindings_of(ENTITY_RECEIPT, "netsuite", keys)
     quarantined = store.keys_with_exceptions(FLOW, ENTITY_PO, [EXCEPTION_OPEN])
-    due = {po for key, po in keys.items() if key not in posted and po not in quarantined}
+    # Unreadable receipts wait in the exceptions queue (a retry re-reads them), not on every tick.
+    unreadable = store.keys_with_exceptions(FLOW, ENTITY_RECEIPT, [EXCEPTION_OPEN])
+    due = {
+        po
+        for key, po in keys.items()
+        if key not in posted and key not in unreadable and po not in quarantined
+    }
     due |= store.keys_with_exceptions(FLOW, ENTITY_PO, [EXCEPTION_RETRYING])
     cursor = json.dumps({"received_from": now.isoformat()})
     if not due:
@@ -263,6 +269,8 @@ def reconcile(
         oldest = min((_receipt_moment(r) for r in unposted), default=None)
         at_dcl = received_at_dcl(receipts)
         problems = []
+        if unreadable_receipts(receipts):
+            problems.append("unreadable receipt at DCL, not in NetSuite")
         if oldest is not None and now - oldest > stuck_after:
             problems.append("received at DCL, not in NetSuite")
         if announced.get(order.id) is not None and announced[order.id] != order.ordered_total:

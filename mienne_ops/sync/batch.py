@@ -159,7 +159,10 @@ def _record(
 ) -> None:
     reason = reason_for(error)
     message = detail or str(error)
-    ledger.quarantine(flow, entity, key, reason, message, retrying=outcome is Outcome.RETRYING)
+    payload = error.payload if isinstance(error, InvalidRecordError) else None
+    ledger.quarantine(
+        flow, entity, key, reason, message, retrying=outcome is Outcome.RETRYING, context=payload
+    )
     with lock:
         report.add(outcome, Problem(key, outcome, reason, message))
     log.warning("flow %s: %s %s %s: %s", flow, entity, key, outcome.value, message)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from mienne_ops.domain.dcl_records import UNREADABLE_SHIPMENT, read_order_shipments
 from mienne_ops.domain.fulfillment import (
     WAITING_FO_REASONS,
     fulfillments_with_tracking,
@@ -67,7 +68,8 @@ class ShipmentSync:
 
     def sync(self, dcl_order: dict) -> Outcome:
         order_number = dcl_order["order_number"]
-        shipments = dcl_order.get("shipments") or []
+        # Either shipment shape DCL may answer with, in one canonical shape (`domain.dcl_records`).
+        shipments = read_order_shipments(dcl_order)
         if not shipments:
             return Outcome.SKIPPED
         completion_key = f"{order_number}:{len(shipments)}"
@@ -83,6 +85,16 @@ class ShipmentSync:
         did_work = False
         waiting: list[str] = []
         for shipment in shipments:
+            if shipment["unreadable"]:
+                # Earlier shipments went through; this one and later ones wait, never "done".
+                raise InvalidRecordError(
+                    UNREADABLE_SHIPMENT,
+                    f"DCL order {order_number}: a shipment cannot be read ({shipment['unreadable']})",
+                    system="dcl",
+                    operation="read_shipment",
+                    record=order_number,
+                    payload={"order_number": order_number, "raw": shipment["raw"]},
+                )
             key = shipment_key(order_number, shipment)
             quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
             for line, quantity in quantities.items():

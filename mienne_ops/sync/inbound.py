@@ -14,7 +14,10 @@ Receipts in (`ReceiptSync.sync_po`, per DCL PO): every receipt not yet bound bec
 item receipt (``externalId = dcl-receipt-<dcl_po_number>-<receipt key>``, looked up by SuiteQL before
 the transform). Quantities beyond the open quantity and items not on the order are quarantined
 (entity ``dcl_receipt``) with their reason before the known lines post. When every line is received
-in full, the order is closed (all lines ``isClosed``).
+in full, the order is closed (all lines ``isClosed``). A receipt whose lines cannot be read under
+any known field name (DCL's receipt model is unconfirmed, dcl.md §8.2) is quarantined with its raw
+payload (``unreadable_receipt``) and left unbound — never recorded as "nothing posted" — so it is
+read again once the reader knows its shape; the PO's other receipts still post.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, read_receipt
 from mienne_ops.domain.inbound import (
     PENDING_RECEIPT,
     InboundOrder,
@@ -201,6 +205,11 @@ class ReceiptSync:
             key = f"{dcl_po_number}-{receipt_key(receipt)}"
             if self.ledger.binding(ENTITY_RECEIPT, key, "netsuite"):
                 continue
+            readable = read_receipt(receipt)
+            if readable["unreadable"]:
+                self._quarantine_unreadable(dcl_po_number, key, readable)
+                continue
+            self.ledger.resolve(FLOW, ENTITY_RECEIPT, key)  # read now (a reader fix): no longer stuck
             self._post(order_id, dcl_po_number, receipt, key)
             did_work = True
         order = load_orders(self.netsuite, [order_id])[order_id]
@@ -238,6 +247,17 @@ class ReceiptSync:
             )
             self.ledger.audit("netsuite", "itemReceipt.transform", key, "ok", remote_id=existing)
         self.ledger.bind(ENTITY_RECEIPT, key, "netsuite", existing)
+
+    def _quarantine_unreadable(self, dcl_po_number: str, key: str, receipt: dict[str, Any]) -> None:
+        self.ledger.quarantine(
+            FLOW,
+            ENTITY_RECEIPT,
+            key,
+            UNREADABLE_RECEIPT,
+            f"DCL PO {dcl_po_number}: receipt {key} cannot be read ({receipt['unreadable']}); "
+            "nothing was posted and it stays pending",
+            context={"dcl_po_number": dcl_po_number, "raw": receipt["raw"]},
+        )
 
     def _close(self, order: InboundOrder) -> None:
         lines = [{"line": line.line, "isClosed": True} for line in order.lines]
