@@ -6,6 +6,11 @@ and has no idempotency key: a batch whose answer was lost (timeout, 5xx) is reco
 exists" is treated as success only after a GET confirms the order is at DCL; the client never parses
 error messages and relies on ``error_code == 0`` vs non-zero only (see ``shared/docs/api/dcl.md``).
 Naive datetimes in DCL filters mean US Pacific local time; this client converts aware datetimes.
+
+Where DCL's answer is undocumented the client takes every plausible one (dcl.md §4, §5): a batch
+sent with ``allow_partial=true`` is read per order whatever the top-level ``error_code`` says (DCL
+may also flag the batch when one order fails, although the good ones were created), and a list GET
+that answers HTTP 200 with a non-zero code and no records ("No records found") is an empty page.
 """
 
 from __future__ import annotations
@@ -96,6 +101,13 @@ class DclClient:
                 code=str(code),
             )
 
+    def _inspect_listing(self, response: httpx.Response, key: str) -> None:
+        """A 200 with a non-zero code and no records is DCL's "no records found", not a failure."""
+        body = response.json()
+        if body.get("error_code") and response.status_code == 200 and not body.get(key):
+            return
+        self._inspect(response)
+
     # -- orders ---------------------------------------------------------------------------------
     def submit_batch(self, orders: list[dict], *, allow_partial: bool = True) -> list[OrderResult]:
         """Create orders (chunks of ≤ 1000); one result per order, in input order."""
@@ -163,6 +175,9 @@ class DclClient:
     ) -> dict[str, OrderResult]:
         statuses = body.get("order_statuses") or []
         top_code = body.get("error_code", 0)
+        if top_code and allow_partial and statuses:
+            # Per-order results are authoritative: good orders were created whatever the top says.
+            top_code = 0
         if top_code and (allow_partial or not any(s.get("error_code") for s in statuses)):
             raise RemoteValidationError(
                 str(body.get("error_message") or "batch rejected"),
@@ -302,10 +317,14 @@ class DclClient:
     def _pages(self, resource: str, key: str, params: dict[str, Any], page_size: int) -> Iterator[dict]:
         page = 1
         while True:
-            body = self._call(
-                "GET", resource, operation=resource, params={**params, "page": page, "page_size": page_size}
+            response = self.core.request(
+                "GET",
+                f"{self.api_root}/{resource}",
+                operation=resource,
+                params={**params, "page": page, "page_size": page_size},
+                inspect=lambda answer: self._inspect_listing(answer, key),
             )
-            rows = body.get(key) or []
+            rows = response.json().get(key) or []
             yield from rows
             if len(rows) < page_size:
                 return

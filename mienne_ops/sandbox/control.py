@@ -9,16 +9,25 @@
 - ``GET  /_sandbox/health``
 - ``/_sandbox/<system>/…``        each system's own controls (inject a Shopify order, ship a DCL
   order, …), documented in that system's module
+
+Bad input to any control route (malformed JSON, a body that is not an object, a missing or mistyped
+field) answers 400 with a message naming the route and the problem, never a 500: the routes validate
+what they can, and `BadInputGuard` turns what slips through (``KeyError``, ``ValueError``,
+``TypeError``, ``AttributeError``, pydantic ``ValidationError``) into that 400.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
@@ -56,6 +65,9 @@ class SandboxHub:
         return {name: system.state() for name, system in self.systems.items()}
 
     def set_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        for name, settings in body.items():
+            if name not in ("clear", "seed") and not isinstance(settings, dict):
+                raise BadInput(f"faults for {name!r} must be an object")
         if body.get("clear"):
             self.faults.clear()
         if "seed" in body:
@@ -97,11 +109,14 @@ class SandboxHub:
             extra = system.control_routes()
             if extra:
                 routes.append(Mount(f"/{system.name}", routes=extra))
-        return routes
+        return [Mount("", app=BadInputGuard(Router(routes=routes)))]
 
     async def _reset(self, request: Request) -> JSONResponse:
         body = await _json_body(request)
-        self.reset(body.get("seed"))
+        seed = body.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise BadInput("seed must be an integer")
+        self.reset(seed)
         return JSONResponse({"ok": True, "skus": len(self.catalog.skus)})
 
     def _catalog(self, request: Request) -> JSONResponse:
@@ -121,16 +136,72 @@ class SandboxHub:
         except KeyError as error:
             return JSONResponse({"error": f"unknown system {error}"}, status_code=400)
         except ValidationError as error:
-            return JSONResponse({"error": error.errors(include_url=False)}, status_code=400)
+            errors = error.errors(include_url=False, include_context=False, include_input=False)
+            return JSONResponse({"error": errors}, status_code=400)
 
     def _health(self, request: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "systems": sorted(self.systems)})
 
 
+class BadInput(ValueError):
+    """A control-plane request the route cannot act on; answered 400 with this message."""
+
+
+class BadInputGuard:
+    """ASGI wrapper: bad input that reaches a control handler is a 400 with a message, not a 500."""
+
+    # sqlite3.InterfaceError: a JSON object or list bound where the fake stores a number or text.
+    CAUGHT = (
+        BadInput,
+        KeyError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        ValidationError,
+        sqlite3.InterfaceError,
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except self.CAUGHT as error:
+            if started or scope["type"] != "http":
+                raise
+            response = JSONResponse({"error": describe_bad_input(scope, error)}, status_code=400)
+            await response(scope, receive, send)
+
+
+def describe_bad_input(scope: Scope, error: Exception) -> str:
+    where = f"{scope.get('method', '')} /_sandbox{scope.get('path', '')}".strip()
+    if isinstance(error, BadInput):
+        detail = str(error)
+    elif isinstance(error, json.JSONDecodeError):
+        detail = f"the body is not valid JSON ({error.msg})"
+    elif isinstance(error, KeyError):
+        detail = f"missing field {error}"
+    elif isinstance(error, ValidationError):
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    else:
+        detail = f"{type(error).__name__}: {error}"
+    return f"bad input for {where}: {detail}"
+
+
 async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (an empty body is ``{}``); anything else is bad input."""
     raw = await request.body()
     if not raw:
         return {}
-    import json
-
-    return json.loads(raw)
+    body = json.loads(raw)
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    return body

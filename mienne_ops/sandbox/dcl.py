@@ -29,6 +29,8 @@ Control plane (under ``/_sandbox/dcl``):
 - ``POST /orders/{order_number}/stage`` ``{"stage": 20}`` moves an order along (e.g. picked).
 - ``GET /orders`` every order as the API renders it (extended dates).
 - ``POST /inventory`` ``{"items": [{"item_number", "inventory_type", "on_hand", "on_hold"?}]}``.
+- ``GET|POST /account``: the undocumented behaviours the fake plays (shipment and receipt shapes,
+  top-level code on partial batches, "no records" codes, ASN updates); see `dcl_dialect`.
 - ``POST /limits`` ``{"requests_per_second": N, "drop_response_after_create": true}``: the latter
   makes the next successful batch create answer 504 although the orders exist (reconciliation).
 - ``POST /po_notifications/{reference_transaction_number}/receive`` ``{"lines": [...]}`` records a
@@ -56,7 +58,7 @@ import binascii
 import hmac
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -66,8 +68,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox import dcl_control as control
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
+from mienne_ops.sandbox.dcl_dialect import NO_RECORDS_CODE, Dialect, render_shipment_shape
 from mienne_ops.sandbox.dcl_inbound import InboundDocks
 from mienne_ops.sandbox.dcl_rules import (
     AMOUNT_FIELDS,
@@ -107,6 +111,7 @@ class Sandbox(InboundDocks, SystemSandbox):
         super().__init__(world, faults)
         self.limiter = SlidingWindowLimiter(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
+        self.dialect = Dialect()
         self._load_catalog(build_catalog())
         with world.tx() as conn:
             conn.execute(
@@ -147,6 +152,7 @@ class Sandbox(InboundDocks, SystemSandbox):
             Route("/orders/{order_number}/stage", self._control_stage, methods=["POST"]),
             Route("/inventory", self._control_inventory, methods=["POST"]),
             Route("/limits", self._control_limits, methods=["POST"]),
+            Route("/account", self._control_account, methods=["GET", "POST"]),
             Route("/po_notifications/{reference}/receive", self._control_receive, methods=["POST"]),
             Route("/po/{dcl_po_number:int}/receive", self._control_receive_po_number, methods=["POST"]),
         ]
@@ -155,6 +161,7 @@ class Sandbox(InboundDocks, SystemSandbox):
         self._load_catalog(catalog)
         self.limiter.configure(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
+        self.dialect = Dialect()
         with self.world.tx() as conn:
             self.world.clear_system(SYSTEM)
             conn.execute("DELETE FROM dcl_inventory")
@@ -202,6 +209,8 @@ class Sandbox(InboundDocks, SystemSandbox):
                 return error_response(error.status, error.code, error.message)
             except DroppedResponse:
                 return error_response(504, 99, "Gateway timeout")
+            if self.dialect.no_records_code and _nothing_listed(body):
+                return error_response(200, NO_RECORDS_CODE, "No records found")
             return JSONResponse({"error_code": 0, "error_message": "", **body}, status_code=status)
 
         return endpoint
@@ -242,6 +251,11 @@ class Sandbox(InboundDocks, SystemSandbox):
         if accepted and self.drop_response_after_create:
             self.drop_response_after_create = False
             raise DroppedResponse()
+        failed = [s for s in statuses if s["error_code"]]
+        if failed and self.dialect.partial_batch_error_code:
+            # Undocumented but possible: the top level reports a failure although the good orders exist.
+            top = {"error_code": failed[0]["error_code"], "error_message": "One or more orders failed"}
+            return 201, {**top, "order_statuses": statuses}
         return 201, {"order_statuses": statuses}
 
     def _analyse_batch(self, orders: list[Any], allow_partial: bool):
@@ -383,7 +397,8 @@ class Sandbox(InboundDocks, SystemSandbox):
         extended = params.get("extended_date", "").lower() == "true"
         fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
         start = (page - 1) * page_size
-        rendered = [render_order(doc, extended) for doc in matches[start : start + page_size]]
+        shape = self.dialect.shipment_shape
+        rendered = [render_order(doc, extended, shape) for doc in matches[start : start + page_size]]
         if fields:
             rendered = [{k: v for k, v in order.items() if k in fields} for order in rendered]
         return 200, {"orders": rendered}
@@ -464,8 +479,12 @@ class Sandbox(InboundDocks, SystemSandbox):
         service: str | None = None,
         tracking_numbers: list[str] | None = None,
         ship_date: str | None = None,
+        unreadable: bool = False,
     ) -> dict[str, Any]:
-        """Append one shipment (one package per tracking number); returns the shipment as rendered."""
+        """Append one shipment (one package per tracking number); returns the shipment as rendered.
+
+        ``unreadable`` (a drill) names the items' fields as no reader knows them.
+        """
         with self.world.tx():
             doc = self.world.get(SYSTEM, "order", order_number)
             if doc is None:
@@ -488,6 +507,8 @@ class Sandbox(InboundDocks, SystemSandbox):
                 "shipping_address": doc["shipping_address"],
                 "packages": self._packages(units, tracking),
             }
+            if unreadable:
+                shipment["unreadable"] = True
             for line in doc["lines"]:
                 line["quantity_shipped"] += quantities.get(line["line_number"], 0)
             for item, _serial in units:
@@ -582,50 +603,81 @@ class Sandbox(InboundDocks, SystemSandbox):
         return JSONResponse({"orders": await run_in_threadpool(self.list_orders)})
 
     async def _control_ship(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        return await _control_call(
-            self.ship_order,
-            request.path_params["order_number"],
-            lines=body.get("lines"),
-            carrier=body.get("carrier"),
-            service=body.get("service"),
-            tracking_numbers=body.get("tracking_numbers"),
-            ship_date=body.get("ship_date"),
-        )
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            return await run_in_threadpool(
+                self.ship_order,
+                request.path_params["order_number"],
+                lines=control.ship_lines(body.get("lines")),
+                carrier=control.text(body.get("carrier"), "carrier"),
+                service=control.text(body.get("service"), "service"),
+                tracking_numbers=control.tracking_numbers(body.get("tracking_numbers")),
+                ship_date=control.day(body.get("ship_date"), "ship_date"),
+                unreadable=control.flag(body.get("unreadable", False), "unreadable"),
+            )
+
+        return await _control_answer(call)
 
     async def _control_stage(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        return await _control_call(
-            self.set_stage, request.path_params["order_number"], int(body.get("stage", 0))
-        )
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            stage = control.whole(body.get("stage"), "stage")
+            return await run_in_threadpool(self.set_stage, request.path_params["order_number"], stage)
+
+        return await _control_answer(call)
 
     async def _control_inventory(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        await run_in_threadpool(self.set_inventory, body.get("items") or [])
-        return JSONResponse({"ok": True})
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            await run_in_threadpool(self.set_inventory, control.inventory_rows(body.get("items")))
+            return {"ok": True}
+
+        return await _control_answer(call)
 
     async def _control_limits(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        if "requests_per_second" in body:
-            self.limiter.configure(float(body["requests_per_second"] or 0))
-        if "drop_response_after_create" in body:
-            self.drop_response_after_create = bool(body["drop_response_after_create"])
-        return JSONResponse(
-            {
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            rate = body.get("requests_per_second")
+            drop = body.get("drop_response_after_create")
+            rate = control.number(rate, "requests_per_second") if rate is not None else None
+            drop = control.flag(drop, "drop_response_after_create") if drop is not None else None
+            if rate is not None:
+                self.limiter.configure(rate)
+            if drop is not None:
+                self.drop_response_after_create = drop
+            return {
                 "requests_per_second": self.limiter.requests_per_second,
                 "drop_response_after_create": self.drop_response_after_create,
             }
-        )
+
+        return await _control_answer(call)
+
+    async def _control_account(self, request: Request) -> Response:
+        """The undocumented account behaviours the fake plays (see `dcl_dialect`)."""
+        if request.method == "POST":
+            try:
+                self.dialect.configure(await _json_payload(request))
+            except DclError as error:
+                return error_response(error.status, error.code, error.message)
+        return JSONResponse(self.dialect.as_dict())
 
     async def _control_receive_po_number(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        return await _control_call(
-            self.receive_po_number, request.path_params["dcl_po_number"], body.get("lines")
-        )
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            lines = control.receipt_lines(body.get("lines"), by_line_only=False)
+            return await run_in_threadpool(
+                self.receive_po_number, request.path_params["dcl_po_number"], lines
+            )
+
+        return await _control_answer(call)
 
     async def _control_receive(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        return await _control_call(self.receive_po, request.path_params["reference"], body.get("lines"))
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            lines = control.receipt_lines(body.get("lines"), by_line_only=True)
+            return await run_in_threadpool(self.receive_po, request.path_params["reference"], lines)
+
+        return await _control_answer(call)
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -653,7 +705,7 @@ ORDER_OUTPUT_FIELDS = (
 )
 
 
-def render_order(doc: dict[str, Any], extended: bool) -> dict[str, Any]:
+def render_order(doc: dict[str, Any], extended: bool, shape: str = "per_shipment") -> dict[str, Any]:
     order = {name: doc.get(name) for name in ORDER_OUTPUT_FIELDS}
     received = datetime.fromisoformat(doc["received_at"])
     order["stage_description"] = STAGES.get(doc["order_stage"], "")
@@ -663,7 +715,9 @@ def render_order(doc: dict[str, Any], extended: bool) -> dict[str, Any]:
     )
     order["modified_at"] = to_pacific_naive(datetime.fromisoformat(doc["modified_at"]))
     order["lines"] = [render_line(line) for line in doc["lines"]]
-    order["shipments"] = [render_shipment(s, extended) for s in doc["shipments"]]
+    order["shipments"] = [
+        render_shipment_shape(render_shipment(s, extended), shape) for s in doc["shipments"]
+    ]
     return order
 
 
@@ -676,7 +730,17 @@ def render_line(line: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_shipment(shipment: dict[str, Any], extended: bool) -> dict[str, Any]:
-    rendered = {k: v for k, v in shipment.items() if k != "shipped_at"}
+    rendered = {k: v for k, v in shipment.items() if k not in ("shipped_at", "unreadable")}
+    if shipment.get("unreadable"):  # the control plane's drill: item fields no reader knows
+        rendered["packages"] = [
+            {
+                **{k: v for k, v in package.items() if k != "shipped_items"},
+                "contents": [
+                    {"sku_cd": i["item_number"], "qty": i["quantity"]} for i in package["shipped_items"]
+                ],
+            }
+            for package in shipment["packages"]
+        ]
     if extended:
         shipped_time = datetime.fromisoformat(shipment["shipped_at"]).astimezone(PACIFIC).time()
         rendered["ship_date"] = f"{shipment['ship_date']}T{shipped_time.isoformat(timespec='seconds')}"
@@ -718,11 +782,18 @@ async def _json_payload(request: Request) -> Any:
         raise DclError(400, 13, "Invalid characters in request body (malformed JSON)") from error
 
 
-async def _control_call(function: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> Response:
+async def _control_answer(call: Callable[[], Awaitable[dict[str, Any]]]) -> Response:
+    """Run a control action; DCL-style errors (bad input included) keep their status and message."""
     try:
-        return JSONResponse(await run_in_threadpool(function, *args, **kwargs))
+        return JSONResponse(await call())
     except DclError as error:
         return error_response(error.status, error.code, error.message)
+
+
+def _nothing_listed(body: dict[str, Any]) -> bool:
+    """A list answer (orders, items, receipts) with no record in it."""
+    lists = [key for key in ("orders", "items", "po_receipts") if key in body]
+    return bool(lists) and not any(body[key] for key in lists)
 
 
 def _quantities_to_ship(doc: dict[str, Any], lines: list[dict[str, Any]] | None) -> dict[int, int]:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from mienne_ops.sandbox.dcl_dialect import Dialect, render_receipt
 from mienne_ops.sandbox.dcl_rules import (
     PACIFIC,
     REFERENCE,
@@ -32,6 +33,7 @@ class InboundDocks:
     items: dict[str, Any]
     location_codes: Any
     adjust_inventory: Callable[[str, str, int], None]
+    dialect: Dialect
 
     # -- ASNs and receipts ----------------------------------------------------------------------
     def create_po_notification(self, params, body: Any) -> tuple[int, dict[str, Any]]:
@@ -51,7 +53,12 @@ class InboundDocks:
         with self.world.tx():
             if self.world.get(SYSTEM, "po", reference) is not None or self._po_by_reference(reference):
                 raise DclError(400, 21, "Reference transaction number already exists")
-            update = self._po_by_order_number(order_number)
+            # Whether a new reference updates the known PO or makes a second one is undocumented.
+            update = (
+                self._po_by_order_number(order_number)
+                if self.dialect.asn_updates == "update_in_place"
+                else None
+            )
             if update is not None:
                 return 201, self._update_po(update, reference, order_date, expected, supplier, lines)
             dcl_po_number = self.world.next_id("dcl:po_number", 182_000)
@@ -214,7 +221,12 @@ class InboundDocks:
             until = day_end(params["received_to"], "received_to")
             receipts = [r for r in receipts if datetime.fromisoformat(r["received_at"]) < until]
         start = (page - 1) * page_size
-        shown = [{k: v for k, v in r.items() if k not in ("seq", "received_at")} for r in receipts]
+        shown = [
+            render_receipt(
+                {k: v for k, v in r.items() if k not in ("seq", "received_at")}, self.dialect.receipt_shape
+            )
+            for r in receipts
+        ]
         return 200, {"po_receipts": shown[start : start + page_size]}
 
     def receive_po(self, reference: str, lines: list[dict[str, Any]] | None = None) -> dict[str, Any]:

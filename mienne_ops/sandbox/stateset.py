@@ -505,16 +505,29 @@ class Sandbox(SystemSandbox):
 
     # -- control --------------------------------------------------------------------------------
     async def _control_limits(self, request: Request) -> Response:
-        body = await _json_payload(request) or {}
-        self.throttle.configure(
-            float(body.get("requests_per_second") or 0), float(body.get("retry_after_seconds", 1.0))
-        )
+        try:
+            body = await _json_payload(request)
+        except StateSetError as error:
+            return error_response(400, error.code, f"bad input: {error.message}")
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            return error_response(400, "bad_input", "the body must be a JSON object")
+        rate, retry = (body.get("requests_per_second") or 0, body.get("retry_after_seconds", 1.0))
+        if not all(_non_negative_number(v) for v in (rate, retry)):
+            return error_response(
+                400, "bad_input", "requests_per_second and retry_after_seconds must be numbers of at least 0"
+            )
+        self.throttle.configure(float(rate), float(retry))
         return JSONResponse(
             {
                 "requests_per_second": self.throttle.requests_per_second,
                 "retry_after_seconds": self.throttle.retry_after_seconds,
             }
         )
+
+
+def _non_negative_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value >= 0
 
 
 def _require_object(body: Any) -> dict[str, Any]:
