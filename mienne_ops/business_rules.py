@@ -75,6 +75,11 @@ class BusinessRules(dg.ConfigurableResource):
     inbound_orders_per_run: int = 50
     inbound_receipts_lookback_days: int = 2
     inbound_stuck_hours: int = 4
+    # What DCL does with a new reference_transaction_number for a PO it already holds (undocumented,
+    # dcl.md §8.1): "update_in_place" (it updates that PO: an edit is sent as the next version) or
+    # "cancel_and_replace" (it would create a second PO: the old one is cancelled first, in eFactory,
+    # since DCL's API has no cancel for PO notifications; then the open quantities go out as a new PO).
+    dcl_asn_updates: str = "update_in_place"
     # Sensors
     reconcile_every_seconds: int = 300
     reconcile_lookback_minutes: int = 120

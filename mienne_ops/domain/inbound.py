@@ -199,6 +199,21 @@ def plan_po_notification(order: InboundOrder, warehouse_by_location: dict[int, s
     return notification
 
 
+def replacement_notification(notification: dict[str, Any], order: InboundOrder) -> dict[str, Any]:
+    """A replacement PO announces what is still open (ordered minus received), not the whole order."""
+    open_by_line = {line.line: line.open_quantity for line in order.lines}
+    lines = [
+        {**line, "quantity": open_by_line.get(line["line_number"], 0)}
+        for line in notification["lines"]
+        if open_by_line.get(line["line_number"], 0) > 0
+    ]
+    if not lines:
+        raise _invalid(
+            f"{order.record_type} {order.tranid}", "nothing_to_receive", "no open line to announce"
+        )
+    return {**notification, "lines": lines}
+
+
 def notification_digest(notification: dict[str, Any]) -> str:
     """A fingerprint of what is announced (the reference is left out: it names the version)."""
     content = {k: v for k, v in notification.items() if k != "reference_transaction_number"}

@@ -74,7 +74,13 @@ def announce_inbound_orders(
     rules: BusinessRules,
 ) -> dg.Output:
     """Announce (or update) each PO / TO at DCL and flag it in NetSuite."""
-    announcer = Announcer(netsuite.client, dcl.client, ledger.ledger, warehouse_by_location(rules))
+    announcer = Announcer(
+        netsuite.client,
+        dcl.client,
+        ledger.ledger,
+        warehouse_by_location(rules),
+        asn_updates=rules.dcl_asn_updates,
+    )
     orders = load_orders(netsuite.client, config.order_ids)
     report = run_batch(
         flow=FLOW,

@@ -114,6 +114,23 @@ class Ledger:
             for row in rows
         ]
 
+    def event_stamps(
+        self, source: str, resource_ids: Iterable[str], up_to_id: int
+    ) -> list[tuple[str | None, str | None]]:
+        """``(resource_id, triggered_at)`` of the events stored up to ``up_to_id`` for these resources."""
+        table = schema.inbox_events
+        ids = sorted({str(r) for r in resource_ids})
+        stamps: list[tuple[str | None, str | None]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):  # bounded IN lists
+                query = sa.select(table.c.resource_id, table.c.triggered_at).where(
+                    table.c.source == source,
+                    table.c.id <= up_to_id,
+                    table.c.resource_id.in_(ids[start : start + 500]),
+                )
+                stamps.extend((row.resource_id, row.triggered_at) for row in conn.execute(query))
+        return stamps
+
     def last_event_id(self, source: str) -> int:
         table = schema.inbox_events
         with self.engine.connect() as conn:
@@ -149,6 +166,22 @@ class Ledger:
                 record=str(key),
             )
         return bound
+
+    def replace_binding(self, entity: str, key: str, system: str, old: str, new: str) -> bool:
+        """Re-point a binding from ``old`` to ``new`` (compare-and-swap: False if it is neither)."""
+        table = schema.bindings
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(
+                    table.c.entity == entity,
+                    table.c.key == str(key),
+                    table.c.system == system,
+                    table.c.remote_id == str(old),
+                )
+                .values(remote_id=str(new))
+            )
+            return self._binding(conn, entity, str(key), system) == str(new)
 
     def binding(self, entity: str, key: str, system: str) -> str | None:
         with self.engine.connect() as conn:

@@ -38,11 +38,15 @@ Control plane (under ``/_sandbox/dcl``):
 - ``POST /po/{dcl_po_number}/receive`` ``{"lines": [{"line_number"?, "item_number"?, "quantity"}]}``
   records a receipt as the warehouse counted it: some or all lines, possibly more than announced,
   possibly an item that was not announced (no ``line_number``); omit lines to receive what is open.
+- ``POST /po/{dcl_po_number}/cancel`` cancels an inbound PO, as an operator would in eFactory (DCL's
+  API documents no cancel for PO notifications); a cancelled PO takes no receipt and no update.
 
 Inbound (sandbox defaults, our design choice; dcl.md §8 documents neither updates nor the receipt
 shape):
 
-- A ``po_notifications`` POST whose ``reference_order_number`` DCL already holds, under a new
+- With the account setting ``asn_updates=update_in_place`` (default; ``new_po`` plays the other
+  possibility: every new reference is a second PO, see `dcl_dialect`), a ``po_notifications`` POST
+  whose ``reference_order_number`` DCL already holds (not cancelled), under a new
   ``reference_transaction_number``, is an UPDATE of that inbound PO: same ``dcl_po_number`` in the
   answer, lines replaced by ``line_number`` (quantities already received are kept; a line left out
   keeps only what was received), dates and ``supplier_reference`` taken from the update. A reused
@@ -155,6 +159,7 @@ class Sandbox(InboundDocks, SystemSandbox):
             Route("/account", self._control_account, methods=["GET", "POST"]),
             Route("/po_notifications/{reference}/receive", self._control_receive, methods=["POST"]),
             Route("/po/{dcl_po_number:int}/receive", self._control_receive_po_number, methods=["POST"]),
+            Route("/po/{dcl_po_number:int}/cancel", self._control_cancel_po, methods=["POST"]),
         ]
 
     def reset(self, catalog: Catalog) -> None:
@@ -668,6 +673,12 @@ class Sandbox(InboundDocks, SystemSandbox):
             return await run_in_threadpool(
                 self.receive_po_number, request.path_params["dcl_po_number"], lines
             )
+
+        return await _control_answer(call)
+
+    async def _control_cancel_po(self, request: Request) -> Response:
+        async def call() -> dict[str, Any]:
+            return await run_in_threadpool(self.cancel_po_number, request.path_params["dcl_po_number"])
 
         return await _control_answer(call)
 

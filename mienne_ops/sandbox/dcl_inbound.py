@@ -86,10 +86,25 @@ class InboundDocks:
         )
 
     def _po_by_order_number(self, order_number: str) -> dict[str, Any] | None:
+        """The live (not cancelled) PO DCL holds for this order number."""
         return next(
-            (po for po in self.world.list(SYSTEM, "po") if po["reference_order_number"] == order_number),
+            (
+                po
+                for po in self.world.list(SYSTEM, "po")
+                if po["reference_order_number"] == order_number and not po.get("cancelled")
+            ),
             None,
         )
+
+    def cancel_po_number(self, dcl_po_number: int) -> dict[str, Any]:
+        """What an operator does in eFactory (DCL's API has no cancel for PO notifications)."""
+        with self.world.tx():
+            po = self._po_by_number(int(dcl_po_number))
+            if po is None:
+                raise DclError(404, 31, f"PO not found: {dcl_po_number}")
+            po["cancelled"] = True
+            self.world.put(SYSTEM, "po", po.get("references", [po["reference_transaction_number"]])[0], po)
+        return {"dcl_po_number": po["dcl_po_number"], "cancelled": True}
 
     def _po_by_number(self, dcl_po_number: int) -> dict[str, Any] | None:
         return next(
@@ -141,6 +156,8 @@ class InboundDocks:
             po = self._po_by_number(int(dcl_po_number))
             if po is None:
                 raise DclError(404, 31, f"PO not found: {dcl_po_number}")
+            if po.get("cancelled"):
+                raise DclError(409, 30, f"PO {dcl_po_number} is cancelled")
             by_number = {line["line_number"]: line for line in po["lines"]}
             if not lines:
                 lines = [

@@ -2,13 +2,23 @@
 
 ASN out (`Announcer.announce`, per NetSuite order): the notification is planned and fingerprinted;
 if the ledger's latest announced version has the same fingerprint nothing is sent (a re-run, a
-repeated sensor tick, a retried run). Otherwise the next version ``<tranId>-<n>`` is sent — the first
-one creates the DCL PO, later ones update it (same ``dcl_po_number``, see `domain.inbound`). Each send
-is written to the audit log *before* the POST, so a version whose answer was lost is never reused;
-if DCL rejects a send (which may be our own lost duplicate), the same content goes once more as the
-next version, which DCL treats as an update of the same PO. The ``dcl_po_number`` is bound in the
-ledger right after DCL answers, then the NetSuite order gets ``custbody_dcl_po_number`` and
-``custbody_sent_to_3pl = true``.
+repeated sensor tick, a retried run). Otherwise the next version ``<tranId>-<n>`` is sent. Each send
+is written to the audit log *before* the POST, so a version whose answer was lost is never reused.
+The ``dcl_po_number`` is bound in the ledger right after DCL answers, then the NetSuite order gets
+``custbody_dcl_po_number`` and ``custbody_sent_to_3pl = true``.
+
+What DCL does with a later version is undocumented, so `BusinessRules.dcl_asn_updates` says:
+
+- ``update_in_place``: DCL updates the PO it holds for the ``reference_order_number`` (same
+  ``dcl_po_number``). An edit goes out as the next version; a rejected send (possibly our own lost
+  duplicate) goes once more as the next version, which is again an update.
+- ``cancel_and_replace``: every version is a new DCL PO, so sending an edit as-is would make DCL
+  expect the goods twice. DCL's API has no cancel for PO notifications, so the order is quarantined
+  (``asn_cancel_required``, with the old ``dcl_po_number``) until an operator has cancelled the old
+  PO in eFactory and sends the exception back (``mienne-ops exceptions retry``); then the OPEN
+  quantities (ordered minus received) go out as the replacement PO and the ledger and NetSuite are
+  re-pointed to it. A rejected send is never resent under a new version in this mode (it could be a
+  second PO): it is quarantined for a human.
 
 Receipts in (`ReceiptSync.sync_po`, per DCL PO): every receipt not yet bound becomes one NetSuite
 item receipt (``externalId = dcl-receipt-<dcl_po_number>-<receipt key>``, looked up by SuiteQL before
@@ -37,11 +47,13 @@ from mienne_ops.domain.inbound import (
     plan_po_notification,
     receipt_key,
     reference_transaction_number,
+    replacement_notification,
 )
-from mienne_ops.errors import NotFoundError, RemoteValidationError
+from mienne_ops.errors import InvalidRecordError, NotFoundError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date, suiteql_literal
 from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.store import EXCEPTION_RETRYING
 from mienne_ops.sync.batch import Outcome
 
 log = logging.getLogger("mienne_ops.sync.inbound")
@@ -52,6 +64,8 @@ ENTITY_ASN = "inbound_asn"  # key: NetSuite id; bindings "v<n>" -> "<digest>:<re
 ENTITY_PO = "dcl_po"  # key: dcl_po_number (receipt runs)
 ENTITY_RECEIPT = "dcl_receipt"  # key: <dcl_po_number>-<receipt key>; binding "netsuite" -> item receipt
 NOTHING_POSTED = "nothing-posted"
+UPDATE_IN_PLACE, CANCEL_AND_REPLACE = "update_in_place", "cancel_and_replace"
+ASN_CANCEL_REQUIRED = "asn_cancel_required"
 SEND_ATTEMPTS = 2
 _VERSION = re.compile(r"-(\d+)$")
 
@@ -127,6 +141,11 @@ class Announcer:
     dcl: DclClient
     ledger: Ledger
     warehouse_by_location: dict[int, str]
+    asn_updates: str = UPDATE_IN_PLACE  # BusinessRules.dcl_asn_updates
+
+    def __post_init__(self) -> None:
+        if self.asn_updates not in (UPDATE_IN_PLACE, CANCEL_AND_REPLACE):
+            raise ValueError(f"dcl_asn_updates must be {UPDATE_IN_PLACE} or {CANCEL_AND_REPLACE}")
 
     def announce(self, order_id: str, order: InboundOrder | None = None) -> Outcome:
         order = order or load_orders(self.netsuite, [order_id]).get(order_id)
@@ -140,6 +159,8 @@ class Announcer:
         known = self.ledger.binding(ENTITY_ORDER, order.id, "dcl")
         if versions and versions[max(versions)].digest == digest and known:
             return Outcome.DONE if self._mark(order, known) else Outcome.SKIPPED
+        if known and versions and self.asn_updates == CANCEL_AND_REPLACE:
+            return self._replace(order, notification, digest, versions, known)
         dcl_po_number, version, reference = self._send(order, notification, versions)
         self.ledger.bind(ENTITY_ORDER, order.id, "dcl", str(dcl_po_number))
         units = sum(int(line["quantity"]) for line in notification["lines"])
@@ -147,11 +168,56 @@ class Announcer:
         self._mark(order, str(dcl_po_number))
         return Outcome.DONE
 
+    def _replace(
+        self,
+        order: InboundOrder,
+        notification: dict[str, Any],
+        digest: str,
+        versions: dict[int, Announcement],
+        old_number: str,
+    ) -> Outcome:
+        """Cancel-and-replace: only once the old DCL PO is cancelled, the open quantities as a new PO."""
+        if not self._cancel_confirmed(order.id, old_number):
+            raise InvalidRecordError(
+                ASN_CANCEL_REQUIRED,
+                f"{order.record_type} {order.tranid} changed after it was announced as DCL PO {old_number}; "
+                "DCL would expect a new version as a second PO. Cancel DCL PO "
+                f"{old_number} in eFactory, then retry this exception to send the replacement.",
+                system="dcl",
+                operation="po_notifications",
+                record=order.id,
+                payload={"dcl_po_number": old_number, "reference": versions[max(versions)].reference},
+            )
+        replacement = replacement_notification(notification, order)
+        dcl_po_number, version, reference = self._send(order, replacement, versions)
+        if not self.ledger.replace_binding(ENTITY_ORDER, order.id, "dcl", old_number, str(dcl_po_number)):
+            raise RemoteValidationError(
+                "the ledger's DCL PO changed while it was being replaced",
+                system="ledger",
+                record=order.id,
+            )
+        units = sum(int(line["quantity"]) for line in notification["lines"])  # what the order announces
+        self.ledger.bind(ENTITY_ASN, order.id, f"v{version}", f"{digest}:{reference}:{units}")
+        self.ledger.bind(ENTITY_ASN, order.id, f"replaced-{old_number}", str(dcl_po_number))
+        self._mark(order, str(dcl_po_number))
+        return Outcome.DONE
+
+    def _cancel_confirmed(self, order_id: str, old_number: str) -> bool:
+        """An operator sent the ``asn_cancel_required`` exception of this PO number back for a retry."""
+        return any(
+            row.entity == ENTITY_ORDER
+            and row.reason == ASN_CANCEL_REQUIRED
+            and (row.context or {}).get("dcl_po_number") == old_number
+            for row in self.ledger.exceptions(statuses=[EXCEPTION_RETRYING], flow=FLOW, key=order_id)
+        )
+
     def _send(
         self, order: InboundOrder, notification: dict[str, Any], versions: dict[int, Announcement]
     ) -> tuple[int, int, str]:
         version = max([0, *versions, *self._attempted_versions(order.id)]) + 1
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+        # Resending a rejected version as the next one is an update only when DCL updates in place.
+        attempts = SEND_ATTEMPTS if self.asn_updates == UPDATE_IN_PLACE else 1
+        for attempt in range(1, attempts + 1):
             reference = reference_transaction_number(order, version)
             # Written before the POST: a version whose answer is lost is never sent again.
             self.ledger.audit("dcl", "po_notifications", order.id, "sending", detail=reference)
@@ -162,7 +228,7 @@ class Announcer:
             except RemoteValidationError:
                 # Possibly our own earlier send (answer lost, resent by the HTTP core): the same
                 # content as the next version is an update of that PO. A real rejection fails again.
-                if attempt == SEND_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 version += 1
                 continue
