@@ -29,7 +29,7 @@ from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING, InboxEvent, Ledger
 from mienne_ops.sync.batch import BatchReport, run_batch
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import (
@@ -43,10 +43,29 @@ from mienne_ops.sync.orders import (
     edit_pending,
     mapping_config,
 )
+from mienne_ops.webhooks.staleness import newest_by_resource, split_stale
 
 ORDER_TOPICS = {"orders/create", "orders/paid", "orders/updated"}
 EDIT_TOPICS = {"orders/updated"}
 CANCEL_TOPICS = {"orders/cancelled"}
+
+
+def fresh_events(
+    context: dg.SensorEvaluationContext, store: Ledger, events: list[InboxEvent], seen_up_to: int
+) -> list[InboxEvent]:
+    """Drop stale deliveries: triggered before the newest event the inbox already held for the order.
+
+    A retry carries the original payload hours late (shopify.md §7.4); it must not start work that
+    newer state has made moot, so the decision is by ``X-Shopify-Triggered-At`` (`webhooks.staleness`).
+    """
+    if not events:
+        return events
+    resources = {e.resource_id for e in events if e.resource_id}
+    known = newest_by_resource(store.event_stamps("shopify", resources, seen_up_to))
+    fresh, stale = split_stale(events, known)
+    if stale:
+        context.log.info(f"ignored {len(stale)} stale webhook deliveries (older than the order's newest)")
+    return fresh
 
 
 class IngestOrdersConfig(dg.Config):
@@ -157,12 +176,14 @@ def shopify_orders_sensor(
         # The ledger was replaced (a fresh database): its inbox starts again from 1.
         cursor.inbox_id = 0
     events = store.events_after("shopify", cursor.inbox_id, limit=2000)
-    wanted = {e.resource_id for e in events if e.topic in ORDER_TOPICS and e.resource_id}
-    updates = {e.resource_id: e.payload for e in events if e.topic in EDIT_TOPICS and e.resource_id}
-    cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}
     first_event = cursor.inbox_id
     if events:
         cursor.inbox_id = events[-1].id
+    events = fresh_events(context, store, events, first_event)
+    wanted = {e.resource_id for e in events if e.topic in ORDER_TOPICS and e.resource_id}
+    # Stale deliveries are gone: a retry's old payload never overwrites a newer edit here.
+    updates = {e.resource_id: e.payload for e in events if e.topic in EDIT_TOPICS and e.resource_id}
+    cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}
 
     now = datetime.now(UTC)
     polled_at = datetime.fromisoformat(cursor.polled_at) if cursor.polled_at else None

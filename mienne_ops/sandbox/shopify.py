@@ -96,6 +96,7 @@ SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
 MAX_QUERY_COST = 1000
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 WEBHOOK_ATTEMPTS = 8
+CONSECUTIVE_FAILURES_BEFORE_REMOVAL = 8
 WEBHOOK_BACKOFF_SECONDS = 0.05  # compressed: real Shopify spreads 8 tries over 4 hours
 SORT_FIELDS = {"UPDATED_AT": "updated_at", "CREATED_AT": "created_at", "ID": "id"}
 # Resource names that contain an underscore, so ORDERS_CREATE -> orders/create works for them too.
@@ -604,6 +605,10 @@ class Sandbox(SystemSandbox):
             return heapq.heappop(self._queue)
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
+        if self.world.get(SYSTEM, "webhook_subscription", delivery.subscription_id) is None:
+            # The subscription was removed (by the app, or after 8 consecutive failures): no more tries.
+            self._record({"topic": delivery.topic, "event_id": delivery.event_id, "outcome": "unsubscribed"})
+            return
         webhook_id = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
@@ -636,22 +641,25 @@ class Sandbox(SystemSandbox):
             }
         )
         if ok:
-            self._failures[delivery.subscription_id] = 0
+            self._failures[delivery.subscription_id] = 0  # a success ends the run of failures
             return
+        if self._count_failure(delivery.subscription_id):
+            return  # the subscription is gone: its pending retries are not delivered either
         if delivery.attempt + 1 < WEBHOOK_ATTEMPTS:
             delivery.attempt += 1
             delivery.due = time.monotonic() + WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt
             delivery.seq = next(self._seq)
             self._enqueue(delivery)
-            return
-        self._give_up(delivery.subscription_id)
 
-    def _give_up(self, subscription_id: int) -> None:
-        """After 8 failed events in a row an Admin-API subscription is deleted, as Shopify does."""
+    def _count_failure(self, subscription_id: int) -> bool:
+        """8 CONSECUTIVE failed deliveries (retries included, any event) remove an Admin-API
+        subscription, as Shopify does (shopify.md §7.4); True when this failure removed it."""
         self._failures[subscription_id] = self._failures.get(subscription_id, 0) + 1
-        if self._failures[subscription_id] >= WEBHOOK_ATTEMPTS:
-            self.world.delete(SYSTEM, "webhook_subscription", subscription_id)
-            log.info("shopify webhook subscription %s deleted after repeated failures", subscription_id)
+        if self._failures[subscription_id] < CONSECUTIVE_FAILURES_BEFORE_REMOVAL:
+            return False
+        self.world.delete(SYSTEM, "webhook_subscription", subscription_id)
+        log.info("shopify webhook subscription %s deleted after 8 consecutive failures", subscription_id)
+        return True
 
     # -- control routes -------------------------------------------------------------------------
     async def _inject_route(self, request: Request) -> JSONResponse:
