@@ -188,6 +188,8 @@ class Announcer:
                 record=order.id,
                 payload={"dcl_po_number": old_number, "reference": versions[max(versions)].reference},
             )
+        # Kept in the ledger: a transient failure below re-queues the exception under another reason.
+        self.ledger.bind(ENTITY_ASN, order.id, f"cancelled-{old_number}", "confirmed by operator")
         replacement = replacement_notification(notification, order)
         dcl_po_number, version, reference = self._send(order, replacement, versions)
         if not self.ledger.replace_binding(ENTITY_ORDER, order.id, "dcl", old_number, str(dcl_po_number)):
@@ -204,6 +206,8 @@ class Announcer:
 
     def _cancel_confirmed(self, order_id: str, old_number: str) -> bool:
         """An operator sent the ``asn_cancel_required`` exception of this PO number back for a retry."""
+        if self.ledger.binding(ENTITY_ASN, order_id, f"cancelled-{old_number}"):
+            return True
         return any(
             row.entity == ENTITY_ORDER
             and row.reason == ASN_CANCEL_REQUIRED
