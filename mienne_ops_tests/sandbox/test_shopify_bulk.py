@@ -255,7 +255,8 @@ def test_the_finish_webhook_reaches_subscribers(sandbox):
 
 
 def test_shopifys_own_python_client_runs_a_bulk_query(sandbox):
-    shopify = pytest.importorskip("shopify")
+    import shopify  # ShopifyAPI, a dev dependency: a missing install must fail, not skip
+
     inject(sandbox, ["MN-SERUM-001", "MN-CREAM-002"])
     session = shopify.Session("mienne-sandbox.myshopify.com", "2026-04", credentials.SHOPIFY["access_token"])
     shopify.ShopifyResource.activate_session(session)
