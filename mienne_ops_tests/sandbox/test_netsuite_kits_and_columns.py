@@ -7,6 +7,7 @@ what passes here would pass for anyone pointing a SuiteQL tool at the fake.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import requests
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
 from requests_oauthlib import OAuth1
 
+from mienne_ops.sandbox import netsuite_store
 from mienne_ops.sandbox.catalog import build_catalog
 from mienne_ops.sandbox.credentials import NETSUITE
 from mienne_ops.sandbox.server import SandboxServer
@@ -253,3 +255,23 @@ def test_member_lines_follow_their_kit_line(admin):
         f"SELECT tl.id FROM transactionline tl WHERE tl.transaction = {order_id} AND tl.mainline = 'F'"
     )
     assert remaining == [{"id": "1"}]
+
+
+def test_a_sandbox_file_from_before_gains_the_standard_columns():
+    """`mienne-ops dev` keeps its world in a file: an older file must get the new columns, not fail."""
+    conn = sqlite3.connect(":memory:")
+    for statement in netsuite_store.SCHEMA.split(";"):  # the tables as the first version made them
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO ns_transaction (id, type, rectype, record) VALUES (1, 'SalesOrd', 'salesOrder', '{}')"
+    )
+    netsuite_store.create_schema(conn)
+    netsuite_store.create_schema(conn)  # idempotent
+    assert conn.execute("SELECT recordtype, voided FROM ns_transaction").fetchall() == [("salesorder", "F")]
+    conn.execute(
+        "INSERT INTO ns_transaction (id, type, rectype, record) VALUES (2, 'PurchOrd', 'purchaseOrder', '{}')"
+    )
+    assert conn.execute(
+        "SELECT [transaction], id, mainline, kitmemberof FROM ns_transactionline"
+    ).fetchall() == [(2, 0, "T", None)]
