@@ -54,6 +54,9 @@ class BusinessRules(dg.ConfigurableResource):
     # A gap up to it (multi-currency conversions, shares of partly refunded lines) is booked on the
     # rounding line, so NetSuite's total equals Shopify's; a larger gap quarantines the order.
     total_tolerance: str = "0.05"
+    # OneWorld accounts: the (primary) subsidiary new customers are created in (NetSuite requires one
+    # there; None = not OneWorld, the field is not sent).
+    netsuite_subsidiary_id: int | None = None
     # Flow B: NetSuite -> DCL
     dcl_warehouse: str = "FR"
     # NetSuite shipMethod id -> "CARRIER/SERVICE" at DCL
@@ -70,6 +73,14 @@ class BusinessRules(dg.ConfigurableResource):
     netsuite_location_by_warehouse: dict[str, int] = {"FR": 1, "LA": 2}
     # on_full_shipment | on_each_shipment | never
     cash_sale_policy: str = "on_full_shipment"
+    # Payment method / deposit account set on each cash sale (None = the form's defaults); some
+    # accounts make Payment Method mandatory (NetSuite standard ids: 1 Cash … 5 VISA).
+    cash_sale_payment_method_id: int | None = None
+    cash_sale_account_id: int | None = None
+    # NetSuite shipMethod id -> package sublist of its item fulfillments, for ship methods with a
+    # UPS / FedEx carrier integration ("packageUps" / "packageFedEx"); others use "package".
+    # Must match NetSuite's setup: a sublist the form lacks is dropped with its tracking numbers.
+    netsuite_package_sublists: dict[str, str] = {}
     notify_customer_on_fulfillment: bool = False
     # Flow D: inbound (POs / TOs -> DCL ASNs, DCL receipts -> item receipts)
     inbound_orders_per_run: int = 50

@@ -169,19 +169,40 @@ def _remaining_by_line(dcl_order: dict[str, Any], already_shipped: dict[int, int
 # --- NetSuite -------------------------------------------------------------------------------------
 
 
+#: Item fulfillment package sublists and the suffix of their fields (SuiteTalk schema:
+#: ``packageUps.packageTrackingNumberUps``, ``packageFedEx.packageTrackingNumberFedEx``).
+PACKAGE_SUBLISTS = {"package": "", "packageUps": "Ups", "packageFedEx": "FedEx"}
+#: Fields each sublist has (FedEx packages have no description field).
+_PACKAGE_FIELDS = {
+    "package": ("packageTrackingNumber", "packageDescr", "packageWeight"),
+    "packageUps": ("packageTrackingNumber", "packageDescr", "packageWeight"),
+    "packageFedEx": ("packageTrackingNumber", "packageWeight"),
+}
+
+
 def plan_item_fulfillment(
     order_number: str,
     shipment: dict[str, Any],
     qty_by_line: dict[int, int],
     location_id: int,
     order_lines: Iterable[int] = (),
+    package_sublist: str = "package",
 ) -> dict:
     """Body for `POST salesOrder/{id}/!transform/itemFulfillment` (netsuite.md §9.1).
 
     ``order_lines`` are all the sales order's item lines: the ones this shipment does not cover are
     sent with ``itemReceive: false``, because accounts that "mark all" lines by default would
-    otherwise fulfil them too.
+    otherwise fulfil them too. ``package_sublist`` is the one the order's ship method has: ship
+    methods with a UPS / FedEx integration keep tracking in ``packageUps`` / ``packageFedEx``.
     """
+    if package_sublist not in PACKAGE_SUBLISTS:
+        raise InvalidRecordError(
+            "bad_package_sublist",
+            f"unknown package sublist {package_sublist!r} (rules: netsuite_package_sublists)",
+            system=SYSTEM,
+            operation="plan_item_fulfillment",
+            record=f"DCL order {order_number}",
+        )
     items: list[dict[str, Any]] = [
         {"orderLine": int(line), "itemReceive": True, "quantity": qty, "location": {"id": str(location_id)}}
         for line, qty in sorted(qty_by_line.items())
@@ -204,14 +225,14 @@ def plan_item_fulfillment(
         "externalId": item_fulfillment_external_id(order_number, shipment),
         "shipStatus": {"id": SHIPPED},
         "item": {"items": items},
-        "package": {"items": _packages(shipment)},
+        package_sublist: {"items": _packages(shipment, package_sublist)},
     }
     if shipment.get("ship_date"):
         body["tranDate"] = str(shipment["ship_date"])[:10]
     return body
 
 
-def _packages(shipment: dict[str, Any]) -> list[dict]:
+def _packages(shipment: dict[str, Any], sublist: str = "package") -> list[dict]:
     description = " ".join(
         str(part).strip()
         for part in (shipment.get("shipping_carrier"), shipment.get("shipping_service"))
@@ -225,7 +246,8 @@ def _packages(shipment: dict[str, Any]) -> list[dict]:
         weight = package.get("weight")
         if weight not in (None, "") and float(weight) > 0:
             entry["packageWeight"] = float(weight)
-        packages.append(entry)
+        suffix, fields = PACKAGE_SUBLISTS[sublist], _PACKAGE_FIELDS[sublist]
+        packages.append({f"{name}{suffix}": value for name, value in entry.items() if name in fields})
     return packages
 
 

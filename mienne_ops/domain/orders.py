@@ -106,6 +106,7 @@ class OrderMappingConfig(BaseModel):
     po_box_ship_method_by_country: dict[str, int] = Field(default_factory=dict)
     # Destinations the 3PL ships to; any other country is quarantined (`unsupported_destination`).
     allowed_countries: set[str] = Field(default_factory=lambda: {"US", "CA"})
+    subsidiary_id: int | None = None  # OneWorld: new customers' primary subsidiary
 
 
 class CustomerPlan(BaseModel):
@@ -208,15 +209,22 @@ def _item_line(line: SalesOrderLine, location: dict) -> dict:
     return body
 
 
-def customer_record(customer: CustomerPlan) -> dict:
-    """JSON body for `PUT /record/v1/customer/eid:<external_id>`."""
+def customer_record(customer: CustomerPlan, subsidiary_id: int | None = None) -> dict:
+    """JSON body for `PUT /record/v1/customer/eid:<external_id>`.
+
+    In a OneWorld account a customer must belong to a subsidiary (Oracle: "you must assign a
+    subsidiary to each entity record before you can enter transactions for the entity").
+    """
     # NetSuite requires a last name on a person; a guest who gave none is still a valid customer.
-    return {
+    body: dict = {
         "email": customer.email,
         "firstName": customer.first_name or "",
         "lastName": customer.last_name or "Shopify customer",
         "isPerson": True,
     }
+    if subsidiary_id is not None:
+        body["subsidiary"] = {"id": str(subsidiary_id)}
+    return body
 
 
 # --- validation -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ that is on hold or scheduled: they come back every `waiting_fulfillment_recheck_
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -40,6 +41,16 @@ class SyncShipmentsConfig(dg.Config):
     order_numbers: list[str]
 
 
+def cash_sale_fields(rules: BusinessRules) -> dict[str, Any]:
+    """The cash-sale fields the rules set (payment method, deposit account)."""
+    fields: dict[str, Any] = {}
+    if rules.cash_sale_payment_method_id is not None:
+        fields["paymentMethod"] = {"id": str(rules.cash_sale_payment_method_id)}
+    if rules.cash_sale_account_id is not None:
+        fields["account"] = {"id": str(rules.cash_sale_account_id)}
+    return fields
+
+
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
 @stop_on_rejected_credentials
 def sync_dcl_shipments(
@@ -65,6 +76,8 @@ def sync_dcl_shipments(
         default_location_id=rules.netsuite_location_id,
         cash_sale_policy=rules.cash_sale_policy,
         notify_customer=rules.notify_customer_on_fulfillment,
+        package_sublists={int(k): v for k, v in rules.netsuite_package_sublists.items()},
+        cash_sale_fields=cash_sale_fields(rules),
     )
     fresh = {order["order_number"]: order for order in dcl.client.get_orders(config.order_numbers)}
 

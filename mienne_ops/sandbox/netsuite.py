@@ -12,6 +12,9 @@ Control routes (under ``/_sandbox/netsuite``):
 - ``POST /token`` ``{"revoked": true}`` revokes the integration's access token: every API call then
   answers 401 ``INVALID_LOGIN`` (NetSuite: ``TokenRevoked`` in the login audit trail) until
   ``{"revoked": false}`` or a reset
+- ``GET|POST /account`` ``{"one_world": true, "integrated_ship_methods": {"101": "ups"},
+  "cash_sale_requires_payment_method": true}`` switches how the account is set up (see
+  `netsuite_store.AccountSettings`; all off on reset)
 - ``POST /preferences`` ``{"date_format": "D/M/YYYY"}`` sets the account's date format preference, which
   shapes every date SuiteQL returns (back to ``M/D/YYYY`` on reset); ``GET`` reads it
 - ``POST /sales_orders/{id}/cancel`` closes every line (C Cancelled, or H Closed if partly shipped)
@@ -195,6 +198,7 @@ class Sandbox(SystemSandbox):
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.verifier = TbaVerifier(NETSUITE)
         self.preferences = dates.Preferences()
+        self.account = store.AccountSettings()
         with world.tx() as conn:
             store.create_schema(conn)
             inbound.create_schema(conn)
@@ -218,6 +222,7 @@ class Sandbox(SystemSandbox):
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
         self.verifier.revoked = False
+        self.account = store.AccountSettings()
         with self.world.tx() as conn:
             store.clear(conn)
             self.world.clear_system("netsuite")
@@ -245,6 +250,7 @@ class Sandbox(SystemSandbox):
             Route("/limits", self._set_limits, methods=["POST"]),
             Route("/preferences", self._preferences, methods=["GET", "POST"]),
             Route("/token", self._token, methods=["POST"]),
+            Route("/account", self._account, methods=["GET", "POST"]),
             Route("/sales_orders/{id}/cancel", self._cancel, methods=["POST"]),
             Route("/inventory", self._set_inventory, methods=["POST"]),
             *inbound.control_routes(self),
@@ -276,6 +282,7 @@ class Sandbox(SystemSandbox):
             next_id=self.world.next_id,
             record_root=f"{_service_root(url)}{RECORD}",
             name_validation=request.headers.get("x-netsuite-propertynamevalidation", "Warning"),
+            account=self.account,
         )
 
     # -- SuiteQL ----------------------------------------------------------------------------------
@@ -445,6 +452,14 @@ class Sandbox(SystemSandbox):
             except ValueError as error:  # DateError and bad JSON included
                 return JSONResponse({"error": str(error)}, status_code=400)
         return JSONResponse({"date_format": self.preferences.date_format})
+
+    async def _account(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                self.account.update(json.loads(await request.body() or b"{}"))
+            except ValueError as error:  # bad JSON included
+                return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse(self.account.describe())
 
     async def _token(self, request: Request) -> Response:
         try:
@@ -636,5 +651,6 @@ def _state_child(conn: Any, row: Any) -> dict[str, Any]:
         "lines": _state_lines(conn, row["id"]),
         "kitMemberLines": _state_lines(conn, row["id"], kit_members=True),
         "packages": header.get("package", []),
+        "packageSublist": header.get("packageSublist"),
         "tracking": [p.get("packageTrackingNumber") for p in header.get("package", [])],
     }

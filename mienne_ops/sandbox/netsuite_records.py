@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +20,12 @@ from mienne_ops.sandbox.netsuite_store import (
     LINE_FIELDS,
     NEGATIVE_QUANTITY_TYPES,
     NOTHING_TO_DO,
+    PACKAGE_SUBLISTS,
+    PAYMENT_METHODS,
     SALES_ORDER_FIELDS,
     TRANID_PREFIX,
     TRANSACTION_TYPES,
+    AccountSettings,
     NsError,
     assert_external_id_free,
     check_property_names,
@@ -58,6 +61,7 @@ class Ctx:
     next_id: Any  # callable(name, start) -> int
     record_root: str  # ".../services/rest/record/v1"
     name_validation: str = "Warning"
+    account: AccountSettings = field(default_factory=AccountSettings)
 
     @property
     def today(self) -> str:
@@ -418,7 +422,7 @@ def fulfil(ctx: Ctx, order: sqlite3.Row, body: dict[str, Any]) -> int:
     if ship_status not in ("A", "B", "C"):
         raise NsError(400, "INVALID_CONTENT", f"Invalid shipStatus {ship_status!r}.", "shipStatus")
     header: dict[str, Any] = {k: body[k] for k in ("memo", "tranDate", "shippedDate") if k in body}
-    header["package"] = ((body.get("package") or {}).get("items")) or []
+    header.update(_packages(ctx, order, body))
     header.update(custom_fields(body, "custbody"))
     new_id = _insert_child(ctx, order, "itemFulfillment", ship_status, body, header)
     sequence = 0
@@ -452,6 +456,32 @@ def _add_shipped(ctx: Ctx, order_id: int, line_id: int, quantity: Decimal) -> No
     )
 
 
+def _packages(ctx: Ctx, order: sqlite3.Row, body: dict[str, Any]) -> dict[str, Any]:
+    """The fulfillment's package sublist: the one the order's ship method has, and only that one.
+
+    An integrated UPS / FedEx ship method gives the form a ``packageUps`` / ``packageFedEx`` list
+    instead of ``package``; a sublist the form lacks is an unknown field (dropped under the default
+    ``X-NetSuite-PropertyNameValidation: Warning``, 400 under ``Error``), so its tracking is lost.
+    """
+    carrier = ctx.account.integrated_ship_methods.get(order["shipmethod"] or 0)
+    name, suffix = PACKAGE_SUBLISTS[carrier]
+    for other, _ in PACKAGE_SUBLISTS.values():
+        if other != name and other in body and ctx.name_validation.lower() == "error":
+            raise NsError(400, "INVALID_CONTENT", f"Unknown field '{other}'.", other)
+    entries = (body.get(name) or {}).get("items") or []
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise NsError(400, "INVALID_CONTENT", f"Invalid value for the sublist '{name}'.", name)
+    # `package` (as stored) keeps the common shape, so state and reads need not know the carrier.
+    common = [
+        {field: entry[f"{field}{suffix}"] for field in _PACKAGE_FIELDS if f"{field}{suffix}" in entry}
+        for entry in entries
+    ]
+    return {"packageSublist": name, "package": common, name: entries}
+
+
+_PACKAGE_FIELDS = ("packageTrackingNumber", "packageWeight", "packageDescr")
+
+
 def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int:
     if order["status"] in ("A", "C"):
         raise NsError(400, "USER_ERROR", NOTHING_TO_DO, "item.items")
@@ -463,6 +493,10 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
     header: dict[str, Any] = {
         k: body[k] for k in ("memo", "tranDate", "paymentMethod", "account") if k in body
     }
+    if target == "cashSale":
+        _check_payment_method(
+            ctx, header.get("paymentMethod") or json.loads(order["record"]).get("paymentMethod")
+        )
     header.update(custom_fields(body, "custbody"))
     new_id = _insert_child(ctx, order, target, "B" if target == "cashSale" else "A", body, header)
     for sequence, (row, quantity, _spec) in enumerate(selected, start=1):
@@ -475,6 +509,15 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
     refresh_total(ctx.conn, new_id)
     refresh_sales_order(ctx, order["id"])
     return new_id
+
+
+def _check_payment_method(ctx: Ctx, value: Any) -> None:
+    if ref_id(value) is None:
+        if ctx.account.cash_sale_requires_payment_method:
+            raise NsError(400, "USER_ERROR", "Please enter value(s) for: Payment Method", "paymentMethod")
+        return
+    if to_int(ref_id(value), "paymentMethod") not in PAYMENT_METHODS:
+        raise invalid_reference("paymentMethod", ref_id(value), "paymentMethod")
 
 
 def _insert_child(
@@ -571,6 +614,7 @@ def write_customer(
     record.update({k: v for k, v in body.items() if k in CUSTOMER_FIELDS and k != "externalId"})
     if not (record.get("companyName") or (record.get("firstName") and record.get("lastName"))):
         raise NsError(400, "USER_ERROR", "Please enter value(s) for: First Name, Last Name", "lastName")
+    _check_subsidiary(ctx, record, creating=existing is None)
     if existing is None:
         external_id = external_id or body.get("externalId")
         if (
@@ -605,6 +649,20 @@ def write_customer(
         ),
     )
     return customer_id
+
+
+def _check_subsidiary(ctx: Ctx, record: dict[str, Any], *, creating: bool) -> None:
+    """OneWorld: every customer belongs to a (primary) subsidiary, mandatory on create."""
+    if not ctx.account.one_world:
+        record.pop("subsidiary", None)  # no such field outside OneWorld (dropped, as a Warning)
+        return
+    value = ref_id(record.get("subsidiary"))
+    if value is None:
+        if creating:
+            raise NsError(400, "USER_ERROR", "Please enter value(s) for: Primary Subsidiary", "subsidiary")
+        return
+    if to_int(value, "subsidiary") not in ctx.account.subsidiaries:
+        raise invalid_reference("subsidiary", value, "subsidiary")
 
 
 def load_customer(conn: sqlite3.Connection, ref: str) -> sqlite3.Row:
@@ -700,7 +758,8 @@ class Renderer:
         result.update({k: v for k, v in header.items() if k.startswith("custbody_")})
         result["item"] = self.sublist(row, "item")
         if row["type"] == "ItemShip":
-            result["package"] = self.sublist(row, "package")
+            name = header.get("packageSublist", "package")
+            result[name] = self.sublist(row, name)
         return {k: v for k, v in result.items() if v is not None}
 
     def _type_fields(self, row: sqlite3.Row, header: dict[str, Any]) -> dict[str, Any]:
@@ -721,6 +780,10 @@ class Renderer:
                     fields[address] = header[address] if self.expand else self._links(row, address)
             return fields
         fields = {"createdFrom": self.ref(row["rectype"] and "salesOrder", row["createdfrom"])}
+        payment_method = ref_id(header.get("paymentMethod"))
+        if row["type"] == "CashSale" and payment_method is not None:
+            name = PAYMENT_METHODS.get(int(payment_method), "")
+            fields["paymentMethod"] = {"id": payment_method, "refName": name}
         if row["type"] == "ItemShip":
             fields["shipStatus"] = self.enum(row["status"], status_name("ItemShip", row["status"]))
             fields["shippedDate"] = header.get("shippedDate")
@@ -734,8 +797,8 @@ class Renderer:
             return self._links(row, name)
         if name == "item":
             items = [self.line(row, line) for line in self._sublist_lines(row)]
-        elif name == "package" and row["type"] == "ItemShip":
-            items = [{"links": [], **package} for package in json.loads(row["record"]).get("package", [])]
+        elif row["type"] == "ItemShip" and name == json.loads(row["record"]).get("packageSublist", "package"):
+            items = [{"links": [], **package} for package in json.loads(row["record"]).get(name, [])]
         elif name in ("shippingAddress", "billingAddress"):
             return json.loads(row["record"]).get(name) or {}
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -224,6 +225,57 @@ CUSTOMER_FIELDS = {
 INVALID_LOGIN_HINT = "see the Login Audit Trail"
 NOTHING_TO_DO = "You must enter at least one line item for this transaction."
 _CUSTOM_FIELD = re.compile(r"^(custbody|custcol)_[a-z0-9_]{1,60}$")
+
+
+#: Package sublist of an item fulfillment per carrier integration of the order's ship method, and the
+#: suffix its fields carry (SuiteTalk schema: ``packageUps`` / ``packageTrackingNumberUps``,
+#: ``packageFedEx`` / ``packageTrackingNumberFedEx``; plain ``package`` when not integrated).
+PACKAGE_SUBLISTS = {None: ("package", ""), "ups": ("packageUps", "Ups"), "fedex": ("packageFedEx", "FedEx")}
+#: NetSuite's standard payment methods (internal id -> name).
+PAYMENT_METHODS = {1: "Cash", 2: "Check", 3: "Discover", 4: "Master Card", 5: "VISA", 6: "American Express"}
+
+
+@dataclass
+class AccountSettings:
+    """How this NetSuite account is set up, where accounts differ (the control plane switches them).
+
+    - ``one_world``: subsidiaries exist; a new customer must name its (primary) ``subsidiary``.
+    - ``integrated_ship_methods``: ship item id -> ``"ups"`` / ``"fedex"`` for ship methods with a
+      carrier integration; their fulfillments keep tracking in ``packageUps`` / ``packageFedEx``
+      and have no plain ``package`` sublist.
+    - ``cash_sale_requires_payment_method``: a form / workflow that makes Payment Method mandatory.
+    """
+
+    one_world: bool = False
+    subsidiaries: dict[int, str] = field(default_factory=lambda: {1: "Mienne Inc.", 2: "Mienne Europe"})
+    integrated_ship_methods: dict[int, str] = field(default_factory=dict)
+    cash_sale_requires_payment_method: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "one_world": self.one_world,
+            "integrated_ship_methods": {str(k): v for k, v in self.integrated_ship_methods.items()},
+            "cash_sale_requires_payment_method": self.cash_sale_requires_payment_method,
+        }
+
+    def update(self, body: Any) -> None:
+        """Apply a control-plane body; ValueError (-> 400) on anything unexpected."""
+        if not isinstance(body, dict) or set(body) - set(self.describe()):
+            raise ValueError(f"the body takes only {', '.join(self.describe())}")
+        for flag in ("one_world", "cash_sale_requires_payment_method"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise ValueError(f"{flag} must be true or false")
+        methods = body.get("integrated_ship_methods", {})
+        if not isinstance(methods, dict) or not all(
+            str(k).isdigit() and v in ("ups", "fedex") for k, v in methods.items()
+        ):
+            raise ValueError('integrated_ship_methods maps ship item ids to "ups" or "fedex"')
+        self.one_world = body.get("one_world", self.one_world)
+        self.cash_sale_requires_payment_method = body.get(
+            "cash_sale_requires_payment_method", self.cash_sale_requires_payment_method
+        )
+        if "integrated_ship_methods" in body:
+            self.integrated_ship_methods = {int(k): v for k, v in methods.items()}
 
 
 class NsError(Exception):

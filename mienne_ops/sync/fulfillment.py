@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from mienne_ops.domain.dcl_records import UNREADABLE_SHIPMENT, read_order_shipments
 from mienne_ops.domain.fulfillment import (
@@ -64,6 +65,10 @@ class ShipmentSync:
     default_location_id: int
     cash_sale_policy: str = "on_full_shipment"
     notify_customer: bool = False
+    # NetSuite shipMethod id -> "packageUps" / "packageFedEx" (integrated carriers); else "package".
+    package_sublists: dict[int, str] = field(default_factory=dict)
+    # Extra cash-sale fields from the rules, e.g. {"paymentMethod": {"id": "5"}}.
+    cash_sale_fields: dict[str, Any] = field(default_factory=dict)
     _so_cache: dict[str, str] = field(default_factory=dict)
 
     def sync(self, dcl_order: dict) -> Outcome:
@@ -153,11 +158,26 @@ class ShipmentSync:
         existing = self.netsuite.find_by_external_id("ItemShip", external_id)
         if existing is None:
             body = plan_item_fulfillment(
-                order_number, shipment, quantities, location_id, [int(row["line"]) for row in so_lines]
+                order_number,
+                shipment,
+                quantities,
+                location_id,
+                [int(row["line"]) for row in so_lines],
+                package_sublist=self._package_sublist(so_id),
             )
             existing = self.netsuite.transform("salesOrder", so_id, "itemFulfillment", body, record=key)
             self.ledger.audit("netsuite", "itemFulfillment.transform", key, "ok", remote_id=existing)
         return self.ledger.bind("shipment", key, "netsuite", existing)
+
+    def _package_sublist(self, so_id: str) -> str:
+        """The package sublist the sales order's ship method gives its fulfillments (rules)."""
+        if not self.package_sublists:
+            return "package"  # no integrated carrier configured: no need to ask NetSuite
+        rows = list(
+            self.netsuite.suiteql(f"SELECT t.shipmethod FROM transaction t WHERE t.id = {int(so_id)}")
+        )
+        ship_method = rows[0].get("shipmethod") if rows else None
+        return self.package_sublists.get(int(ship_method), "package") if ship_method else "package"
 
     def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> str | None:
         """Put the shipment's tracking on Shopify: one fulfillment per assigned location.
@@ -241,7 +261,11 @@ class ShipmentSync:
         existing = self.netsuite.find_by_external_id("CashSale", external_id)
         if existing is None:
             existing = self.netsuite.transform(
-                "salesOrder", so_id, "cashSale", {"externalId": external_id}, record=order_number
+                "salesOrder",
+                so_id,
+                "cashSale",
+                {"externalId": external_id, **self.cash_sale_fields},
+                record=order_number,
             )
             self.ledger.audit("netsuite", "cashSale.transform", order_number, "ok", remote_id=existing)
         self.ledger.bind("sales_order", so_id, "cash_sale", existing)

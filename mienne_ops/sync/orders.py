@@ -158,7 +158,8 @@ class OrderIngestor:
             return bound
         entity_id = self.netsuite.find_customer_by_email(customer.email) if customer.email else None
         if entity_id is None:
-            entity_id = self.netsuite.upsert("customer", customer.external_id, customer_record(customer))
+            body = customer_record(customer, self.mapping.subsidiary_id)
+            entity_id = self.netsuite.upsert("customer", customer.external_id, body)
             self.ledger.audit("netsuite", "customer.upsert", customer.external_id, "ok", remote_id=entity_id)
         return self.ledger.bind("customer", customer.external_id, "netsuite", entity_id)
 
@@ -242,6 +243,7 @@ def mapping_config(rules, item_ids: dict[str, int]) -> OrderMappingConfig:
         po_box_ship_method_ids=set(rules.po_box_ship_method_ids),
         po_box_ship_method_by_country=dict(rules.po_box_ship_method_by_country),
         allowed_countries={c.upper() for c in rules.allowed_countries},
+        subsidiary_id=rules.netsuite_subsidiary_id,
     )
 
 

@@ -319,3 +319,26 @@ def test_should_bill(status, billing, expected):
 def test_should_bill_rejects_unknown_mode():
     with pytest.raises(ValueError):
         should_bill("F", "sometimes")
+
+
+def test_item_fulfillment_puts_tracking_in_the_ship_methods_package_sublist():
+    from mienne_ops.domain.fulfillment import plan_item_fulfillment
+
+    shipment = {
+        "shipping_carrier": "UPS",
+        "shipping_service": "GROUND",
+        "packages": [{"tracking_number": "1Z9", "weight": "2.5"}],
+    }
+    ups = plan_item_fulfillment("SO1", shipment, {1: 1}, 1, package_sublist="packageUps")
+    assert "package" not in ups
+    assert ups["packageUps"]["items"] == [
+        {"packageTrackingNumberUps": "1Z9", "packageDescrUps": "UPS GROUND", "packageWeightUps": 2.5}
+    ]
+    fedex = plan_item_fulfillment("SO1", shipment, {1: 1}, 1, package_sublist="packageFedEx")
+    assert fedex["packageFedEx"]["items"] == [
+        {"packageTrackingNumberFedEx": "1Z9", "packageWeightFedEx": 2.5}
+    ]
+    plain = plan_item_fulfillment("SO1", shipment, {1: 1}, 1)
+    assert plain["package"]["items"][0]["packageTrackingNumber"] == "1Z9"
+    with pytest.raises(InvalidRecordError):
+        plan_item_fulfillment("SO1", shipment, {1: 1}, 1, package_sublist="packageDhl")

@@ -16,8 +16,11 @@ ALL_SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipmen
 
 
 @pytest.fixture
-def stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
-    """Sandbox + webhook receiver + ledger + definitions + a driver that plays the daemon."""
+def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
+    """Sandbox + webhook receiver + ledger + definitions + a driver that plays the daemon.
+
+    Parametrize indirectly with a dict of `BusinessRules` fields to run under other rules.
+    """
     for variable in LIVE_SWITCHES.values():
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
@@ -26,7 +29,9 @@ def stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     ledger = Ledger(settings.ledger_url())
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
     # Reconcile (and re-check held fulfillment orders) on every tick: the tests never wait minutes.
-    resources["rules"] = BusinessRules(reconcile_every_seconds=0, waiting_fulfillment_recheck_seconds=0)
+    resources["rules"] = BusinessRules(
+        reconcile_every_seconds=0, waiting_fulfillment_recheck_seconds=0, **getattr(request, "param", {})
+    )
     defs = build_definitions(resources)
     with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
         with shopify_resource().process_config_and_initialize_cm() as shopify:
