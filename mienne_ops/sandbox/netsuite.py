@@ -11,7 +11,8 @@ Control routes (under ``/_sandbox/netsuite``):
 - ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset)
 - ``POST /token`` ``{"revoked": true}`` revokes the integration's access token: every API call then
   answers 401 ``INVALID_LOGIN`` (NetSuite: ``TokenRevoked`` in the login audit trail) until
-  ``{"revoked": false}`` or a reset
+  ``{"revoked": false}`` or a reset; ``{"spurious_401_every": N}`` answers every Nth correctly signed
+  call with 401 ``INVALID_LOGIN`` (the spurious 401s seen under concurrency, netsuite.md §11), 0 = off
 - ``GET|POST /account`` ``{"one_world": true, "integrated_ship_methods": {"101": "ups"},
   "cash_sale_requires_payment_method": true}`` switches how the account is set up (see
   `netsuite_store.AccountSettings`; all off on reset)
@@ -119,6 +120,8 @@ class TbaVerifier:
     def __init__(self, credentials: dict[str, str]) -> None:
         self.credentials = credentials
         self.revoked = False
+        self.spurious_every = 0
+        self._verified = 0
         self._nonces: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
@@ -145,6 +148,22 @@ class TbaVerifier:
         ):
             raise NsError(401, "INVALID_LOGIN", INVALID_LOGIN)
         self._use_nonce(oauth["oauth_nonce"], oauth["oauth_timestamp"])
+        with self._lock:
+            self._verified += 1
+            spurious = self.spurious_every and self._verified % self.spurious_every == 0
+        if spurious:
+            raise NsError(401, "INVALID_LOGIN", INVALID_LOGIN)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.revoked, self.spurious_every, self._verified = False, 0, 0
+
+    def configure(self, revoked: bool | None, spurious_every: int | None) -> None:
+        with self._lock:
+            if revoked is not None:
+                self.revoked = revoked
+            if spurious_every is not None:
+                self.spurious_every, self._verified = spurious_every, 0
 
     def _check_fields(self, oauth: dict[str, str]) -> None:
         expected = self.credentials
@@ -221,7 +240,7 @@ class Sandbox(SystemSandbox):
     def reset(self, catalog: Catalog) -> None:
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
-        self.verifier.revoked = False
+        self.verifier.reset()
         self.account = store.AccountSettings()
         with self.world.tx() as conn:
             store.clear(conn)
@@ -466,10 +485,22 @@ class Sandbox(SystemSandbox):
             body = json.loads(await request.body() or b"{}")
         except ValueError:
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("revoked"), bool) or len(body) != 1:
-            return JSONResponse({"error": 'the body must be {"revoked": true|false}'}, status_code=400)
-        self.verifier.revoked = body["revoked"]
-        return JSONResponse({"revoked": self.verifier.revoked})
+        every = body.get("spurious_401_every", 0) if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or not body
+            or set(body) - {"revoked", "spurious_401_every"}
+            or not isinstance(body.get("revoked", False), bool)
+            or not isinstance(every, int)
+            or isinstance(every, bool)
+            or every < 0
+        ):
+            message = 'the body takes {"revoked": true|false} and/or {"spurious_401_every": N >= 0}'
+            return JSONResponse({"error": message}, status_code=400)
+        self.verifier.configure(body.get("revoked"), body.get("spurious_401_every"))
+        return JSONResponse(
+            {"revoked": self.verifier.revoked, "spurious_401_every": self.verifier.spurious_every}
+        )
 
     def _cancel(self, request: Request) -> Response:
         with self.world.tx() as conn:

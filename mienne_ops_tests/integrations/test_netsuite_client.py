@@ -254,7 +254,7 @@ def test_injected_503_is_retried_then_surfaces_as_transient(sandbox):
 
 def test_a_revoked_token_ends_in_one_auth_error_after_a_bounded_number_of_calls(client, sandbox):
     revoke = httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": True})
-    assert revoke.json() == {"revoked": True}
+    assert revoke.json() == {"revoked": True, "spurious_401_every": 0}
     before = STATS.snapshot()["calls"].get("netsuite", 0)
     with pytest.raises(AuthError) as caught:
         list(client.suiteql("SELECT id FROM item"))
@@ -266,3 +266,17 @@ def test_a_revoked_token_ends_in_one_auth_error_after_a_bounded_number_of_calls(
     httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": False}).raise_for_status()
     assert next(client.suiteql("SELECT id FROM item"))["id"]
     assert httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"revoked": "yes"}).status_code == 400
+
+
+def test_spurious_401s_are_absorbed_by_the_bounded_re_sends(client, sandbox):
+    answer = httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"spurious_401_every": 2})
+    assert answer.json() == {"revoked": False, "spurious_401_every": 2}
+    retries_before = STATS.retries["netsuite"]
+    for _ in range(6):
+        assert next(client.suiteql("SELECT id FROM item ORDER BY id"))["id"]
+    # Every second signed request is refused: calls 2..6 each needed one re-send, none failed.
+    assert STATS.retries["netsuite"] - retries_before == 5
+    assert (
+        httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"spurious_401_every": -1}).status_code
+        == 400
+    )
