@@ -16,7 +16,7 @@ import hmac
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,9 +30,56 @@ from mienne_ops.integrations.shopify_bulk import BulkQueries
 
 SYSTEM = "shopify"
 DEFAULT_API_VERSION = "2026-04"
-FRAGMENT_FILES = ("order_fields",)
+FRAGMENT_FILES = ("order_fields", "fulfillment_fields", "inventory_fields")
 MAX_PAGE_SIZE = 250
 MAX_INVENTORY_QUANTITIES = 250  # inventorySetQuantities input-array limit
+
+# Page sizes. Shopify prices a query before running it (`2 + first × one node`, nested lists
+# multiply) and refuses one over 1,000 points, so every nested list is read a small page at a time
+# with its parent and the rest by its own paged query. `SENT_VARIABLES` prices each document at
+# these sizes (mienne_ops_tests/integrations/test_query_cost.py keeps each under 900).
+ORDER_LINE_ITEMS = 50  # lines read with one order (order: 694 points)
+ORDERS_PAGE = 3  # orders per page of `iter_orders` ...
+ORDERS_PAGE_LINE_ITEMS = 10  # ... each with its first 10 lines (644 points)
+LINE_ITEMS_PAGE = 50  # later pages of an order's lines (603)
+SHIPPING_LINES_PAGE = 50  # later pages of an order's shipping lines (403)
+ORDER_TRANSACTIONS_READ = 10  # transactions read with an order (the fragment's `first`)
+ALL_TRANSACTIONS = 250  # `transactions` is a plain list: when 10 came back, read them all (753)
+FULFILLMENTS_READ = 5  # fulfillments read with details in one call (178 in fulfillments)
+FULFILLMENT_IDS = 250  # every fulfillment id, when the first page was full (253)
+FULFILLMENTS_BY_ID = 20  # fulfillments read by id per call (700)
+FULFILLMENT_TRACKING_READ = 10  # tracking numbers read with a fulfillment (the fragment's `first`)
+ALL_TRACKING = 250  # a plain list too: all of them when 10 came back (253)
+FULFILLMENT_LINES_PAGE = 100  # later pages of a fulfillment's lines (203)
+FULFILLMENT_ORDERS_PAGE = 10  # fulfillment orders per call, each with its first 30 lines (633)
+STATE_FULFILLMENT_ORDERS = 5  # fulfillment orders read by fulfillment_state (495 with 5 fulfillments)
+FULFILLMENT_ORDER_LINES_PAGE = 100  # later pages of a fulfillment order's lines (203)
+INVENTORY_ITEMS_PAGE = 40  # inventory items per page, each with its first 5 levels (762)
+INVENTORY_ITEMS_BY_ID = 40  # items re-read by id per call (760)
+INVENTORY_LEVELS_PAGE = 100  # later pages of one item's levels (303)
+WEBHOOK_SUBSCRIPTIONS_PAGE = 100
+
+_IDS = "gid://shopify/Node/0"  # any id: `nodes(ids:)` is priced by how many are sent
+SENT_VARIABLES: dict[str, dict[str, Any]] = {
+    "order": {"lineItems": ORDER_LINE_ITEMS},
+    "orders": {"first": ORDERS_PAGE, "lineItems": ORDERS_PAGE_LINE_ITEMS},
+    "order_ids": {"first": MAX_PAGE_SIZE},
+    "order_line_items": {"first": LINE_ITEMS_PAGE},
+    "order_shipping_lines": {"first": SHIPPING_LINES_PAGE},
+    "order_transactions": {"first": ALL_TRANSACTIONS},
+    "fulfillment_state": {"fulfillments": FULFILLMENTS_READ, "fulfillmentOrders": STATE_FULFILLMENT_ORDERS},
+    "fulfillments": {"first": FULFILLMENTS_READ},
+    "fulfillment_ids": {"first": FULFILLMENT_IDS},
+    "fulfillments_by_id": {"ids": [_IDS] * FULFILLMENTS_BY_ID},
+    "fulfillment_line_items": {"first": FULFILLMENT_LINES_PAGE},
+    "fulfillment_tracking_info": {"first": ALL_TRACKING},
+    "fulfillment_orders": {"first": FULFILLMENT_ORDERS_PAGE},
+    "fulfillment_order_line_items": {"first": FULFILLMENT_ORDER_LINES_PAGE},
+    "inventory_items": {"first": INVENTORY_ITEMS_PAGE},
+    "inventory_items_by_id": {"ids": [_IDS] * INVENTORY_ITEMS_BY_ID},
+    "inventory_item_levels": {"first": INVENTORY_LEVELS_PAGE},
+    "webhook_subscriptions": {"first": WEBHOOK_SUBSCRIPTIONS_PAGE},
+}
 
 
 # -- documents ------------------------------------------------------------------------------------
@@ -41,17 +88,37 @@ def _graphql_file(name: str) -> str:
     return resources.files("mienne_ops.integrations.graphql").joinpath(f"{name}.graphql").read_text()
 
 
+_FRAGMENT = re.compile(r"(?m)^fragment\s+(\w+)")
+_SPREAD = re.compile(r"\.\.\.(\w+)")
+
+
+@cache
+def _shared_fragments() -> dict[str, str]:
+    """Every fragment of the shared fragment files, by name."""
+    found: dict[str, str] = {}
+    for file in FRAGMENT_FILES:
+        text = _graphql_file(file)
+        starts = list(_FRAGMENT.finditer(text))
+        for index, match in enumerate(starts):
+            end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
+            found[match.group(1)] = text[match.start() : end].strip()
+    return found
+
+
 @cache
 def document(name: str) -> str:
-    """The text of ``graphql/<name>.graphql`` plus the shared fragments it uses."""
+    """The text of ``graphql/<name>.graphql`` plus the shared fragments it uses (transitively)."""
     text = _graphql_file(name)
-    for fragment_file in FRAGMENT_FILES:
-        fragments = _graphql_file(fragment_file)
-        used = set(re.findall(r"\.\.\.(\w+)", text))
-        defined = set(re.findall(r"fragment\s+(\w+)", fragments))
-        if used & defined and fragment_file != name:
-            text = f"{text}\n{fragments}"
-    return text
+    shared = _shared_fragments()
+    defined = set(_FRAGMENT.findall(text))
+    needed: list[str] = []
+    pending = _SPREAD.findall(text)
+    while pending:
+        fragment = pending.pop(0)
+        if fragment in shared and fragment not in defined and fragment not in needed:
+            needed.append(fragment)
+            pending.extend(_SPREAD.findall(shared[fragment]))
+    return "\n\n".join([text, *(shared[f] for f in needed)])
 
 
 def document_names() -> list[str]:
@@ -118,7 +185,8 @@ class CostThrottle:
     own ``currentlyAvailable`` if that is lower.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock  # injectable so tests can drive the restore deterministically
         self._lock = threading.Lock()
         self._tokens: float | None = None  # unknown until the first throttleStatus
         self._maximum = 0.0
@@ -147,7 +215,7 @@ class CostThrottle:
                 self._rate = float(status.get("restoreRate") or self._rate) or 1.0
                 available = float(status.get("currentlyAvailable") or 0)
                 if self._tokens is None:
-                    self._tokens, self._updated = available, time.monotonic()
+                    self._tokens, self._updated = available, self._clock()
                 else:
                     self._refill()
                     actual = cost.get("actualQueryCost")
@@ -158,7 +226,7 @@ class CostThrottle:
                 self._expected[operation] = float(cost["requestedQueryCost"])
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         assert self._tokens is not None
         self._tokens = min(self._maximum, self._tokens + (now - self._updated) * self._rate)
         self._updated = now
@@ -256,19 +324,52 @@ class ShopifyClient(BulkQueries):
                 return
             after = connection["pageInfo"]["endCursor"]
 
-    # -- orders ---------------------------------------------------------------------------------
-    def iter_orders(self, search: str, page_size: int = 50) -> Iterator[dict]:
-        """Order nodes (the `OrderFields` shape) matching a search, oldest change first."""
-        yield from self._pages("orders", "orders", {"query": search}, page_size)
+    def _complete(self, node: dict, field: str, name: str, root: str, page_size: int) -> None:
+        """Read the pages of ``node[field]`` (a nested connection) past the first, in place.
 
-    def iter_order_ids(self, search: str, page_size: int = 250) -> Iterator[str]:
+        ``name`` is the document that pages that connection under ``root(id:)``; the nodes of every
+        page are appended so callers see one complete list (``hasNextPage`` false).
+        """
+        connection = node.get(field)
+        info = (connection or {}).get("pageInfo") or {}
+        while connection is not None and info.get("hasNextPage"):
+            variables = {"id": node["id"], "first": page_size, "after": info["endCursor"]}
+            data = self._run(name, variables, record=node["id"])
+            more = (data.get(root) or {}).get(field)
+            if more is None:  # the parent vanished meanwhile: what was read stays, nothing more to read
+                break
+            connection["nodes"].extend(more["nodes"])
+            info = more["pageInfo"]
+        if connection is not None:
+            connection["pageInfo"] = {"hasNextPage": False, "endCursor": info.get("endCursor")}
+
+    # -- orders ---------------------------------------------------------------------------------
+    def iter_orders(self, search: str, page_size: int = ORDERS_PAGE) -> Iterator[dict]:
+        """Order nodes (the `OrderFields` shape, complete) matching a search, oldest change first."""
+        variables = {"query": search, "lineItems": ORDERS_PAGE_LINE_ITEMS}
+        for node in self._pages("orders", "orders", variables, min(page_size, ORDERS_PAGE)):
+            yield self._complete_order(node)
+
+    def iter_order_ids(self, search: str, page_size: int = MAX_PAGE_SIZE) -> Iterator[str]:
         """The numeric ids (as strings) of the orders matching a search; a cheap poll."""
         for node in self._pages("order_ids", "orders", {"query": search}, page_size):
             yield str(node["legacyResourceId"])
 
     def get_order(self, order_id: int) -> dict | None:
-        """One order node (`OrderFields`) or None when Shopify does not know it."""
-        return self._run("order", {"id": order_gid(order_id)}, record=str(order_id))["order"]
+        """One order node (`OrderFields`, every line, shipping line and transaction) or None."""
+        variables = {"id": order_gid(order_id), "lineItems": ORDER_LINE_ITEMS}
+        node = self._run("order", variables, record=str(order_id))["order"]
+        return self._complete_order(node) if node else None
+
+    def _complete_order(self, node: dict) -> dict:
+        """Read what did not fit the order's first pages: lines past 50, shipping lines, transactions."""
+        self._complete(node, "lineItems", "order_line_items", "order", LINE_ITEMS_PAGE)
+        self._complete(node, "shippingLines", "order_shipping_lines", "order", SHIPPING_LINES_PAGE)
+        if len(node.get("transactions") or []) >= ORDER_TRANSACTIONS_READ:
+            variables = {"id": node["id"], "first": ALL_TRANSACTIONS}
+            data = self._run("order_transactions", variables, record=node["id"])
+            node["transactions"] = (data.get("order") or node)["transactions"]
+        return node
 
     def add_tags(self, order_id: int, tags: list[str]) -> None:
         """Add tags (tagsAdd is additive and idempotent; existing tags stay)."""
@@ -277,18 +378,100 @@ class ShopifyClient(BulkQueries):
 
     # -- fulfillment ----------------------------------------------------------------------------
     def fulfillment_orders(self, order_id: int) -> list[dict]:
-        data = self._run("fulfillment_orders", {"id": order_gid(order_id)}, record=str(order_id))
-        return _fulfillment_orders(data["order"] or {})
+        """Every fulfillment order of an order with every line (shape of `_fulfillment_orders`)."""
+        nodes = list(
+            self._pages_under(
+                "fulfillment_orders",
+                "order",
+                "fulfillmentOrders",
+                order_gid(order_id),
+                FULFILLMENT_ORDERS_PAGE,
+            )
+        )
+        return _fulfillment_orders(self._complete_fulfillment_orders({"nodes": nodes}))
 
     def fulfillments(self, order_id: int) -> list[dict]:
-        data = self._run("fulfillments", {"id": order_gid(order_id)}, record=str(order_id))
-        return _fulfillments(data["order"] or {})
+        """Every fulfillment of an order with its tracking and lines (shape of `_fulfillments`)."""
+        variables = {"id": order_gid(order_id), "first": FULFILLMENTS_READ}
+        data = self._run("fulfillments", variables, record=str(order_id))
+        return _fulfillments(self._complete_fulfillments(order_gid(order_id), data["order"] or {}))
 
     def fulfillment_state(self, order_id: int) -> tuple[list[dict], list[dict]]:
-        """(fulfillments, fulfillment orders) of an order in one call, shaped as the two above."""
-        data = self._run("fulfillment_state", {"id": order_gid(order_id)}, record=str(order_id))
-        order = data["order"] or {}
-        return _fulfillments(order), _fulfillment_orders(order)
+        """(fulfillments, fulfillment orders) of an order, shaped as the two above, in one call
+        for an ordinary order (more only when a list is longer than its first page)."""
+        variables = {
+            "id": order_gid(order_id),
+            "fulfillments": FULFILLMENTS_READ,
+            "fulfillmentOrders": STATE_FULFILLMENT_ORDERS,
+        }
+        order = self._run("fulfillment_state", variables, record=str(order_id))["order"] or {}
+        fulfillment_orders = order.get("fulfillmentOrders") or {"nodes": []}
+        info = fulfillment_orders.get("pageInfo") or {}
+        if info.get("hasNextPage"):
+            fulfillment_orders["nodes"].extend(
+                self._pages_under(
+                    "fulfillment_orders",
+                    "order",
+                    "fulfillmentOrders",
+                    order_gid(order_id),
+                    FULFILLMENT_ORDERS_PAGE,
+                    after=info["endCursor"],
+                )
+            )
+        self._complete_fulfillment_orders(fulfillment_orders)
+        order = self._complete_fulfillments(order_gid(order_id), order)
+        return _fulfillments(order), _fulfillment_orders({"fulfillmentOrders": fulfillment_orders})
+
+    def _pages_under(
+        self, name: str, root: str, field: str, parent_id: str, page_size: int, after: str | None = None
+    ) -> Iterator[dict]:
+        """The nodes of the connection ``root(id: parent_id).field``, page after page."""
+        while True:
+            variables = {"id": parent_id, "first": page_size, "after": after}
+            connection = ((self._run(name, variables, record=parent_id).get(root) or {}).get(field)) or {}
+            yield from connection.get("nodes") or []
+            info = connection.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                return
+            after = info["endCursor"]
+
+    def _complete_fulfillment_orders(self, connection: dict) -> dict:
+        for fo in connection["nodes"]:
+            self._complete(
+                fo,
+                "lineItems",
+                "fulfillment_order_line_items",
+                "fulfillmentOrder",
+                FULFILLMENT_ORDER_LINES_PAGE,
+            )
+        return {"fulfillmentOrders": connection}
+
+    def _complete_fulfillments(self, order_id: str, order: dict) -> dict:
+        """Every fulfillment of ``order`` complete: those past the first few read by id, then each
+        one's lines past its first page and its tracking numbers past the first few."""
+        fulfillments = list(order.get("fulfillments") or [])
+        if len(fulfillments) >= FULFILLMENTS_READ:
+            data = self._run("fulfillment_ids", {"id": order_id, "first": FULFILLMENT_IDS}, record=order_id)
+            known = {f["id"] for f in fulfillments}
+            missing = [
+                f["id"] for f in (data.get("order") or {}).get("fulfillments") or [] if f["id"] not in known
+            ]
+            for start in range(0, len(missing), FULFILLMENTS_BY_ID):
+                found = self._run("fulfillments_by_id", {"ids": missing[start : start + FULFILLMENTS_BY_ID]})
+                fulfillments.extend(node for node in found["nodes"] if node)
+        for fulfillment in fulfillments:
+            self._complete(
+                fulfillment,
+                "fulfillmentLineItems",
+                "fulfillment_line_items",
+                "fulfillment",
+                FULFILLMENT_LINES_PAGE,
+            )
+            if len(fulfillment.get("trackingInfo") or []) >= FULFILLMENT_TRACKING_READ:
+                variables = {"id": fulfillment["id"], "first": ALL_TRACKING}
+                data = self._run("fulfillment_tracking_info", variables, record=fulfillment["id"])
+                fulfillment["trackingInfo"] = (data.get("fulfillment") or fulfillment)["trackingInfo"]
+        return {**order, "fulfillments": fulfillments}
 
     def create_fulfillment(
         self,
@@ -329,18 +512,31 @@ class ShopifyClient(BulkQueries):
 
     # -- inventory (flow E) ---------------------------------------------------------------------
     def iter_inventory_items(
-        self, query: str | None = None, page_size: int = MAX_PAGE_SIZE
+        self, query: str | None = None, page_size: int = INVENTORY_ITEMS_PAGE
     ) -> Iterator[dict]:
         """Inventory items as ``{id, sku, requires_components, levels: {location gid: available}}``."""
+        page_size = min(page_size, INVENTORY_ITEMS_PAGE)
         for node in self._pages("inventory_items", "inventoryItems", {"query": query}, page_size):
+            self._complete(
+                node, "inventoryLevels", "inventory_item_levels", "inventoryItem", INVENTORY_LEVELS_PAGE
+            )
             yield inventory_item(node)
 
     def inventory_items_by_id(self, ids: list[str]) -> list[dict]:
         """A few inventory items (same shape as `iter_inventory_items`), e.g. after a stale CAS."""
         found: list[dict] = []
-        for start in range(0, len(ids), MAX_PAGE_SIZE):
-            data = self._run("inventory_items_by_id", {"ids": ids[start : start + MAX_PAGE_SIZE]})
-            found.extend(inventory_item(node) for node in data["nodes"] if node)
+        for start in range(0, len(ids), INVENTORY_ITEMS_BY_ID):
+            data = self._run("inventory_items_by_id", {"ids": ids[start : start + INVENTORY_ITEMS_BY_ID]})
+            for node in data["nodes"]:
+                if node:
+                    self._complete(
+                        node,
+                        "inventoryLevels",
+                        "inventory_item_levels",
+                        "inventoryItem",
+                        INVENTORY_LEVELS_PAGE,
+                    )
+                    found.append(inventory_item(node))
         return found
 
     def set_inventory_quantities(
@@ -387,7 +583,9 @@ class ShopifyClient(BulkQueries):
         variables: dict[str, Any] = {"topics": [topic_enum(topic)] if topic else None, "uri": uri}
         return [
             {"id": s["id"], "topic": s["topic"], "uri": s["uri"], "format": s["format"]}
-            for s in self._pages("webhook_subscriptions", "webhookSubscriptions", variables, 100)
+            for s in self._pages(
+                "webhook_subscriptions", "webhookSubscriptions", variables, WEBHOOK_SUBSCRIPTIONS_PAGE
+            )
         ]
 
     def subscribe_webhook(self, topic: str, uri: str) -> str:

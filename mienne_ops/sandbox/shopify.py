@@ -3,14 +3,16 @@
 API (mounted under ``/shopify``): ``POST /admin/api/{version}/graphql.json`` with
 ``X-Shopify-Access-Token``; documents execute against Shopify's real schema (`shopify_graphql`)
 over orders stored in REST shape (`shopify_orders`); every answer carries ``extensions.cost`` from a
-leaky bucket and ``X-Request-Id``; over budget answers ``THROTTLED`` (HTTP 200, no ``data``).
+leaky bucket and ``X-Request-Id``; a document priced over 1,000 points answers ``MAX_COST_EXCEEDED``
+and one over the bucket ``THROTTLED`` (both HTTP 200, no ``data``).
 
 Control plane (a contract used by outside harnesses), under ``/_sandbox/shopify``:
 
 - ``POST /orders``               one REST/webhook-shape order (or ``{"order": {...}}``) -> 201
   ``{"id", "name", "admin_graphql_api_id"}``; fires orders/create, orders/paid, orders/updated
 - ``POST /orders/{id}/cancel``   cancel (``{"reason": "customer"}`` optional); fires orders/cancelled
-- ``POST /limits``               ``{"restore_rate": 100, "bucket_size": 2000}``
+- ``POST /limits``               ``{"plan": "standard"}`` (advanced, plus, enterprise) and/or
+  ``{"restore_rate": 100, "bucket_size": 2000}``
 - ``POST /webhooks/redeliver``   resend every logged delivery (same event ids)
 - ``GET  /webhooks/log``         the delivery log
 
@@ -57,6 +59,8 @@ from mienne_ops.sandbox.shopify_bulk import BulkOperations, BulkResolvers
 from mienne_ops.sandbox.shopify_fulfillment import FulfillmentResolvers
 from mienne_ops.sandbox.shopify_graphql import (
     IDEMPOTENT_MUTATIONS,
+    MAX_QUERY_COST,
+    PLANS,
     ActualCost,
     CostBucket,
     admin_schema,
@@ -64,6 +68,7 @@ from mienne_ops.sandbox.shopify_graphql import (
     connection,
     fragments_of,
     gid,
+    max_cost_exceeded,
     parse_gid,
     parse_search,
     requested_cost,
@@ -93,7 +98,6 @@ log = logging.getLogger("mienne_ops.sandbox.shopify")
 
 SYSTEM = "shopify"
 SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
-MAX_QUERY_COST = 1000
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 WEBHOOK_ATTEMPTS = 8
 CONSECUTIVE_FAILURES_BEFORE_REMOVAL = 8
@@ -190,7 +194,7 @@ class Sandbox(SystemSandbox):
     def reset(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.world.clear_system(SYSTEM)
-        self.bucket.configure(2000, 100)
+        self.bucket.configure(*PLANS["standard"])
         self.inventory.reset(catalog)
         self.bulk.reset()
         with self._queue_cond:
@@ -266,8 +270,9 @@ class Sandbox(SystemSandbox):
             return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, 400, headers)
         # Execution holds the world lock and may sleep on I/O, so keep it off the event loop.
         origin = f"{request.url.scheme}://{request.url.netloc}"  # bulk result URLs point back here
+        debug = request.headers.get("Shopify-GraphQL-Cost-Debug", "").strip() == "1"
         result = await run_in_threadpool(
-            self.run, query, body.get("variables"), body.get("operationName"), version, origin
+            self.run, query, body.get("variables"), body.get("operationName"), version, origin, debug
         )
         return JSONResponse(result, 200, headers)
 
@@ -278,8 +283,13 @@ class Sandbox(SystemSandbox):
         operation_name: str | None,
         version: str,
         origin: str = "http://127.0.0.1",
+        cost_debug: bool = False,
     ) -> dict:
-        """Execute one document the way Shopify would; returns the response body."""
+        """Execute one document the way Shopify would; returns the response body.
+
+        ``cost_debug`` (the ``Shopify-GraphQL-Cost-Debug: 1`` header) adds the per-field breakdown of
+        the requested cost under ``extensions.cost.fields``.
+        """
         schema = admin_schema()
         try:
             document = parse(query)
@@ -301,12 +311,10 @@ class Sandbox(SystemSandbox):
                     }
                 ]
             }
-        cost = requested_cost(schema, operation, fragments_of(document), variables or {})
+        breakdown: list[dict[str, Any]] | None = [] if cost_debug else None
+        cost = requested_cost(schema, operation, fragments_of(document), variables or {}, breakdown)
         if cost > MAX_QUERY_COST:
-            limit = f"the single query max cost limit ({MAX_QUERY_COST})"
-            message = f"Query cost is {cost}, which exceeds {limit}."
-            extensions = {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}
-            return {"errors": [{"message": message, "extensions": extensions}]}
+            return max_cost_exceeded(cost)  # priced before execution: nothing runs, nothing is charged
         if not self.bucket.take(cost):
             return {
                 "errors": [
@@ -335,15 +343,17 @@ class Sandbox(SystemSandbox):
                 middleware=[priced],
             )
         assert isinstance(result, ExecutionResult)  # no async resolvers, so never an awaitable
-        # Shopify charges a query for what it returned (mutations their flat price) and refunds
-        # the rest of the reservation once it has run.
-        actual = min(cost, priced.total()) if operation.operation.value == "query" else cost
+        # Shopify charges for what the document returned and refunds the rest of the reservation
+        # once it has run (requested - actual).
+        actual = min(cost, priced.total())
         self.bucket.refund(cost - actual)
         body: dict[str, Any] = {}
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
         body["data"] = result.data
         body["extensions"] = {"cost": self._cost(cost, actual)}
+        if breakdown is not None:
+            body["extensions"]["cost"]["fields"] = breakdown
         root.flush_webhooks()
         return body
 
@@ -705,11 +715,20 @@ class Sandbox(SystemSandbox):
         return JSONResponse({"order": public_order(order)})
 
     async def _limits_route(self, request: Request) -> JSONResponse:
+        """``{"plan": "standard"|"advanced"|"plus"|"enterprise"}`` and/or explicit numbers.
+
+        A plan sets Shopify's restore rate and bucket (`PLANS`); ``bucket_size`` / ``restore_rate``
+        given alongside override it (outside harnesses send only those two).
+        """
         raw = await request.body()
         body = json.loads(raw) if raw else {}
-        self.bucket.configure(
-            body.get("bucket_size", self.bucket.maximum), body.get("restore_rate", self.bucket.restore_rate)
-        )
+        maximum, rate = self.bucket.maximum, self.bucket.restore_rate
+        if "plan" in body:
+            plan = str(body["plan"]).lower()
+            if plan not in PLANS:
+                return JSONResponse({"errors": f"unknown plan {body['plan']!r}; one of {sorted(PLANS)}"}, 400)
+            maximum, rate = PLANS[plan]
+        self.bucket.configure(body.get("bucket_size", maximum), body.get("restore_rate", rate))
         return JSONResponse(self.bucket.status())
 
     def _redeliver_route(self, request: Request) -> JSONResponse:
@@ -783,6 +802,28 @@ class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
         number = parse_gid(id, "Order")
         order = self.sandbox.load_order(number) if number else None
         return order_node(order, self.catalog) if order else None
+
+    def fulfillment(self, info, id) -> dict | None:
+        found = self._find_fulfillment(id)
+        return fulfillment_node(found[1], found[0], self.catalog) if found else None
+
+    def nodes(self, info, ids) -> list[dict | None]:
+        """``nodes(ids:)``: fulfillments here, inventory items by the inventory resolvers."""
+        answered = dict(zip(ids, super().nodes(info, ids), strict=True))
+        for node_id in ids:
+            if answered.get(node_id) is None and parse_gid(node_id, "Fulfillment") is not None:
+                found = self._find_fulfillment(node_id)
+                answered[node_id] = fulfillment_node(found[1], found[0], self.catalog) if found else None
+        return [answered.get(i) for i in ids]
+
+    def _find_fulfillment(self, fulfillment_gid: str) -> tuple[dict, dict] | None:
+        """(order, fulfillment) for a Fulfillment gid (a scan: only read for long orders)."""
+        number = parse_gid(fulfillment_gid, "Fulfillment")
+        for order in self.world.list(SYSTEM, "order") if number else ():
+            for fulfillment in order["fulfillments"]:
+                if fulfillment["id"] == number:
+                    return order, fulfillment
+        return None
 
     def locations(self, info, **args) -> dict:
         return connection([location_node(x) for x in self.catalog.locations], args)

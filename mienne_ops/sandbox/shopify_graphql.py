@@ -3,9 +3,10 @@
 Documents run through graphql-core against Shopify's real 2026-04 introspection, so a document the
 real Admin API would reject is rejected here too. Resolvers stay small because one generic field
 resolver reads dict keys and turns Python lists into Relay connections (`edges`, `nodes`,
-`pageInfo`, `first`/`after`/`last`/`reverse`, at most 250 nodes). The cost model is a simplification
-(our design choice, see `requested_cost`): the requested cost is priced from the document, the actual
-cost (`ActualCost`) from what execution returned; the leaky bucket mirrors Shopify's `throttleStatus`.
+`pageInfo`, `first`/`after`/`last`/`reverse`, at most 250 nodes). Query cost is Shopify's rule
+(`requested_cost`, priced statically from the document and its variables before anything runs; the
+actual cost, `ActualCost`, by the same rule over what execution returned); the leaky bucket mirrors
+Shopify's `throttleStatus`, with the plans' restore rates as presets (`PLANS`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
+from itertools import zip_longest
 from typing import Any
 
 from graphql import (
@@ -32,9 +34,7 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLOutputType,
     GraphQLSchema,
     GraphQLType,
     InlineFragmentNode,
@@ -43,8 +43,9 @@ from graphql import (
     build_client_schema,
     get_named_type,
     get_nullable_type,
-    is_composite_type,
+    is_abstract_type,
     is_leaf_type,
+    parse,
     value_from_ast_untyped,
 )
 
@@ -54,6 +55,8 @@ MAX_PAGE_SIZE = 250
 UNBOUNDED_PAGES: ContextVar[bool] = ContextVar("unbounded_pages", default=False)
 MUTATION_COST = 10
 CONNECTION_BASE_COST = 2
+OBJECT_COST = 1
+MAX_QUERY_COST = 1000  # Shopify's single-query maximum of requested points
 
 # Mutations that must carry @idempotent(key:) from 2026-04 on.
 IDEMPOTENT_MUTATIONS = frozenset(
@@ -180,27 +183,69 @@ def resolve_field(source: Any, info, **args: Any) -> Any:
 
 
 # -- cost -----------------------------------------------------------------------------------------
-def requested_cost(schema: GraphQLSchema, operation: OperationDefinitionNode, fragments, variables) -> int:
-    """Simplified Shopify query cost (our design choice).
+# Shopify's calculated query cost (shopify.md §6.2; shopify.dev "GraphQL Admin API rate limits"):
+# scalar and enum 0, object 1, interface and union the dearest of their possible selections, a
+# connection `2 + first × (one node)` so nested connections multiply, a mutation field 10. Decisions
+# where the public rule is silent (our design choice, each the stricter reading, never kinder):
+# - a mutation costs 10 PLUS its payload's selection (read like any object field's own cost + children);
+# - a list field with `first`/`last` is priced like a connection (`2 + size × element`), a list with
+#   an `ids` argument (`nodes(ids:)`) `len(ids) × element`, any other list as one element;
+# - `pageInfo` and the edge wrapper are free (the connection's 2 covers them); a connection selected
+#   both as `nodes` and as `edges { node }` is priced once, the dearer of the two.
+# Shopify staff say real connections scale logarithmically (cheaper); the linear rule above is the
+# documented one and an upper bound, so a document that fits here fits on a real store.
+Path = tuple[str | int, ...]
 
-    Scalars and enums cost 0, objects 1, a connection ``2 + first`` plus the cost of one node's
-    selection (additive, not multiplied per node, so one page of orders with their line items stays
-    well inside the bucket), a mutation field ``10``.
+
+def requested_cost(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any] | None,
+    breakdown: list[dict[str, Any]] | None = None,
+) -> int:
+    """The cost Shopify reserves for ``operation`` before running it (static: document + variables).
+
+    ``breakdown`` collects one entry per priced field, as ``Shopify-GraphQL-Cost-Debug: 1`` shows it.
     """
-    root = schema.mutation_type if operation.operation.value == "mutation" else schema.query_type
-    if operation.operation.value == "mutation":
-        return MUTATION_COST * sum(1 for s in operation.selection_set.selections if isinstance(s, FieldNode))
-    return _selection_cost(schema, root, operation.selection_set, fragments, variables)
-
-
-def _selection_cost(schema, parent: Any, selection_set: SelectionSetNode, fragments, variables) -> int:
+    pricer = _Pricer(schema, fragments, _with_defaults(operation, variables or {}))
+    mutation = operation.operation.value == "mutation"
+    root = schema.mutation_type if mutation else schema.query_type
+    assert root is not None
     total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            total += _field_cost(schema, parent, selection, fragments, variables)
-        else:
+    for node, parent in pricer.fields(root, operation.selection_set):
+        total += pricer.field(parent, node, (), breakdown, root_mutation=mutation)
+    return total
+
+
+def _with_defaults(operation: OperationDefinitionNode, variables: dict[str, Any]) -> dict[str, Any]:
+    """The variables as sent, plus the defaults the operation declares for the ones left out."""
+    merged = dict(variables)
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        if name not in merged and definition.default_value is not None:
+            merged[name] = value_from_ast_untyped(definition.default_value)
+    return merged
+
+
+class _Pricer:
+    """Walks a selection set once per possible runtime type and prices it by Shopify's rule."""
+
+    def __init__(self, schema: GraphQLSchema, fragments, variables: dict[str, Any]) -> None:
+        self.schema, self.fragments, self.variables = schema, fragments, variables
+
+    # -- selections ---------------------------------------------------------------------------
+    def fields(self, parent: Any, selection_set: SelectionSetNode | None) -> list[tuple[FieldNode, Any]]:
+        """The field nodes that run on ``parent`` (a concrete or abstract type), fragments flattened."""
+        found: list[tuple[FieldNode, Any]] = []
+        for selection in selection_set.selections if selection_set else ():
+            if not self._included(selection):
+                continue
+            if isinstance(selection, FieldNode):
+                found.append((selection, parent))
+                continue
             if isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
+                fragment = self.fragments.get(selection.name.value)
                 if fragment is None:
                     continue
                 condition, inner = fragment.type_condition, fragment.selection_set
@@ -208,46 +253,176 @@ def _selection_cost(schema, parent: Any, selection_set: SelectionSetNode, fragme
                 condition, inner = selection.type_condition, selection.selection_set
             else:
                 continue
-            target = schema.get_type(condition.name.value) if condition else parent
-            total += _selection_cost(schema, target or parent, inner, fragments, variables)
-    return total
+            target = self.schema.get_type(condition.name.value) if condition else parent
+            if target is not None and self._applies(target, parent):
+                found.extend(self.fields(parent, inner))
+        return found
+
+    def _applies(self, condition: Any, runtime: Any) -> bool:
+        if condition.name == runtime.name:
+            return True
+        return (
+            is_abstract_type(condition)
+            and isinstance(runtime, GraphQLObjectType)
+            and (self.schema.is_sub_type(condition, runtime))
+        )
+
+    def _included(self, selection: Any) -> bool:
+        for directive in selection.directives or ():
+            if directive.name.value in ("skip", "include"):
+                arguments = {a.name.value: a.value for a in directive.arguments}
+                flag = (
+                    bool(value_from_ast_untyped(arguments["if"], self.variables))
+                    if "if" in arguments
+                    else False
+                )
+                if flag == (directive.name.value == "skip"):
+                    return False
+        return True
+
+    def selection(self, parent: Any, selection_set, path: Path, breakdown) -> int:
+        """Cost of a selection on ``parent``; an abstract parent costs its dearest possible type."""
+        if not is_abstract_type(parent):
+            return sum(self.field(p, node, path, breakdown) for node, p in self.fields(parent, selection_set))
+        candidates = [parent, *self._named_types(selection_set, parent)]
+        costs = [(self.selection_on(c, selection_set, path, None), c) for c in candidates]
+        best = max(costs, key=lambda pair: pair[0])[1]
+        return self.selection_on(best, selection_set, path, breakdown)
+
+    def selection_on(self, runtime: Any, selection_set, path: Path, breakdown) -> int:
+        return sum(self.field(p, node, path, breakdown) for node, p in self.fields(runtime, selection_set))
+
+    def _named_types(self, selection_set, abstract: Any) -> list[Any]:
+        """Concrete types named by fragments under an abstract parent (its priced alternatives)."""
+        named: dict[str, Any] = {}
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FragmentSpreadNode):
+                fragment = self.fragments.get(selection.name.value)
+                condition = fragment.type_condition if fragment else None
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+            else:
+                continue
+            target = self.schema.get_type(condition.name.value) if condition else None
+            if isinstance(target, GraphQLObjectType) and self.schema.is_sub_type(abstract, target):
+                named[target.name] = target
+            elif target is not None and is_abstract_type(target):
+                inner = (
+                    fragment.selection_set
+                    if isinstance(selection, FragmentSpreadNode)
+                    else selection.selection_set
+                )  # type: ignore[union-attr]
+                for concrete in self._named_types(inner, target):
+                    if self.schema.is_sub_type(abstract, concrete):
+                        named[concrete.name] = concrete
+        return list(named.values())
+
+    # -- fields -------------------------------------------------------------------------------
+    def field(self, parent: Any, node: FieldNode, path: Path, breakdown, root_mutation: bool = False) -> int:
+        definition = getattr(parent, "fields", {}).get(node.name.value)
+        if definition is None:  # __typename and other introspection fields
+            return 0
+        here = (*path, node.alias.value if node.alias else node.name.value)
+        named = get_named_type(definition.type)
+        if is_leaf_type(named):
+            own, children, total = 0, None, 0
+        else:
+            arguments = {
+                a.name.value: value_from_ast_untyped(a.value, self.variables) for a in node.arguments
+            }
+            own, children, total = self._composite(definition, named, node, arguments, here, breakdown)
+            if root_mutation:
+                own, total = MUTATION_COST, MUTATION_COST + (total - own)
+        if breakdown is not None:
+            breakdown.append(
+                {
+                    "path": list(here),
+                    "definedCost": own,
+                    "requestedTotalCost": total,
+                    "requestedChildrenCost": children,
+                }
+            )
+        return total
+
+    def _composite(
+        self, definition, named, node: FieldNode, arguments, here: Path, breakdown
+    ) -> tuple[int, int, int]:
+        """(own cost, children cost, total) of a field returning an object, interface, union or list."""
+        if is_connection_type(definition.type):
+            each = self._node_cost(named, node.selection_set, here, breakdown)
+            size = _page_size_argument(arguments)
+            extra = self._connection_extras(named, node.selection_set, here, breakdown)
+            return CONNECTION_BASE_COST, size * each + extra, CONNECTION_BASE_COST + size * each + extra
+        element = OBJECT_COST + self.selection(named, node.selection_set, here, breakdown)
+        if isinstance(get_nullable_type(definition.type), GraphQLList):
+            if _page_size_argument(arguments):
+                size = _page_size_argument(arguments)
+                return CONNECTION_BASE_COST, size * element, CONNECTION_BASE_COST + size * element
+            ids = arguments.get("ids")
+            if isinstance(ids, list):
+                return 0, len(ids) * element, len(ids) * element
+        return OBJECT_COST, element - OBJECT_COST, element
+
+    def _node_cost(self, connection: GraphQLObjectType, selection_set, path: Path, breakdown) -> int:
+        """One node of a connection: the dearer of its `nodes` and `edges { node }` selections."""
+        best = 0
+        for node, parent in self.fields(connection, selection_set):
+            name = node.name.value
+            if name not in ("nodes", "edges"):
+                continue
+            item_type = get_named_type(parent.fields[name].type)
+            here = (*path, node.alias.value if node.alias else name)
+            if name == "nodes":
+                cost = OBJECT_COST + self.selection(item_type, node.selection_set, here, breakdown)
+            else:  # the edge wrapper is free; its `node` field is an object like any other
+                cost = self.selection(item_type, node.selection_set, here, breakdown)
+            best = max(best, cost)
+        return best
+
+    def _connection_extras(self, connection, selection_set, path: Path, breakdown) -> int:
+        """Fields of the connection itself besides its items and `pageInfo` (rare; priced once)."""
+        extras = 0
+        for node, parent in self.fields(connection, selection_set):
+            if node.name.value not in ("nodes", "edges", "pageInfo"):
+                extras += self.field(parent, node, path, breakdown)
+        return extras
 
 
-def _field_cost(schema, parent, node: FieldNode, fragments, variables) -> int:
-    fields = getattr(parent, "fields", {})
-    definition = fields.get(node.name.value)
-    if definition is None or node.selection_set is None:
-        return 0
-    named = get_named_type(definition.type)
-    inner = (
-        _selection_cost(schema, named, node.selection_set, fragments, variables)
-        if is_composite_type(named)
-        else 0
-    )
-    arguments = {a.name.value: value_from_ast_untyped(a.value, variables) for a in node.arguments}
-    size = arguments.get("first") or arguments.get("last")
-    if _is_connection(definition.type) or (
-        size and isinstance(get_nullable_type(definition.type), GraphQLList)
-    ):
-        return CONNECTION_BASE_COST + int(size or 0) + inner
-    return 1 + inner
+def _page_size_argument(arguments: dict[str, Any]) -> int:
+    size = arguments.get("first")
+    if size is None:
+        size = arguments.get("last")
+    return int(size) if isinstance(size, int) else 0
+
+
+def is_connection_type(graphql_type: Any) -> bool:
+    return _is_connection(get_nullable_type(graphql_type))
 
 
 def fragments_of(document) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
-Path = tuple[str | int, ...]
+def operation_cost(
+    schema: GraphQLSchema, document_text: str, variables: dict[str, Any] | None = None, operation_name=None
+) -> int:
+    """The requested cost of a document given as text (for tests and the pricing of shipped docs)."""
+    document = parse(document_text)
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    operation = next(
+        o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)
+    )
+    return requested_cost(schema, operation, fragments_of(document), variables)
 
 
 class ActualCost:
     """graphql-core middleware pricing what a query actually returned (Shopify's ``actualQueryCost``).
 
-    The same simplified rules as `requested_cost`, applied to the executed result at every depth:
-    an object returned costs 1 (a null one 0), scalars 0, a connection ``2 + nodes returned`` plus
-    its selection, a list one element's selection (the dearest element returned). Only fields that
-    ran are priced, so type conditions that did not match cost nothing. Never above the requested
-    cost: every returned count is at most its ``first``/``last``.
+    The same rules as `requested_cost`, applied to the executed result: an object returned costs 1
+    (a null one nothing), a connection ``2 +`` the cost of each node it returned, a sized list
+    ``2 +`` each element's, a plain list its dearest element, a mutation field 10 plus its payload.
+    Only fields that ran are priced, so type conditions that did not match cost nothing. Never
+    above the requested cost: every returned count is at most its ``first``/``last``.
     """
 
     def __init__(self) -> None:
@@ -256,7 +431,9 @@ class ActualCost:
     def resolve(self, next_: Callable[..., Any], root: Any, info, **args: Any) -> Any:
         value = next_(root, info, **args)
         if value is not None and not is_leaf_type(get_named_type(info.return_type)):
-            self._fields[tuple(info.path.as_list())] = _shape(info.return_type, args, value)
+            path = tuple(info.path.as_list())
+            mutation = len(path) == 1 and info.parent_type is info.schema.mutation_type
+            self._fields[path] = ("mutation", 0) if mutation else _shape(info, args, value)
         return value
 
     def total(self) -> int:
@@ -267,32 +444,86 @@ class ActualCost:
         def selection(container: Path) -> int:
             return sum(field(path) for path in children.get(container, ()))
 
+        def items(path: Path, count: int, wrapper: bool) -> list[int]:
+            # An item of `nodes` (or of any list of objects) is an object; an edge is a free wrapper.
+            return [selection((*path, index)) + (0 if wrapper else OBJECT_COST) for index in range(count)]
+
         def field(path: Path) -> int:
             kind, count = self._fields[path]
+            if kind in ("page info", "connection items"):
+                return 0
             if kind == "object":
-                return 1 + selection(path)
+                return OBJECT_COST + selection(path)
+            if kind == "mutation":
+                return MUTATION_COST + selection(path)
             if kind == "connection":
-                return CONNECTION_BASE_COST + count + selection(path)
-            dearest = max((selection((*path, index)) for index in range(count)), default=0)
-            return (CONNECTION_BASE_COST + count if kind == "sized list" else 1) + dearest
+                per_node: list[int] = []
+                for child in children.get(path, ()):
+                    child_kind, child_count = self._fields[child]
+                    if child_kind == "connection items":
+                        costs = items(child, child_count, wrapper=child[-1] == "edges")
+                        per_node = [max(a, b) for a, b in zip_longest(per_node, costs, fillvalue=0)]
+                extras = sum(
+                    field(c)
+                    for c in children.get(path, ())
+                    if self._fields[c][0] not in ("connection items", "page info")
+                )
+                return CONNECTION_BASE_COST + sum(per_node) + extras
+            elements = items(path, count, wrapper=False)
+            if kind == "sized list":
+                return CONNECTION_BASE_COST + sum(elements)
+            if kind == "ids list":
+                return sum(elements)
+            return max(elements, default=0)
 
         return selection(())
 
 
-def _shape(return_type: GraphQLOutputType, args: dict[str, Any], value: Any) -> tuple[str, int]:
-    """How `ActualCost` prices one resolved field: its kind and how many nodes it returned."""
-    nullable = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-    if _is_connection(nullable):
-        nodes = value.get("nodes", value.get("edges", [])) if isinstance(value, dict) else []
-        return "connection", len(nodes or [])
-    if isinstance(nullable, GraphQLList):
-        # Like `_field_cost`: a list with `first`/`last` is priced as a connection of that size.
-        sized = bool(args.get("first") or args.get("last"))
-        return ("sized list" if sized else "list"), len(value) if hasattr(value, "__len__") else 0
+def _shape(info, args: dict[str, Any], value: Any) -> tuple[str, int]:
+    """How `ActualCost` prices one resolved field: its kind and how many items it returned."""
+    return_type = get_nullable_type(info.return_type)
+    parent_is_connection = _is_connection(info.parent_type)
+    if parent_is_connection and info.field_name == "pageInfo":
+        return "page info", 0
+    count = len(value) if isinstance(value, list) else 0
+    if parent_is_connection and info.field_name in ("nodes", "edges"):
+        return "connection items", count
+    if _is_connection(return_type):
+        return "connection", 0
+    if isinstance(return_type, GraphQLList):
+        if _page_size_argument(args):
+            return "sized list", count
+        if isinstance(args.get("ids"), list):
+            return "ids list", count
+        return "list", count
     return "object", 0
 
 
+def max_cost_exceeded(cost: int) -> dict[str, Any]:
+    """Shopify's answer to a document over the single-query maximum: nothing ran, no ``data``."""
+    message = (
+        f"Query cost is {cost}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).\n\n"
+        "See https://shopify.dev/docs/api/usage/rate-limits for more information on how the\n"
+        "cost of a query is calculated.\n\n"
+        "To query larger amounts of data with fewer limits, bulk operations should be used instead.\n"
+        "See https://shopify.dev/docs/api/usage/bulk-operations/queries for usage details.\n"
+    )
+    extensions = {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": MAX_QUERY_COST}
+    return {"errors": [{"message": message, "extensions": extensions}]}
+
+
 # -- leaky bucket ---------------------------------------------------------------------------------
+# Restore rates per plan are Shopify's (shopify.md "Current facts" 5, §6.2). The bucket size is
+# confirmed only for Standard (maximumAvailable 2,000 at 100 points/s); the others assume the same
+# 20 seconds of restore (our assumption; clients read maximumAvailable instead of hard-coding it).
+PLANS: dict[str, tuple[float, float]] = {
+    "standard": (2000.0, 100.0),
+    "advanced": (4000.0, 200.0),
+    "plus": (20000.0, 1000.0),
+    "enterprise": (40000.0, 2000.0),
+}
+
+
 class CostBucket:
     """Shopify's GraphQL leaky bucket: ``maximumAvailable`` points restored at ``restoreRate``/s."""
 

@@ -14,7 +14,13 @@ import pytest
 
 from mienne_ops.errors import AuthError, RemoteValidationError
 from mienne_ops.integrations.http import STATS, HttpCore, RetryPolicy
-from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource, legacy_id, verify_webhook
+from mienne_ops.integrations.shopify import (
+    CostThrottle,
+    ShopifyClient,
+    ShopifyResource,
+    legacy_id,
+    verify_webhook,
+)
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
 from mienne_ops_tests.support import single_system_server
@@ -176,48 +182,119 @@ def test_over_fulfilment_is_a_remote_validation_error(client, sandbox):
     assert client.fulfillments(created["id"]) == []
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def throttle_status(available: float, *, requested: float, actual: float | None) -> dict:
+    status = {"maximumAvailable": 100.0, "currentlyAvailable": available, "restoreRate": 10.0}
+    return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": status}
+
+
+def test_cost_throttle_reserves_the_expected_cost_and_waits_for_the_restore():
+    clock = FakeClock()
+    throttle = CostThrottle(clock)
+    assert throttle.reserve("q") == (0.0, 0.0)  # nothing known yet: send and learn
+    throttle.observe("q", throttle_status(100, requested=60, actual=60))
+    assert throttle.reserve("q") == (0.0, 60.0)  # 100 -> 40
+    assert throttle.reserve("q") == (2.0, 60.0)  # 40 -> -20: 20 points short at 10 per second
+    clock.now += 2.0  # restored to 0
+    assert throttle.reserve("q") == (6.0, 60.0)
+    clock.now += 1000.0  # never above the bucket
+    assert throttle.reserve("q") == (0.0, 60.0)
+    assert throttle.reserve("q") == (2.0, 60.0)
+
+
+def test_cost_throttle_refunds_requested_minus_actual_and_believes_a_lower_server_count():
+    throttle = CostThrottle(FakeClock())
+    throttle.observe("q", throttle_status(100, requested=60, actual=60))
+    _, reserved = throttle.reserve("q")  # 40 left
+    throttle.observe("q", throttle_status(90, requested=60, actual=10), reserved)  # 50 refunded
+    assert throttle.reserve("q") == (0.0, 60.0)  # 90 -> 30
+    throttle.observe("q", throttle_status(5, requested=60, actual=60), 60.0)  # another caller spent
+    assert throttle.reserve("q") == ((60 - 5) / 10, 60.0)
+
+
+def test_concurrent_reservations_queue_behind_each_other():
+    throttle = CostThrottle(FakeClock())
+    throttle.observe("q", throttle_status(100, requested=30, actual=30))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        waits = sorted(wait for wait, _ in pool.map(lambda _: throttle.reserve("q"), range(12)))
+    # 100 points cover three reservations at once; each later one waits 3 s (30 / 10) more.
+    assert waits == [0.0, 0.0, 0.0] + [2.0 + 3.0 * n for n in range(9)]  # 20 short, then 50, 80 …
+
+
 def test_throttled_answer_is_waited_out_and_retried(sandbox):
     created = inject(sandbox)
+    limits = f"{sandbox.url}/_sandbox/shopify/limits"
     warm = make_client(sandbox)
     warm.get_order(created["id"])
     cost = warm.throttle._expected["order"]
-    # A slow restore: the warm call keeps only its actual cost (well below `cost`), so the bucket
-    # must stay short of a full reservation for a fraction of a second.
-    httpx.post(
-        f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": cost + 5, "restore_rate": cost}
-    ).raise_for_status()
-    warm.get_order(created["id"])  # leaves less than one reservation in the tiny bucket
+    # One reservation deep, restoring 2 points/s: once the warm call has kept its actual cost, a
+    # full reservation does not fit again for tens of seconds.
+    httpx.post(limits, json={"bucket_size": cost + 5, "restore_rate": 2}).raise_for_status()
+    warm.get_order(created["id"])
     fresh = make_client(sandbox)  # knows nothing of the bucket, so Shopify answers THROTTLED
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:  # instead of sleeping: note the wait, then refill the bucket
+        waits.append(seconds)
+        httpx.post(limits, json={"bucket_size": cost + 5, "restore_rate": 2}).raise_for_status()
+
+    fresh.core.sleep = wait
     retries_before = STATS.retries["shopify"]
     assert fresh.get_order(created["id"])["name"] == created["name"]
-    assert STATS.retries["shopify"] > retries_before
+    assert STATS.retries["shopify"] == retries_before + 1
+    # The wait Shopify implies: (requested - currentlyAvailable) / restoreRate, a few seconds here.
+    assert len(waits) == 1 and 1 < waits[0] < cost / 2
 
 
-def test_client_side_throttle_waits_before_a_call_that_would_not_fit(client, sandbox):
+def test_client_side_throttle_waits_instead_of_being_throttled(client, sandbox):
     created = inject(sandbox)
     client.get_order(created["id"])
     cost = client.throttle._expected["order"]
-    httpx.post(
-        f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": cost + 5, "restore_rate": cost * 4}
-    ).raise_for_status()
-    client.get_order(created["id"])  # learns the tiny bucket
+    limits = f"{sandbox.url}/_sandbox/shopify/limits"
+    httpx.post(limits, json={"bucket_size": cost + 5, "restore_rate": 1}).raise_for_status()
+    clock = FakeClock()
+    client.throttle = CostThrottle(clock)
     waits: list[float] = []
-    client.core.sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
+
+    def wait(seconds: float) -> None:  # time passes for both sides: the model's clock and the bucket
+        waits.append(seconds)
+        clock.now += seconds
+        httpx.post(limits, json={"bucket_size": cost + 5, "restore_rate": 1}).raise_for_status()
+
+    client.core.sleep = wait
+    client.get_order(created["id"])  # learns the tiny bucket
     retries_before = STATS.retries["shopify"]
     for _ in range(3):
-        client.get_order(created["id"])
+        assert client.get_order(created["id"])["name"] == created["name"]
     assert STATS.retries["shopify"] == retries_before  # never throttled by the server
-    assert len(waits) >= 2 and all(0 < w <= 0.3 for w in waits)  # waited for the restore instead
+    assert len(waits) >= 2 and all(0 < w <= cost for w in waits)  # waited for the restore instead
 
 
 def test_concurrent_callers_share_the_bucket_instead_of_racing_it(client, sandbox):
     created = inject(sandbox)
     client.get_order(created["id"])
     cost = client.throttle._expected["order"]
-    httpx.post(
-        f"{sandbox.url}/_sandbox/shopify/limits",
-        json={"bucket_size": cost * 2 + 5, "restore_rate": cost * 8},
-    ).raise_for_status()
+    limits = f"{sandbox.url}/_sandbox/shopify/limits"
+    httpx.post(limits, json={"bucket_size": cost * 2 + 5, "restore_rate": 1}).raise_for_status()
+    clock = FakeClock()
+    client.throttle = CostThrottle(clock)
+    lock = threading.Lock()
+
+    def wait(seconds: float) -> None:  # a caller that waited finds the bucket restored
+        with lock:
+            clock.now += seconds
+            httpx.post(limits, json={"bucket_size": cost * 2 + 5, "restore_rate": 1}).raise_for_status()
+
+    client.core.sleep = wait
     client.get_order(created["id"])  # learns the small bucket
     retries_before = STATS.retries["shopify"]
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -293,3 +370,81 @@ def test_webhooks_are_signed_and_duplicates_share_the_event_id(client, sandbox, 
     assert creates[0][0]["X-Shopify-Event-Id"] == creates[1][0]["X-Shopify-Event-Id"]
     assert creates[0][0]["X-Shopify-Webhook-Id"] != creates[1][0]["X-Shopify-Webhook-Id"]
     assert legacy_id(sub_id) > 0
+
+
+# -- long orders: every nested list is read in full --------------------------------------------
+def catalog_skus(sandbox) -> list[str]:
+    catalog = httpx.get(f"{sandbox.url}/_sandbox/catalog").json()
+    return [s["sku"] for s in catalog["skus"] if not s.get("bundle")]
+
+
+def long_order(sandbox, lines: int, **order) -> dict:
+    skus = catalog_skus(sandbox)
+    line_items = [{"sku": skus[i % len(skus)], "quantity": 1 + i % 3} for i in range(lines)]
+    return inject(sandbox, line_items=line_items, **order)
+
+
+def calls(operation: str) -> int:
+    return STATS.calls[f"shopify:{operation}"]
+
+
+@pytest.mark.parametrize(("lines", "more_pages"), [(55, 1), (260, 5)])
+def test_an_order_is_read_with_every_line(client, sandbox, lines, more_pages):
+    created = long_order(sandbox, lines)
+    before = calls("order_line_items")
+    node = client.get_order(created["id"])
+    read = node["lineItems"]["nodes"]
+    assert len(read) == lines and len({line["id"] for line in read}) == lines
+    assert [line["quantity"] for line in read] == [1 + i % 3 for i in range(lines)]
+    assert node["lineItems"]["pageInfo"]["hasNextPage"] is False
+    assert calls("order_line_items") - before == more_pages  # 50 with the order, then 50 a page
+
+
+def test_iter_orders_completes_every_long_order_of_a_page(client, sandbox):
+    short = inject(sandbox)
+    created = long_order(sandbox, 55)
+    nodes = {n["legacyResourceId"]: n for n in client.iter_orders("financial_status:paid")}
+    assert len(nodes[str(created["id"])]["lineItems"]["nodes"]) == 55
+    assert len(nodes[str(short["id"])]["lineItems"]["nodes"]) == 2
+
+
+def test_shipping_lines_and_transactions_past_the_first_page_are_read(client, sandbox):
+    shipping = [{"code": f"SHIP-{i}", "title": f"Parcel {i}", "price": "1.00"} for i in range(7)]
+    transactions = [{"kind": "sale", "gateway": "gift_card", "amount": "1.00"} for _ in range(12)]
+    created = inject(sandbox, shipping_lines=shipping, transactions=transactions)
+    node = client.get_order(created["id"])
+    assert [s["code"] for s in node["shippingLines"]["nodes"]] == [f"SHIP-{i}" for i in range(7)]
+    assert len(node["transactions"]) == 12
+
+
+def test_fulfillment_orders_with_more_lines_than_a_page_are_read_in_full(client, sandbox):
+    created = long_order(sandbox, 260)
+    [fo] = client.fulfillment_orders(created["id"])
+    assert len(fo["line_items"]) == 260 and len({line["id"] for line in fo["line_items"]}) == 260
+    assert sum(line["remaining_quantity"] for line in fo["line_items"]) == sum(1 + i % 3 for i in range(260))
+    fulfillments, [state_fo] = client.fulfillment_state(created["id"])
+    assert fulfillments == [] and state_fo == fo
+
+
+def test_fulfillments_past_the_first_few_and_their_long_lists_are_read_in_full(client, sandbox):
+    created = long_order(sandbox, 17)
+    [fo] = client.fulfillment_orders(created["id"])
+    lines = fo["line_items"]
+    numbers = [f"1Z999AA1012345{n:04d}" for n in range(11)]
+    # One fulfillment of 12 lines with 11 tracking numbers, then five of one line each.
+    client.create_fulfillment(
+        [(fo["id"], [(line["id"], line["remaining_quantity"]) for line in lines[:12]])],
+        tracking_company="UPS",
+        tracking_numbers=numbers,
+    )
+    for index, line in enumerate(lines[12:]):
+        client.create_fulfillment(
+            [(fo["id"], [(line["id"], line["remaining_quantity"])])],
+            tracking_company="UPS",
+            tracking_numbers=[f"1Z999AA1019999{index:04d}"],
+        )
+    for fulfillments in (client.fulfillments(created["id"]), client.fulfillment_state(created["id"])[0]):
+        assert len(fulfillments) == 6
+        first = next(f for f in fulfillments if len(f["line_items"]) > 1)
+        assert len(first["line_items"]) == 12 and first["tracking_numbers"] == numbers
+        assert sorted(len(f["line_items"]) for f in fulfillments) == [1, 1, 1, 1, 1, 12]

@@ -175,32 +175,32 @@ def test_pagination_cursors_walk_every_order_once(sandbox):
 def test_every_answer_carries_cost_and_a_tiny_bucket_throttles(sandbox):
     body = gql(sandbox, "{ locations(first: 10) { nodes { id } } }").json()
     cost = body["extensions"]["cost"]
-    # 2 + first for the connection, 1 for `nodes`; 8 of the 10 requested nodes were not there: refunded.
-    assert cost["requestedQueryCost"] == 13 and cost["actualQueryCost"] == 5
+    # 2 + first × 1 (one Location object each); the 8 of 10 locations that were not there: refunded.
+    assert cost["requestedQueryCost"] == 12 and cost["actualQueryCost"] == 4
     assert cost["throttleStatus"]["maximumAvailable"] == 2000.0
 
     inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
-    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 6, "restore_rate": 0.1})
-    query = "{ orders(first: 1) { nodes { id } } }"  # costs 4, all of it used
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 5, "restore_rate": 0.001})
+    query = "{ orders(first: 1) { nodes { id } } }"  # costs 3, all of it used
     assert "data" in gql(sandbox, query).json()
     throttled = gql(sandbox, query)
     assert throttled.status_code == 200
     body = throttled.json()
     assert "data" not in body and body["errors"][0]["extensions"]["code"] == "THROTTLED"
     assert body["extensions"]["cost"]["actualQueryCost"] is None
-    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 4
+    assert body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] < 3
 
 
-NESTED = """{ orders(first: 5) { nodes { id
-  lineItems(first: 50) { nodes { sku variant { id } } }
-  shippingLines(first: 10) { nodes { code } }
-  fulfillmentOrders(first: 5) { nodes { id lineItems(first: 50) { nodes { id } } } } } } }"""
+NESTED = """{ orders(first: 2) { nodes { id
+  lineItems(first: 20) { nodes { sku variant { id } } }
+  shippingLines(first: 5) { nodes { code } }
+  fulfillmentOrders(first: 2) { nodes { id lineItems(first: 20) { nodes { id } } } } } } }"""
 
 
-def test_nested_connections_are_charged_for_what_they_returned_and_the_rest_is_refunded(sandbox):
+def test_nested_connections_multiply_and_are_charged_for_what_they_returned(sandbox):
     inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}, {"sku": "MN-SERUM-001"}]})
-    # A bucket that holds one reservation (136) but not two: only the refund lets a second query in.
-    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 160, "restore_rate": 0.001})
+    # A bucket that holds two reservations (198) only thanks to the refund of the first.
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"bucket_size": 230, "restore_rate": 0.001})
     body = gql(sandbox, NESTED).json()
     assert "errors" not in body, body["errors"]
     (order,) = body["data"]["orders"]["nodes"]
@@ -208,36 +208,155 @@ def test_nested_connections_are_charged_for_what_they_returned_and_the_rest_is_r
     (fulfillment_order,) = order["fulfillmentOrders"]["nodes"]
     assert len(fulfillment_order["lineItems"]["nodes"]) == 2
     cost = body["extensions"]["cost"]
-    # Requested: orders 2+5, nodes 1, lineItems 2+50 + nodes 1 + variant 1, shippingLines 2+10 + nodes 1,
-    # fulfillmentOrders 2+5 + nodes 1 + lineItems 2+50 + nodes 1.
-    # Actual, the same rules over what came back (1 order, 2 lines, 0 shipping lines, 1 fulfillment
-    # order of 2 lines): 2+1, 1, 2+2+1+1, 2+0+1, 2+1+1+2+2+1.
-    assert cost["requestedQueryCost"] == 136 and cost["actualQueryCost"] == 22
-    assert cost["throttleStatus"]["currentlyAvailable"] == 160 - 22  # (bar a trickle of restore)
+    # Requested, one order node: 1 + lineItems (2 + 20 × (line 1 + variant 1)) + shippingLines
+    # (2 + 5 × 1) + fulfillmentOrders (2 + 2 × (1 + 2 + 20 × 1)) = 1 + 42 + 7 + 48 = 98, and the
+    # orders connection 2 + 2 × 98 = 198: nested connections multiply.
+    # Actual, the same rule over what came back (1 order, 2 lines, no shipping line, 1 fulfillment
+    # order of 2 lines): 2 + (1 + (2 + 2 × 2) + (2 + 0) + (2 + (1 + 2 + 2 × 1))) = 18.
+    assert cost["requestedQueryCost"] == 198 and cost["actualQueryCost"] == 18
+    assert cost["throttleStatus"]["currentlyAvailable"] == 230 - 18  # (bar a trickle of restore)
     second = gql(sandbox, NESTED).json()
     assert "errors" not in second
-    assert second["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 160 - 22 - 22
-    assert gql(sandbox, NESTED).json()["errors"][0]["extensions"]["code"] == "THROTTLED"  # 116 < 136
+    assert second["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 230 - 18 - 18
+    assert gql(sandbox, NESTED).json()["errors"][0]["extensions"]["code"] == "THROTTLED"  # 194 < 198
 
 
-def test_a_missing_object_costs_nothing_and_a_mutation_its_flat_price(sandbox):
+def test_a_missing_object_costs_nothing_and_a_mutation_10_plus_its_payload(sandbox):
     body = gql(sandbox, '{ order(id: "gid://shopify/Order/1") { id lineItems(first: 50) { nodes { id } } } }')
     cost = body.json()["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == 54 and cost["actualQueryCost"] == 0
+    assert cost["requestedQueryCost"] == 1 + 2 + 50 and cost["actualQueryCost"] == 0
     order_id = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})["id"]
     order_gid = f"gid://shopify/Order/{order_id}"
-    mutation = f'mutation {{ tagsAdd(id: "{order_gid}", tags: ["x"]) {{ userErrors {{ message }} }} }}'
-    cost = gql(sandbox, mutation).json()["extensions"]["cost"]
-    assert cost["requestedQueryCost"] == cost["actualQueryCost"] == 10
-
-
-def test_a_query_above_the_single_query_cap_is_refused(sandbox):
-    query = "{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } "
-    query += (
-        "fulfillmentOrders(first: 250) { nodes { id } } shippingLines(first: 250) { nodes { code } } } } }"
+    mutation = (
+        f'mutation {{ tagsAdd(id: "{order_gid}", tags: ["x"]) {{ node {{ id }} userErrors {{ message }} }} }}'
     )
-    body = gql(sandbox, query).json()
-    assert body["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    cost = gql(sandbox, mutation).json()["extensions"]["cost"]
+    # 10 for the mutation, 1 for `node`, 1 for the `userErrors` list (one UserError); none came back.
+    assert cost["requestedQueryCost"] == 12 and cost["actualQueryCost"] == 11
+
+
+def test_an_interface_costs_its_dearest_possible_selection(sandbox):
+    order_gid = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})["admin_graphql_api_id"]
+    query = """query($ids: [ID!]!) { nodes(ids: $ids) {
+      ... on Order { id customer { id } shippingAddress { city } }
+      ... on InventoryItem { id }
+    } }"""
+    body = gql(sandbox, query, {"ids": [order_gid, "gid://shopify/InventoryItem/1"]}).json()
+    # Each id is priced as its dearest possible type: an Order (1 + customer 1 + address 1).
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 2 * 3
+
+
+# The Orders document as it shipped before issue 7: every order with 50 line items.
+OLD_ORDERS = """
+query Orders($first: Int!, $after: String, $query: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes { ...OrderFields }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+fragment Money on MoneyBag { shopMoney { amount currencyCode } }
+fragment Address on MailingAddress { firstName lastName address1 city zip countryCodeV2 }
+fragment OrderFields on Order {
+  id legacyResourceId name email tags
+  totalPriceSet { ...Money } subtotalPriceSet { ...Money } totalTaxSet { ...Money }
+  totalDiscountsSet { ...Money } totalShippingPriceSet { ...Money }
+  customer { id legacyResourceId firstName lastName defaultEmailAddress { emailAddress } }
+  shippingAddress { ...Address }
+  billingAddress { ...Address }
+  taxLines { title rate priceSet { ...Money } }
+  shippingLines(first: 10) {
+    nodes {
+      code title originalPriceSet { ...Money } discountedPriceSet { ...Money }
+      taxLines { title rate priceSet { ...Money } }
+    }
+  }
+  transactions(first: 20) { id kind status gateway amountSet { ...Money } }
+  lineItems(first: 50) {
+    nodes {
+      id sku quantity currentQuantity unfulfilledQuantity
+      variant { id legacyResourceId }
+      originalUnitPriceSet { ...Money }
+      discountedTotalSet { ...Money }
+      discountAllocations { allocatedAmountSet { ...Money } }
+      taxLines { title rate priceSet { ...Money } }
+    }
+  }
+}
+"""
+
+
+def test_the_old_orders_document_is_refused_with_shopifys_exact_answer(sandbox):
+    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
+    before = gql(sandbox, "{ locations(first: 1) { nodes { id } } }").json()["extensions"]["cost"][
+        "throttleStatus"
+    ]
+    response = gql(sandbox, OLD_ORDERS, {"first": 50})
+    assert response.status_code == 200
+    body = response.json()
+    # One order, by hand: the order 1; five money bags 5 × 2; customer 1 + email address 1; two
+    # addresses 2; the order's tax lines (a plain list: one TaxLine 1 + its money 2) 3; shippingLines
+    # 2 + 10 × (1 + 2 + 2 + 3) = 82; transactions (a list sized by `first`) 2 + 20 × (1 + 2) = 62;
+    # lineItems 2 + 50 × (1 + variant 1 + 2 + 2 + allocations 3 + tax lines 3) = 602.
+    # 1 + 10 + 2 + 2 + 3 + 82 + 62 + 602 = 764 per order, and 50 of them: 2 + 50 × 764 = 38,202.
+    assert body == {
+        "errors": [
+            {
+                "message": "Query cost is 38202, which exceeds the single query max cost limit (1000).\n\n"
+                "See https://shopify.dev/docs/api/usage/rate-limits for more information on how the\n"
+                "cost of a query is calculated.\n\n"
+                "To query larger amounts of data with fewer limits, bulk operations should be used instead.\n"
+                "See https://shopify.dev/docs/api/usage/bulk-operations/queries for usage details.\n",
+                "extensions": {"code": "MAX_COST_EXCEEDED", "cost": 38202, "maxCost": 1000},
+            }
+        ]
+    }
+    # Nothing ran, so nothing was taken from the bucket.
+    after = gql(sandbox, "{ locations(first: 1) { nodes { id } } }").json()["extensions"]["cost"][
+        "throttleStatus"
+    ]
+    assert after["currentlyAvailable"] >= before["currentlyAvailable"] - 1
+    # At one order per page it fits (2 + 764) and runs.
+    assert "data" in gql(sandbox, OLD_ORDERS, {"first": 1}).json()
+
+
+def test_cost_debug_header_adds_the_per_field_breakdown(sandbox):
+    query = "{ orders(first: 3) { nodes { id customer { id } } } }"
+    plain = gql(sandbox, query).json()["extensions"]["cost"]
+    assert "fields" not in plain
+    debug = gql(sandbox, query, headers={**TOKEN, "Shopify-GraphQL-Cost-Debug": "1"}).json()
+    fields = {tuple(f["path"]): f for f in debug["extensions"]["cost"]["fields"]}
+    assert fields[("orders",)] == {
+        "path": ["orders"],
+        "definedCost": 2,
+        "requestedTotalCost": 2 + 3 * 2,
+        "requestedChildrenCost": 3 * 2,
+    }
+    assert fields[("orders", "nodes", "customer")]["requestedTotalCost"] == 1
+    assert fields[("orders", "nodes", "id")]["requestedTotalCost"] == 0
+    assert debug["extensions"]["cost"]["requestedQueryCost"] == 8
+
+
+def test_plan_presets_on_the_limits_route(sandbox):
+    limits = f"{sandbox.url}/_sandbox/shopify/limits"
+    expected = {
+        "standard": (2000, 100),
+        "advanced": (4000, 200),
+        "plus": (20000, 1000),
+        "enterprise": (40000, 2000),
+    }
+    for plan, (maximum, rate) in expected.items():
+        status = httpx.post(limits, json={"plan": plan}).json()
+        assert (status["maximumAvailable"], status["restoreRate"]) == (maximum, rate)
+        seen = gql(sandbox, "{ locations(first: 1) { nodes { id } } }").json()["extensions"]["cost"][
+            "throttleStatus"
+        ]
+        assert (seen["maximumAvailable"], seen["restoreRate"]) == (maximum, rate)
+    # The explicit numbers outside harnesses send still work, alone or over a plan.
+    status = httpx.post(limits, json={"plan": "plus", "bucket_size": 500}).json()
+    assert (status["maximumAvailable"], status["restoreRate"]) == (500, 1000)
+    status = httpx.post(limits, json={"restore_rate": 50, "bucket_size": 1000}).json()
+    assert (status["maximumAvailable"], status["restoreRate"]) == (1000, 50)
+    assert httpx.post(limits, json={"plan": "basic"}).status_code == 400
 
 
 def test_listed_mutations_need_the_idempotent_directive_from_2026_04(sandbox):
