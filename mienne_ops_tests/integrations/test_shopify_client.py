@@ -280,27 +280,34 @@ def test_client_side_throttle_waits_instead_of_being_throttled(client, sandbox):
 
 
 def test_concurrent_callers_share_the_bucket_instead_of_racing_it(client, sandbox):
+    """Every caller's reservation and refund lands in the one shared model (the queueing itself is
+    `test_concurrent_reservations_queue_behind_each_other`)."""
     created = inject(sandbox)
-    client.get_order(created["id"])
-    cost = client.throttle._expected["order"]
-    limits = f"{sandbox.url}/_sandbox/shopify/limits"
-    httpx.post(limits, json={"bucket_size": cost * 2 + 5, "restore_rate": 1}).raise_for_status()
-    clock = FakeClock()
-    client.throttle = CostThrottle(clock)
-    lock = threading.Lock()
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"plan": "plus"}).raise_for_status()
+    client.throttle = CostThrottle(FakeClock())  # no restore in the model: its arithmetic is exact
+    client.get_order(created["id"])  # learns the bucket and the order's cost
+    before = client.throttle._tokens
+    assert before is not None
+    spent: list[float] = []
+    original = client.throttle.observe
 
-    def wait(seconds: float) -> None:  # a caller that waited finds the bucket restored
-        with lock:
-            clock.now += seconds
-            httpx.post(limits, json={"bucket_size": cost * 2 + 5, "restore_rate": 1}).raise_for_status()
+    def observe(operation, cost, reserved=0.0):
+        spent.append(float(cost["actualQueryCost"]))
+        original(operation, cost, reserved)
 
-    client.core.sleep = wait
-    client.get_order(created["id"])  # learns the small bucket
+    client.throttle.observe = observe  # type: ignore[method-assign]
     retries_before = STATS.retries["shopify"]
     with ThreadPoolExecutor(max_workers=6) as pool:
         names = list(pool.map(lambda _: client.get_order(created["id"])["name"], range(12)))
     assert names == [created["name"]] * 12
-    assert STATS.retries["shopify"] == retries_before  # reservations queued the callers
+    assert STATS.retries["shopify"] == retries_before  # the reservations fit: nobody was throttled
+    # Twelve reservations of the requested cost and twelve refunds of requested − actual: the model
+    # spent at least what Shopify charged (a refund may be trimmed to an answer's `currentlyAvailable`
+    # taken while other calls were still in flight: cautious, never optimistic) and never more than
+    # the twelve reservations.
+    requested = client.throttle._expected["order"]
+    assert len(spent) == 12
+    assert before - 12 * requested <= client.throttle._tokens <= before - sum(spent)
 
 
 def test_injected_5xx_and_429_are_retried(client, sandbox):
