@@ -81,6 +81,7 @@ from mienne_ops.sandbox.shopify_orders import (
     fill_line_item,
     fill_totals,
     fresh_copy,
+    fulfillment_node,
     initial_fulfillment_orders,
     location_node,
     money_set,

@@ -17,6 +17,8 @@ from mienne_ops.sync.inventory import InventorySettings, InventorySync, shopify_
 
 
 def test_the_full_shopify_read_is_one_bulk_operation_with_the_paged_reads_result(sandbox, state_dir):
+    # The comparison's paged read of the whole catalog costs more than a Standard bucket: a Plus shop.
+    httpx.post(f"{sandbox.url}/_sandbox/shopify/limits", json={"plan": "plus"}).raise_for_status()
     rules = BusinessRules()
     core = HttpCore(
         "shopify",
