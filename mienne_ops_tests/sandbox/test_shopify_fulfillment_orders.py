@@ -108,8 +108,16 @@ def lines(fo: dict, quantity: int | None = None) -> list[dict]:
     ]
 
 
+def available(sandbox, sku: str) -> dict[int, int]:
+    levels = httpx.get(f"{sandbox.url}/_sandbox/shopify/inventory", params={"sku": sku}).json()["levels"]
+    return {level["location_id"]: level["available"] for level in levels}
+
+
 def test_an_order_gets_one_fulfillment_order_per_assigned_location(sandbox):
+    before = available(sandbox, "MN-CREAM-002")
     created = two_location_order(sandbox)
+    # Shopify lowers `available` where each line is assigned.
+    assert available(sandbox, "MN-CREAM-002") == {FR: before[FR], LA: before[LA] - 1}
     fos = fulfillment_orders(sandbox, created)
     by_location = {fo["assignedLocation"]["location"]["id"]: fo for fo in fos}
     assert set(by_location) == {f"gid://shopify/Location/{FR}", f"gid://shopify/Location/{LA}"}
