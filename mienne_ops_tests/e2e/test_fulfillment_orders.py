@@ -15,6 +15,7 @@ from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
+FR, LA = 60_000_000_001, 60_000_000_002
 TRACKING = ["1Z999AA10123456784", "1Z999AA10123456795"]
 HOLD = """mutation($id: ID!) { fulfillmentOrderHold(id: $id, fulfillmentHold: {reason: INCORRECT_ADDRESS,
   handle: "address-check"}) { fulfillmentHold { id } fulfillmentOrder { status } userErrors { message } } }"""
@@ -122,3 +123,60 @@ def test_a_scheduled_fulfillment_order_waits_until_shopify_opens_it(stack):
     [fulfillment] = shopify_order(url, created["id"])["fulfillments"]
     assert fulfillment["tracking_numbers"] == TRACKING
     assert [e.status for e in flow_c_exceptions(ledger)] == ["resolved"]
+
+
+def test_an_order_over_two_locations_gets_one_fulfillment_per_location(stack):
+    url, driver = stack["sandbox"].url, stack["driver"]
+    created = place(
+        url,
+        line_items=[
+            {"sku": "MN-SERUM-001", "quantity": 2, "assigned_location_id": FR},
+            {"sku": "MN-CREAM-002", "quantity": 1, "assigned_location_id": LA},
+            {"sku": "MN-TONER-004", "quantity": 1, "assigned_location_id": FR},
+        ],
+    )
+    to_dcl_and_ship(stack)
+    for _ in range(3):  # the first tick does the work; the others must create nothing
+        driver.tick("dcl_shipments_sensor")
+    order = shopify_order(url, created["id"])
+    by_location = {f["location_id"]: f for f in order["fulfillments"]}
+    assert len(order["fulfillments"]) == 2 and set(by_location) == {FR, LA}
+    skus = {location: sorted(line["sku"] for line in f["line_items"]) for location, f in by_location.items()}
+    assert skus == {FR: ["MN-SERUM-001", "MN-TONER-004"], LA: ["MN-CREAM-002"]}
+    assert all(f["tracking_numbers"] == TRACKING for f in order["fulfillments"])
+    assert {fo["status"] for fo in order["fulfillment_orders"]} == {"closed"}
+    assert order["fulfillment_status"] == "fulfilled"
+    assert flow_c_exceptions(stack["ledger"]) == []
+
+
+def test_a_rerun_after_one_location_was_fulfilled_sends_only_the_other(stack):
+    """As if the first of two fulfillmentCreate calls went through and the answer to the second was
+    lost: the units already on Shopify with this shipment's tracking are not sent again."""
+    url, driver = stack["sandbox"].url, stack["driver"]
+    created = place(
+        url,
+        line_items=[
+            {"sku": "MN-SERUM-001", "quantity": 1, "assigned_location_id": FR},
+            {"sku": "MN-CREAM-002", "quantity": 1, "assigned_location_id": LA},
+        ],
+    )
+    to_dcl_and_ship(stack)
+    query = """query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { id
+      assignedLocation { location { id } } } } } }"""
+    nodes = admin_api(url, query, {"id": created["admin_graphql_api_id"]})["order"]["fulfillmentOrders"][
+        "nodes"
+    ]
+    fremont = next(n for n in nodes if n["assignedLocation"]["location"]["id"].endswith(str(FR)))
+    first_call = admin_api(
+        url,
+        """mutation($input: FulfillmentInput!) { fulfillmentCreate(fulfillment: $input) {
+          fulfillment { id } userErrors { message } } }""",
+        {"input": {"lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": fremont["id"]}],
+                   "trackingInfo": {"company": "UPS", "numbers": TRACKING}}},
+    )["fulfillmentCreate"]  # fmt: skip
+    assert first_call["userErrors"] == []
+    driver.tick("dcl_shipments_sensor")
+    driver.tick("dcl_shipments_sensor")
+    order = shopify_order(url, created["id"])
+    assert sorted(f["location_id"] for f in order["fulfillments"]) == [FR, LA]
+    assert order["fulfillment_status"] == "fulfilled"
