@@ -39,7 +39,7 @@ class ReceiverServer:
 
     def __enter__(self) -> ReceiverServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a guard against a hang, generous for a busy CI box
         while not self._server.started:
             if time.monotonic() > deadline:
                 raise RuntimeError("receiver did not start")

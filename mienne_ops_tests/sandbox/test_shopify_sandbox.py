@@ -464,8 +464,7 @@ def test_dropped_webhooks_are_logged_not_sent(sandbox):
     duplicate = data(sandbox, subscribe)["webhookSubscriptionCreate"]
     assert "already been taken" in duplicate["userErrors"][0]["message"]
     httpx.post(f"{sandbox.url}/_sandbox/faults", json={"shopify": {"webhook_drop_rate": 1.0}})
-    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
-    time.sleep(0.1)
+    inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})  # a drop is logged before this returns
     log = httpx.get(f"{sandbox.url}/_sandbox/shopify/webhooks/log").json()
     assert [e["outcome"] for e in log["deliveries"]] == ["dropped"] and log["pending"] == 0
     state = httpx.get(f"{sandbox.url}/_sandbox/state").json()["shopify"]
@@ -496,7 +495,7 @@ def test_failed_webhook_deliveries_are_retried_with_the_same_event(sandbox):
           webhookSubscription: {{uri: "{uri}", format: JSON}}) {{ userErrors {{ message }} }} }}"""
         assert data(sandbox, subscribe)["webhookSubscriptionCreate"]["userErrors"] == []
         inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001"}]})
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60  # a guard against a hang on a loaded box, not a timing assertion
         while len(attempts) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
