@@ -240,3 +240,25 @@ def test_an_edit_that_cannot_be_booked_holds_the_order_back_from_dcl(stack):
     driver.settle(DISPATCH)
     so = _sales_order(sandbox.url, placed["id"])
     assert so["custbody_sent_to_3pl"] is False and _dcl_order(sandbox.url, so["tranId"]) is None
+
+
+def test_an_order_of_55_lines_is_booked_and_shipped_whole(stack):
+    """50 paid lines and 5 free gifts: every line is read (paged), booked, and sent to DCL."""
+    sandbox, driver, ledger = stack["sandbox"], stack["driver"], stack["ledger"]
+    payload = build_order(sandbox.hub.catalog, random.Random(55), line_count=55, gift_card=False)
+    for line in payload["line_items"][50:]:  # the gifts: fully discounted, untaxed
+        line["discount_allocations"] = [{"amount": money(Decimal(line["price"]) * line["quantity"])}]
+        line["tax_lines"] = []
+    _fix_totals(payload)
+    placed = _place(sandbox.url, payload)
+
+    driver.settle(IMPORT)
+    driver.settle(DISPATCH)
+
+    assert _open_exception(ledger, str(placed["id"])) is None
+    so = _sales_order(sandbox.url, placed["id"])
+    ordered = _quantities(payload["line_items"], "sku", "quantity")
+    booked = _quantities(so["lines"], "sku", "quantity")
+    assert {sku: booked.get(sku) for sku in ordered} == ordered
+    dcl = _dcl_order(sandbox.url, so["tranId"])
+    assert _quantities(dcl["lines"], "item_number", "quantity") == ordered
