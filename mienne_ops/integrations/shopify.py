@@ -328,7 +328,7 @@ class ShopifyClient(BulkQueries):
         """Read the pages of ``node[field]`` (a nested connection) past the first, in place.
 
         ``name`` is the document that pages that connection under ``root(id:)``; the nodes of every
-        page are appended so callers see one complete list (``hasNextPage`` false).
+        page are appended so callers see one complete list (``hasNextPage`` false once every page was read).
         """
         connection = node.get(field)
         info = (connection or {}).get("pageInfo") or {}
@@ -341,7 +341,12 @@ class ShopifyClient(BulkQueries):
             connection["nodes"].extend(more["nodes"])
             info = more["pageInfo"]
         if connection is not None:
-            connection["pageInfo"] = {"hasNextPage": False, "endCursor": info.get("endCursor")}
+            # Still true only when a page could not be read: the order mapping then refuses the
+            # order (`truncated_line_items`) instead of booking the lines read so far.
+            connection["pageInfo"] = {
+                "hasNextPage": bool(info.get("hasNextPage")),
+                "endCursor": info.get("endCursor"),
+            }
 
     # -- orders ---------------------------------------------------------------------------------
     def iter_orders(self, search: str, page_size: int = ORDERS_PAGE) -> Iterator[dict]:
