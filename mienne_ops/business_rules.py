@@ -99,6 +99,10 @@ class BusinessRules(dg.ConfigurableResource):
     # most this often (a hold can last days; every other retrying exception goes on every tick).
     waiting_fulfillment_recheck_seconds: int = 300
     orders_per_run: int = 100
+    # Flow A reads a run's orders with one Shopify bulk operation (instead of ~63 cost points each)
+    # from this many orders on (a reconciliation poll after an outage, a burst); fewer are read one
+    # by one, since a bulk operation takes a while on a real store. 0 turns the bulk read off.
+    bulk_read_min_orders: int = 50
     # Records handled at once inside a run: hides API latency; each client still caps its own
     # concurrency (NetSuite's account pool), so this is not a way around the vendors' limits.
     parallel_records: int = 4

@@ -98,7 +98,9 @@ def ingest_shopify_orders(
             mapping=mapping_config(rules, catalog.item_ids),
             imported_tag=rules.imported_tag,
             import_test_orders=rules.import_test_orders,
+            bulk_read_min_orders=rules.bulk_read_min_orders,
         )
+        ingestor.read_ahead(config.order_ids)
         for keys, handle in (
             (config.order_ids, ingestor.ingest),
             (config.edited_order_ids, ingestor.apply_edit),

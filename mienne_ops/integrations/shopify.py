@@ -108,7 +108,11 @@ def _shared_fragments() -> dict[str, str]:
 @cache
 def document(name: str) -> str:
     """The text of ``graphql/<name>.graphql`` plus the shared fragments it uses (transitively)."""
-    text = _graphql_file(name)
+    return with_fragments(_graphql_file(name))
+
+
+def with_fragments(text: str) -> str:
+    """A document's text followed by the shared fragments it uses (transitively)."""
     shared = _shared_fragments()
     defined = set(_FRAGMENT.findall(text))
     needed: list[str] = []

@@ -653,6 +653,8 @@ def order_matches(order: dict[str, Any], field: str, op: str, value: str) -> boo
         return value_lower == "any" or status in aliases.get(value_lower, {value_lower})
     if field in ("created_at", "updated_at"):
         return compare(parse_time(order.get(field) or ""), op, parse_time(value))
+    if field == "id":  # "Filter by `id` range" (2026-04 `orders(query:)`: id:1234, id:>=1234, id:<=1234)
+        return value.isdigit() and compare(int(order["id"]), op, int(value))
     if field == "tag":
         return value_lower in {t.lower() for t in tag_list(order.get("tags"))}
     if field == "name":

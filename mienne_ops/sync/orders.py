@@ -4,8 +4,9 @@ Each step is safe to repeat: the customer and the sales order are upserted by ex
 (``PUT …/eid:``), the StateSet order is looked up by external id before it is created, the tag is
 additive, and every remote id is bound in the ledger right after it exists. The order is re-read
 from Shopify (never trusted from a possibly stale webhook), and an order the ledger already shows as
-imported costs no API call at all. Test orders are skipped (stage ``test_skipped``) unless
-`BusinessRules.import_test_orders`.
+imported costs no API call at all. A large batch (`BusinessRules.bulk_read_min_orders`) is read
+with one bulk operation first (`read_ahead`); an order it missed is read alone. Test orders are
+skipped (stage ``test_skipped``) unless `BusinessRules.import_test_orders`.
 
 After the upsert NetSuite's own total is read back and compared with Shopify's current total
 (`netsuite_total_mismatch`, both numbers): the plan reconciles on paper, this proves NetSuite booked
@@ -19,7 +20,7 @@ becomes an `edited_after_dispatch` exception listing the old and the new lines.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from mienne_ops.domain.money import to_decimal
@@ -31,7 +32,7 @@ from mienne_ops.domain.orders import (
 )
 from mienne_ops.domain.shopify import ShopifyOrder
 from mienne_ops.domain.stateset import stateset_order_data
-from mienne_ops.errors import InvalidRecordError, NotFoundError, PermanentError
+from mienne_ops.errors import InvalidRecordError, MienneOpsError, NotFoundError, PermanentError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.integrations.shopify import ShopifyClient
@@ -67,13 +68,43 @@ class OrderIngestor:
     mapping: OrderMappingConfig
     imported_tag: str = "SENT_TO_NS"
     import_test_orders: bool = False
+    # From this many orders in one batch, `read_ahead` reads them with one bulk operation (0: never).
+    bulk_read_min_orders: int = 0
+    # Order nodes read ahead, by key; `ingest` takes its order from here before reading it alone.
+    read_ahead_nodes: dict[str, dict] = field(default_factory=dict)
+
+    def read_ahead(self, keys: list[str]) -> int:
+        """Read a large batch's orders with one bulk operation for `ingest` (how many were read).
+
+        Below `bulk_read_min_orders` orders still to import, nothing happens: a bulk operation has
+        latency, and a few single reads are cheap. The search is the batch's id range without the
+        imported tag, so the result is about the batch; an order it misses is simply read alone by
+        `ingest`, and a bulk operation that fails or is blocked leaves every order to those reads.
+        """
+        stages = self.ledger.order_stages(set(keys))
+        pending = sorted({k for k in keys if k.isdigit() and stages.get(k) not in SETTLED_STAGES}, key=int)
+        if not self.bulk_read_min_orders or len(pending) < self.bulk_read_min_orders:
+            return 0
+        search = f"id:>={pending[0]} id:<={pending[-1]} -tag:{self.imported_tag}"
+        try:
+            nodes = self.shopify.bulk_orders(search)
+        except MienneOpsError as error:
+            log.warning("bulk read of %d orders failed, reading them one by one: %s", len(pending), error)
+            return 0
+        wanted = set(pending)
+        for node in nodes:
+            key = str(node["legacyResourceId"])
+            if key in wanted:
+                self.read_ahead_nodes[key] = node
+        return len(self.read_ahead_nodes)
 
     def ingest(self, key: str) -> Outcome:
         """Import one Shopify order (by numeric id)."""
         known = self.ledger.find_order(key)
         if known and known["stage"] in SETTLED_STAGES:
             return Outcome.SKIPPED
-        order = self._read(key)
+        node = self.read_ahead_nodes.pop(key, None)
+        order = ShopifyOrder.from_graphql(node) if node else self._read(key)
         if order.test and not self.import_test_orders:
             self.ledger.record_order(key, order.name, STAGE_TEST_SKIPPED, lines=[])
             self.ledger.audit("shopify", "order.skip", key, "ok", detail="test order")
