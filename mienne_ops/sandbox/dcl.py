@@ -32,7 +32,9 @@ Control plane (under ``/_sandbox/dcl``):
 - ``GET|POST /account``: the undocumented behaviours the fake plays (shipment and receipt shapes,
   top-level code on partial batches, "no records" codes, ASN updates); see `dcl_dialect`.
 - ``POST /limits`` ``{"requests_per_second": N, "drop_response_after_create": true}``: the latter
-  makes the next successful batch create answer 504 although the orders exist (reconciliation).
+  makes the next successful batch create answer 504 although the orders exist (reconciliation);
+  ``{"frozen_clock": true}`` stops the one-second window's clock and ``{"advance_seconds": S}`` moves
+  it, so a test decides when the window has passed instead of racing the wall clock.
 - ``POST /po_notifications/{reference_transaction_number}/receive`` ``{"lines": [...]}`` records a
   receipt against a notified PO (omit lines to receive everything).
 - ``POST /po/{dcl_po_number}/receive`` ``{"lines": [{"line_number"?, "item_number"?, "quantity"}]}``
@@ -105,7 +107,7 @@ from mienne_ops.sandbox.dcl_rules import (
     to_pacific_naive,
     validate_address,
 )
-from mienne_ops.sandbox.limits import SlidingWindowLimiter
+from mienne_ops.sandbox.limits import SlidingWindowLimiter, apply_clock_knobs
 
 
 class Sandbox(InboundDocks, SystemSandbox):
@@ -648,11 +650,16 @@ class Sandbox(InboundDocks, SystemSandbox):
             drop = control.flag(drop, "drop_response_after_create") if drop is not None else None
             if rate is not None:
                 self.limiter.configure(rate)
+            try:
+                apply_clock_knobs(self.limiter, body)
+            except ValueError as error:
+                raise control.bad(str(error)) from error
             if drop is not None:
                 self.drop_response_after_create = drop
             return {
                 "requests_per_second": self.limiter.requests_per_second,
                 "drop_response_after_create": self.drop_response_after_create,
+                "frozen_clock": self.limiter.frozen,
             }
 
         return await _control_answer(call)

@@ -8,7 +8,10 @@ answers the overflow with an immediate 429 ``CONCURRENCY_LIMIT_EXCEEDED``.
 
 Control routes (under ``/_sandbox/netsuite``):
 
-- ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset)
+- ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset); ``{"hold": true}``
+  keeps every request that gets a slot in flight (holding it) until ``{"hold": false}`` or a reset, so
+  a test fills the pool on purpose instead of racing; the answer reports ``held``, ``in_flight`` and
+  ``refused`` (429s since the last reset)
 - ``POST /token`` ``{"revoked": true}`` revokes the integration's access token: every API call then
   answers 401 ``INVALID_LOGIN`` (NetSuite: ``TokenRevoked`` in the login audit trail) until
   ``{"revoked": false}`` or a reset; ``{"spurious_401_every": N}`` answers every Nth correctly signed
@@ -25,6 +28,7 @@ Control routes (under ``/_sandbox/netsuite``):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -38,7 +42,7 @@ from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mienne_ops.sandbox import netsuite_dates as dates
 from mienne_ops.sandbox import netsuite_inbound as inbound
@@ -92,6 +96,42 @@ def concurrency_response() -> Response:
     )
 
 
+class RequestHold:
+    """Control-plane switch that keeps admitted requests in flight until released.
+
+    A test holds the pool full on purpose instead of hoping slow requests overlap: while holding,
+    every request that gets a slot waits here (still occupying it) until ``release``. Touched only
+    on the server's event loop thread (the control routes run there too).
+    """
+
+    def __init__(self) -> None:
+        self.held = 0
+        self._released: asyncio.Event | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._released is not None
+
+    def hold(self) -> None:
+        if self._released is None:
+            self._released = asyncio.Event()
+
+    def release(self) -> None:
+        if self._released is not None:
+            self._released.set()
+            self._released = None
+
+    async def wait(self) -> None:
+        released = self._released
+        if released is None:
+            return
+        self.held += 1
+        try:
+            await released.wait()
+        finally:
+            self.held -= 1
+
+
 class ConcurrencyLimiter:
     """Outermost middleware: requests beyond the pool size are refused at once, never queued."""
 
@@ -105,13 +145,31 @@ class ConcurrencyLimiter:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.sandbox.concurrency_limit:
+            self.sandbox.refused += 1
             await concurrency_response()(scope, receive, send)
             return
-        self.in_flight += 1
+        self._count(+1)
+        done = False
+
+        async def send_and_free_the_slot(message: Message) -> None:
+            # The slot is free before the last byte goes out, so a caller that has read its whole
+            # answer never finds its own finished request still counted against the pool.
+            nonlocal done
+            if message["type"] == "http.response.body" and not message.get("more_body") and not done:
+                done = True
+                self._count(-1)
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.sandbox.request_hold.wait()
+            await self.app(scope, receive, send_and_free_the_slot)
         finally:
-            self.in_flight -= 1
+            if not done:
+                self._count(-1)
+
+    def _count(self, step: int) -> None:
+        self.in_flight += step
+        self.sandbox.in_flight = self.in_flight
 
 
 class TbaVerifier:
@@ -215,6 +273,9 @@ class Sandbox(SystemSandbox):
     def __init__(self, world: World, faults: FaultBook) -> None:
         super().__init__(world, faults)
         self.concurrency_limit = DEFAULT_CONCURRENCY
+        self.request_hold = RequestHold()
+        self.in_flight = 0  # mirrored by `ConcurrencyLimiter` for the control route
+        self.refused = 0  # 429 CONCURRENCY_LIMIT_EXCEEDED answers since the last reset
         self.verifier = TbaVerifier(NETSUITE)
         self.preferences = dates.Preferences()
         self.account = store.AccountSettings()
@@ -239,6 +300,8 @@ class Sandbox(SystemSandbox):
 
     def reset(self, catalog: Catalog) -> None:
         self.concurrency_limit = DEFAULT_CONCURRENCY
+        self.request_hold.release()
+        self.refused = 0
         self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
         self.verifier.reset()
         self.account = store.AccountSettings()
@@ -458,7 +521,22 @@ class Sandbox(SystemSandbox):
         body = json.loads(await request.body() or b"{}")
         if "concurrency" in body:
             self.concurrency_limit = max(1, int(body["concurrency"]))
-        return JSONResponse({"concurrency": self.concurrency_limit})
+        if "hold" in body:
+            if not isinstance(body["hold"], bool):
+                raise ValueError("hold must be true or false")  # a 400 from the control plane's guard
+            if body["hold"]:
+                self.request_hold.hold()
+            else:
+                self.request_hold.release()
+        return JSONResponse(
+            {
+                "concurrency": self.concurrency_limit,
+                "hold": self.request_hold.holding,
+                "held": self.request_hold.held,
+                "in_flight": self.in_flight,
+                "refused": self.refused,
+            }
+        )
 
     async def _preferences(self, request: Request) -> Response:
         if request.method == "POST":

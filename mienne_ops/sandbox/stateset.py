@@ -34,7 +34,8 @@ Sandbox choices (not documented by StateSet):
 - Returns: ``RET-…`` ids and generated ``rma_number``; approve / receive / inspect / refund / reject /
   cancel move through ``ReturnStatus`` (refund ends in COMPLETED).
 - Rate limit off by default; ``POST /_sandbox/stateset/limits {"requests_per_second": N,
-  "retry_after_seconds": S}`` turns it on (429 with ``Retry-After``).
+  "retry_after_seconds": S}`` turns it on (429 with ``Retry-After``); ``{"frozen_clock": true}`` stops
+  the one-second window's clock and ``{"advance_seconds": S}`` moves it (tests: no wall-clock races).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from starlette.routing import BaseRoute, Route
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog
-from mienne_ops.sandbox.limits import SlidingWindowLimiter
+from mienne_ops.sandbox.limits import SlidingWindowLimiter, apply_clock_knobs
 
 SYSTEM = "stateset"
 ORDER_STATUSES = (
@@ -512,16 +513,24 @@ class Sandbox(SystemSandbox):
         body = {} if body is None else body
         if not isinstance(body, dict):
             return error_response(400, "bad_input", "the body must be a JSON object")
-        rate, retry = (body.get("requests_per_second") or 0, body.get("retry_after_seconds", 1.0))
-        if not all(_non_negative_number(v) for v in (rate, retry)):
-            return error_response(
-                400, "bad_input", "requests_per_second and retry_after_seconds must be numbers of at least 0"
-            )
-        self.throttle.configure(float(rate), float(retry))
+        if "requests_per_second" in body or "retry_after_seconds" in body:
+            rate, retry = (body.get("requests_per_second") or 0, body.get("retry_after_seconds", 1.0))
+            if not all(_non_negative_number(v) for v in (rate, retry)):
+                return error_response(
+                    400,
+                    "bad_input",
+                    "requests_per_second and retry_after_seconds must be numbers of at least 0",
+                )
+            self.throttle.configure(float(rate), float(retry))
+        try:
+            apply_clock_knobs(self.throttle, body)
+        except ValueError as error:
+            return error_response(400, "bad_input", str(error))
         return JSONResponse(
             {
                 "requests_per_second": self.throttle.requests_per_second,
                 "retry_after_seconds": self.throttle.retry_after_seconds,
+                "frozen_clock": self.throttle.frozen,
             }
         )
 

@@ -9,7 +9,7 @@ import pytest
 
 from mienne_ops.errors import AuthError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclResource, to_dcl_datetime
-from mienne_ops.integrations.http import STATS
+from mienne_ops.integrations.http import STATS, RetryPolicy
 from mienne_ops.sandbox import credentials
 from mienne_ops_tests.support import single_system_server
 
@@ -159,22 +159,43 @@ def test_cancel_is_refused_once_shipped(sandbox_url):
         client.cancel_order("NOPE-1")
 
 
+class UpperBoundBackoff(RetryPolicy):
+    """The policy's backoff without its jitter: always the upper bound."""
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.max_delay, self.base_delay * (2**attempt))
+
+
 def test_throttled_requests_are_retried(sandbox_url):
-    # Backoff long enough for DCL's one-second window to pass (no Retry-After to go by).
+    """DCL's 429 carries no Retry-After: the client backs off until the one-second window passes.
+
+    The window's clock is frozen and moves only by the client's (recorded) backoff, and the jitter
+    is pinned to its upper bound, so the same requests are refused on every run.
+    """
     client = DclResource(
         base_url=f"{sandbox_url}/dcl",
         username=credentials.DCL["username"],
         password=credentials.DCL["password"],
         account_number=credentials.DCL["account_number"],
         freight_account=credentials.DCL["freight_account"],
-        retry_base_delay_seconds=0.2,
-        max_attempts=8,
     ).build_client()
-    httpx.post(f"{sandbox_url}/_sandbox/dcl/limits", json={"requests_per_second": 2})
+    limits = f"{sandbox_url}/_sandbox/dcl/limits"
+    httpx.post(limits, json={"requests_per_second": 2, "frozen_clock": True}).raise_for_status()
+    client.core.retry = UpperBoundBackoff(max_attempts=8, base_delay=0.2)
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:  # instead of sleeping: the fake's window moves by the backoff
+        waits.append(seconds)
+        httpx.post(limits, json={"advance_seconds": seconds}).raise_for_status()
+
+    client.core.sleep = wait
     retries_before = STATS.retries["dcl"]
     for _ in range(5):
         assert client.get_orders(["ANY-1"]) == []
-    assert STATS.retries["dcl"] > retries_before
+    # Calls 1-2 fill the window; call 3 is refused until 0.4 + 0.8 s have passed, call 4 fits
+    # beside it, call 5 is refused the same way.
+    assert waits == [0.4, 0.8, 0.4, 0.8]
+    assert STATS.retries["dcl"] == retries_before + 4
 
 
 def test_items_report_available_and_move_on_ship(sandbox_url):

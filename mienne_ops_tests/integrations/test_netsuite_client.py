@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -210,32 +211,104 @@ def test_a_reused_fulfilment_external_id_is_rejected(client, sandbox):
     assert len(state(sandbox)["item_fulfillments"]) == 1
 
 
-def test_concurrency_429s_are_retried_under_parallel_load(sandbox):
-    httpx.post(f"{sandbox.url}/_sandbox/netsuite/limits", json={"concurrency": 2}).raise_for_status()
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"netsuite": {"latency_ms": 40}}).raise_for_status()
-    # The client's own cap (4) is above the account's pool (2): the overflow comes back as 429s.
-    patient = RetryPolicy(max_attempts=12, base_delay=0.02, max_delay=0.2)
-    clients = [client_for(NETSUITE, f"{sandbox.url}/netsuite", retry=patient, max_concurrency=4)]
-    STATS.reset()
+def wait_until(predicate, timeout: float = 60.0) -> None:
+    """Poll until ``predicate`` holds; the timeout only guards against a hang (busy CI box)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def netsuite_limits(sandbox: SandboxServer, **settings) -> dict:
+    answer = httpx.post(f"{sandbox.url}/_sandbox/netsuite/limits", json=settings)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def fetch_customers(client: NetSuiteClient, count: int) -> tuple[list[threading.Thread], list[str]]:
+    """``count`` threads each reading one customer through the shared client; started, not joined."""
     results: list[str] = []
-    errors: list[Exception] = []
 
-    def work(index: int) -> None:
-        try:
-            results.append(clients[0].get("customer", "5000")["id"])
-        except Exception as error:  # collected for the assertion below
-            errors.append(error)
+    def work() -> None:
+        results.append(client.get("customer", "5000")["id"])
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
+    threads = [threading.Thread(target=work) for _ in range(count)]
     for thread in threads:
         thread.start()
+    return threads, results
+
+
+class CountingSemaphore(threading.BoundedSemaphore):
+    """The client's slot semaphore, counting the callers queued on it."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.waiting = 0
+        self._count_lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if super().acquire(blocking=False):
+            return True
+        with self._count_lock:
+            self.waiting += 1
+        try:
+            return super().acquire(blocking, timeout)
+        finally:
+            with self._count_lock:
+                self.waiting -= 1
+
+    __enter__ = acquire
+
+
+def test_concurrency_429s_are_retried_once_the_pool_frees(sandbox):
+    """The client's cap (4) is above the account's pool (2): the overflow is a 429, retried later.
+
+    The sandbox holds the two admitted requests in flight, so the other two are refused on every
+    run; their retries are let go only once the pool is free again.
+    """
+    netsuite_limits(sandbox, concurrency=2, hold=True)
+    client = client_for(NETSUITE, f"{sandbox.url}/netsuite", retry=FAST, max_concurrency=4)
+    backoffs: list[float] = []
+    retry_now = threading.Event()
+
+    def wait(seconds: float) -> None:  # a refused call waits here until the test lets it retry
+        backoffs.append(seconds)
+        assert retry_now.wait(60), "never released"
+
+    client.core.sleep = wait
+    retries_before = STATS.retries["netsuite"]
+    threads, results = fetch_customers(client, 4)
+    wait_until(lambda: len(backoffs) == 2 and netsuite_limits(sandbox)["held"] == 2)
+    assert netsuite_limits(sandbox)["refused"] == 2 and results == []
+    netsuite_limits(sandbox, hold=False)
+    # The held pair answered and the pool is empty again.
+    wait_until(lambda: len(results) == 2 and netsuite_limits(sandbox)["in_flight"] == 0)
+    retry_now.set()
     for thread in threads:
-        thread.join()
-    assert not errors
-    assert results == ["5000"] * 12
-    assert STATS.snapshot()["retries"].get("netsuite", 0) > 0
-    for ns in clients:
-        ns.close()
+        thread.join(60)
+    assert results == ["5000"] * 4
+    assert STATS.retries["netsuite"] == retries_before + 2
+    assert netsuite_limits(sandbox)["refused"] == 2
+    client.close()
+
+
+def test_client_cap_at_the_pool_size_never_sees_a_429(sandbox):
+    """With the client's cap at the account's pool, extra callers queue in the client instead."""
+    netsuite_limits(sandbox, concurrency=2, hold=True)
+    client = client_for(NETSUITE, f"{sandbox.url}/netsuite", retry=FAST, max_concurrency=2)
+    slots = CountingSemaphore(2)
+    client.core.transport._slots = slots  # type: ignore[union-attr]
+    retries_before = STATS.retries["netsuite"]
+    threads, results = fetch_customers(client, 4)
+    # Two calls hold the whole pool; the other two are queued in the client, not sent.
+    wait_until(lambda: slots.waiting == 2 and netsuite_limits(sandbox)["held"] == 2)
+    netsuite_limits(sandbox, hold=False)
+    for thread in threads:
+        thread.join(60)
+    assert results == ["5000"] * 4
+    assert netsuite_limits(sandbox)["refused"] == 0
+    assert STATS.retries["netsuite"] == retries_before
+    client.close()
 
 
 def test_injected_503_is_retried_then_surfaces_as_transient(sandbox):

@@ -136,11 +136,25 @@ def test_fulfillment_events_are_kept_in_history(sandbox_url):
 
 
 def test_throttling_with_retry_after_is_retried(sandbox_url):
+    """The 429's Retry-After is what the client waits (plus a little jitter), not its own backoff.
+
+    The window's clock is frozen and moves only by the client's (recorded) waits, so the same
+    requests are refused on every run however slowly they arrive.
+    """
     client = make_client(sandbox_url)
-    httpx.post(
-        f"{sandbox_url}/_sandbox/stateset/limits", json={"requests_per_second": 2, "retry_after_seconds": 0.2}
-    )
+    limits = f"{sandbox_url}/_sandbox/stateset/limits"
+    settings = {"requests_per_second": 2, "retry_after_seconds": 3, "frozen_clock": True}
+    httpx.post(limits, json=settings).raise_for_status()
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:  # instead of sleeping: the fake's window moves by the wait
+        waits.append(seconds)
+        httpx.post(limits, json={"advance_seconds": seconds}).raise_for_status()
+
+    client.core.sleep = wait
     before = STATS.retries["stateset"]
-    for index in range(4):
+    for index in range(5):
         assert client.find_order_by_external_id(f"none-{index}") is None
-    assert STATS.retries["stateset"] > before
+    # Calls 1-2 fill the window, 3 waits out Retry-After, 4 fits beside it, 5 waits again.
+    assert len(waits) == 2 and all(3.0 <= w < 3.0 + client.core.retry.base_delay for w in waits)
+    assert STATS.retries["stateset"] == before + 2

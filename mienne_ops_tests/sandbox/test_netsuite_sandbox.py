@@ -255,13 +255,22 @@ def test_suiteql_kits_inventory_and_builtins(ns):
 
 
 def test_concurrency_pool_overflow_is_an_immediate_429(ns, server):
-    httpx.post(f"{server.url}/_sandbox/netsuite/limits", json={"concurrency": 1}).raise_for_status()
-    httpx.post(f"{server.url}/_sandbox/faults", json={"netsuite": {"latency_ms": 300}}).raise_for_status()
+    limits = f"{server.url}/_sandbox/netsuite/limits"
+    httpx.post(limits, json={"concurrency": 1, "hold": True}).raise_for_status()
     auth = NetSuiteTbaAuth(**NETSUITE)
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=f"{server.url}/netsuite", auth=auth) as client:
-            return await asyncio.gather(*(client.get(f"{RECORD}/customer/5000") for _ in range(3)))
+            calls = [asyncio.ensure_future(client.get(f"{RECORD}/customer/5000")) for _ in range(3)]
+            # One call takes the only slot and is held there; the other two are answered at once.
+            done: set = set()
+            while len(done) < 2:  # the timeout only guards against a hang
+                done, held = await asyncio.wait(calls, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+                assert done, "timed out"
+            assert len(held) == 1 and all(call.result().status_code == 429 for call in done)
+            async with httpx.AsyncClient() as control:
+                (await control.post(limits, json={"hold": False})).raise_for_status()
+            return [await call for call in calls]
 
     answers = asyncio.run(burst())
     refused = [answer for answer in answers if answer.status_code == 429]
@@ -269,6 +278,7 @@ def test_concurrency_pool_overflow_is_an_immediate_429(ns, server):
     assert refused[0].json()["title"] == "Too Many Requests"
     assert error_code(refused[0]) == "CONCURRENCY_LIMIT_EXCEEDED"
     assert "Retry-After" not in refused[0].headers
+    assert httpx.post(limits, json={}).json()["refused"] == 2
 
 
 def test_injected_503_uses_the_error_shape(ns, server):

@@ -245,7 +245,7 @@ def test_the_finish_webhook_reaches_subscribers(sandbox):
           webhookSubscription: {{uri: "{uri}", format: JSON}}) {{ userErrors {{ message }} }} }}"""
         assert gql(sandbox, subscribe)["webhookSubscriptionCreate"]["userErrors"] == []
         done = finished(sandbox, INVENTORY)
-        assert arrived.wait(10), "no bulk_operations/finish delivery"
+        assert arrived.wait(60), "no bulk_operations/finish delivery"  # a hang guard
     finally:
         httpd.shutdown()
     topic, payload = received[0]
