@@ -40,6 +40,9 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"
     QUARANTINED = "quarantined"
     RETRYING = "retrying"
+    # Queued as retrying like a transient error, but nothing a step retry could change (a Shopify
+    # fulfillment order on hold): the sensor brings it back; the step itself succeeds.
+    WAITING = "waiting"
 
 
 @dataclass
@@ -119,6 +122,9 @@ def run_batch(
                 rejected.append(error)
             log.error("flow %s: credentials rejected on %s %s: %s", flow, entity, key, error)
             return
+        except WaitingError as error:
+            _record(report, lock, ledger, flow, entity, key, Outcome.WAITING, error)
+            return
         except TransientError as error:
             _record(report, lock, ledger, flow, entity, key, Outcome.RETRYING, error)
             return
@@ -161,7 +167,13 @@ def _record(
     message = detail or str(error)
     payload = error.payload if isinstance(error, InvalidRecordError) else None
     ledger.quarantine(
-        flow, entity, key, reason, message, retrying=outcome is Outcome.RETRYING, context=payload
+        flow,
+        entity,
+        key,
+        reason,
+        message,
+        retrying=outcome in (Outcome.RETRYING, Outcome.WAITING),
+        context=payload,
     )
     with lock:
         report.add(outcome, Problem(key, outcome, reason, message))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mienne_ops.errors import AuthError, RemoteValidationError
+from mienne_ops.errors import AuthError, RemoteValidationError, TransientError, WaitingError
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome, run_batch
 
@@ -36,3 +36,24 @@ def test_rejected_credentials_stop_the_batch_and_quarantine_nothing(ledger, work
     assert [(e.key, e.reason) for e in exceptions] == [("2", "netsuite_invalid_content")]
     assert {"1", "2", "3", "4"} <= set(handled)
     assert len(handled) < len(keys)
+
+
+def test_a_waiting_record_is_queued_as_retrying_without_failing_the_step(ledger):
+    """A held fulfillment order cannot change within a step retry: the step succeeds, the record
+    waits in the queue for the sensor, and a transient error still asks for the step retry."""
+
+    def handle(key: str) -> Outcome:
+        if key == "held":
+            raise WaitingError("fulfillment_order_on_hold", "Shopify holds it", system="shopify")
+        if key == "flaky":
+            raise TransientError("503", system="netsuite", status=503)
+        return Outcome.DONE
+
+    report = run_batch(flow="C", entity="dcl_order", keys=["held", "ok"], handle=handle, ledger=ledger)
+    assert (report.counts[Outcome.WAITING], report.counts[Outcome.DONE]) == (1, 1)
+    assert report.retrying == []  # nothing for Dagster's step retry to do
+    [queued] = ledger.exceptions(statuses=["retrying"])
+    assert (queued.key, queued.reason) == ("held", "fulfillment_order_on_hold")
+
+    report = run_batch(flow="C", entity="dcl_order", keys=["flaky"], handle=handle, ledger=ledger)
+    assert [p.key for p in report.retrying] == ["flaky"]
