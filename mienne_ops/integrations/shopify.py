@@ -388,16 +388,19 @@ class ShopifyClient(BulkQueries):
     # -- fulfillment ----------------------------------------------------------------------------
     def fulfillment_orders(self, order_id: int) -> list[dict]:
         """Every fulfillment order of an order with every line (shape of `_fulfillment_orders`)."""
-        nodes = list(
-            self._pages_under(
-                "fulfillment_orders",
-                "order",
-                "fulfillmentOrders",
-                order_gid(order_id),
-                FULFILLMENT_ORDERS_PAGE,
-            )
-        )
+        nodes = list(self._fulfillment_order_pages(order_id))
         return _fulfillment_orders(self._complete_fulfillment_orders({"nodes": nodes}))
+
+    def _fulfillment_order_pages(self, order_id: int, after: str | None = None) -> Iterator[dict]:
+        """An order's fulfillment orders, page by page (from ``after`` when given)."""
+        return self._pages_under(
+            "fulfillment_orders",
+            "order",
+            "fulfillmentOrders",
+            order_gid(order_id),
+            FULFILLMENT_ORDERS_PAGE,
+            after=after,
+        )
 
     def fulfillments(self, order_id: int) -> list[dict]:
         """Every fulfillment of an order with its tracking and lines (shape of `_fulfillments`)."""
@@ -417,16 +420,7 @@ class ShopifyClient(BulkQueries):
         fulfillment_orders = order.get("fulfillmentOrders") or {"nodes": []}
         info = fulfillment_orders.get("pageInfo") or {}
         if info.get("hasNextPage"):
-            fulfillment_orders["nodes"].extend(
-                self._pages_under(
-                    "fulfillment_orders",
-                    "order",
-                    "fulfillmentOrders",
-                    order_gid(order_id),
-                    FULFILLMENT_ORDERS_PAGE,
-                    after=info["endCursor"],
-                )
-            )
+            fulfillment_orders["nodes"].extend(self._fulfillment_order_pages(order_id, info["endCursor"]))
         self._complete_fulfillment_orders(fulfillment_orders)
         order = self._complete_fulfillments(order_gid(order_id), order)
         return _fulfillments(order), _fulfillment_orders({"fulfillmentOrders": fulfillment_orders})
