@@ -6,6 +6,7 @@ mienne-ops webhooks serve            the webhook receiver alone
 mienne-ops order status <id|name>    one order's journey through A → B → C
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
 mienne-ops exceptions list|retry|resolve
+mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
 mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 """
 
@@ -119,6 +120,10 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         shutil.rmtree(dagster_home, ignore_errors=True)
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    from mienne_ops.ledger.migrate import upgrade_ledger
+
+    os.environ["MIENNE_STATE_DIR"] = str(state)
+    upgrade_ledger(settings.ledger_url())  # before the receiver or any run opens it
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
@@ -197,11 +202,47 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> None:
     raise click.ClickException(f"{url} did not become healthy within {timeout:.0f} s")
 
 
-# -- orders and exceptions ----------------------------------------------------------------------
+# -- the ledger (our own state) -----------------------------------------------------------------
 def _ledger():
     from mienne_ops.ledger import Ledger
 
     return Ledger(settings.ledger_url())
+
+
+@main.group()
+def ledger() -> None:
+    """mienne-ops's own state: schema migrations."""
+
+
+@ledger.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def ledger_upgrade(revision: str) -> None:
+    """Migrate the ledger (MIENNE_LEDGER_URL, default SQLite under the state dir) to a revision."""
+    from mienne_ops.ledger.migrate import upgrade_ledger
+
+    upgrade_ledger(settings.ledger_url(), revision)
+    _print_revision()
+
+
+@ledger.command("current")
+def ledger_current() -> None:
+    """Print the ledger's schema revision and the newest one this code knows."""
+    _print_revision()
+
+
+def _print_revision() -> None:
+    import sqlalchemy as sa
+
+    from mienne_ops.ledger.migrate import current_revision, head_revision
+
+    engine = sa.create_engine(settings.ledger_url())
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    engine.dispose()
+    click.echo(f"ledger revision {current or 'none'} (newest {head_revision()})")
+
+
+# -- orders and exceptions ----------------------------------------------------------------------
 
 
 @main.group()

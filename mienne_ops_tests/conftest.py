@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from mienne_ops.sandbox.server import SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("MIENNE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 SHOPIFY_FIXTURES = SHARED_DIR / "fixtures" / "shopify"
+PG_ADMIN_URL = os.environ.get(
+    "MIENNE_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +50,16 @@ def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     return tmp_path / "state"
+
+
+@pytest.fixture
+def database_url():
+    """A throw-away database on the local PostgreSQL server."""
+    name = f"mienne_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

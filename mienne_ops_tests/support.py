@@ -4,7 +4,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.migrate import upgrade_ledger
 from mienne_ops.sandbox.server import SandboxServer
+
+
+def new_ledger(url: str) -> Ledger:
+    """A ledger migrated to the newest schema, as `mienne-ops ledger upgrade` leaves it."""
+    upgrade_ledger(url)
+    return Ledger(url)
 
 
 def single_system_server(system: str):

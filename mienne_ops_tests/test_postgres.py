@@ -1,35 +1,16 @@
 """Production storage on local PostgreSQL: the Dagster instance via dagster-postgres, and the ledger."""
 
-import os
 import shutil
-import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
-import sqlalchemy as sa
 
-from mienne_ops.ledger import Ledger
+from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.postgres
 
-ADMIN_URL = os.environ.get(
-    "MIENNE_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def database_url():
-    """A throw-away database on the local PostgreSQL server."""
-    name = f"mienne_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @dg.op
@@ -57,7 +38,7 @@ def test_dagster_instance_runs_on_postgres_with_the_documented_config(database_u
 
 
 def test_ledger_on_postgres_keeps_its_guarantees(database_url):
-    ledger = Ledger(database_url)
+    ledger = new_ledger(database_url)
     try:
         assert ledger.store_event("shopify", "evt-1", "orders/paid", {"id": 1}, resource_id="1")
         assert not ledger.store_event("shopify", "evt-1", "orders/paid", {"id": 1}, resource_id="1")

@@ -1,6 +1,6 @@
 """Flow E's memory in the ledger: current levels, kit BOMs, available-to-sell, what was pushed, history.
 
-Tables (own `MetaData`, created on first use in the same database as the `Ledger`):
+Tables (in `ledger.schema`, created by the ledger's migrations like every other table):
 
 - ``inventory_levels``: the latest quantity per (source, location, SKU); sources ``netsuite``,
   ``dcl``, ``shopify``, ``ats`` (what Shopify should show, with its components in ``detail``);
@@ -28,74 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mienne_ops.domain.inventory import BomLine, Pushed
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.schema import boms, history, items, levels, pushes, snapshots
 from mienne_ops.ledger.store import Ledger
-
-metadata = sa.MetaData()
-
-levels = sa.Table(
-    "inventory_levels",
-    metadata,
-    sa.Column("source", sa.String(16), primary_key=True),
-    sa.Column("location", sa.String(16), primary_key=True),
-    sa.Column("sku", sa.String(128), primary_key=True),
-    sa.Column("available", sa.Integer, nullable=False),
-    sa.Column("detail", sa.JSON),
-    sa.Column("as_of", sa.String(32), nullable=False),
-)
-
-items = sa.Table(
-    "inventory_items",
-    metadata,
-    sa.Column("sku", sa.String(128), primary_key=True),
-    sa.Column("shopify_item_id", sa.String(128), nullable=False),
-    sa.Column("requires_components", sa.Boolean, nullable=False),
-)
-
-boms = sa.Table(
-    "inventory_boms",
-    metadata,
-    sa.Column("kit_sku", sa.String(128), primary_key=True),
-    sa.Column("component_sku", sa.String(128), primary_key=True),
-    sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("component_active", sa.Boolean, nullable=False),
-)
-
-pushes = sa.Table(
-    "inventory_pushes",
-    metadata,
-    sa.Column("location", sa.String(16), primary_key=True),
-    sa.Column("sku", sa.String(128), primary_key=True),
-    sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("as_of", sa.String(32), nullable=False),
-    sa.Column("pushed_at", sa.String(32), nullable=False),
-    sa.Column("idempotency_key", sa.String(64)),
-)
-
-snapshots = sa.Table(
-    "inventory_snapshots",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(16), nullable=False),
-    sa.Column("location", sa.String(16), nullable=False),
-    sa.Column("as_of", sa.String(32), nullable=False),
-    sa.Column("rows", sa.Integer, nullable=False),
-    sa.Column("changed", sa.Integer, nullable=False),
-    sa.Column("stale", sa.Integer, nullable=False),
-    sa.Column("taken_at", sa.String(32), nullable=False),
-    sa.Index("ix_inventory_snapshot", "source", "location", "id"),
-)
-
-history = sa.Table(
-    "inventory_history",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("source", sa.String(16), nullable=False),
-    sa.Column("location", sa.String(16), nullable=False),
-    sa.Column("sku", sa.String(128), nullable=False),
-    sa.Column("quantity", sa.Integer, nullable=False),
-    sa.Column("as_of", sa.String(32), nullable=False),
-    sa.Index("ix_inventory_history_sku", "sku", "location", "id"),
-)
 
 
 def iso(moment: datetime) -> str:
@@ -120,7 +54,6 @@ class InventoryLedger:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.engine = ledger.engine
-        metadata.create_all(self.engine)
 
     # -- levels (netsuite / dcl / shopify / ats) -------------------------------------------------
     def save_levels(

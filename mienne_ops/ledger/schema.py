@@ -1,4 +1,7 @@
-"""The ledger's tables (SQLAlchemy Core): mienne-ops's own durable memory.
+"""The ledger's tables (SQLAlchemy Core): mienne-ops's own durable memory, one metadata.
+
+The database is built and changed only by the Alembic revisions in `ledger/migrations/`; a change
+here needs a new revision (a test compares the two on SQLite and PostgreSQL).
 
 - ``inbox_events``: every verified webhook, unique per (source, event id), so a duplicate delivery
   is stored once; sensors drain it by its increasing ``id``.
@@ -83,4 +86,71 @@ audit_log = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("remote_id", sa.String(128)),
     sa.Column("detail", sa.Text),
+)
+
+# -- flow E: inventory (see ledger/inventory.py) ---------------------------------------------------
+
+levels = sa.Table(
+    "inventory_levels",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("location", sa.String(16), primary_key=True),
+    sa.Column("sku", sa.String(128), primary_key=True),
+    sa.Column("available", sa.Integer, nullable=False),
+    sa.Column("detail", sa.JSON),
+    sa.Column("as_of", sa.String(32), nullable=False),
+)
+
+items = sa.Table(
+    "inventory_items",
+    metadata,
+    sa.Column("sku", sa.String(128), primary_key=True),
+    sa.Column("shopify_item_id", sa.String(128), nullable=False),
+    sa.Column("requires_components", sa.Boolean, nullable=False),
+)
+
+boms = sa.Table(
+    "inventory_boms",
+    metadata,
+    sa.Column("kit_sku", sa.String(128), primary_key=True),
+    sa.Column("component_sku", sa.String(128), primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("component_active", sa.Boolean, nullable=False),
+)
+
+pushes = sa.Table(
+    "inventory_pushes",
+    metadata,
+    sa.Column("location", sa.String(16), primary_key=True),
+    sa.Column("sku", sa.String(128), primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("as_of", sa.String(32), nullable=False),
+    sa.Column("pushed_at", sa.String(32), nullable=False),
+    sa.Column("idempotency_key", sa.String(64)),
+)
+
+snapshots = sa.Table(
+    "inventory_snapshots",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("location", sa.String(16), nullable=False),
+    sa.Column("as_of", sa.String(32), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("changed", sa.Integer, nullable=False),
+    sa.Column("stale", sa.Integer, nullable=False),
+    sa.Column("taken_at", sa.String(32), nullable=False),
+    sa.Index("ix_inventory_snapshot", "source", "location", "id"),
+)
+
+history = sa.Table(
+    "inventory_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("location", sa.String(16), nullable=False),
+    sa.Column("sku", sa.String(128), nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("as_of", sa.String(32), nullable=False),
+    sa.Index("ix_inventory_history_sku", "sku", "location", "id"),
 )

@@ -1,6 +1,7 @@
 """The ledger API: the one way flows, sensors, the webhook receiver and the CLI touch our own state.
 
 SQLite by default (a file under the state dir), PostgreSQL in production (`MIENNE_LEDGER_URL`).
+The schema is Alembic's (`ledger.migrate`): a `Ledger` refuses a database not at the newest revision.
 Inserts that must happen once use the database's ``ON CONFLICT DO NOTHING`` and then read back, so
 two concurrent runs cannot both bind a record (no check-then-insert).
 """
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from mienne_ops.errors import PermanentError
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.migrate import check_revision
 
 EXCEPTION_OPEN = "open"
 EXCEPTION_RETRYING = "retrying"
@@ -61,7 +63,7 @@ class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
-        schema.metadata.create_all(self.engine)
+        check_revision(self.engine)  # tables come from `upgrade_ledger`, never from here
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -8,9 +8,9 @@ import pytest
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.definitions import build_definitions
-from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
 from mienne_ops_tests.e2e.harness import FlowDriver, ReceiverServer
+from mienne_ops_tests.support import new_ledger
 
 ALL_SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipments_sensor"]
 
@@ -26,7 +26,7 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
-    ledger = Ledger(settings.ledger_url())
+    ledger = new_ledger(settings.ledger_url())
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
     # Reconcile (and re-check held fulfillment orders) on every tick: the tests never wait minutes.
     resources["rules"] = BusinessRules(

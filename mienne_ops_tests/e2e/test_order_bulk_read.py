@@ -23,6 +23,7 @@ from mienne_ops.sync.batch import Outcome
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import OrderIngestor, mapping_config
 from mienne_ops_tests.e2e.harness import sandbox_state
+from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -49,7 +50,7 @@ def place_orders(sandbox, count: int, seed: int = 8) -> list[str]:
 def flow_a(min_orders: int, ledger_url: str | None = None) -> Iterator[tuple[OrderIngestor, Ledger]]:
     """Flow A's ingestor on the sandbox and a ledger (the test's own unless given; closed on exit)."""
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=3)
-    ledger = Ledger(ledger_url or settings.ledger_url())
+    ledger = new_ledger(ledger_url or settings.ledger_url())
     managers = [
         resources[name].process_config_and_initialize_cm() for name in ("shopify", "netsuite", "stateset")
     ]

@@ -17,13 +17,13 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.ledger import Ledger
 from mienne_ops.resources import build_resources
 from mienne_ops.sandbox.order_factory import build_order, money
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import STAGE_TEST_SKIPPED, OrderIngestor, mapping_config
 from mienne_ops_tests.e2e.conftest import ALL_SENSORS
 from mienne_ops_tests.e2e.harness import sandbox_state
+from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.e2e
 
@@ -152,7 +152,7 @@ def test_netsuite_total_is_compared_with_shopifys_after_the_upsert(sandbox, stat
     _fix_totals(payload)
     placed = _place(sandbox.url, payload)
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=3)
-    ledger = Ledger(settings.ledger_url())
+    ledger = new_ledger(settings.ledger_url())
     try:
         with _clients(resources) as (shopify, netsuite, stateset):
             rules = BusinessRules()

@@ -4,12 +4,12 @@ the test passes its own `now`)."""
 from datetime import UTC, datetime, timedelta
 
 from mienne_ops.flows.fulfillment import retrying_orders_due
-from mienne_ops.ledger import Ledger
 from mienne_ops.sync.fulfillment import ENTITY, FLOW
+from mienne_ops_tests.support import new_ledger
 
 
 def test_shipments_waiting_on_a_held_fulfillment_order_are_rechecked_at_the_configured_pace(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.quarantine(FLOW, ENTITY, "SO-1", "fulfillment_order_on_hold", "held", retrying=True)
     ledger.quarantine(FLOW, ENTITY, "SO-2", "fulfillment_order_scheduled", "scheduled", retrying=True)
     ledger.quarantine(FLOW, ENTITY, "SO-3", "shopify_THROTTLED", "throttled", retrying=True)

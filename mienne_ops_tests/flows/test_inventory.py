@@ -13,9 +13,9 @@ from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.flows import inventory as flow
 from mienne_ops.integrations.shopify import ShopifyClient
-from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.inventory import InventoryLedger
 from mienne_ops.resources import LIVE_SWITCHES, build_resources
+from mienne_ops_tests.support import new_ledger
 
 FR_SHOPIFY = 60_000_000_001
 FR_NETSUITE = 1
@@ -32,7 +32,7 @@ def env(sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     resources["rules"] = BusinessRules(
         inventory_buffer_by_location={"FR": 1, "LA": 1}, inventory_default_buffer=1
     )
-    ledger = Ledger(settings.ledger_url())
+    ledger = new_ledger(settings.ledger_url())
     with dg.instance_for_test() as instance:
         yield {"sandbox": sandbox, "resources": resources, "instance": instance, "ledger": ledger}
     ledger.dispose()

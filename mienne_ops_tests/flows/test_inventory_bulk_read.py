@@ -10,10 +10,10 @@ from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.integrations.http import STATS, HttpCore, RetryPolicy
 from mienne_ops.integrations.shopify import ShopifyClient
-from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.inventory import InventoryLedger
 from mienne_ops.sandbox import credentials
 from mienne_ops.sync.inventory import InventorySettings, InventorySync, shopify_location_gid
+from mienne_ops_tests.support import new_ledger
 
 
 def test_the_full_shopify_read_is_one_bulk_operation_with_the_paged_reads_result(sandbox, state_dir):
@@ -28,7 +28,7 @@ def test_the_full_shopify_read_is_one_bulk_operation_with_the_paged_reads_result
         sleep=lambda _: None,
     )
     shopify = ShopifyClient(core)
-    ledger = Ledger(settings.ledger_url())
+    ledger = new_ledger(settings.ledger_url())
     try:
         sync = InventorySync(None, None, shopify, ledger, InventorySettings.from_rules(rules))
         calls_before = dict(STATS.snapshot()["calls"])

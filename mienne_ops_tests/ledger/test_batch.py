@@ -3,13 +3,13 @@
 import pytest
 
 from mienne_ops.errors import AuthError, RemoteValidationError, TransientError, WaitingError
-from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome, run_batch
+from mienne_ops_tests.support import new_ledger
 
 
 @pytest.fixture
 def ledger(tmp_path):
-    store = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store = new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     yield store
     store.dispose()
 

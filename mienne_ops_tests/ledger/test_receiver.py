@@ -7,8 +7,8 @@ import json
 
 from starlette.testclient import TestClient
 
-from mienne_ops.ledger import Ledger
 from mienne_ops.webhooks.receiver import create_receiver_app
+from mienne_ops_tests.support import new_ledger
 
 SECRET = "test-app-secret"
 
@@ -32,7 +32,7 @@ def _post(client, body: bytes, event_id: str, signature: str):
 
 
 def test_receiver_verifies_and_deduplicates(tmp_path, shopify_fixtures):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = new_ledger(f"sqlite:///{tmp_path / 'l.db'}")
     examples = json.loads((shopify_fixtures / "rest_examples_2024-04" / "order.json").read_text())
     order = next(e["response"]["order"] for e in examples["examples"] if "order" in (e["response"] or {}))
     body = json.dumps(order).encode()

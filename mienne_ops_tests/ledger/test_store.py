@@ -4,13 +4,13 @@ import threading
 
 import pytest
 
-from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RESOLVED, EXCEPTION_RETRYING, BindingConflict
+from mienne_ops_tests.support import new_ledger
 
 
 @pytest.fixture
 def ledger(tmp_path):
-    store = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    store = new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     yield store
     store.dispose()
 

@@ -16,7 +16,6 @@ from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import client_for
-from mienne_ops.ledger import Ledger
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.catalog import build_catalog
 from mienne_ops.sync.batch import Outcome, run_batch
@@ -28,6 +27,7 @@ from mienne_ops.sync.inbound import (
     Announcer,
     ReceiptSync,
 )
+from mienne_ops_tests.support import new_ledger
 
 SKUS = [s.sku for s in build_catalog().skus if s.item_type == "InvtPart" and s.active][:2]
 LOCATIONS = BusinessRules().netsuite_location_by_warehouse
@@ -43,7 +43,7 @@ def _post(url: str, path: str, body: dict | None = None) -> dict:
 def world(sandbox, state_dir):
     url = sandbox.url
     _post(url, "/_sandbox/dcl/limits", {"requests_per_second": 1000})
-    ledger = Ledger(settings.ledger_url())
+    ledger = new_ledger(settings.ledger_url())
     netsuite = client_for(credentials.NETSUITE, f"{url}/netsuite", max_concurrency=2)
     dcl = DclResource(
         base_url=f"{url}/dcl",

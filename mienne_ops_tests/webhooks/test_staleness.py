@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from mienne_ops.ledger import Ledger
 from mienne_ops.webhooks.staleness import newest_by_resource, parse_triggered_at, split_stale
+from mienne_ops_tests.support import new_ledger
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def test_an_older_delivery_after_a_newer_one_is_stale():
 
 
 def test_the_ledger_returns_the_stamps_already_held(tmp_path):
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = new_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.store_event(
         "shopify", "e1", "orders/paid", {"id": 1}, resource_id="1", triggered_at="2026-06-15T12:05:00Z"
     )
