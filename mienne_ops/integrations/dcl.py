@@ -331,7 +331,7 @@ class DclClient:
             page += 1
 
 
-class DclResource(ClientResource):
+class DclResource(ClientResource[DclClient]):
     """DCL connection settings; ``base_url`` is ``https://api.dclcorp.com`` or ``<sandbox>/dcl``."""
 
     base_url: str

@@ -279,7 +279,7 @@ class NetSuiteClient:
         return new_id
 
 
-class NetSuiteResource(ClientResource):
+class NetSuiteResource(ClientResource[NetSuiteClient]):
     """NetSuite TBA credentials and settings (secrets through `dg.EnvVar`)."""
 
     account_id: str

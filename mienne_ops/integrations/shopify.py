@@ -668,7 +668,7 @@ def _fulfillments(order: dict[str, Any]) -> list[dict]:
     ]
 
 
-class ShopifyResource(ClientResource):
+class ShopifyResource(ClientResource[ShopifyClient]):
     """Shopify Admin API settings; `client` is a `ShopifyClient`."""
 
     shop_url: str

@@ -172,7 +172,7 @@ def _carries_tracking(order: dict, tracking_number: str) -> bool:
     )
 
 
-class StateSetResource(ClientResource):
+class StateSetResource(ClientResource[StateSetClient]):
     """StateSet connection settings; ``base_url`` is the API root or ``<sandbox>/stateset``."""
 
     base_url: str

@@ -784,7 +784,10 @@ class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
             if sort_field != "id":
                 from mienne_ops.sandbox.shopify_graphql import parse_time
 
-                value = parse_time(value).timestamp()
+                moment = parse_time(value)
+                if moment is None:  # the sandbox writes every stored time itself: a bad one is a bug
+                    raise ValueError(f"order {order['id']}: unreadable {sort_field} {value!r}")
+                value = moment.timestamp()
             return (value, order["id"])
 
         now = self.world.now()

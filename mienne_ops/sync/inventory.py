@@ -31,6 +31,7 @@ from mienne_ops.domain.inventory import (
     plan_push,
     retarget_after_stale,
 )
+from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import MAX_INVENTORY_QUANTITIES, ShopifyClient
 from mienne_ops.ledger import Ledger
@@ -121,7 +122,7 @@ class InventorySync:
     def __init__(
         self,
         netsuite: NetSuiteClient | None,
-        dcl: Any,
+        dcl: DclClient | None,
         shopify: ShopifyClient | None,
         ledger: Ledger,
         settings: InventorySettings,
@@ -163,6 +164,7 @@ class InventorySync:
 
     def read_dcl(self, location: str, as_of: datetime, skus: Iterable[str] = ()) -> SaveResult:
         """DCL ``available`` per item in one warehouse (``inventory_type`` = warehouse code)."""
+        assert self.dcl is not None
         wanted = list(skus) or None
         quantities = {
             row["item_number"]: int(row.get("available") or 0)
