@@ -11,6 +11,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from mienne_ops import settings
+from mienne_ops.ledger.migrate import upgrade_ledger
 from mienne_ops.sandbox.server import SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +48,11 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private MIENNE_STATE_DIR (ledger file and friends) for one test."""
+    """A private MIENNE_STATE_DIR (ledger file and friends) for one test, its ledger migrated as
+    `mienne-ops ledger upgrade` leaves it."""
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
+    upgrade_ledger(settings.ledger_url())
     return tmp_path / "state"
 
 

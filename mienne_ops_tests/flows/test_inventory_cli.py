@@ -15,6 +15,7 @@ def test_sync_then_show(sandbox, tmp_path, monkeypatch):
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     runner = CliRunner()
+    assert runner.invoke(main, ["ledger", "upgrade"]).exit_code == 0  # as `make dev` / a deploy does
     full = runner.invoke(main, ["inventory", "sync", "--location", "FR"])
     assert full.exit_code == 0, full.output
     assert "FR:" in full.output and "pushed" in full.output
