@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from mienne_ops.domain.quantities import UnreadableQuantity, whole_number
 
 UNREADABLE_RECEIPT = "unreadable_receipt"
 UNREADABLE_SHIPMENT = "unreadable_shipment"
@@ -165,13 +166,10 @@ def _read_lines(
 
 
 def _whole_number(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None
     try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
+        return whole_number(value)
+    except UnreadableQuantity:
         return None
-    return int(number) if number == number.to_integral_value() else None
 
 
 def raw_fingerprint(raw: dict[str, Any]) -> str:

@@ -13,11 +13,11 @@ quarantined with a clear reason instead of being rejected inside a batch.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mienne_ops.domain.quantities import parse_quantity
 from mienne_ops.errors import InvalidRecordError
 
 SYSTEM = "netsuite"
@@ -101,10 +101,18 @@ def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict 
     item_type = row.get("itemtype")
     if item_type and item_type not in SHIPPABLE_ITEM_TYPES:
         return None
-    remaining = _quantity(row.get("qty"), record) - _quantity(row.get("qty_shipped"), record)
+    where = f"line {row.get('line')}"
+    # A NULL column is left out of a SuiteQL row (netsuite.md §10.1): nothing ordered or shipped yet.
+    ordered = parse_quantity(row.get("qty"), record=record, field=f"{where} quantity", missing=0)
+    shipped = parse_quantity(
+        row.get("qty_shipped"), record=record, field=f"{where} quantity shipped", missing=0
+    )
+    remaining = ordered - shipped
     if row.get("dcl_qty") not in (None, ""):
         # Sales orders written before the column existed have it empty: then the whole line ships.
-        remaining = min(remaining, _quantity(row.get("dcl_qty"), record))
+        remaining = min(
+            remaining, parse_quantity(row.get("dcl_qty"), record=record, field=f"{where} DCL quantity")
+        )
     if remaining <= 0:
         return None
     sku = (row.get("sku") or "").strip()
@@ -171,16 +179,6 @@ def _ref_id(value: Any) -> str | None:
 def _ref_int(value: Any) -> int | None:
     ref = _ref_id(value)
     return int(ref) if ref is not None and ref.lstrip("-").isdigit() else None
-
-
-def _quantity(value: Any, record: str) -> int:
-    """SuiteQL numbers arrive as strings ("2", "2.0"); a missing column means 0."""
-    if value in (None, ""):
-        return 0
-    try:
-        return int(Decimal(str(value)))
-    except InvalidOperation as exc:
-        raise _invalid(record, "invalid_quantity", f"quantity {value!r} is not a number") from exc
 
 
 def _date(value: Any) -> str | None:

@@ -28,10 +28,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, raw_fingerprint, read_receipt
+from mienne_ops.domain.quantities import parse_quantity
 from mienne_ops.errors import InvalidRecordError
 
 SYSTEM = "netsuite"
@@ -101,8 +101,8 @@ class InboundOrder:
                 InboundLine(
                     line=int(row["line"]),
                     sku=str(row.get("sku") or ""),
-                    quantity=_quantity(row.get("qty"), record),
-                    received=_quantity(row.get("qty_received") or 0, record),
+                    quantity=_units(row.get("qty"), record, f"line {row.get('line')} quantity"),
+                    received=_units(row.get("qty_received"), record, f"line {row.get('line')} received", 0),
                     closed=row.get("isclosed") == "T",
                 )
                 for row in lines
@@ -318,7 +318,9 @@ def plan_item_receipt(
     excess: list[Excess] = []
     for raw in receipt["lines"]:
         item = str(raw.get("item_number") or "")
-        quantity = _quantity(raw.get("quantity_received"), f"receipt {receipt_key(receipt)}")
+        quantity = _units(
+            raw.get("quantity_received"), f"receipt {receipt_key(receipt)}", "quantity received"
+        )
         if quantity <= 0:
             continue
         number = _int_or_none(raw.get("line_number"))
@@ -373,14 +375,10 @@ def unreadable_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _quantity(value: Any, record: str) -> int:
-    try:
-        quantity = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise _invalid(record, "invalid_quantity", f"quantity {value!r} is not a number") from None
-    if quantity != quantity.to_integral_value():
-        raise _invalid(record, "invalid_quantity", f"quantity {value!r} is not a whole number")
-    return abs(int(quantity))
+def _units(value: Any, record: str, field: str, missing: int | None = None) -> int:
+    """A whole quantity's size: ``transactionline.quantity`` is signed (netsuite.md §10.3) and
+    `LINES_QUERY` of flow D selects it without ``ABS()``; a fractional one is refused, never cut."""
+    return abs(parse_quantity(value, record=record, field=field, missing=missing, system=SYSTEM))
 
 
 def _int_or_none(value: Any) -> int | None:

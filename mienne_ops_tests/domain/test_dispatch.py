@@ -222,3 +222,28 @@ def test_the_dcl_quantity_flow_a_recorded_caps_what_is_sent():
     with pytest.raises(InvalidRecordError) as caught:
         plan_dcl_order(HEADER, lines[:1], CONFIG)
     assert caught.value.reason == "nothing_to_ship"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("qty", "2.5", "line 1 quantity '2.5' is not a whole number"),
+        ("qty_shipped", "0.5", "line 1 quantity shipped '0.5' is not a whole number"),
+        ("dcl_qty", "1.5", "line 1 DCL quantity '1.5' is not a whole number"),
+        ("qty", "two", "line 1 quantity 'two' is not a number"),
+    ],
+)
+def test_a_fractional_or_unreadable_suiteql_quantity_is_refused_never_truncated(column, value, why):
+    row = {**LINES[0], column: value}
+    with pytest.raises(InvalidRecordError) as raised:
+        plan_dcl_order(HEADER, [row], CONFIG)
+    assert raised.value.reason == "invalid_quantity"
+    assert raised.value.detail == f"SO SO1001: {why}"
+
+
+def test_suiteql_decimal_strings_and_omitted_null_columns_read_as_whole_units():
+    # SuiteQL's quantity columns come back as "2.0"; a NULL column (nothing shipped) is left out.
+    row = {"links": [], "line": "7", "sku": "MN-SERUM-001", "itemtype": "InvtPart", "qty": "3.0"}
+    assert plan_dcl_order(HEADER, [row], CONFIG)["lines"] == [
+        {"line_number": 7, "item_number": "MN-SERUM-001", "quantity": 3}
+    ]

@@ -197,3 +197,27 @@ def test_receipt_key_without_receipt_id_is_a_stable_fingerprint():
     receipt = _receipt([{"line_number": 1, "item_number": "SERUM-001", "quantity_received": 1}], None)
     assert receipt_key(receipt) == receipt_key(dict(receipt))
     assert receipt_key(receipt).startswith("H")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        ("qty", "2.5", "line 1 quantity '2.5' is not a whole number"),
+        ("qty_received", "1.25", "line 1 received '1.25' is not a whole number"),
+        ("qty", "n/a", "line 1 quantity 'n/a' is not a number"),
+    ],
+)
+def test_a_fractional_or_unreadable_line_quantity_is_refused_with_its_reason(column, value, why):
+    line = {"line": "1", "sku": "SERUM-001", "qty": "10", "qty_received": "0", "isclosed": "F", column: value}
+    with pytest.raises(InvalidRecordError) as raised:
+        _po(lines=[line])
+    assert raised.value.reason == "invalid_quantity"
+    assert raised.value.detail == f"PurchOrd 5001: {why}"
+
+
+def test_signed_and_decimal_suiteql_quantities_read_as_whole_units():
+    # transactionline.quantity is signed (a transfer order's lines) and decimal-formatted; a NULL
+    # quantity received is left out of the row.
+    order = _po(lines=[{"line": "1", "sku": "SERUM-001", "qty": "-4.0", "isclosed": "F"}])
+    (line,) = order.lines
+    assert (line.quantity, line.received, line.open_quantity) == (4, 0, 4)
