@@ -3,7 +3,7 @@
 mienne-ops dev                       sandbox + demo traffic + webhook receiver + `dagster dev`
 mienne-ops sandbox serve             the sandbox server alone
 mienne-ops webhooks serve            the webhook receiver alone
-mienne-ops order status <id|name>    one order's journey through A → B → C
+mienne-ops order status <ref>        one order's journey through A → B → C (Shopify id/name, DCL number)
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
 mienne-ops exceptions list|retry|resolve
 mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
@@ -251,33 +251,49 @@ def order() -> None:
 
 
 @order.command("status")
-@click.argument("id_or_name")
-def order_status(id_or_name: str) -> None:
-    """Print an order's journey: bindings in every system, exceptions, external writes."""
+@click.argument("reference")
+def order_status(reference: str) -> None:
+    """Print an order's journey: ids in every system, shipments, exceptions, external writes.
+
+    REFERENCE is a Shopify order id or name (#1001), a DCL order number or a NetSuite sales order id.
+    """
     ledger = _ledger()
-    row = ledger.find_order(id_or_name)
-    if row is None:
-        raise click.ClickException(f"no order {id_or_name} in the ledger")
-    key = row["shopify_order_id"]
-    click.echo(f"Shopify order {row['name']} (id {key}) — stage: {row['stage']}")
-    bound = ledger.bindings_for("order", key)
-    for system in ("netsuite", "stateset", "dcl", "stateset_shipped"):
-        if system in bound:
-            click.echo(f"  {system:<17} {bound[system]}")
-    so_id = bound.get("netsuite")
-    records = [key]
-    if so_id and (order_number := ledger.binding("sales_order", so_id, "dcl")):
-        records.append(order_number)
+    journey = ledger.find_journey(reference)
+    if journey is None:
+        raise click.ClickException(f"no order {reference} in the ledger")
+    click.echo(f"{journey.name or reference} — stage: {journey.stage}")
+    for label, value in journey.ids_by_system().items():
+        click.echo(f"  {label:<21} {value}")
+    if journey.stateset_shipped_at:
+        click.echo(f"  {'stateset shipped':<21} {journey.stateset_shipped_at:%Y-%m-%d %H:%M:%S}")
+    if journey.shipments_completed:
+        click.echo(f"  {'complete':<21} all steps done for {journey.shipments_completed} shipment(s)")
+    shipments = ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
+    if shipments:
+        click.echo("  shipments:")
+    for shipment in shipments:
+        on_shopify = (
+            "not yet on Shopify"
+            if not shipment.on_shopify
+            else f"on Shopify as {shipment.shopify_fulfillment_id or '(nothing left to fulfil)'}"
+        )
+        click.echo(
+            f"    {shipment.shipment_key:<40} item fulfillment {shipment.item_fulfillment_id or '-'}, "
+            f"{on_shopify}"
+        )
+    records = [r for r in (journey.shopify_order_id, journey.dcl_order_number) if r]
     click.echo("  external writes:")
     for entry in ledger.audit_trail(records):
         click.echo(
             f"    {entry['at']:%Y-%m-%d %H:%M:%S} {entry['system']:<9} {entry['operation']:<26} "
             f"{entry['outcome']:<5} {entry['remote_id'] or ''}"
         )
-    problems = ledger.exceptions(key=key)
+    problems = [
+        p for key in {*records, journey.netsuite_sales_order_id} if key for p in ledger.exceptions(key=key)
+    ]
     if problems:
         click.echo("  exceptions:")
-        for problem in problems:
+        for problem in sorted(problems, key=lambda p: p.id):
             click.echo(
                 f"    #{problem.id} flow {problem.flow} [{problem.status}] "
                 f"{problem.reason}: {problem.message}"

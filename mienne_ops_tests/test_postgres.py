@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from mienne_ops.domain.journey import Stage
 from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.postgres
@@ -42,9 +43,10 @@ def test_ledger_on_postgres_keeps_its_guarantees(database_url):
     try:
         assert ledger.store_event("shopify", "evt-1", "orders/paid", {"id": 1}, resource_id="1")
         assert not ledger.store_event("shopify", "evt-1", "orders/paid", {"id": 1}, resource_id="1")
-        assert ledger.bind("order", "1", "netsuite", "77") == "77"
+        ledger.record_order("1", "#1001", Stage.RECEIVED)
+        assert ledger.bind_sales_order("1", "77") == "77"
         with pytest.raises(Exception, match="already bound"):
-            ledger.bind("order", "1", "netsuite", "78")
+            ledger.bind_sales_order("1", "78")
         ledger.quarantine("A", "order", "1", "unknown_sku", "SKU X")
         ledger.quarantine("A", "order", "1", "unknown_sku", "SKU X")
         assert ledger.exceptions()[0].attempts == 2

@@ -82,11 +82,13 @@ def expand_kits(lines: Iterable[Mapping], boms: Mapping[str, Sequence[BomLine]])
     return held
 
 
-def in_flight_quantities(orders: Iterable[Mapping], boms: Mapping[str, Sequence[BomLine]]) -> Counter[str]:
-    """Units taken in Shopify but not yet in NetSuite, from ledger order rows (``lines``)."""
+def in_flight_quantities(
+    order_lines: Iterable[Sequence[Mapping]], boms: Mapping[str, Sequence[BomLine]]
+) -> Counter[str]:
+    """Units taken in Shopify but not yet in NetSuite, from each order's lines in the ledger."""
     total: Counter[str] = Counter()
-    for order in orders:
-        total.update(expand_kits(order.get("lines") or [], boms))
+    for lines in order_lines:
+        total.update(expand_kits(list(lines), boms))
     return total
 
 

@@ -110,8 +110,8 @@ def orders_needing_sync(orders: list[dict], ledger) -> set[str]:
         if is_shipped(order)
         for shipment in order.get("shipments") or []
     }
-    synced = ledger.bindings_of("shipment", "shopify", shipments)
-    return {number for key, number in shipments.items() if not synced.get(key)}
+    synced = ledger.shipments_on_shopify(shipments)
+    return {number for key, number in shipments.items() if key not in synced}
 
 
 def retrying_orders_due(ledger, now: datetime, recheck: timedelta) -> set[str]:

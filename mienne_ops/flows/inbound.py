@@ -44,7 +44,6 @@ from mienne_ops.sync.inbound import (
     FLOW,
     Announcer,
     ReceiptSync,
-    announced_versions,
     load_orders,
     pending_orders_query,
 )
@@ -221,7 +220,7 @@ def dcl_po_receipts_sensor(
     receipts = list(dcl.client.iter_po_receipts(received_from=since))
     keys = {f"{r['dcl_po_number']}-{receipt_key(r)}": str(r["dcl_po_number"]) for r in receipts}
     store = ledger.ledger
-    posted = store.bindings_of(ENTITY_RECEIPT, "netsuite", keys)
+    posted = store.posted_receipt_keys(keys)
     quarantined = store.keys_with_exceptions(FLOW, ENTITY_PO, [EXCEPTION_OPEN])
     # Unreadable receipts wait in the exceptions queue (a retry re-reads them), not on every tick.
     unreadable = store.keys_with_exceptions(FLOW, ENTITY_RECEIPT, [EXCEPTION_OPEN])
@@ -327,17 +326,17 @@ def inbound_reconciliation(
         for row in client.suiteql(pending_orders_query(locations, sent=sent))
     ]
     orders = list(load_orders(client, ids).values())
-    dcl_numbers = store.bindings_of(ENTITY_ORDER, "dcl", ids)
+    dcl_numbers = store.dcl_po_numbers(ids)
     announced: dict[str, int | None] = {}
     for order in orders:
-        versions = announced_versions(store, order.id)
+        versions = store.asn_versions(order.id)
         announced[order.id] = versions[max(versions)].units if versions else None
     now = datetime.now(UTC)
     receipts_by_po: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for receipt in dcl.client.iter_po_receipts(received_from=now - timedelta(days=90)):
         receipts_by_po[str(receipt["dcl_po_number"])].append(receipt)
     keys = [f"{po}-{receipt_key(r)}" for po, rs in receipts_by_po.items() for r in rs]
-    posted = set(store.bindings_of(ENTITY_RECEIPT, "netsuite", keys))
+    posted = store.posted_receipt_keys(keys)
     excess: dict[str, int] = defaultdict(int)
     for row in store.exceptions(flow=FLOW):
         if row.entity == ENTITY_RECEIPT and row.context:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.journey import IMPORTED_STAGES, SETTLED_STAGES, Stage
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
@@ -35,9 +36,6 @@ from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import (
     ENTITY,
     FLOW,
-    IMPORTED_STAGES,
-    SETTLED_STAGES,
-    STAGE_CANCELLED,
     OrderCanceller,
     OrderIngestor,
     edit_pending,
@@ -205,13 +203,15 @@ def shopify_orders_sensor(
 
     stages = store.order_stages(wanted | cancelled)
     to_import = sorted(key for key in wanted - cancelled if stages.get(key) not in SETTLED_STAGES)
-    to_cancel = sorted(key for key in cancelled if stages.get(key) != STAGE_CANCELLED)
+    to_cancel = sorted(key for key in cancelled if stages.get(key) != Stage.CANCELLED)
+    journeys = store.journeys(updates)
     to_edit = sorted(
         key
         for key, payload in updates.items()
         if key not in cancelled
-        and stages.get(key) in IMPORTED_STAGES
-        and edit_pending(payload, (store.find_order(key) or {}).get("lines"))
+        and key in journeys
+        and journeys[key].stage in IMPORTED_STAGES
+        and edit_pending(payload, journeys[key].lines)
     )
 
     requests = []

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mienne_ops.domain.inventory import BomLine, Pushed
+from mienne_ops.domain.journey import Stage
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.schema import boms, history, items, levels, pushes, snapshots
 from mienne_ops.ledger.store import Ledger
@@ -244,13 +245,16 @@ class InventoryLedger:
             )
 
     # -- orders the ledger learned about ---------------------------------------------------------
-    def in_flight_orders(self, stages: Iterable[str]) -> list[dict[str, Any]]:
-        return self.ledger.orders_in_stage(list(stages))
+    def in_flight_orders(self, stages: Iterable[Stage]) -> list[list[dict[str, Any]]]:
+        """The lines of the orders in these stages (what Shopify sold that NetSuite does not know)."""
+        return [journey.lines for journey in self.ledger.journeys_in_stage(list(stages))]
 
     def orders_recorded_since(self, since: datetime) -> list[tuple[datetime, list[dict]]]:
         """(first seen, lines) of the orders the ledger first saw after ``since`` (kits as sold)."""
-        table = schema.orders
-        query = sa.select(table.c.created_at, table.c.lines).where(table.c.created_at > since)
+        table = schema.order_journeys
+        query = sa.select(table.c.created_at, table.c.lines).where(
+            table.c.created_at > since, table.c.shopify_order_id.is_not(None)
+        )
         with self.engine.connect() as conn:
             return [
                 (at if at.tzinfo else at.replace(tzinfo=UTC), list(lines or []))

@@ -5,9 +5,15 @@ here needs a new revision (a test compares the two on SQLite and PostgreSQL).
 
 - ``inbox_events``: every verified webhook, unique per (source, event id), so a duplicate delivery
   is stored once; sensors drain it by its increasing ``id``.
-- ``bindings``: which remote record belongs to which of our natural keys (OCA's binder). Unique per
-  (entity, key, system): the database, not a Python check, stops two runs from binding twice.
-- ``orders``: one row per Shopify order we know of, with its stage (the journey the CLI prints).
+- ``bindings``: remote-id maps with no journey of their own (a Shopify customer's NetSuite entity id;
+  OCA's binder). Unique per (entity, key, system): the database, not a Python check, stops two runs
+  from binding twice.
+- ``order_journeys``: one row per order — its ids in Shopify, NetSuite (sales order, tranId, cash
+  sale), DCL (order number) and StateSet, its stage and markers (StateSet shipped, shipments
+  completed). Each remote id is unique: no two journeys can claim one record.
+- ``shipments``: each DCL shipment's item fulfillment and whether its tracking is on Shopify (C).
+- ``inbound_orders``, ``asn_versions``, ``asn_replacements``, ``receipts``: flow D's PO / TO ↔ DCL
+  PO number, every announcement sent, cancel-and-replace confirmations, receipts posted.
 - ``exceptions``: the quarantine. One row per (flow, entity, key): open / retrying / resolved.
 - ``audit_log``: every external write we made or attempted (system, operation, record, outcome).
 """
@@ -45,15 +51,79 @@ bindings = sa.Table(
     sa.Index("ix_binding_remote", "system", "entity", "remote_id"),
 )
 
-orders = sa.Table(
-    "orders",
+order_journeys = sa.Table(
+    "order_journeys",
     metadata,
-    sa.Column("shopify_order_id", sa.String(32), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("shopify_order_id", sa.String(32)),  # None: a sales order that did not come from Shopify
     sa.Column("name", sa.String(64), index=True),
     sa.Column("stage", sa.String(32), nullable=False),
     sa.Column("lines", sa.JSON),
+    sa.Column("netsuite_sales_order_id", sa.String(32)),
+    sa.Column("netsuite_tranid", sa.String(64)),
+    sa.Column("dcl_order_number", sa.String(64)),
+    sa.Column("stateset_order_id", sa.String(64)),
+    sa.Column("stateset_shipped_at", sa.DateTime(timezone=True)),
+    sa.Column("cash_sale_id", sa.String(32)),
+    sa.Column("shipments_completed", sa.Integer),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # Each remote record belongs to one journey: the database refuses a second (NULLs are free).
+    sa.UniqueConstraint("shopify_order_id", name="uq_journey_shopify_order"),
+    sa.UniqueConstraint("netsuite_sales_order_id", name="uq_journey_sales_order"),
+    sa.UniqueConstraint("dcl_order_number", name="uq_journey_dcl_order"),
+)
+
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("shipment_key", sa.String(160), primary_key=True),
+    sa.Column("dcl_order_number", sa.String(64), index=True),
+    sa.Column("item_fulfillment_id", sa.String(32)),
+    sa.Column("on_shopify_at", sa.DateTime(timezone=True)),
+    sa.Column("shopify_fulfillment_id", sa.String(128)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+inbound_orders = sa.Table(
+    "inbound_orders",
+    metadata,
+    sa.Column("netsuite_order_id", sa.String(32), primary_key=True),
+    sa.Column("dcl_po_number", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("dcl_po_number", name="uq_inbound_dcl_po"),
+)
+
+asn_versions = sa.Table(
+    "asn_versions",
+    metadata,
+    sa.Column("netsuite_order_id", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(64), nullable=False),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("dcl_po_number", sa.String(64)),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+asn_replacements = sa.Table(
+    "asn_replacements",
+    metadata,
+    sa.Column("netsuite_order_id", sa.String(32), primary_key=True),
+    sa.Column("old_dcl_po_number", sa.String(64), primary_key=True),
+    sa.Column("cancel_confirmed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("new_dcl_po_number", sa.String(64)),
+)
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("receipt_key", sa.String(160), primary_key=True),
+    sa.Column("dcl_po_number", sa.String(64), nullable=False, index=True),
+    sa.Column("item_receipt_id", sa.String(32)),
+    sa.Column("posted_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 exceptions = sa.Table(

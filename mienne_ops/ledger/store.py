@@ -10,23 +10,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from mienne_ops.errors import PermanentError
+from mienne_ops.domain.journey import Entity, System
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.inbound import InboundRecords
+from mienne_ops.ledger.journeys import BindingConflict, JourneyRecords
 from mienne_ops.ledger.migrate import check_revision
-
-EXCEPTION_OPEN = "open"
-EXCEPTION_RETRYING = "retrying"
-EXCEPTION_RESOLVED = "resolved"
+from mienne_ops.ledger.sql import insert_ignore, now
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+class ExceptionStatus(StrEnum):
+    OPEN = "open"  # quarantined: waits for a person (`mienne-ops exceptions retry|resolve`)
+    RETRYING = "retrying"  # picked up again by the flow's next run
+    RESOLVED = "resolved"
+
+
+EXCEPTION_OPEN = ExceptionStatus.OPEN
+EXCEPTION_RETRYING = ExceptionStatus.RETRYING
+EXCEPTION_RESOLVED = ExceptionStatus.RESOLVED
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,10 @@ class ExceptionRow:
     context: dict[str, Any] | None
 
 
-class BindingConflict(PermanentError):
-    """A key is already bound to a different remote record: a human must look."""
+class Ledger(JourneyRecords, InboundRecords):
+    """Inbox, bindings, exceptions and audit here; journeys and shipments (`ledger.journeys`) and
+    flow D's records (`ledger.inbound`) mixed in — one object, one engine, one API."""
 
-
-class Ledger:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _make_engine(url)
@@ -86,11 +91,13 @@ class Ledger:
             "topic": topic,
             "resource_id": resource_id,
             "triggered_at": triggered_at,
-            "received_at": _now(),
+            "received_at": now(),
             "payload": payload,
         }
         with self.engine.begin() as conn:
-            result = conn.execute(self._insert_ignore(schema.inbox_events, ["source", "event_id"]), values)
+            result = conn.execute(
+                insert_ignore(self.engine, schema.inbox_events, ["source", "event_id"]), values
+            )
             return result.rowcount == 1
 
     def events_after(self, source: str, after_id: int, limit: int = 500) -> list[InboxEvent]:
@@ -147,19 +154,19 @@ class Ledger:
                 sa.select(sa.func.count()).select_from(table).where(table.c.source == source)
             ).scalar_one()
 
-    # -- bindings -------------------------------------------------------------------------------
-    def bind(self, entity: str, key: str, system: str, remote_id: str) -> str:
+    # -- bindings (remote-id maps with no journey of their own, e.g. customers) ------------------
+    def bind(self, entity: Entity, key: str, system: System, remote_id: str) -> str:
         """Record that ``key`` is ``remote_id`` in ``system``; idempotent, conflict-checked."""
         values = {
-            "entity": entity,
+            "entity": str(entity),
             "key": str(key),
-            "system": system,
+            "system": str(system),
             "remote_id": str(remote_id),
-            "created_at": _now(),
+            "created_at": now(),
         }
         with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(schema.bindings, ["entity", "key", "system"]), values)
-            bound = self._binding(conn, entity, str(key), system)
+            conn.execute(insert_ignore(self.engine, schema.bindings, ["entity", "key", "system"]), values)
+            bound = self._remote_id(conn, entity, str(key), system)
         if bound != str(remote_id):
             raise BindingConflict(
                 f"{entity} {key} is already bound to {system} {bound}, not {remote_id}",
@@ -169,117 +176,17 @@ class Ledger:
             )
         return bound
 
-    def replace_binding(self, entity: str, key: str, system: str, old: str, new: str) -> bool:
-        """Re-point a binding from ``old`` to ``new`` (compare-and-swap: False if it is neither)."""
-        table = schema.bindings
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(table)
-                .where(
-                    table.c.entity == entity,
-                    table.c.key == str(key),
-                    table.c.system == system,
-                    table.c.remote_id == str(old),
-                )
-                .values(remote_id=str(new))
-            )
-            return self._binding(conn, entity, str(key), system) == str(new)
-
-    def binding(self, entity: str, key: str, system: str) -> str | None:
+    def remote_id(self, entity: Entity, key: str, system: System) -> str | None:
+        """The id in ``system`` bound to our ``key`` (None: not bound)."""
         with self.engine.connect() as conn:
-            return self._binding(conn, entity, str(key), system)
+            return self._remote_id(conn, entity, str(key), system)
 
-    def bindings_for(self, entity: str, key: str) -> dict[str, str]:
-        table = schema.bindings
-        query = sa.select(table.c.system, table.c.remote_id).where(
-            table.c.entity == entity, table.c.key == str(key)
-        )
-        with self.engine.connect() as conn:
-            return {row.system: row.remote_id for row in conn.execute(query)}
-
-    def bindings_of(self, entity: str, system: str, keys: Iterable[str]) -> dict[str, str]:
-        """Remote ids for many keys at once (missing keys are absent from the result)."""
-        keys = [str(k) for k in keys]
-        table = schema.bindings
-        found: dict[str, str] = {}
-        with self.engine.connect() as conn:
-            # Chunks keep each IN (...) well under SQLite's bound-parameter limit.
-            for start in range(0, len(keys), 500):
-                query = sa.select(table.c.key, table.c.remote_id).where(
-                    table.c.entity == entity,
-                    table.c.system == system,
-                    table.c.key.in_(keys[start : start + 500]),
-                )
-                found.update({row.key: row.remote_id for row in conn.execute(query)})
-        return found
-
-    def key_for(self, entity: str, system: str, remote_id: str) -> str | None:
-        table = schema.bindings
-        query = sa.select(table.c.key).where(
-            table.c.entity == entity, table.c.system == system, table.c.remote_id == str(remote_id)
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar()
-
-    def _binding(self, conn: sa.Connection, entity: str, key: str, system: str) -> str | None:
+    def _remote_id(self, conn: sa.Connection, entity: Entity, key: str, system: System) -> str | None:
         table = schema.bindings
         query = sa.select(table.c.remote_id).where(
-            table.c.entity == entity, table.c.key == key, table.c.system == system
+            table.c.entity == str(entity), table.c.key == key, table.c.system == str(system)
         )
         return conn.execute(query).scalar()
-
-    # -- orders (the journey) -------------------------------------------------------------------
-    def record_order(
-        self, shopify_order_id: str, name: str | None, stage: str, lines: list[dict] | None = None
-    ) -> None:
-        """Create or advance an order's row (stage, and lines when given)."""
-        table = schema.orders
-        now = _now()
-        values = {
-            "shopify_order_id": str(shopify_order_id),
-            "name": name,
-            "stage": stage,
-            "lines": lines,
-            "created_at": now,
-            "updated_at": now,
-        }
-        with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(table, ["shopify_order_id"]), values)
-            changes: dict[str, Any] = {"stage": stage, "updated_at": now}
-            if name:
-                changes["name"] = name
-            if lines is not None:
-                changes["lines"] = lines
-            conn.execute(
-                sa.update(table).where(table.c.shopify_order_id == str(shopify_order_id)).values(changes)
-            )
-
-    def find_order(self, id_or_name: str) -> dict[str, Any] | None:
-        """An order by Shopify id, name (``#1001`` or ``1001``)."""
-        table = schema.orders
-        candidates = {id_or_name, f"#{id_or_name.lstrip('#')}"}
-        query = sa.select(table).where(
-            sa.or_(table.c.shopify_order_id == id_or_name, table.c.name.in_(candidates))
-        )
-        with self.engine.connect() as conn:
-            row = conn.execute(query).mappings().first()
-        return dict(row) if row else None
-
-    def order_stages(self, shopify_order_ids: Iterable[str]) -> dict[str, str]:
-        """Stage of each known order among ``shopify_order_ids`` (unknown ids are absent)."""
-        ids = [str(i) for i in shopify_order_ids]
-        if not ids:
-            return {}
-        table = schema.orders
-        query = sa.select(table.c.shopify_order_id, table.c.stage).where(table.c.shopify_order_id.in_(ids))
-        with self.engine.connect() as conn:
-            return {row.shopify_order_id: row.stage for row in conn.execute(query)}
-
-    def orders_in_stage(self, stages: Sequence[str]) -> list[dict[str, Any]]:
-        table = schema.orders
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(table).where(table.c.stage.in_(list(stages)))).mappings()
-            return [dict(row) for row in rows]
 
     # -- exceptions -----------------------------------------------------------------------------
     def quarantine(
@@ -295,7 +202,7 @@ class Ledger:
     ) -> None:
         """Open (or re-open and count) the exception of a record in a flow."""
         table = schema.exceptions
-        now = _now()
+        at = now()
         status = EXCEPTION_RETRYING if retrying else EXCEPTION_OPEN
         values = {
             "flow": flow,
@@ -306,13 +213,13 @@ class Ledger:
             "status": status,
             "attempts": 0,
             "context": context,
-            "first_seen": now,
-            "last_seen": now,
+            "first_seen": at,
+            "last_seen": at,
             "resolved_at": None,
         }
         where = (table.c.flow == flow) & (table.c.entity == entity) & (table.c.key == str(key))
         with self.engine.begin() as conn:
-            conn.execute(self._insert_ignore(table, ["flow", "entity", "key"]), values)
+            conn.execute(insert_ignore(self.engine, table, ["flow", "entity", "key"]), values)
             conn.execute(
                 sa.update(table)
                 .where(where)
@@ -322,7 +229,7 @@ class Ledger:
                     status=status,
                     attempts=table.c.attempts + 1,
                     context=context,
-                    last_seen=now,
+                    last_seen=at,
                     resolved_at=None,
                 )
             )
@@ -339,15 +246,15 @@ class Ledger:
                     table.c.key == str(key),
                     table.c.status != EXCEPTION_RESOLVED,
                 )
-                .values(status=EXCEPTION_RESOLVED, resolved_at=_now())
+                .values(status=EXCEPTION_RESOLVED, resolved_at=now())
             )
             return result.rowcount > 0
 
     def set_exception_status(self, exception_id: int, status: str) -> None:
         table = schema.exceptions
-        values: dict[str, Any] = {"status": status, "last_seen": _now()}
+        values: dict[str, Any] = {"status": status, "last_seen": now()}
         if status == EXCEPTION_RESOLVED:
-            values["resolved_at"] = _now()
+            values["resolved_at"] = now()
         with self.engine.begin() as conn:
             conn.execute(sa.update(table).where(table.c.id == exception_id).values(values))
 
@@ -406,7 +313,7 @@ class Ledger:
         with self.engine.begin() as conn:
             conn.execute(
                 sa.insert(schema.audit_log).values(
-                    at=_now(),
+                    at=now(),
                     system=system,
                     operation=operation,
                     record=str(record),
@@ -421,14 +328,6 @@ class Ledger:
         query = sa.select(table).where(table.c.record.in_([str(r) for r in records])).order_by(table.c.id)
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
-
-    # -- helpers --------------------------------------------------------------------------------
-    def _insert_ignore(self, table: sa.Table, conflict_columns: list[str]):
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-        if self.engine.dialect.name == "sqlite":
-            return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
-        raise NotImplementedError(f"ledger does not support {self.engine.dialect.name}")
 
 
 def _make_engine(url: str) -> sa.Engine:

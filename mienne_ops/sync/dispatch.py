@@ -12,21 +12,19 @@ import logging
 from dataclasses import dataclass
 
 from mienne_ops.domain.dispatch import DispatchConfig, plan_dcl_order
+from mienne_ops.domain.journey import Entity, Flow, Stage
 from mienne_ops.domain.orders import sales_order_external_id
 from mienne_ops.errors import RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date
 from mienne_ops.ledger import Ledger
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
-from mienne_ops.sync.orders import ENTITY as ORDER_ENTITY
-from mienne_ops.sync.orders import FLOW as ORDER_FLOW
-from mienne_ops.sync.orders import STAGE_CANCELLED, STAGE_DISPATCHED
 
 log = logging.getLogger("mienne_ops.sync.dispatch")
 
-FLOW = "B"
-ENTITY = "sales_order"
+FLOW = Flow.DISPATCH
+ENTITY = Entity.SALES_ORDER
 
 PENDING_DISPATCH_QUERY = (
     "SELECT t.id, t.tranid, t.externalid, t.otherrefnum, "
@@ -74,8 +72,19 @@ def held_sales_order_ids(ledger: Ledger) -> set[str]:
     (`netsuite_total_mismatch`) or a later edit could not be applied to it. Shipping it would ship
     what the customer no longer ordered, so it waits until the exception is resolved.
     """
-    keys = ledger.keys_with_exceptions(ORDER_FLOW, ORDER_ENTITY, [EXCEPTION_OPEN, EXCEPTION_RETRYING])
-    return set(ledger.bindings_of(ORDER_ENTITY, "netsuite", keys).values()) if keys else set()
+    statuses = [ExceptionStatus.OPEN, ExceptionStatus.RETRYING]
+    keys = ledger.keys_with_exceptions(Flow.ORDERS, Entity.ORDER, statuses)
+    journeys = ledger.journeys(keys).values() if keys else []
+    return {j.netsuite_sales_order_id for j in journeys if j.netsuite_sales_order_id}
+
+
+@dataclass(frozen=True)
+class PlannedDispatch:
+    """A sales order ready for DCL: the DCL order and the Shopify order it came from (if any)."""
+
+    dcl_order: dict
+    shopify_order_id: str | None
+    tranid: str | None
 
 
 @dataclass
@@ -98,7 +107,7 @@ class Dispatcher:
     def dispatch(self, sales_order_ids: list[str]) -> BatchReport:
         """Plan every order, send the good ones to DCL in one batch, then set their flags."""
         lines = sales_order_lines(self.netsuite, sales_order_ids)
-        planned: dict[str, dict] = {}
+        planned: dict[str, PlannedDispatch] = {}
         held = held_sales_order_ids(self.ledger)
 
         def plan(so_id: str) -> Outcome:
@@ -107,10 +116,17 @@ class Dispatcher:
             header = self.netsuite.get("salesOrder", so_id, expand=True)
             if header.get("custbody_sent_to_3pl") is True:
                 return Outcome.SKIPPED
+            # The Shopify order, from the sales order's own external id: found once, used for both
+            # the cancelled check and the journey written when DCL accepts.
             key = shopify_order_key(header.get("externalId"))
-            if key and (self.ledger.find_order(key) or {}).get("stage") == STAGE_CANCELLED:
+            journey = self.ledger.journey(key) if key else None
+            if journey and journey.stage == Stage.CANCELLED:
                 return Outcome.SKIPPED
-            planned[so_id] = plan_dcl_order(header, lines.get(so_id, []), self.config)
+            planned[so_id] = PlannedDispatch(
+                dcl_order=plan_dcl_order(header, lines.get(so_id, []), self.config),
+                shopify_order_id=key,
+                tranid=header.get("tranId"),
+            )
             return Outcome.DONE
 
         report = run_batch(
@@ -123,10 +139,10 @@ class Dispatcher:
         )
         if not planned:
             return report
-        results = {r.order_number: r for r in self.dcl.submit_batch(list(planned.values()))}
+        results = {r.order_number: r for r in self.dcl.submit_batch([p.dcl_order for p in planned.values()])}
 
         def confirm(so_id: str) -> Outcome:
-            order = planned[so_id]
+            order = planned[so_id].dcl_order
             result = results.get(order["order_number"])
             if result is None or not (result.accepted or result.already_exists):
                 message = result.error_message if result else "no result for this order in the batch"
@@ -135,8 +151,12 @@ class Dispatcher:
                 )
             self.ledger.audit("dcl", "batches.order", order["order_number"], "ok", remote_id=so_id)
             self.netsuite.patch("salesOrder", so_id, {"custbody_sent_to_3pl": True})
-            self.ledger.bind(ENTITY, so_id, "dcl", order["order_number"])
-            self._advance_order(so_id, order["order_number"])
+            self.ledger.record_dispatch(
+                so_id,
+                order["order_number"],
+                shopify_order_id=planned[so_id].shopify_order_id,
+                tranid=planned[so_id].tranid,
+            )
             return Outcome.DONE
 
         confirmed = run_batch(
@@ -146,12 +166,6 @@ class Dispatcher:
         report.counts[Outcome.DONE] -= len(planned)
         report.merge(confirmed)
         return report
-
-    def _advance_order(self, so_id: str, order_number: str) -> None:
-        key = self.ledger.key_for("order", "netsuite", so_id)
-        if key:
-            self.ledger.bind("order", key, "dcl", order_number)
-            self.ledger.record_order(key, None, STAGE_DISPATCHED)
 
 
 def dispatch_config(rules, kit_components: dict[str, list[tuple[str, int]]], account: str, freight: str):

@@ -5,8 +5,9 @@ the item fulfillment carries ``externalId = dcl-shipment-<key>`` and is looked u
 the transform; in Shopify there is one fulfillment per assigned location of the order's fulfillment
 orders, and units already in a fulfillment with the shipment's tracking numbers are never sent again;
 the cash sale carries ``externalId = cashsale-so-<id>``. Units whose fulfillment order is ON_HOLD or
-SCHEDULED leave the order *retrying* (`WaitingError`) until a run finds it released. Bindings in the
-ledger make a re-run cost no API calls for shipments already complete.
+SCHEDULED leave the order *retrying* (`WaitingError`) until a run finds it released. The records in the
+ledger (the order's journey and each shipment's progress) make a re-run cost no API calls for
+shipments already complete.
 """
 
 from __future__ import annotations
@@ -30,19 +31,19 @@ from mienne_ops.domain.fulfillment import (
     tracking_info,
     units_not_on_shopify,
 )
+from mienne_ops.domain.journey import Entity, Flow, OrderJourney, Stage
 from mienne_ops.errors import InvalidRecordError, NotFoundError, WaitingError
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.dispatch import sales_order_lines
-from mienne_ops.sync.orders import STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED
+from mienne_ops.sync.dispatch import sales_order_lines, shopify_order_key
 
 log = logging.getLogger("mienne_ops.sync.fulfillment")
 
-FLOW = "C"
-ENTITY = "dcl_order"
+FLOW = Flow.FULFILLMENT
+ENTITY = Entity.DCL_ORDER
 
 
 def is_shipped(dcl_order: dict) -> bool:
@@ -77,11 +78,11 @@ class ShipmentSync:
         shipments = read_order_shipments(dcl_order)
         if not shipments:
             return Outcome.SKIPPED
-        completion_key = f"{order_number}:{len(shipments)}"
-        if self.ledger.binding(ENTITY, completion_key, "complete"):
+        journey = self._journey(order_number)  # the order's ids and markers, one keyed read
+        if journey.complete_for(len(shipments)):
             return Outcome.SKIPPED  # every shipment, the cash sale and StateSet already done
-        so_id = self._sales_order_id(order_number)
-        order_key = self.ledger.key_for("order", "netsuite", so_id)
+        so_id = str(journey.netsuite_sales_order_id)
+        order_key = journey.shopify_order_id
         so_lines = sales_order_lines(self.netsuite, [so_id])[so_id]
         location_id = self.location_by_warehouse.get(
             dcl_order.get("location") or "", self.default_location_id
@@ -104,20 +105,23 @@ class ShipmentSync:
             quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
             for line, quantity in quantities.items():
                 shipped_before[line] += quantity
-            if self.ledger.binding("shipment", key, "shopify"):
+            progress = self.ledger.shipment(key)
+            if progress and progress.on_shopify:
                 continue
             did_work = True
-            self._item_fulfillment(so_id, order_number, shipment, quantities, key, location_id, so_lines)
+            if not (progress and progress.item_fulfillment_id):
+                self._item_fulfillment(so_id, order_number, shipment, quantities, key, location_id, so_lines)
             if order_key:
-                reason = self._shopify_fulfillment(order_key, so_lines, quantities, shipment, key)
+                reason = self._shopify_fulfillment(
+                    order_key, order_number, so_lines, quantities, shipment, key
+                )
                 waiting.extend([reason] if reason else [])
         fully_shipped = self._fully_shipped(dcl_order, shipped_before)
+        stateset_done = True
         if order_key:
-            self._stateset_shipped(order_key, shipments[-1], fully_shipped)
-            self.ledger.record_order(
-                order_key, None, STAGE_SHIPPED if fully_shipped else STAGE_PARTIALLY_SHIPPED
-            )
-        billed = self._cash_sale(so_id, order_number)
+            stateset_done = self._stateset_shipped(journey, shipments[-1], fully_shipped)
+            self.ledger.set_stage(journey.id, Stage.SHIPPED if fully_shipped else Stage.PARTIALLY_SHIPPED)
+        billed = self._cash_sale(journey, order_number)
         if waiting:
             # Never done while the tracking is not on Shopify: retried until the FO is released.
             raise WaitingError(
@@ -129,18 +133,20 @@ class ShipmentSync:
                 operation="fulfillmentCreate",
                 record=order_number,
             )
-        if fully_shipped and billed and self._stateset_done(order_key):
-            self.ledger.bind(ENTITY, completion_key, "complete", so_id)
+        if fully_shipped and billed and stateset_done:
+            self.ledger.mark_shipments_complete(journey.id, len(shipments))
         return Outcome.DONE if did_work else Outcome.SKIPPED
 
     # -- steps ----------------------------------------------------------------------------------
-    def _sales_order_id(self, order_number: str) -> str:
-        so_id = self.ledger.key_for("sales_order", "dcl", order_number)
-        if so_id:
-            return so_id
+    def _journey(self, order_number: str) -> OrderJourney:
+        """The journey flow B wrote when DCL accepted the order; else (sent by someone else, or the
+        dispatch record lost in a crash) found in NetSuite by tranId and recorded now."""
+        journey = self.ledger.journey_by_dcl_order(order_number)
+        if journey is not None and journey.netsuite_sales_order_id:
+            return journey
         rows = list(
             self.netsuite.suiteql(
-                "SELECT t.id FROM transaction t WHERE t.type = 'SalesOrd' "
+                "SELECT t.id, t.externalid FROM transaction t WHERE t.type = 'SalesOrd' "
                 f"AND t.tranid = {suiteql_literal(str(order_number))}"
             )
         )
@@ -148,12 +154,14 @@ class ShipmentSync:
             raise NotFoundError(
                 "no NetSuite sales order for this DCL order", system="netsuite", record=order_number
             )
-        return str(rows[0]["id"])
+        return self.ledger.record_dispatch(
+            str(rows[0]["id"]),
+            order_number,
+            shopify_order_id=shopify_order_key(rows[0].get("externalid")),
+            tranid=order_number,
+        )
 
     def _item_fulfillment(self, so_id, order_number, shipment, quantities, key, location_id, so_lines) -> str:
-        bound = self.ledger.binding("shipment", key, "netsuite")
-        if bound:
-            return bound
         external_id = item_fulfillment_external_id(order_number, shipment)
         existing = self.netsuite.find_by_external_id("ItemShip", external_id)
         if existing is None:
@@ -167,7 +175,7 @@ class ShipmentSync:
             )
             existing = self.netsuite.transform("salesOrder", so_id, "itemFulfillment", body, record=key)
             self.ledger.audit("netsuite", "itemFulfillment.transform", key, "ok", remote_id=existing)
-        return self.ledger.bind("shipment", key, "netsuite", existing)
+        return self.ledger.bind_item_fulfillment(key, order_number, existing)
 
     def _package_sublist(self, so_id: str) -> str:
         """The package sublist the sales order's ship method gives its fulfillments (rules)."""
@@ -179,7 +187,9 @@ class ShipmentSync:
         ship_method = rows[0].get("shipmethod") if rows else None
         return self.package_sublists.get(int(ship_method), "package") if ship_method else "package"
 
-    def _shopify_fulfillment(self, order_key, so_lines, quantities, shipment, key) -> str | None:
+    def _shopify_fulfillment(
+        self, order_key, order_number, so_lines, quantities, shipment, key
+    ) -> str | None:
         """Put the shipment's tracking on Shopify: one fulfillment per assigned location.
 
         Returns the exceptions-queue reason when some units wait on a held or scheduled fulfillment
@@ -221,20 +231,19 @@ class ShipmentSync:
                 operation="fulfillmentCreate",
                 record=key,
             )
-        self.ledger.bind("shipment", key, "shopify", ids[0] if ids else "nothing-to-fulfil")
+        # No id: nothing was left to fulfil (someone else fulfilled these units); settled all the same.
+        self.ledger.record_on_shopify(key, order_number, ids[0] if ids else None)
         return None
 
-    def _stateset_done(self, order_key: str | None) -> bool:
-        if order_key is None or not self.ledger.binding("order", order_key, "stateset"):
+    def _stateset_shipped(self, journey: OrderJourney, last_shipment: dict, fully_shipped: bool) -> bool:
+        """Move the StateSet order to shipped once everything shipped; True when nothing is left
+        to do in StateSet (no StateSet order, or it is shipped)."""
+        if not journey.stateset_order_id or journey.stateset_shipped_at:
             return True
-        return bool(self.ledger.binding("order", order_key, "stateset_shipped"))
-
-    def _stateset_shipped(self, order_key: str, last_shipment: dict, fully_shipped: bool) -> None:
-        if not fully_shipped or self.ledger.binding("order", order_key, "stateset_shipped"):
-            return
-        stateset_id = self.ledger.binding("order", order_key, "stateset")
-        if not stateset_id:
-            return
+        if not fully_shipped:
+            return False
+        stateset_id = journey.stateset_order_id
+        order_key = str(journey.shopify_order_id)
         tracking = tracking_info(last_shipment)
         self.stateset.ship_order(
             stateset_id,
@@ -247,12 +256,14 @@ class ShipmentSync:
             tracking_url=tracking.urls[0] if tracking.urls else None,
         )
         self.ledger.audit("stateset", "orders.ship", order_key, "ok", remote_id=stateset_id)
-        self.ledger.bind("order", order_key, "stateset_shipped", stateset_id)
+        self.ledger.mark_stateset_shipped(journey.id)
+        return True
 
-    def _cash_sale(self, so_id: str, order_number: str) -> bool:
+    def _cash_sale(self, journey: OrderJourney, order_number: str) -> bool:
         """Bill the sales order when the policy says so; True when nothing is left to bill."""
-        if self.cash_sale_policy == "never" or self.ledger.binding("sales_order", so_id, "cash_sale"):
+        if self.cash_sale_policy == "never" or journey.cash_sale_id:
             return True
+        so_id = str(journey.netsuite_sales_order_id)
         rows = list(self.netsuite.suiteql(f"SELECT t.status FROM transaction t WHERE t.id = {int(so_id)}"))
         status = rows[0].get("status", "") if rows else ""
         if not should_bill(status, self.cash_sale_policy):
@@ -268,7 +279,7 @@ class ShipmentSync:
                 record=order_number,
             )
             self.ledger.audit("netsuite", "cashSale.transform", order_number, "ok", remote_id=existing)
-        self.ledger.bind("sales_order", so_id, "cash_sale", existing)
+        self.ledger.bind_cash_sale(journey.id, existing)
         return True
 
     @staticmethod

@@ -49,21 +49,20 @@ from mienne_ops.domain.inbound import (
     reference_transaction_number,
     replacement_notification,
 )
+from mienne_ops.domain.journey import AsnVersion, Entity, Flow
 from mienne_ops.errors import InvalidRecordError, NotFoundError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date, suiteql_literal
 from mienne_ops.ledger import Ledger
-from mienne_ops.ledger.store import EXCEPTION_RETRYING
+from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sync.batch import Outcome
 
 log = logging.getLogger("mienne_ops.sync.inbound")
 
-FLOW = "D"
-ENTITY_ORDER = "inbound_order"  # key: NetSuite PO / TO internal id; binding "dcl" -> dcl_po_number
-ENTITY_ASN = "inbound_asn"  # key: NetSuite id; bindings "v<n>" -> "<digest>:<reference>:<units>"
-ENTITY_PO = "dcl_po"  # key: dcl_po_number (receipt runs)
-ENTITY_RECEIPT = "dcl_receipt"  # key: <dcl_po_number>-<receipt key>; binding "netsuite" -> item receipt
-NOTHING_POSTED = "nothing-posted"
+FLOW = Flow.INBOUND
+ENTITY_ORDER = Entity.INBOUND_ORDER  # key: NetSuite PO / TO internal id (ledger: inbound_orders)
+ENTITY_PO = Entity.DCL_PO  # key: dcl_po_number (receipt runs)
+ENTITY_RECEIPT = Entity.DCL_RECEIPT  # key: <dcl_po_number>-<receipt key> (ledger: receipts)
 UPDATE_IN_PLACE, CANCEL_AND_REPLACE = "update_in_place", "cancel_and_replace"
 ASN_CANCEL_REQUIRED = "asn_cancel_required"
 SEND_ATTEMPTS = 2
@@ -118,23 +117,6 @@ def load_orders(netsuite: NetSuiteClient, ids: list[str]) -> dict[str, InboundOr
     return {str(h["id"]): InboundOrder.from_suiteql(h, lines[str(h["id"])]) for h in headers}
 
 
-@dataclass(frozen=True)
-class Announcement:
-    digest: str
-    reference: str
-    units: int
-
-
-def announced_versions(ledger: Ledger, order_id: str) -> dict[int, Announcement]:
-    """Version -> what the ledger says was announced (fingerprint, reference, units)."""
-    versions = {}
-    for system, value in ledger.bindings_for(ENTITY_ASN, order_id).items():
-        if system.startswith("v") and system[1:].isdigit():
-            digest, reference, units = ([*value.split(":"), "0", "0"])[:3]
-            versions[int(system[1:])] = Announcement(digest, reference, int(units or 0))
-    return versions
-
-
 @dataclass
 class Announcer:
     netsuite: NetSuiteClient
@@ -155,16 +137,18 @@ class Announcer:
             return Outcome.SKIPPED  # cancelled, closed or fully received: nothing to announce
         notification = plan_po_notification(order, self.warehouse_by_location)
         digest = notification_digest(notification)
-        versions = announced_versions(self.ledger, order.id)
-        known = self.ledger.binding(ENTITY_ORDER, order.id, "dcl")
-        if versions and versions[max(versions)].digest == digest and known:
+        versions = self.ledger.asn_versions(order.id)
+        known = self.ledger.dcl_po_number(order.id)
+        if versions and versions[max(versions)].fingerprint == digest and known:
             return Outcome.DONE if self._mark(order, known) else Outcome.SKIPPED
         if known and versions and self.asn_updates == CANCEL_AND_REPLACE:
             return self._replace(order, notification, digest, versions, known)
         dcl_po_number, version, reference = self._send(order, notification, versions)
-        self.ledger.bind(ENTITY_ORDER, order.id, "dcl", str(dcl_po_number))
+        self.ledger.bind_dcl_po(order.id, str(dcl_po_number))
         units = sum(int(line["quantity"]) for line in notification["lines"])
-        self.ledger.bind(ENTITY_ASN, order.id, f"v{version}", f"{digest}:{reference}:{units}")
+        self.ledger.record_asn_version(
+            order.id, AsnVersion(version, digest, reference, units, str(dcl_po_number))
+        )
         self._mark(order, str(dcl_po_number))
         return Outcome.DONE
 
@@ -173,7 +157,7 @@ class Announcer:
         order: InboundOrder,
         notification: dict[str, Any],
         digest: str,
-        versions: dict[int, Announcement],
+        versions: dict[int, AsnVersion],
         old_number: str,
     ) -> Outcome:
         """Cancel-and-replace: only once the old DCL PO is cancelled, the open quantities as a new PO."""
@@ -189,34 +173,36 @@ class Announcer:
                 payload={"dcl_po_number": old_number, "reference": versions[max(versions)].reference},
             )
         # Kept in the ledger: a transient failure below re-queues the exception under another reason.
-        self.ledger.bind(ENTITY_ASN, order.id, f"cancelled-{old_number}", "confirmed by operator")
+        self.ledger.confirm_asn_cancel(order.id, old_number)
         replacement = replacement_notification(notification, order)
         dcl_po_number, version, reference = self._send(order, replacement, versions)
-        if not self.ledger.replace_binding(ENTITY_ORDER, order.id, "dcl", old_number, str(dcl_po_number)):
+        if not self.ledger.replace_dcl_po(order.id, old_number, str(dcl_po_number)):
             raise RemoteValidationError(
                 "the ledger's DCL PO changed while it was being replaced",
                 system="ledger",
                 record=order.id,
             )
         units = sum(int(line["quantity"]) for line in notification["lines"])  # what the order announces
-        self.ledger.bind(ENTITY_ASN, order.id, f"v{version}", f"{digest}:{reference}:{units}")
-        self.ledger.bind(ENTITY_ASN, order.id, f"replaced-{old_number}", str(dcl_po_number))
+        self.ledger.record_asn_version(
+            order.id, AsnVersion(version, digest, reference, units, str(dcl_po_number))
+        )
+        self.ledger.record_asn_replacement(order.id, old_number, str(dcl_po_number))
         self._mark(order, str(dcl_po_number))
         return Outcome.DONE
 
     def _cancel_confirmed(self, order_id: str, old_number: str) -> bool:
         """An operator sent the ``asn_cancel_required`` exception of this PO number back for a retry."""
-        if self.ledger.binding(ENTITY_ASN, order_id, f"cancelled-{old_number}"):
+        if self.ledger.asn_cancel_confirmed(order_id, old_number):
             return True
         return any(
             row.entity == ENTITY_ORDER
             and row.reason == ASN_CANCEL_REQUIRED
             and (row.context or {}).get("dcl_po_number") == old_number
-            for row in self.ledger.exceptions(statuses=[EXCEPTION_RETRYING], flow=FLOW, key=order_id)
+            for row in self.ledger.exceptions(statuses=[ExceptionStatus.RETRYING], flow=FLOW, key=order_id)
         )
 
     def _send(
-        self, order: InboundOrder, notification: dict[str, Any], versions: dict[int, Announcement]
+        self, order: InboundOrder, notification: dict[str, Any], versions: dict[int, AsnVersion]
     ) -> tuple[int, int, str]:
         version = max([0, *versions, *self._attempted_versions(order.id)]) + 1
         # Resending a rejected version as the next one is an update only when DCL updates in place.
@@ -273,7 +259,7 @@ class ReceiptSync:
         did_work = False
         for receipt in receipts:
             key = f"{dcl_po_number}-{receipt_key(receipt)}"
-            if self.ledger.binding(ENTITY_RECEIPT, key, "netsuite"):
+            if self.ledger.posted_receipt(key):
                 continue
             readable = read_receipt(receipt)
             if readable["unreadable"]:
@@ -310,13 +296,13 @@ class ReceiptSync:
                     },
                 )
             if plan.body is None:
-                self.ledger.bind(ENTITY_RECEIPT, key, "netsuite", NOTHING_POSTED)
+                self.ledger.record_receipt(key, dcl_po_number, None)  # all excess: quarantined above
                 return
             existing = self.netsuite.transform(
                 order.record_type, order.id, "itemReceipt", plan.body, record=key
             )
             self.ledger.audit("netsuite", "itemReceipt.transform", key, "ok", remote_id=existing)
-        self.ledger.bind(ENTITY_RECEIPT, key, "netsuite", existing)
+        self.ledger.record_receipt(key, dcl_po_number, existing)
 
     def _quarantine_unreadable(self, dcl_po_number: str, key: str, receipt: dict[str, Any]) -> None:
         self.ledger.quarantine(
@@ -335,7 +321,7 @@ class ReceiptSync:
         self.ledger.audit("netsuite", f"{order.record_type}.close", order.id, "ok", remote_id=order.id)
 
     def _order_id(self, dcl_po_number: str) -> str:
-        bound = self.ledger.key_for(ENTITY_ORDER, "dcl", dcl_po_number)
+        bound = self.ledger.inbound_order_of_po(dcl_po_number)
         if bound:
             return bound
         rows = list(

@@ -31,6 +31,7 @@ from mienne_ops.domain.inventory import (
     plan_push,
     retarget_after_stale,
 )
+from mienne_ops.domain.journey import Stage
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import MAX_INVENTORY_QUANTITIES, ShopifyClient
@@ -41,7 +42,7 @@ log = logging.getLogger("mienne_ops.sync.inventory")
 
 FLOW = "E"
 ENTITY = "inventory"
-IN_FLIGHT_STAGES = ("received",)  # taken in Shopify, not yet a NetSuite sales order
+IN_FLIGHT_STAGES = (Stage.RECEIVED,)  # taken in Shopify, not yet a NetSuite sales order
 MAX_PUSH_ROUNDS = 4
 RECORDED_LOOKBACK = timedelta(days=2)
 

@@ -23,6 +23,16 @@ import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from mienne_ops.domain.journey import (
+    DISPATCHED_STAGES,
+    IMPORTED_STAGES,
+    SETTLED_STAGES,
+    Entity,
+    Flow,
+    OrderJourney,
+    Stage,
+    System,
+)
 from mienne_ops.domain.money import to_decimal
 from mienne_ops.domain.orders import (
     OrderMappingConfig,
@@ -42,21 +52,8 @@ from mienne_ops.sync.batch import Outcome
 
 log = logging.getLogger("mienne_ops.sync.orders")
 
-FLOW = "A"
-ENTITY = "order"
-
-# Journey stages, in order (the CLI prints them; later stages are set by flows B and C).
-STAGE_RECEIVED = "received"
-STAGE_IN_NETSUITE = "in_netsuite"
-STAGE_CANCELLED = "cancelled"
-STAGE_DISPATCHED = "dispatched"
-STAGE_PARTIALLY_SHIPPED = "partially_shipped"
-STAGE_SHIPPED = "shipped"
-STAGE_TEST_SKIPPED = "test_skipped"
-IMPORTED_STAGES = {STAGE_IN_NETSUITE, STAGE_DISPATCHED, STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED}
-DISPATCHED_STAGES = {STAGE_DISPATCHED, STAGE_PARTIALLY_SHIPPED, STAGE_SHIPPED}
-# Stages an order never leaves through flow A's import (the sensor does not request them again).
-SETTLED_STAGES = IMPORTED_STAGES | {STAGE_CANCELLED, STAGE_TEST_SKIPPED}
+FLOW = Flow.ORDERS
+ENTITY = Entity.ORDER
 
 
 @dataclass
@@ -100,25 +97,28 @@ class OrderIngestor:
 
     def ingest(self, key: str) -> Outcome:
         """Import one Shopify order (by numeric id)."""
-        known = self.ledger.find_order(key)
-        if known and known["stage"] in SETTLED_STAGES:
+        known = self.ledger.journey(key)  # the order's whole state, one read
+        if known and known.stage in SETTLED_STAGES:
             return Outcome.SKIPPED
         node = self.read_ahead_nodes.pop(key, None)
         order = ShopifyOrder.from_graphql(node) if node else self._read(key)
         if order.test and not self.import_test_orders:
-            self.ledger.record_order(key, order.name, STAGE_TEST_SKIPPED, lines=[])
+            self.ledger.record_order(key, order.name, Stage.TEST_SKIPPED, lines=[])
             self.ledger.audit("shopify", "order.skip", key, "ok", detail="test order")
             return Outcome.SKIPPED
-        self.ledger.record_order(key, order.name, STAGE_RECEIVED, lines=_line_summary(order))
+        self.ledger.record_order(key, order.name, Stage.RECEIVED, lines=_line_summary(order))
         plan = plan_sales_order(order, self.mapping)  # raises InvalidRecordError for bad orders
         entity_id = self._customer_id(plan)
-        sales_order_id = self._upsert_sales_order(key, plan, entity_id)
+        sales_order_id = (known and known.netsuite_sales_order_id) or self._write_sales_order(
+            key, plan, entity_id
+        )
         self._check_netsuite_total(key, plan, sales_order_id)
-        self._record_in_stateset(key, order, plan.external_id, sales_order_id)
+        if not (known and known.stateset_order_id):
+            self._record_in_stateset(key, order, plan.external_id, sales_order_id)
         if self.imported_tag not in order.tags:
             self.shopify.add_tags(order.id, [self.imported_tag])
             self.ledger.audit("shopify", "tagsAdd", key, "ok", detail=self.imported_tag)
-        self.ledger.record_order(key, order.name, STAGE_IN_NETSUITE)
+        self.ledger.record_order(key, order.name, Stage.IN_NETSUITE)
         return Outcome.DONE
 
     def apply_edit(self, key: str) -> Outcome:
@@ -128,14 +128,13 @@ class OrderIngestor:
         sales order's lines. Dispatched: DCL has (or is picking) the old lines, so a difference is an
         `edited_after_dispatch` exception with both versions, for a human to settle with DCL.
         """
-        known = self.ledger.find_order(key)
-        if not known or known["stage"] not in IMPORTED_STAGES:
+        known = self.ledger.journey(key)
+        if not known or known.stage not in IMPORTED_STAGES:
             return self.ingest(key)
         order = self._read(key)
         new_lines = _line_summary(order)
-        old_lines = list(known.get("lines") or [])
-        sales_order_id = self.ledger.binding(ENTITY, key, "netsuite")
-        if known["stage"] in DISPATCHED_STAGES or self._sent_to_3pl(sales_order_id):
+        old_lines = known.lines
+        if known.stage in DISPATCHED_STAGES or self._sent_to_3pl(known.netsuite_sales_order_id):
             if _same_lines(old_lines, new_lines):
                 return Outcome.SKIPPED
             raise InvalidRecordError(
@@ -150,7 +149,7 @@ class OrderIngestor:
         entity_id = self._customer_id(plan)
         sales_order_id = self._write_sales_order(key, plan, entity_id)
         self._check_netsuite_total(key, plan, sales_order_id)
-        self.ledger.record_order(key, order.name, known["stage"], lines=new_lines)
+        self.ledger.record_order(key, order.name, known.stage, lines=new_lines)
         self.ledger.audit("netsuite", "salesOrder.edit", key, "ok", remote_id=sales_order_id)
         return Outcome.DONE
 
@@ -168,8 +167,13 @@ class OrderIngestor:
         return header.get("custbody_sent_to_3pl") is True
 
     def _check_netsuite_total(self, key: str, plan: SalesOrderPlan, sales_order_id: str) -> None:
-        """NetSuite's total after the upsert must be Shopify's current total less gift cards."""
+        """NetSuite's total after the upsert must be Shopify's current total less gift cards.
+
+        The same read gives the sales order's tranId (DCL's order number later): kept on the journey.
+        """
         header = self.netsuite.get("salesOrder", sales_order_id)
+        if header.get("tranId"):
+            self.ledger.bind_sales_order(key, sales_order_id, tranid=str(header["tranId"]))
         booked = to_decimal(header.get("total"))
         if booked == plan.expected_total:
             return
@@ -182,9 +186,9 @@ class OrderIngestor:
             record=f"{plan.shopify_name} ({plan.shopify_order_id})",
         )
 
-    def _customer_id(self, plan) -> str:
+    def _customer_id(self, plan: SalesOrderPlan) -> str:
         customer = plan.customer
-        bound = self.ledger.binding("customer", customer.external_id, "netsuite")
+        bound = self.ledger.remote_id(Entity.CUSTOMER, customer.external_id, System.NETSUITE)
         if bound:
             return bound
         entity_id = self.netsuite.find_customer_by_email(customer.email) if customer.email else None
@@ -192,29 +196,21 @@ class OrderIngestor:
             body = customer_record(customer, self.mapping.subsidiary_id)
             entity_id = self.netsuite.upsert("customer", customer.external_id, body)
             self.ledger.audit("netsuite", "customer.upsert", customer.external_id, "ok", remote_id=entity_id)
-        return self.ledger.bind("customer", customer.external_id, "netsuite", entity_id)
+        return self.ledger.bind(Entity.CUSTOMER, customer.external_id, System.NETSUITE, entity_id)
 
-    def _upsert_sales_order(self, key: str, plan, entity_id: str) -> str:
-        bound = self.ledger.binding(ENTITY, key, "netsuite")
-        if bound:
-            return bound
-        return self._write_sales_order(key, plan, entity_id)
-
-    def _write_sales_order(self, key: str, plan, entity_id: str) -> str:
+    def _write_sales_order(self, key: str, plan: SalesOrderPlan, entity_id: str) -> str:
         sales_order_id = self.netsuite.upsert(
             "salesOrder", plan.external_id, plan.record(entity_id), replace=["item"]
         )
         self.ledger.audit("netsuite", "salesOrder.upsert", key, "ok", remote_id=sales_order_id)
-        return self.ledger.bind(ENTITY, key, "netsuite", sales_order_id)
+        return self.ledger.bind_sales_order(key, sales_order_id)
 
     def _record_in_stateset(
         self, key: str, order: ShopifyOrder, external_id: str, sales_order_id: str
     ) -> None:
-        if self.ledger.binding(ENTITY, key, "stateset"):
-            return
         created = self.stateset.create_order(external_id, stateset_order_data(order, sales_order_id))
         self.ledger.audit("stateset", "orders.create", key, "ok", remote_id=created["id"])
-        self.ledger.bind(ENTITY, key, "stateset", created["id"])
+        self.ledger.bind_stateset_order(key, created["id"])
 
 
 def _line_summary(order: ShopifyOrder) -> list[dict]:
@@ -291,11 +287,11 @@ class OrderCanceller:
     ledger: Ledger
 
     def cancel(self, key: str) -> Outcome:
-        known = self.ledger.find_order(key)
-        if known and known["stage"] == STAGE_CANCELLED:
+        known: OrderJourney | None = self.ledger.journey(key)
+        if known and known.stage == Stage.CANCELLED:
             return Outcome.SKIPPED
-        sales_order_id = self.ledger.binding(ENTITY, key, "netsuite")
-        dcl_order_number = self.ledger.binding(ENTITY, key, "dcl")
+        sales_order_id = known.netsuite_sales_order_id if known else None
+        dcl_order_number = known.dcl_order_number if known else None
         if dcl_order_number and not self.dcl.cancel_order(dcl_order_number):
             raise PermanentError(
                 "cancelled in Shopify after DCL started picking; stop the shipment or refund by hand",
@@ -306,7 +302,7 @@ class OrderCanceller:
             )
         if sales_order_id:
             self._close_sales_order(sales_order_id, key)
-        self.ledger.record_order(key, None, STAGE_CANCELLED)
+        self.ledger.record_order(key, None, Stage.CANCELLED)
         return Outcome.DONE
 
     def _close_sales_order(self, sales_order_id: str, key: str) -> None:

@@ -81,12 +81,12 @@ def test_inactive_missing_and_empty_boms_are_zero_and_flagged():
 
 def test_in_flight_expands_kits_into_components():
     boms = {"KIT": [BomLine("A", 2), BomLine("B", 1)]}
-    orders = [
-        {"lines": [{"sku": "KIT", "quantity": 2}, {"sku": "A", "quantity": 1}]},
-        {"lines": [{"sku": "B", "quantity": 3}, {"sku": None, "quantity": 4}]},
-        {"lines": None},
+    order_lines = [
+        [{"sku": "KIT", "quantity": 2}, {"sku": "A", "quantity": 1}],
+        [{"sku": "B", "quantity": 3}, {"sku": None, "quantity": 4}],
+        [],
     ]
-    assert in_flight_quantities(orders, boms) == {"A": 5, "B": 5}
+    assert in_flight_quantities(order_lines, boms) == {"A": 5, "B": 5}
 
 
 def test_available_to_sell_subtracts_in_flight_and_buffers_and_builds_kits_from_what_is_left():

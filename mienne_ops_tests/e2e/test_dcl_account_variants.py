@@ -15,7 +15,7 @@ from mienne_ops.domain.fulfillment import shopify_carrier
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.fulfillment import ENTITY as ENTITY_DCL_ORDER
 from mienne_ops.sync.fulfillment import FLOW as FLOW_C
-from mienne_ops.sync.inbound import ENTITY_ORDER, ENTITY_RECEIPT
+from mienne_ops.sync.inbound import ENTITY_RECEIPT
 from mienne_ops.sync.inbound import FLOW as FLOW_D
 from mienne_ops_tests.e2e.conftest import ALL_SENSORS
 from mienne_ops_tests.e2e.harness import sandbox_state
@@ -60,9 +60,9 @@ def test_flows_b_and_c_under_the_other_dcl_answers(stack):
     (stuck,) = [e for e in ledger.exceptions(statuses=["open"], flow=FLOW_C) if e.entity == ENTITY_DCL_ORDER]
     assert stuck.key == odd and stuck.reason == "unreadable_shipment"
     assert stuck.context["raw"]["packages"] and "shipped_items" not in stuck.context["raw"]["packages"][0]
-    # Never done: no completion binding, and no further runs are requested for it.
+    # Never done: not complete in the ledger, and no further runs are requested for it.
     assert driver.tick("dcl_shipments_sensor") == 0
-    assert not ledger.binding(ENTITY_DCL_ORDER, f"{odd}:1", "complete")
+    assert not ledger.journey_by_dcl_order(odd).complete_for(1)
 
 
 def test_unreadable_receipt_is_quarantined_with_its_payload_then_posted_once_readable(stack):
@@ -71,7 +71,7 @@ def test_unreadable_receipt_is_quarantined_with_its_payload_then_posted_once_rea
     _post(url, "/_sandbox/dcl/limits", {"requests_per_second": 100})
     po = _post(url, "/_sandbox/netsuite/purchase_orders", {"lines": [{"sku": SKUS[0], "quantity": 4}]})
     driver.tick(ASN)
-    number = ledger.binding(ENTITY_ORDER, po["id"], "dcl")
+    number = ledger.dcl_po_number(po["id"])
     assert number
     _account(url, receipt_shape="opaque")
     _post(url, f"/_sandbox/dcl/po/{number}/receive")
@@ -82,7 +82,7 @@ def test_unreadable_receipt_is_quarantined_with_its_payload_then_posted_once_rea
     ]
     assert unreadable.reason == "unreadable_receipt"
     assert unreadable.context["raw"]["rcpt_dtl"] == [{"sku_cd": SKUS[0], "rcv_qty": 4}]
-    assert not ledger.binding(ENTITY_RECEIPT, unreadable.key, "netsuite")  # never "nothing posted"
+    assert ledger.posted_receipt(unreadable.key) is None  # never recorded as handled
     assert driver.tick(RECEIPTS) == 0  # waits in the exceptions queue, not re-run every tick
     result = driver.repo.get_job("inbound_reconciliation_job").execute_in_process(instance=driver.instance)
     assert not all(check.passed for check in result.get_asset_check_evaluations())

@@ -16,7 +16,7 @@ import pytest
 from mienne_ops.integrations.netsuite import client_for
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.catalog import build_catalog
-from mienne_ops.sync.inbound import ENTITY_ORDER, ENTITY_RECEIPT, FLOW
+from mienne_ops.sync.inbound import ENTITY_RECEIPT, FLOW
 from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
@@ -111,7 +111,7 @@ def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(
     ns_po = _order(state, "purchase_orders", po["tranId"])
     number = str(pos[po["tranId"]]["dcl_po_number"])
     assert ns_po["custbody_sent_to_3pl"] and ns_po["custbody_dcl_po_number"] == number
-    assert ledger.binding(ENTITY_ORDER, po["id"], "dcl") == number
+    assert ledger.dcl_po_number(po["id"]) == number
 
     # An edit (more units, one more line) is announced again as an update of the same DCL PO.
     netsuite = client_for(credentials.NETSUITE, base_url=f"{url}/netsuite", max_concurrency=2)
@@ -146,7 +146,7 @@ def test_inbound_announced_once_received_in_parts_closed_and_excess_quarantined(
     assert [line["quantityReceived"] for line in closed["lines"]] == [12, 6, 2]
 
     # Over-receipt and an unknown item on the TO: quarantined, the known quantity posts.
-    to_number = ledger.binding(ENTITY_ORDER, to["id"], "dcl")
+    to_number = ledger.dcl_po_number(to["id"])
     _post(
         url,
         f"/_sandbox/dcl/po/{to_number}/receive",

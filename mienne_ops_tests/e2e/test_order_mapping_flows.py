@@ -17,10 +17,11 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.journey import Stage
 from mienne_ops.resources import build_resources
 from mienne_ops.sandbox.order_factory import build_order, money
 from mienne_ops.sync.catalog import NetSuiteCatalog
-from mienne_ops.sync.orders import STAGE_TEST_SKIPPED, OrderIngestor, mapping_config
+from mienne_ops.sync.orders import OrderIngestor, mapping_config
 from mienne_ops_tests.e2e.conftest import ALL_SENSORS
 from mienne_ops_tests.e2e.harness import sandbox_state
 from mienne_ops_tests.support import new_ledger
@@ -80,7 +81,7 @@ def test_test_orders_are_skipped_and_never_reach_netsuite(stack):
     driver.settle(IMPORT)
 
     assert _sales_order(sandbox.url, placed["id"]) is None
-    assert ledger.find_order(str(placed["id"]))["stage"] == STAGE_TEST_SKIPPED
+    assert ledger.journey(str(placed["id"])).stage == Stage.TEST_SKIPPED
     assert _open_exception(ledger, str(placed["id"])) is None  # skipped on purpose, not a problem
 
 

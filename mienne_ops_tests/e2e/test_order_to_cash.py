@@ -120,7 +120,7 @@ def test_order_to_cash_with_faults_creates_each_record_exactly_once(stack):
         assert str(created["id"]) in open_reasons, f"{kind} order was not quarantined"
     assert open_reasons[str(bad["unknown_sku"]["id"])] == "unknown_sku"
     assert open_reasons[str(bad["missing_address"]["id"])] == "missing_shipping_address"
-    assert ledger.find_order(str(to_cancel["id"]))["stage"] == "cancelled"
+    assert ledger.journey(str(to_cancel["id"])).stage == "cancelled"
 
     # Running every sensor and job again creates nothing anywhere.
     before = _counts(state)
@@ -200,7 +200,7 @@ def _rerun_jobs_directly(stack, valid, dcl_orders):
         instance=instance,
     )
     ledger = stack["ledger"]
-    so_ids = [ledger.binding("order", str(o["id"]), "netsuite") for o in valid]
+    so_ids = [ledger.journey(str(o["id"])).netsuite_sales_order_id for o in valid]
     repo.get_job("netsuite_dispatch_job").execute_in_process(
         run_config={"ops": {"dispatch_sales_orders": {"config": {"sales_order_ids": so_ids}}}},
         instance=instance,

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from mienne_ops.domain.journey import Entity, Stage, System
 from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RESOLVED, EXCEPTION_RETRYING, BindingConflict
 from mienne_ops_tests.support import new_ledger
 
@@ -25,20 +26,53 @@ def test_inbox_stores_each_event_once(ledger):
 
 
 def test_binding_is_idempotent_and_rejects_a_second_remote_record(ledger):
-    assert ledger.bind("order", "42", "netsuite", "1001") == "1001"
-    assert ledger.bind("order", "42", "netsuite", "1001") == "1001"
+    assert ledger.bind(Entity.CUSTOMER, "shopify-customer-42", System.NETSUITE, "1001") == "1001"
+    assert ledger.bind(Entity.CUSTOMER, "shopify-customer-42", System.NETSUITE, "1001") == "1001"
     with pytest.raises(BindingConflict, match="already bound"):
-        ledger.bind("order", "42", "netsuite", "1002")
-    assert ledger.key_for("order", "netsuite", "1001") == "42"
-    assert ledger.bindings_of("order", "netsuite", ["42", "43"]) == {"42": "1001"}
+        ledger.bind(Entity.CUSTOMER, "shopify-customer-42", System.NETSUITE, "1002")
+    assert ledger.remote_id(Entity.CUSTOMER, "shopify-customer-42", System.NETSUITE) == "1001"
+    assert ledger.remote_id(Entity.CUSTOMER, "shopify-customer-43", System.NETSUITE) is None
+
+
+def test_a_journey_binds_each_remote_record_once_and_is_found_by_any_of_them(ledger):
+    ledger.record_order("42", "#1042", Stage.RECEIVED, lines=[{"sku": "A", "quantity": 1}])
+    assert ledger.bind_sales_order("42", "1001") == "1001"
+    assert ledger.bind_sales_order("42", "1001", tranid="SO1001") == "1001"
+    with pytest.raises(BindingConflict, match="already bound"):
+        ledger.bind_sales_order("42", "1002")
+    ledger.record_order("43", "#1043", Stage.RECEIVED)
+    with pytest.raises(BindingConflict, match="another record"):
+        ledger.bind_sales_order("43", "1001")  # one sales order, one journey: the database refuses
+    journey = ledger.record_dispatch("1001", "SO1001", shopify_order_id="42")
+    assert (journey.stage, journey.dcl_order_number, journey.netsuite_tranid) == (
+        Stage.DISPATCHED,
+        "SO1001",
+        "SO1001",
+    )
+    assert ledger.journey_by_dcl_order("SO1001").shopify_order_id == "42"
+    assert ledger.journey_by_sales_order("1001").name == "#1042"
+    assert ledger.find_journey("SO1001").id == ledger.find_journey("#1042").id == journey.id
+    assert set(ledger.journeys(["42", "43", "44"])) == {"42", "43"}
+
+
+def test_a_sales_order_not_from_shopify_gets_a_journey_of_its_own_when_dispatched(ledger):
+    journey = ledger.record_dispatch("2001", "SO2001", tranid="SO2001")
+    assert journey.shopify_order_id is None and journey.name == "SO2001"
+    assert ledger.record_dispatch("2001", "SO2001").id == journey.id  # a re-run writes nothing new
+    ledger.bind_cash_sale(journey.id, "9001")
+    ledger.mark_shipments_complete(journey.id, 2)
+    ledger.mark_shipments_complete(journey.id, 1)  # never backwards
+    done = ledger.journey_by_dcl_order("SO2001")
+    assert done.cash_sale_id == "9001" and done.complete_for(2) and not done.complete_for(3)
 
 
 def test_concurrent_binders_agree_on_one_remote_id(ledger):
+    ledger.record_order("7", "#1007", Stage.RECEIVED)
     outcomes: list[str] = []
 
     def bind(remote_id: str) -> None:
         try:
-            outcomes.append(ledger.bind("order", "7", "dcl", remote_id))
+            outcomes.append(ledger.bind_sales_order("7", remote_id))
         except BindingConflict:
             outcomes.append("conflict")
 
@@ -47,7 +81,7 @@ def test_concurrent_binders_agree_on_one_remote_id(ledger):
         thread.start()
     for thread in threads:
         thread.join()
-    winner = ledger.binding("order", "7", "dcl")
+    winner = ledger.journey("7").netsuite_sales_order_id
     assert outcomes.count(winner) == 1
     assert outcomes.count("conflict") == 7
 
@@ -65,15 +99,19 @@ def test_exception_lifecycle_counts_attempts_and_resolves(ledger):
 
 
 def test_order_journey_by_id_or_name(ledger):
-    ledger.record_order("5001", "#1001", "received", lines=[{"sku": "MN-SERUM-001", "quantity": 2}])
-    ledger.record_order("5001", None, "in_netsuite")
-    assert ledger.find_order("#1001")["stage"] == "in_netsuite"
-    assert ledger.find_order("1001")["lines"] == [{"sku": "MN-SERUM-001", "quantity": 2}]
+    ledger.record_order("5001", "#1001", Stage.RECEIVED, lines=[{"sku": "MN-SERUM-001", "quantity": 2}])
+    ledger.record_order("5001", None, Stage.IN_NETSUITE)
+    assert ledger.find_journey("#1001").stage == Stage.IN_NETSUITE
+    assert ledger.find_journey("1001").lines == [{"sku": "MN-SERUM-001", "quantity": 2}]
     assert ledger.order_stages(["5001", "5002"]) == {"5001": "in_netsuite"}
 
 
-def test_bindings_of_many_keys_at_once(ledger):
+def test_shipments_settled_on_shopify_for_many_keys_at_once(ledger):
     for index in range(0, 1200, 3):
-        ledger.bind("shipment", f"S{index}", "shopify", f"F{index}")
-    found = ledger.bindings_of("shipment", "shopify", [f"S{index}" for index in range(1200)])
-    assert len(found) == 400 and found["S999"] == "F999" and "S1000" not in found
+        ledger.record_on_shopify(f"S{index}", "SO1", f"F{index}")
+    ledger.bind_item_fulfillment("S1", "SO1", "IF1")  # in NetSuite, not yet on Shopify
+    settled = ledger.shipments_on_shopify([f"S{index}" for index in range(1200)])
+    assert len(settled) == 400 and "S999" in settled and "S1" not in settled and "S1000" not in settled
+    ledger.record_on_shopify("S1", "SO1", None)  # nothing left to fulfil: settled, no fulfillment id
+    assert ledger.shipment("S1").on_shopify and ledger.shipment("S1").shopify_fulfillment_id is None
+    assert ledger.shipment("S999").shopify_fulfillment_id == "F999"

@@ -115,7 +115,7 @@ def test_cancel_and_replace_waits_for_the_cancel_then_announces_only_what_is_ope
     assert new != old and pos[old]["cancelled"]
     # Only what is still open: 12 - 4 on line 1, 6 on line 2 (ordered minus received, never twice).
     assert [(line["line_number"], line["quantity"]) for line in pos[new]["lines"]] == [(1, 8), (2, 6)]
-    assert ledger.binding(ENTITY_ORDER, po["id"], "dcl") == new
+    assert ledger.dcl_po_number(po["id"]) == new
     assert _ns_po(url, po["id"])["custbody_dcl_po_number"] == new
 
     # A re-run sends nothing; the replacement's receipts post against the same NetSuite PO.

@@ -1,0 +1,325 @@
+"""Order journeys and DCL shipments in the ledger (flows A, B, C): typed rows, keyed reads, set-once ids.
+
+Every remote id on a journey is written once: setting it again to the same value is a no-op, to
+another value raises `BindingConflict` (a human must look), and the unique constraints stop two
+journeys from claiming one sales order or DCL order even when two runs race. Reads are keyed
+(`journey`, `journeys`, `journey_by_sales_order`, `journey_by_dcl_order`) and return `OrderJourney`
+rows, so a flow reads an order's whole state in one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
+from mienne_ops.errors import PermanentError
+from mienne_ops.ledger import schema
+from mienne_ops.ledger.sql import aware, chunked, insert_ignore, now
+
+# Stages flow B may move on from when it dispatches (it never moves an order backwards).
+_BEFORE_DISPATCH = (Stage.RECEIVED, Stage.IN_NETSUITE)
+
+
+class BindingConflict(PermanentError):
+    """A key is already bound to a different remote record: a human must look."""
+
+
+class JourneyRecords:
+    """The `Ledger`'s journey and shipment tables (mixed into `Ledger`, which owns the engine)."""
+
+    engine: sa.Engine
+
+    # -- reads ----------------------------------------------------------------------------------
+    def journey(self, shopify_order_id: str) -> OrderJourney | None:
+        return self._one(schema.order_journeys.c.shopify_order_id == str(shopify_order_id))
+
+    def journeys(self, shopify_order_ids: Iterable[str]) -> dict[str, OrderJourney]:
+        """The journeys of many Shopify orders in one keyed read (unknown ids are absent)."""
+        table = schema.order_journeys
+        found: dict[str, OrderJourney] = {}
+        with self.engine.connect() as conn:
+            for chunk in chunked(sorted({str(i) for i in shopify_order_ids})):
+                rows = conn.execute(sa.select(table).where(table.c.shopify_order_id.in_(chunk)))
+                found.update({row.shopify_order_id: _journey(row) for row in rows.mappings()})
+        return found
+
+    def order_stages(self, shopify_order_ids: Iterable[str]) -> dict[str, Stage]:
+        """Stage of each known order among ``shopify_order_ids`` (unknown ids are absent)."""
+        return {key: journey.stage for key, journey in self.journeys(shopify_order_ids).items()}
+
+    def find_journey(self, reference: str) -> OrderJourney | None:
+        """An order by Shopify id or name (``#1001`` / ``1001``), DCL order number or sales order id."""
+        table = schema.order_journeys
+        names = {reference, f"#{reference.lstrip('#')}"}
+        for condition in (
+            table.c.shopify_order_id == reference,
+            table.c.name.in_(names),
+            table.c.dcl_order_number == reference,
+            table.c.netsuite_sales_order_id == reference,
+        ):
+            if (journey := self._one(condition)) is not None:
+                return journey
+        return None
+
+    def journey_by_sales_order(self, sales_order_id: str) -> OrderJourney | None:
+        return self._one(schema.order_journeys.c.netsuite_sales_order_id == str(sales_order_id))
+
+    def journey_by_dcl_order(self, dcl_order_number: str) -> OrderJourney | None:
+        return self._one(schema.order_journeys.c.dcl_order_number == str(dcl_order_number))
+
+    def journeys_in_stage(self, stages: Sequence[Stage]) -> list[OrderJourney]:
+        table = schema.order_journeys
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table).where(table.c.stage.in_([str(s) for s in stages])))
+            return [_journey(row) for row in rows.mappings()]
+
+    def _one(self, condition: Any) -> OrderJourney | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.order_journeys).where(condition)).mappings().first()
+        return _journey(row) if row else None
+
+    # -- writes (flow A) ------------------------------------------------------------------------
+    def record_order(
+        self,
+        shopify_order_id: str,
+        name: str | None,
+        stage: Stage,
+        lines: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Create or advance an order's journey (stage, and name / lines when given)."""
+        table = schema.order_journeys
+        key = str(shopify_order_id)
+        at = now()
+        values = {"shopify_order_id": key, "name": name, "stage": str(stage), "lines": lines}
+        changes: dict[str, Any] = {"stage": str(stage), "updated_at": at}
+        if name:
+            changes["name"] = name
+        if lines is not None:
+            changes["lines"] = lines
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert_ignore(self.engine, table, ["shopify_order_id"]),
+                values | {"created_at": at, "updated_at": at},
+            )
+            conn.execute(sa.update(table).where(table.c.shopify_order_id == key).values(changes))
+
+    def bind_sales_order(self, shopify_order_id: str, sales_order_id: str, tranid: str | None = None) -> str:
+        """The order's NetSuite sales order (and its tranId once known); returns the bound id."""
+        where = schema.order_journeys.c.shopify_order_id == str(shopify_order_id)
+        with self.engine.begin() as conn:
+            bound = _set_once(conn, where, "netsuite_sales_order_id", sales_order_id, shopify_order_id)
+            if tranid:
+                _set_once(conn, where, "netsuite_tranid", tranid, shopify_order_id)
+        return bound
+
+    def bind_stateset_order(self, shopify_order_id: str, stateset_order_id: str) -> str:
+        where = schema.order_journeys.c.shopify_order_id == str(shopify_order_id)
+        with self.engine.begin() as conn:
+            return _set_once(conn, where, "stateset_order_id", stateset_order_id, shopify_order_id)
+
+    # -- writes (flow B) ------------------------------------------------------------------------
+    def record_dispatch(
+        self,
+        sales_order_id: str,
+        dcl_order_number: str,
+        *,
+        shopify_order_id: str | None = None,
+        tranid: str | None = None,
+    ) -> OrderJourney:
+        """DCL has the sales order as ``dcl_order_number``: one write on the order's journey.
+
+        The journey is the Shopify order's when the sales order came from Shopify (its external id
+        says which), else one of its own keyed by the sales order. Found again by `journey_by_dcl_order`.
+        """
+        table = schema.order_journeys
+        at = now()
+        stamps = {"created_at": at, "updated_at": at}
+        with self.engine.begin() as conn:
+            if shopify_order_id:
+                where = table.c.shopify_order_id == str(shopify_order_id)
+                values = {"shopify_order_id": str(shopify_order_id), "stage": str(Stage.DISPATCHED)}
+                conn.execute(insert_ignore(self.engine, table, ["shopify_order_id"]), values | stamps)
+            else:
+                where = table.c.netsuite_sales_order_id == str(sales_order_id)
+                values = {
+                    "netsuite_sales_order_id": str(sales_order_id),
+                    "name": tranid or str(dcl_order_number),
+                    "stage": str(Stage.DISPATCHED),
+                }
+                conn.execute(insert_ignore(self.engine, table, ["netsuite_sales_order_id"]), values | stamps)
+            record = shopify_order_id or sales_order_id
+            _set_once(conn, where, "netsuite_sales_order_id", sales_order_id, record)
+            _set_once(conn, where, "dcl_order_number", dcl_order_number, record)
+            if tranid:
+                _set_once(conn, where, "netsuite_tranid", tranid, record)
+            conn.execute(
+                sa.update(table)
+                .where(where, table.c.stage.in_([str(s) for s in _BEFORE_DISPATCH]))
+                .values(stage=str(Stage.DISPATCHED), updated_at=at)
+            )
+            row = conn.execute(sa.select(table).where(where)).mappings().one()
+        return _journey(row)
+
+    # -- writes (flow C) ------------------------------------------------------------------------
+    def set_stage(self, journey_id: int, stage: Stage) -> None:
+        table = schema.order_journeys
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table).where(table.c.id == journey_id).values(stage=str(stage), updated_at=now())
+            )
+
+    def mark_stateset_shipped(self, journey_id: int) -> None:
+        self._stamp_once(journey_id, "stateset_shipped_at")
+
+    def bind_cash_sale(self, journey_id: int, cash_sale_id: str) -> str:
+        with self.engine.begin() as conn:
+            where = schema.order_journeys.c.id == journey_id
+            return _set_once(conn, where, "cash_sale_id", cash_sale_id, str(journey_id))
+
+    def mark_shipments_complete(self, journey_id: int, shipment_count: int) -> None:
+        """Flow C finished every step for this many shipments (a later shipment raises the count)."""
+        table = schema.order_journeys
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(
+                    table.c.id == journey_id,
+                    sa.or_(
+                        table.c.shipments_completed.is_(None), table.c.shipments_completed < shipment_count
+                    ),
+                )
+                .values(shipments_completed=shipment_count, updated_at=now())
+            )
+
+    def _stamp_once(self, journey_id: int, column: str) -> None:
+        table = schema.order_journeys
+        at = now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.id == journey_id, table.c[column].is_(None))
+                .values({column: at, "updated_at": at})
+            )
+
+    # -- shipments (flow C) ---------------------------------------------------------------------
+    def shipment(self, shipment_key: str) -> ShipmentProgress | None:
+        table = schema.shipments
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(table).where(table.c.shipment_key == shipment_key)).mappings().first()
+            )
+        return _shipment(row) if row else None
+
+    def shipments_of(self, dcl_order_number: str) -> list[ShipmentProgress]:
+        table = schema.shipments
+        query = sa.select(table).where(table.c.dcl_order_number == str(dcl_order_number))
+        with self.engine.connect() as conn:
+            return [_shipment(row) for row in conn.execute(query.order_by(table.c.created_at)).mappings()]
+
+    def shipments_on_shopify(self, shipment_keys: Iterable[str]) -> set[str]:
+        """Which of these shipments are settled on Shopify (one query per 500 keys)."""
+        table = schema.shipments
+        settled: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in chunked(sorted(set(shipment_keys))):
+                query = sa.select(table.c.shipment_key).where(
+                    table.c.shipment_key.in_(chunk), table.c.on_shopify_at.is_not(None)
+                )
+                settled.update(conn.execute(query).scalars())
+        return settled
+
+    def bind_item_fulfillment(
+        self, shipment_key: str, dcl_order_number: str, item_fulfillment_id: str
+    ) -> str:
+        with self.engine.begin() as conn:
+            self._ensure_shipment(conn, shipment_key, dcl_order_number)
+            where = schema.shipments.c.shipment_key == shipment_key
+            return _set_once(
+                conn, where, "item_fulfillment_id", item_fulfillment_id, shipment_key, table=schema.shipments
+            )
+
+    def record_on_shopify(
+        self, shipment_key: str, dcl_order_number: str, shopify_fulfillment_id: str | None
+    ) -> None:
+        """The shipment's tracking is on Shopify (``None``: nothing was left to fulfil there)."""
+        table = schema.shipments
+        at = now()
+        with self.engine.begin() as conn:
+            self._ensure_shipment(conn, shipment_key, dcl_order_number)
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shipment_key == shipment_key, table.c.on_shopify_at.is_(None))
+                .values(on_shopify_at=at, shopify_fulfillment_id=shopify_fulfillment_id, updated_at=at)
+            )
+
+    def _ensure_shipment(self, conn: sa.Connection, shipment_key: str, dcl_order_number: str) -> None:
+        at = now()
+        conn.execute(
+            insert_ignore(self.engine, schema.shipments, ["shipment_key"]),
+            {"shipment_key": shipment_key, "dcl_order_number": str(dcl_order_number)}
+            | {"created_at": at, "updated_at": at},
+        )
+
+
+def _set_once(
+    conn: sa.Connection,
+    where: Any,
+    column: str,
+    value: str,
+    record: str,
+    *,
+    table: sa.Table = schema.order_journeys,
+) -> str:
+    """Set ``column`` where it is still empty; the value it holds afterwards must be ``value``."""
+    try:
+        conn.execute(sa.update(table).where(where, table.c[column].is_(None)).values({column: str(value)}))
+    except sa.exc.IntegrityError as error:  # another journey already holds this remote id
+        raise BindingConflict(
+            f"{column} {value} already belongs to another record than {record}",
+            system="ledger",
+            operation="bind",
+            record=str(record),
+        ) from error
+    bound = conn.execute(sa.select(table.c[column]).where(where)).scalar()
+    if bound is None:
+        raise PermanentError(f"no ledger row for {record}", system="ledger", operation="bind", record=record)
+    if bound != str(value):
+        raise BindingConflict(
+            f"{record} is already bound to {column} {bound}, not {value}",
+            system="ledger",
+            operation="bind",
+            record=str(record),
+        )
+    return str(bound)
+
+
+def _journey(row: Any) -> OrderJourney:
+    return OrderJourney(
+        id=row["id"],
+        shopify_order_id=row["shopify_order_id"],
+        name=row["name"],
+        stage=Stage(row["stage"]),
+        lines=list(row["lines"] or []),
+        netsuite_sales_order_id=row["netsuite_sales_order_id"],
+        netsuite_tranid=row["netsuite_tranid"],
+        dcl_order_number=row["dcl_order_number"],
+        stateset_order_id=row["stateset_order_id"],
+        stateset_shipped_at=aware(row["stateset_shipped_at"]),
+        cash_sale_id=row["cash_sale_id"],
+        shipments_completed=row["shipments_completed"],
+        created_at=aware(row["created_at"]),
+        updated_at=aware(row["updated_at"]),
+    )
+
+
+def _shipment(row: Any) -> ShipmentProgress:
+    return ShipmentProgress(
+        shipment_key=row["shipment_key"],
+        dcl_order_number=row["dcl_order_number"],
+        item_fulfillment_id=row["item_fulfillment_id"],
+        on_shopify_at=aware(row["on_shopify_at"]),
+        shopify_fulfillment_id=row["shopify_fulfillment_id"],
+    )

@@ -1,0 +1,34 @@
+"""SQL building blocks the ledger's modules share (insert-or-ignore per dialect, the clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns; the ledger only stores UTC."""
+    if moment is None or moment.tzinfo:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def insert_ignore(engine: sa.Engine, table: sa.Table, conflict_columns: list[str]) -> Any:
+    """``INSERT … ON CONFLICT (columns) DO NOTHING``: the database decides who was first."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    raise NotImplementedError(f"ledger does not support {engine.dialect.name}")
+
+
+def chunked(values: list[str], size: int = 500) -> list[list[str]]:
+    """Bounded ``IN (…)`` lists, well under SQLite's bound-parameter limit."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
