@@ -1,4 +1,4 @@
-"""mienne-ops's own durable state: webhook inbox, bindings, order journey, exceptions, audit."""
+"""mienne-ops's own durable state: webhook inbox, order journeys, flow records, exceptions, audit."""
 
 from mienne_ops.ledger.store import ExceptionRow, InboxEvent, Ledger
 

@@ -23,7 +23,7 @@ from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 
 log = logging.getLogger("mienne_ops.sync.dispatch")
 
-FLOW = Flow.DISPATCH
+FLOW = Flow.DISPATCH.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = Entity.SALES_ORDER
 
 PENDING_DISPATCH_QUERY = (

@@ -42,7 +42,7 @@ from mienne_ops.sync.dispatch import sales_order_lines, shopify_order_key
 
 log = logging.getLogger("mienne_ops.sync.fulfillment")
 
-FLOW = Flow.FULFILLMENT
+FLOW = Flow.FULFILLMENT.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = Entity.DCL_ORDER
 
 

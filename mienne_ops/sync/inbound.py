@@ -20,13 +20,13 @@ What DCL does with a later version is undocumented, so `BusinessRules.dcl_asn_up
   re-pointed to it. A rejected send is never resent under a new version in this mode (it could be a
   second PO): it is quarantined for a human.
 
-Receipts in (`ReceiptSync.sync_po`, per DCL PO): every receipt not yet bound becomes one NetSuite
+Receipts in (`ReceiptSync.sync_po`, per DCL PO): every receipt not yet recorded becomes one NetSuite
 item receipt (``externalId = dcl-receipt-<dcl_po_number>-<receipt key>``, looked up by SuiteQL before
 the transform). Quantities beyond the open quantity and items not on the order are quarantined
 (entity ``dcl_receipt``) with their reason before the known lines post. When every line is received
 in full, the order is closed (all lines ``isClosed``). A receipt whose lines cannot be read under
 any known field name (DCL's receipt model is unconfirmed, dcl.md §8.2) is quarantined with its raw
-payload (``unreadable_receipt``) and left unbound — never recorded as "nothing posted" — so it is
+payload (``unreadable_receipt``) and left unrecorded — never recorded as handled — so it is
 read again once the reader knows its shape; the PO's other receipts still post.
 """
 
@@ -59,7 +59,7 @@ from mienne_ops.sync.batch import Outcome
 
 log = logging.getLogger("mienne_ops.sync.inbound")
 
-FLOW = Flow.INBOUND
+FLOW = Flow.INBOUND.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY_ORDER = Entity.INBOUND_ORDER  # key: NetSuite PO / TO internal id (ledger: inbound_orders)
 ENTITY_PO = Entity.DCL_PO  # key: dcl_po_number (receipt runs)
 ENTITY_RECEIPT = Entity.DCL_RECEIPT  # key: <dcl_po_number>-<receipt key> (ledger: receipts)

@@ -31,7 +31,7 @@ from mienne_ops.domain.inventory import (
     plan_push,
     retarget_after_stale,
 )
-from mienne_ops.domain.journey import Stage
+from mienne_ops.domain.journey import Flow, Stage
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import MAX_INVENTORY_QUANTITIES, ShopifyClient
@@ -40,7 +40,7 @@ from mienne_ops.ledger.inventory import InventoryLedger, SaveResult, iso, parse_
 
 log = logging.getLogger("mienne_ops.sync.inventory")
 
-FLOW = "E"
+FLOW = Flow.INVENTORY.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = "inventory"
 IN_FLIGHT_STAGES = (Stage.RECEIVED,)  # taken in Shopify, not yet a NetSuite sales order
 MAX_PUSH_ROUNDS = 4

@@ -52,7 +52,7 @@ from mienne_ops.sync.batch import Outcome
 
 log = logging.getLogger("mienne_ops.sync.orders")
 
-FLOW = Flow.ORDERS
+FLOW = Flow.ORDERS.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = Entity.ORDER
 
 

@@ -11,7 +11,9 @@ from collections import Counter
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from mienne_ops.cli import main
 from mienne_ops.sandbox.order_factory import BAD_KINDS, build_order
 from mienne_ops_tests.e2e.conftest import ALL_SENSORS
 from mienne_ops_tests.e2e.harness import sandbox_state
@@ -113,6 +115,7 @@ def test_order_to_cash_with_faults_creates_each_record_exactly_once(stack):
     ]
     assert not [p for p in problems if p[0] != "A"], problems
     _assert_exactly_once(state, valid, to_cancel, split, multi)
+    _journeys_agree_with_the_systems(ledger, valid, state["dcl"]["orders"], state["stateset"]["orders"])
 
     # Bad orders are quarantined with their reason; nothing about them reached NetSuite.
     open_reasons = {e.key: e.reason for e in ledger.exceptions(statuses=["open"])}
@@ -187,6 +190,29 @@ def _assert_exactly_once(state, valid, to_cancel, split, multi):
     shipped = {o["data"]["metadata"]["external_id"] for o in stateset if o["status"] == "SHIPPED"}
     assert shipped == {f"shopify-order-{i}" for i in valid_ids}
     assert not shopify_orders[str(to_cancel["id"])]["fulfillments"]
+
+
+def _journeys_agree_with_the_systems(ledger, valid, dcl_orders, stateset):
+    """Each order's typed journey holds the ids every system reports, and `order status` prints it."""
+    stateset_ids = {o["data"]["metadata"]["external_id"]: o["id"] for o in stateset}
+    dcl_numbers = {o["order_number"] for o in dcl_orders}
+    for order in valid:
+        journey = ledger.journey(str(order["id"]))
+        assert journey.stage == "shipped" and journey.dcl_order_number in dcl_numbers
+        assert journey.stateset_order_id == stateset_ids[f"shopify-order-{order['id']}"]
+        assert journey.stateset_shipped_at is not None and journey.shipments_completed
+        assert journey.netsuite_tranid == journey.dcl_order_number
+        assert all(
+            s.on_shopify and s.item_fulfillment_id for s in ledger.shipments_of(journey.dcl_order_number)
+        )
+    journey = ledger.journey(str(valid[0]["id"]))
+    printed = CliRunner().invoke(main, ["order", "status", journey.dcl_order_number])
+    assert printed.exit_code == 0, printed.output
+    assert f"stage: {journey.stage}" in printed.output
+    for value in journey.ids_by_system().values():
+        assert value in printed.output
+    for shipment in ledger.shipments_of(journey.dcl_order_number):
+        assert f"item fulfillment {shipment.item_fulfillment_id}" in printed.output
 
 
 def _rerun_jobs_directly(stack, valid, dcl_orders):
