@@ -205,8 +205,8 @@ class Ledger(JourneyRecords, InboundRecords):
         at = now()
         status = EXCEPTION_RETRYING if retrying else EXCEPTION_OPEN
         values = {
-            "flow": flow,
-            "entity": entity,
+            "flow": str(flow),
+            "entity": str(entity),
             "key": str(key),
             "reason": reason,
             "message": message[:2000],
@@ -217,7 +217,7 @@ class Ledger(JourneyRecords, InboundRecords):
             "last_seen": at,
             "resolved_at": None,
         }
-        where = (table.c.flow == flow) & (table.c.entity == entity) & (table.c.key == str(key))
+        where = (table.c.flow == str(flow)) & (table.c.entity == str(entity)) & (table.c.key == str(key))
         with self.engine.begin() as conn:
             conn.execute(insert_ignore(self.engine, table, ["flow", "entity", "key"]), values)
             conn.execute(
@@ -241,8 +241,8 @@ class Ledger(JourneyRecords, InboundRecords):
             result = conn.execute(
                 sa.update(table)
                 .where(
-                    table.c.flow == flow,
-                    table.c.entity == entity,
+                    table.c.flow == str(flow),
+                    table.c.entity == str(entity),
                     table.c.key == str(key),
                     table.c.status != EXCEPTION_RESOLVED,
                 )
@@ -264,9 +264,9 @@ class Ledger(JourneyRecords, InboundRecords):
         table = schema.exceptions
         query = sa.select(table).order_by(table.c.id)
         if statuses:
-            query = query.where(table.c.status.in_(list(statuses)))
+            query = query.where(table.c.status.in_([str(s) for s in statuses]))
         if flow:
-            query = query.where(table.c.flow == flow)
+            query = query.where(table.c.flow == str(flow))
         if key:
             query = query.where(table.c.key == str(key))
         with self.engine.connect() as conn:
@@ -291,7 +291,9 @@ class Ledger(JourneyRecords, InboundRecords):
     def keys_with_exceptions(self, flow: str, entity: str, statuses: Sequence[str]) -> set[str]:
         table = schema.exceptions
         query = sa.select(table.c.key).where(
-            table.c.flow == flow, table.c.entity == entity, table.c.status.in_(list(statuses))
+            table.c.flow == str(flow),
+            table.c.entity == str(entity),
+            table.c.status.in_([str(s) for s in statuses]),
         )
         with self.engine.connect() as conn:
             return {row.key for row in conn.execute(query)}
