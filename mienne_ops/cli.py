@@ -41,6 +41,7 @@ def main(verbose: bool) -> None:
     )
     # httpx logs every URL at INFO, query strings included; our HTTP core logs paths only.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter; we say what ran
 
 
 # -- sandbox ------------------------------------------------------------------------------------
@@ -124,6 +125,7 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
 
     os.environ["MIENNE_STATE_DIR"] = str(state)
     upgrade_ledger(settings.ledger_url())  # before the receiver or any run opens it
+    _print_revision()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),

@@ -102,7 +102,9 @@ class TrafficSimulator:
             )
             log.info("traffic: DCL shipped order %s partially", number)
             return
-        packages = 2 if self.rng.random() < 0.15 else 1
+        # Two packages now and then, never more than units left (DCL refuses that: error 13).
+        left = sum(int(line["quantity"]) - int(line.get("quantity_shipped") or 0) for line in lines)
+        packages = 2 if left >= 2 and self.rng.random() < 0.15 else 1
         tracking = [f"1Z{self.rng.randrange(10**15, 10**16)}" for _ in range(packages)]
         dcl.ship_order(number, tracking_numbers=tracking)
         log.info("traffic: DCL shipped order %s", number)
