@@ -1,7 +1,9 @@
-"""The Dagster code location: every flow's jobs, sensors, schedules and assets, plus resources.
+"""The Dagster code location: every flow's own `dg.Definitions`, merged, plus the resources.
 
-Resources come from `mienne_ops.resources.build_resources`, the one place that picks the live
-service or the sandbox per system. Tests build the same definitions with their own resources.
+Each module of `mienne_ops.flows` exports ``defs`` with its jobs, sensors, schedules and assets, so a
+new flow is one module and one line here. Resources come from `mienne_ops.resources.build_resources`,
+the one place that picks the live service or the sandbox per system. Tests build the same
+definitions with their own resources.
 """
 
 from __future__ import annotations
@@ -13,39 +15,16 @@ import dagster as dg
 from mienne_ops.flows import dispatch, fulfillment, inbound, inventory, operations, orders
 from mienne_ops.resources import build_resources
 
-JOBS: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = [
-    orders.shopify_order_ingestion_job,
-    dispatch.netsuite_dispatch_job,
-    fulfillment.dcl_shipment_sync_job,
-    operations.order_exceptions_job,
-    inbound.inbound_announcement_job,
-    inbound.inbound_receipt_job,
-    inbound.inbound_reconciliation_job,
-    *inventory.JOBS,
-]
-SENSORS = [
-    orders.shopify_orders_sensor,
-    dispatch.netsuite_dispatch_sensor,
-    fulfillment.dcl_shipments_sensor,
-    inbound.netsuite_inbound_orders_sensor,
-    inbound.dcl_po_receipts_sensor,
-    *inventory.SENSORS,
-]
-SCHEDULES = [
-    operations.order_exceptions_schedule,
-    inbound.inbound_reconciliation_schedule,
-    *inventory.SCHEDULES,
-]
-ASSETS = [operations.order_exceptions, inbound.inbound_reconciliation, *inventory.ASSETS]
-
 
 def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions:
-    return dg.Definitions(
-        assets=ASSETS,
-        jobs=JOBS,
-        sensors=SENSORS,
-        schedules=SCHEDULES,
-        resources=resources if resources is not None else build_resources(),
+    return dg.Definitions.merge(
+        orders.defs,
+        dispatch.defs,
+        fulfillment.defs,
+        inbound.defs,
+        inventory.defs,
+        operations.defs,
+        dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 
 

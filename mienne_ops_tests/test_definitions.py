@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mienne_ops.definitions import build_definitions
+from mienne_ops.flows import dispatch, fulfillment, inbound, inventory, operations, orders
 from mienne_ops.resources import build_resources
 
 
@@ -19,6 +20,30 @@ def test_definitions_load_with_sandbox_defaults(monkeypatch, state_dir):
         assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
     shopify = build_resources()["shopify"]
     assert shopify.shop_url == "http://127.0.0.1:9999/shopify"
+
+
+def test_the_code_location_is_exactly_the_flow_modules_own_definitions(monkeypatch, state_dir):
+    monkeypatch.setenv("MIENNE_SANDBOX_URL", "http://127.0.0.1:9999")
+    repository = build_definitions().get_repository_def()
+    modules = (orders, dispatch, fulfillment, inbound, inventory, operations)
+    for module in modules:
+        assert not module.defs.resources, f"{module.__name__}: only definitions.py picks resources"
+    flows = [module.defs for module in modules]
+    assert {job.name for job in repository.get_all_jobs() if not job.name.startswith("__")} == {
+        job.name for flow in flows for job in flow.jobs or []
+    }
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        sensor.name for flow in flows for sensor in flow.sensors or []
+    }
+    assert {schedule.name for schedule in repository.schedule_defs} == {
+        schedule.name for flow in flows for schedule in flow.schedules or []
+    }
+    assert set(repository.assets_defs_by_key) == {
+        key for flow in flows for asset in flow.assets or [] for key in asset.keys
+    }
+    assert len(repository.sensor_defs) == 6 and "inbound_reconciliation" in {
+        key.path[-1] for key in repository.assets_defs_by_key
+    }
 
 
 def test_real_credentials_switch_one_system_to_live_through_env_vars(monkeypatch, state_dir):

@@ -1,9 +1,10 @@
-"""Small Dagster building blocks shared by the flows: report metadata, run tags, batching."""
+"""Small Dagster building blocks shared by the flows' ops: retry policy, credential guard, report metadata.
+
+What the sensors share lives in `flows.sensor_kit`.
+"""
 
 import functools
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -44,52 +45,6 @@ def stop_on_rejected_credentials(op_function: F) -> F:
             ) from error
 
     return guarded  # type: ignore[return-value]
-
-
-IN_FLIGHT_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-
-
-def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def digest(parts: Sequence[str]) -> str:
-    """A short stable fingerprint of a batch, for run keys."""
-    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
-
-
-def tick_stamp(moment: datetime | None = None) -> str:
-    """A tick's time for run keys, to the microsecond: two ticks never share a key (the daemon
-    never re-runs a key, even one whose run failed), and one-at-a-time flows check `run_in_flight`."""
-    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S.%f")
-
-
-def batch_run_requests(
-    *, prefix: str, op: str, field: str, keys: Sequence[str], size: int, flow: str, tick: str
-) -> list[dg.RunRequest]:
-    """One run per batch of ``keys``: config ``{op: {field: batch}}``, keyed by prefix, digest and tick."""
-    return [
-        dg.RunRequest(
-            run_key=f"{prefix}:{digest(list(batch))}:{tick}",
-            run_config={"ops": {op: {"config": {field: list(batch)}}}},
-            tags={TAG_FLOW: flow},
-        )
-        for batch in chunks(keys, size)
-    ]
-
-
-def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:
-    """True when a run of ``job_name`` is queued or running (one batch per flow at a time)."""
-    runs = context.instance.get_runs(
-        filters=dg.RunsFilter(job_name=job_name, statuses=IN_FLIGHT_STATUSES), limit=1
-    )
-    return bool(runs)
 
 
 def report_metadata(report: BatchReport) -> dict[str, dg.MetadataValue]:

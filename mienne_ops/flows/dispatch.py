@@ -8,19 +8,17 @@ connector's single flow instance), and leaves out orders quarantined until someo
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.flows.common import (
-    BATCH_RETRY_POLICY,
-    TAG_FLOW,
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import (
     batch_run_requests,
-    finish,
-    run_in_flight,
-    stop_on_rejected_credentials,
+    flow_sensor,
+    read_exceptions,
+    sensor_result,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.dispatch import (
     ENTITY,
@@ -78,33 +76,32 @@ def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int, skip: set[st
     return ids
 
 
-@dg.sensor(
+@flow_sensor(
     job=netsuite_dispatch_job,
-    minimum_interval_seconds=10,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="SuiteQL: approved sales orders not yet sent to DCL -> flow B runs",
+    one_run_at_a_time="a dispatch run",
 )
 def netsuite_dispatch_sensor(
     context: dg.SensorEvaluationContext,
     netsuite: NetSuiteResource,
     ledger: LedgerResource,
     rules: BusinessRules,
-) -> dg.SensorResult | dg.SkipReason:
-    if run_in_flight(context, netsuite_dispatch_job.name):
-        return dg.SkipReason("a dispatch run is already in flight")
-    quarantined = ledger.ledger.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+) -> dg.SensorResult:
+    # Retrying orders need no adding: their flag is still F, so SuiteQL brings them back.
+    quarantined = set(read_exceptions(ledger.ledger, FLOW, ENTITY).open)
     quarantined |= held_sales_order_ids(ledger.ledger)  # flow A's open problems hold their orders
     ids = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
-    if not ids:
-        return dg.SkipReason("no sales orders waiting for DCL")
-    return dg.SensorResult(
-        run_requests=batch_run_requests(
-            prefix="dispatch",
-            op="dispatch_sales_orders",
-            field="sales_order_ids",
-            keys=ids,
-            size=rules.dispatch_batch_size,
-            flow=FLOW,
-            tick=tick_stamp(),
-        )
+    requests = batch_run_requests(
+        op=dispatch_sales_orders,
+        config=lambda batch: DispatchBatchConfig(sales_order_ids=batch),
+        keys=ids,
+        size=rules.dispatch_batch_size,
+        prefix="dispatch",
+        flow=FLOW,
+        tick=tick_stamp(),
     )
+    return sensor_result(requests, skip_reason="no sales orders waiting for DCL")
+
+
+#: Flow B's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(jobs=[netsuite_dispatch_job], sensors=[netsuite_dispatch_sensor])

@@ -8,22 +8,23 @@ retrying exception come back on every tick, except those waiting on a Shopify fu
 that is on hold or scheduled: they come back every `waiting_fulfillment_recheck_seconds`.
 """
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.exception_queue import ExceptionQueue
 from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import (
-    BATCH_RETRY_POLICY,
-    TAG_FLOW,
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import (
+    SensorCursor,
     batch_run_requests,
-    finish,
-    run_in_flight,
-    stop_on_rejected_credentials,
+    flow_sensor,
+    poll_since,
+    read_exceptions,
+    sensor_result,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
@@ -31,7 +32,7 @@ from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.ledger.store import Ledger
 from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.fulfillment import ENTITY, FLOW, ShipmentSync, is_shipped
@@ -102,7 +103,7 @@ def dcl_shipment_sync_job():
     sync_dcl_shipments()
 
 
-def orders_needing_sync(orders: list[dict], ledger) -> set[str]:
+def orders_needing_sync(orders: list[dict], ledger: Ledger) -> set[str]:
     """Orders shipped at DCL with at least one shipment not yet complete in the ledger (one query)."""
     shipments = {
         shipment_key(order["order_number"], shipment): order["order_number"]
@@ -114,66 +115,62 @@ def orders_needing_sync(orders: list[dict], ledger) -> set[str]:
     return {number for key, number in shipments.items() if key not in synced}
 
 
-def retrying_orders_due(ledger, now: datetime, recheck: timedelta) -> set[str]:
+def retrying_orders_due(exceptions: ExceptionQueue, now: datetime, recheck: timedelta) -> set[str]:
     """Orders with a retrying exception: all of them, except those waiting on a held or scheduled
     Shopify fulfillment order that were last tried less than ``recheck`` ago."""
-    waiting = set(WAITING_FO_REASONS.values())
-    return {
-        row.key
-        for row in ledger.exceptions(statuses=[EXCEPTION_RETRYING], flow=FLOW)
-        if row.entity == ENTITY and (row.reason not in waiting or now - _aware(row.last_seen) >= recheck)
-    }
+    return exceptions.retrying_paced(now, recheck, set(WAITING_FO_REASONS.values()))
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+class ShipmentsCursor(SensorCursor):
+    """Where the next poll of DCL's modified orders starts (before the look-back)."""
+
+    modified_from: datetime | None = None
 
 
-@dg.sensor(
+@flow_sensor(
     job=dcl_shipment_sync_job,
-    minimum_interval_seconds=10,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="DCL GET /orders?modified_from=cursor -> flow C runs for new shipments",
+    one_run_at_a_time="a shipment sync run",
 )
 def dcl_shipments_sensor(
     context: dg.SensorEvaluationContext,
     dcl: DclResource,
     ledger: LedgerResource,
     rules: BusinessRules,
-) -> dg.SensorResult | dg.SkipReason:
-    if run_in_flight(context, dcl_shipment_sync_job.name):
-        return dg.SkipReason("a shipment sync run is already in flight")
-    state = json.loads(context.cursor) if context.cursor else {}
+) -> dg.SensorResult:
+    cursor = ShipmentsCursor.parse(context.cursor)
     now = datetime.now(UTC)
-    since = (
-        datetime.fromisoformat(state["modified_from"])
-        if state.get("modified_from")
-        else now - timedelta(days=7)
-    ) - timedelta(minutes=rules.shipment_lookback_minutes)
+    since = poll_since(
+        cursor.modified_from,
+        now,
+        first_poll=timedelta(days=7),
+        overlap=timedelta(minutes=rules.shipment_lookback_minutes),
+    )
     store = ledger.ledger
-    quarantined = store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+    exceptions = read_exceptions(store, FLOW, ENTITY)
     polled = [
         order
         for order in dcl.client.iter_orders(modified_from=since)
-        if order["order_number"] not in quarantined
+        if order["order_number"] not in exceptions.open
     ]
-    due = sorted(
-        orders_needing_sync(polled, store)
-        | retrying_orders_due(store, now, timedelta(seconds=rules.waiting_fulfillment_recheck_seconds))
+    recheck = timedelta(seconds=rules.waiting_fulfillment_recheck_seconds)
+    due = exceptions.due(
+        orders_needing_sync(polled, store), retrying=retrying_orders_due(exceptions, now, recheck)
+    )
+    requests = batch_run_requests(
+        op=sync_dcl_shipments,
+        config=lambda batch: SyncShipmentsConfig(order_numbers=batch),
+        keys=sorted(due),
+        size=rules.orders_per_run,
+        prefix="shipments",
+        flow=FLOW,
+        tick=tick_stamp(now),
     )
     # Advance to the poll's start: anything modified after it is seen by the next poll.
-    cursor = json.dumps({"modified_from": now.isoformat()})
-    if not due:
-        return dg.SensorResult(skip_reason="no new DCL shipments", cursor=cursor)
-    return dg.SensorResult(
-        run_requests=batch_run_requests(
-            prefix="shipments",
-            op="sync_dcl_shipments",
-            field="order_numbers",
-            keys=due,
-            size=rules.orders_per_run,
-            flow=FLOW,
-            tick=tick_stamp(now),
-        ),
-        cursor=cursor,
+    return sensor_result(
+        requests, skip_reason="no new DCL shipments", cursor=ShipmentsCursor(modified_from=now)
     )
+
+
+#: Flow C's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(jobs=[dcl_shipment_sync_job], sensors=[dcl_shipments_sensor])

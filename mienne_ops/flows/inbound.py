@@ -12,30 +12,30 @@
   received at DCL and received in NetSuite; its checks flag inbound that is stuck or mismatched.
 """
 
-import json
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from pydantic import field_serializer, field_validator
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl, unreadable_receipts
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import (
-    BATCH_RETRY_POLICY,
-    TAG_FLOW,
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import (
+    SensorCursor,
     batch_run_requests,
-    finish,
-    run_in_flight,
-    stop_on_rejected_credentials,
+    flow_sensor,
+    poll_since,
+    read_exceptions,
+    sensor_result,
     tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
 from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.inbound import (
     ENTITY_ORDER,
@@ -105,53 +105,53 @@ def _modified_after(row: dict, since: datetime | None) -> bool:
     return stamp is None or stamp > since
 
 
-def _cursor_stamp(state: dict) -> datetime | None:
-    """The newest ``lastmodifieddate`` seen (a cursor from before TO_CHAR reads as none: one re-check)."""
-    return parse_suiteql_datetime(state.get("modified_after"))
+class InboundOrdersCursor(SensorCursor):
+    """The newest ``lastmodifieddate`` seen among announced orders (NetSuite's naive account time)."""
+
+    modified_after: datetime | None = None
+
+    @field_validator("modified_after", mode="before")
+    @classmethod
+    def _netsuite_stamp(cls, value: Any) -> datetime | None:
+        # A cursor from before the query's TO_CHAR holds another format: it reads as none (one re-check).
+        return value if isinstance(value, datetime) else parse_suiteql_datetime(value)
+
+    @field_serializer("modified_after")
+    def _as_netsuite_stamp(self, value: datetime | None) -> str | None:
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
-@dg.sensor(
+@flow_sensor(
     job=inbound_announcement_job,
     minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="SuiteQL: open POs / TOs at DCL not yet announced, or edited since -> flow D ASN runs",
+    one_run_at_a_time="an announcement run",
 )
 def netsuite_inbound_orders_sensor(
     context: dg.SensorEvaluationContext,
     netsuite: NetSuiteResource,
     ledger: LedgerResource,
     rules: BusinessRules,
-) -> dg.SensorResult | dg.SkipReason:
-    if run_in_flight(context, inbound_announcement_job.name):
-        return dg.SkipReason("an announcement run is already in flight")
-    state = json.loads(context.cursor) if context.cursor else {}
+) -> dg.SensorResult:
+    since = InboundOrdersCursor.parse(context.cursor).modified_after
     locations = list(rules.netsuite_location_by_warehouse.values())
     client = netsuite.client
     new = [str(row["id"]) for row in client.suiteql(pending_orders_query(locations, sent=False))]
     announced = list(client.suiteql(pending_orders_query(locations, sent=True)))
-    since = _cursor_stamp(state)
     edited = [str(row["id"]) for row in announced if _modified_after(row, since)]
     stamps = [s for row in announced if (s := parse_suiteql_datetime(row.get("lastmodifieddate")))]
-    newest = max([*stamps, *([since] if since else [])], default=None)
-    cursor = json.dumps({"modified_after": newest.strftime("%Y-%m-%d %H:%M:%S") if newest else None})
-    store = ledger.ledger
-    quarantined = store.keys_with_exceptions(FLOW, ENTITY_ORDER, [EXCEPTION_OPEN])
-    retrying = store.keys_with_exceptions(FLOW, ENTITY_ORDER, [EXCEPTION_RETRYING])
-    ids = sorted({*new, *edited, *retrying} - quarantined, key=int)
-    if not ids:
-        return dg.SensorResult(skip_reason="no purchase or transfer order to announce", cursor=cursor)
-    return dg.SensorResult(
-        run_requests=batch_run_requests(
-            prefix="asn",
-            op="announce_inbound_orders",
-            field="order_ids",
-            keys=ids,
-            size=rules.inbound_orders_per_run,
-            flow=FLOW,
-            tick=tick_stamp(),
-        ),
-        cursor=cursor,
+    cursor = InboundOrdersCursor(modified_after=max([*stamps, *([since] if since else [])], default=None))
+    ids = read_exceptions(ledger.ledger, FLOW, ENTITY_ORDER).due([*new, *edited])
+    requests = batch_run_requests(
+        op=announce_inbound_orders,
+        config=lambda batch: AnnounceConfig(order_ids=batch),
+        keys=sorted(ids, key=int),
+        size=rules.inbound_orders_per_run,
+        prefix="asn",
+        flow=FLOW,
+        tick=tick_stamp(),
     )
+    return sensor_result(requests, skip_reason="no purchase or transfer order to announce", cursor=cursor)
 
 
 # -- receipts in ----------------------------------------------------------------------------------
@@ -196,55 +196,51 @@ def inbound_receipt_job():
     post_dcl_receipts()
 
 
-@dg.sensor(
+class ReceiptsCursor(SensorCursor):
+    """Where the next poll of DCL's receipts starts (before the look-back)."""
+
+    received_from: datetime | None = None
+
+
+@flow_sensor(
     job=inbound_receipt_job,
     minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="DCL GET /po_receipts?received_from=cursor -> flow D item receipt runs",
+    one_run_at_a_time="a receipt run",
 )
 def dcl_po_receipts_sensor(
     context: dg.SensorEvaluationContext,
     dcl: DclResource,
     ledger: LedgerResource,
     rules: BusinessRules,
-) -> dg.SensorResult | dg.SkipReason:
-    if run_in_flight(context, inbound_receipt_job.name):
-        return dg.SkipReason("a receipt run is already in flight")
-    state = json.loads(context.cursor) if context.cursor else {}
+) -> dg.SensorResult:
+    cursor = ReceiptsCursor.parse(context.cursor)
     now = datetime.now(UTC)
-    since = (
-        datetime.fromisoformat(state["received_from"])
-        if state.get("received_from")
-        else now - timedelta(days=rules.inbound_receipts_lookback_days)
-    ) - timedelta(hours=1)  # clock skew between DCL and us
+    since = poll_since(
+        cursor.received_from,
+        now,
+        first_poll=timedelta(days=rules.inbound_receipts_lookback_days),
+        overlap=timedelta(hours=1),  # clock skew between DCL and us
+    )
     receipts = list(dcl.client.iter_po_receipts(received_from=since))
     keys = {f"{r['dcl_po_number']}-{receipt_key(r)}": str(r["dcl_po_number"]) for r in receipts}
     store = ledger.ledger
     posted = store.posted_receipt_keys(keys)
-    quarantined = store.keys_with_exceptions(FLOW, ENTITY_PO, [EXCEPTION_OPEN])
     # Unreadable receipts wait in the exceptions queue (a retry re-reads them), not on every tick.
-    unreadable = store.keys_with_exceptions(FLOW, ENTITY_RECEIPT, [EXCEPTION_OPEN])
-    due = {
-        po
-        for key, po in keys.items()
-        if key not in posted and key not in unreadable and po not in quarantined
-    }
-    due |= store.keys_with_exceptions(FLOW, ENTITY_PO, [EXCEPTION_RETRYING])
-    cursor = json.dumps({"received_from": now.isoformat()})
-    if not due:
-        return dg.SensorResult(skip_reason="no new DCL receipts", cursor=cursor)
-    numbers = sorted(due, key=int)
-    return dg.SensorResult(
-        run_requests=batch_run_requests(
-            prefix="receipts",
-            op="post_dcl_receipts",
-            field="dcl_po_numbers",
-            keys=numbers,
-            size=rules.inbound_orders_per_run,
-            flow=FLOW,
-            tick=tick_stamp(now),
-        ),
-        cursor=cursor,
+    unreadable = read_exceptions(store, FLOW, ENTITY_RECEIPT).open
+    found = {po for key, po in keys.items() if key not in posted and key not in unreadable}
+    due = read_exceptions(store, FLOW, ENTITY_PO).due(found)
+    requests = batch_run_requests(
+        op=post_dcl_receipts,
+        config=lambda batch: ReceiptsConfig(dcl_po_numbers=batch),
+        keys=sorted(due, key=int),
+        size=rules.inbound_orders_per_run,
+        prefix="receipts",
+        flow=FLOW,
+        tick=tick_stamp(now),
+    )
+    return sensor_result(
+        requests, skip_reason="no new DCL receipts", cursor=ReceiptsCursor(received_from=now)
     )
 
 
@@ -404,4 +400,12 @@ inbound_reconciliation_schedule = dg.ScheduleDefinition(
     job=inbound_reconciliation_job,
     cron_schedule="*/30 * * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+#: Flow D's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(
+    assets=[inbound_reconciliation],
+    jobs=[inbound_announcement_job, inbound_receipt_job, inbound_reconciliation_job],
+    sensors=[netsuite_inbound_orders_sensor, dcl_po_receipts_sensor],
+    schedules=[inbound_reconciliation_schedule],
 )

@@ -388,7 +388,6 @@ SYNC_ASSETS = [
     available_to_sell,
     shopify_inventory_push,
 ]
-ASSETS = [*SYNC_ASSETS, dcl_inventory_levels, inventory_reconciliation]
 
 inventory_sync_job = dg.define_asset_job(
     "inventory_sync_job", selection=dg.AssetSelection.assets(*SYNC_ASSETS), tags=RUN_TAGS
@@ -438,6 +437,10 @@ inventory_automation_sensor = dg.AutomationConditionSensorDefinition(
     description="Bundle availability, available to sell and the push follow their inputs",
 )
 
-JOBS = [inventory_sync_job, inventory_reconciliation_job]
-SCHEDULES = [inventory_sync_schedule, inventory_reconciliation_schedule]
-SENSORS = [inventory_automation_sensor]
+#: Flow E's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(
+    assets=[*SYNC_ASSETS, dcl_inventory_levels, inventory_reconciliation],
+    jobs=[inventory_sync_job, inventory_reconciliation_job],
+    schedules=[inventory_sync_schedule, inventory_reconciliation_schedule],
+    sensors=[inventory_automation_sensor],
+)

@@ -64,3 +64,8 @@ order_exceptions_schedule = dg.ScheduleDefinition(
     cron_schedule="*/5 * * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+
+#: The operator's exceptions view; `mienne_ops.definitions` merges it with the flows'.
+defs = dg.Definitions(
+    assets=[order_exceptions], jobs=[order_exceptions_job], schedules=[order_exceptions_schedule]
+)

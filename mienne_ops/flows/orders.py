@@ -10,27 +10,29 @@ when an `orders/updated` webhook shows other line quantities than the ledger rec
 an edit after import and goes to `OrderIngestor.apply_edit`.
 """
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.journey import IMPORTED_STAGES, SETTLED_STAGES, Stage
-from mienne_ops.flows.common import (
-    BATCH_RETRY_POLICY,
-    TAG_FLOW,
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import (
+    SensorCursor,
     chunks,
     digest,
-    finish,
-    stop_on_rejected_credentials,
+    flow_sensor,
+    poll_since,
+    read_exceptions,
+    run_request,
+    sensor_result,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING, InboxEvent, Ledger
+from mienne_ops.ledger.store import InboxEvent, Ledger
 from mienne_ops.sync.batch import BatchReport, run_batch
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import (
@@ -132,16 +134,11 @@ def shopify_order_ingestion_job():
     ingest_shopify_orders()
 
 
-class OrdersCursor:
-    """The sensor's small JSON cursor: inbox high-water mark and the last reconciliation poll."""
+class OrdersCursor(SensorCursor):
+    """Inbox high-water mark and the last reconciliation poll."""
 
-    def __init__(self, raw: str | None) -> None:
-        data = json.loads(raw) if raw else {}
-        self.inbox_id: int = data.get("inbox_id", 0)
-        self.polled_at: str | None = data.get("polled_at")
-
-    def dump(self) -> str:
-        return json.dumps({"inbox_id": self.inbox_id, "polled_at": self.polled_at})
+    inbox_id: int = 0
+    polled_at: datetime | None = None
 
 
 def _stamp(moment: datetime) -> str:
@@ -158,10 +155,8 @@ def cancellation_search(tag: str, since: datetime) -> str:
     return f"status:cancelled tag:{tag} updated_at:>='{_stamp(since)}'"
 
 
-@dg.sensor(
+@flow_sensor(
     job=shopify_order_ingestion_job,
-    minimum_interval_seconds=10,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description="Webhook inbox + reconciliation poll -> flow A runs (one per batch of orders)",
 )
 def shopify_orders_sensor(
@@ -170,7 +165,7 @@ def shopify_orders_sensor(
     ledger: LedgerResource,
     rules: BusinessRules,
 ) -> dg.SensorResult:
-    cursor = OrdersCursor(context.cursor)
+    cursor = OrdersCursor.parse(context.cursor)
     store = ledger.ledger
     if cursor.inbox_id > store.last_event_id("shopify"):
         # The ledger was replaced (a fresh database): its inbox starts again from 1.
@@ -186,20 +181,18 @@ def shopify_orders_sensor(
     cancelled = {e.resource_id for e in events if e.topic in CANCEL_TOPICS and e.resource_id}
 
     now = datetime.now(UTC)
-    polled_at = datetime.fromisoformat(cursor.polled_at) if cursor.polled_at else None
+    polled: set[str] = set()
     poll_stamp = ""
-    if polled_at is None or now - polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
-        since = (polled_at or now) - timedelta(minutes=rules.reconcile_lookback_minutes)
+    if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
+        since = poll_since(cursor.polled_at, now, overlap=timedelta(minutes=rules.reconcile_lookback_minutes))
         polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))
         cancelled |= set(shopify.client.iter_order_ids(cancellation_search(rules.imported_tag, since)))
-        # A quarantined order comes back through the poll only once someone asked for a retry;
-        # a webhook about it (the order changed) always brings it back.
-        polled -= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
-        wanted |= polled
-        cursor.polled_at = poll_stamp = now.isoformat()
-
-    # Records an operator sent back (`mienne-ops exceptions retry`) or that hit transient errors.
-    wanted |= store.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_RETRYING])
+        cursor.polled_at = now
+        poll_stamp = now.isoformat()
+    # A quarantined order comes back through the poll only once someone asked for a retry (then it
+    # is retrying, and comes back with the others an operator sent back or that hit transient
+    # errors); a webhook about it (the order changed) always brings it back.
+    wanted |= read_exceptions(store, FLOW, ENTITY).due(polled)
 
     stages = store.order_stages(wanted | cancelled)
     to_import = sorted(key for key in wanted - cancelled if stages.get(key) not in SETTLED_STAGES)
@@ -217,29 +210,18 @@ def shopify_orders_sensor(
     requests = []
     batches = list(chunks(to_import, rules.orders_per_run)) or ([[]] if to_cancel or to_edit else [])
     for index, batch in enumerate(batches):
-        cancels = to_cancel if index == 0 else []
-        edits = to_edit if index == 0 else []
+        config = IngestOrdersConfig(
+            order_ids=batch,
+            cancelled_order_ids=to_cancel if index == 0 else [],
+            edited_order_ids=to_edit if index == 0 else [],
+        )
         # The poll's time is part of the key: an order a crashed run never finished comes back with
         # the next poll under a new key (the daemon never re-runs a key, even a failed one).
-        keys = digest([*batch, *cancels, *edits])
+        keys = digest([*batch, *config.cancelled_order_ids, *config.edited_order_ids])
         run_key = f"orders:{first_event}-{cursor.inbox_id}:{poll_stamp}:{keys}"
-        requests.append(
-            dg.RunRequest(
-                run_key=run_key,
-                run_config={
-                    "ops": {
-                        "ingest_shopify_orders": {
-                            "config": {
-                                "order_ids": list(batch),
-                                "cancelled_order_ids": list(cancels),
-                                "edited_order_ids": list(edits),
-                            }
-                        }
-                    }
-                },
-                tags={TAG_FLOW: FLOW},
-            )
-        )
-    if not requests:
-        return dg.SensorResult(skip_reason="no new Shopify orders", cursor=cursor.dump())
-    return dg.SensorResult(run_requests=requests, cursor=cursor.dump())
+        requests.append(run_request(ingest_shopify_orders, config, run_key=run_key, flow=FLOW))
+    return sensor_result(requests, skip_reason="no new Shopify orders", cursor=cursor)
+
+
+#: Flow A's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(jobs=[shopify_order_ingestion_job], sensors=[shopify_orders_sensor])

@@ -187,7 +187,7 @@ def test_reconciliation_is_quiet_without_discrepancies_and_fires_on_a_planted_on
 
 
 def test_bundle_availability_follows_its_inputs_through_automation(env):
-    defs = dg.Definitions(assets=flow.ASSETS, sensors=flow.SENSORS, resources=env["resources"])
+    defs = dg.Definitions.merge(flow.defs, dg.Definitions(resources=env["resources"]))
     instance = env["instance"]
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     materialize(env, [flow.bundle_boms, flow.netsuite_inventory_levels], "FR")
