@@ -10,11 +10,10 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
-    batch_run_requests,
+    BatchRuns,
     flow_sensor,
     read_exceptions,
     sensor_result,
-    tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
@@ -63,6 +62,11 @@ def netsuite_dispatch_job():
     dispatch_sales_orders()
 
 
+DISPATCH_RUNS = BatchRuns(
+    dispatch_sales_orders, lambda batch: DispatchBatchConfig(sales_order_ids=batch), "dispatch", FLOW
+)
+
+
 def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int, skip: set[str]) -> list[str]:
     """Up to ``limit`` waiting sales orders, oldest first, leaving out ``skip`` (quarantined ones)
     before counting, so a pile of quarantined orders at the front never starves the rest."""
@@ -91,15 +95,7 @@ def netsuite_dispatch_sensor(
     quarantined = set(read_exceptions(ledger.ledger, FLOW, ENTITY).open)
     quarantined |= held_sales_order_ids(ledger.ledger)  # flow A's open problems hold their orders
     ids = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
-    requests = batch_run_requests(
-        op=dispatch_sales_orders,
-        config=lambda batch: DispatchBatchConfig(sales_order_ids=batch),
-        keys=ids,
-        size=rules.dispatch_batch_size,
-        prefix="dispatch",
-        flow=FLOW,
-        tick=tick_stamp(),
-    )
+    requests = DISPATCH_RUNS.requests(ids, size=rules.dispatch_batch_size)
     return sensor_result(requests, skip_reason="no sales orders waiting for DCL")
 
 

@@ -19,13 +19,12 @@ from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
+    BatchRuns,
     SensorCursor,
-    batch_run_requests,
     flow_sensor,
     poll_since,
     read_exceptions,
     sensor_result,
-    tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
@@ -103,6 +102,11 @@ def dcl_shipment_sync_job():
     sync_dcl_shipments()
 
 
+SHIPMENT_RUNS = BatchRuns(
+    sync_dcl_shipments, lambda batch: SyncShipmentsConfig(order_numbers=batch), "shipments", FLOW
+)
+
+
 def orders_needing_sync(orders: list[dict], ledger: Ledger) -> set[str]:
     """Orders shipped at DCL with at least one shipment not yet complete in the ledger (one query)."""
     shipments = {
@@ -157,15 +161,7 @@ def dcl_shipments_sensor(
     due = exceptions.due(
         orders_needing_sync(polled, store), retrying=retrying_orders_due(exceptions, now, recheck)
     )
-    requests = batch_run_requests(
-        op=sync_dcl_shipments,
-        config=lambda batch: SyncShipmentsConfig(order_numbers=batch),
-        keys=sorted(due),
-        size=rules.orders_per_run,
-        prefix="shipments",
-        flow=FLOW,
-        tick=tick_stamp(now),
-    )
+    requests = SHIPMENT_RUNS.requests(sorted(due), size=rules.orders_per_run, now=now)
     # Advance to the poll's start: anything modified after it is seen by the next poll.
     return sensor_result(
         requests, skip_reason="no new DCL shipments", cursor=ShipmentsCursor(modified_from=now)

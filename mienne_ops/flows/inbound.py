@@ -25,13 +25,12 @@ from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
+    BatchRuns,
     SensorCursor,
-    batch_run_requests,
     flow_sensor,
     poll_since,
     read_exceptions,
     sensor_result,
-    tick_stamp,
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
@@ -97,6 +96,9 @@ def inbound_announcement_job():
     announce_inbound_orders()
 
 
+ASN_RUNS = BatchRuns(announce_inbound_orders, lambda batch: AnnounceConfig(order_ids=batch), "asn", FLOW)
+
+
 def _modified_after(row: dict, since: datetime | None) -> bool:
     if since is None:
         return True
@@ -142,15 +144,7 @@ def netsuite_inbound_orders_sensor(
     stamps = [s for row in announced if (s := parse_suiteql_datetime(row.get("lastmodifieddate")))]
     cursor = InboundOrdersCursor(modified_after=max([*stamps, *([since] if since else [])], default=None))
     ids = read_exceptions(ledger.ledger, FLOW, ENTITY_ORDER).due([*new, *edited])
-    requests = batch_run_requests(
-        op=announce_inbound_orders,
-        config=lambda batch: AnnounceConfig(order_ids=batch),
-        keys=sorted(ids, key=int),
-        size=rules.inbound_orders_per_run,
-        prefix="asn",
-        flow=FLOW,
-        tick=tick_stamp(),
-    )
+    requests = ASN_RUNS.requests(sorted(ids, key=int), size=rules.inbound_orders_per_run)
     return sensor_result(requests, skip_reason="no purchase or transfer order to announce", cursor=cursor)
 
 
@@ -196,6 +190,11 @@ def inbound_receipt_job():
     post_dcl_receipts()
 
 
+RECEIPT_RUNS = BatchRuns(
+    post_dcl_receipts, lambda batch: ReceiptsConfig(dcl_po_numbers=batch), "receipts", FLOW
+)
+
+
 class ReceiptsCursor(SensorCursor):
     """Where the next poll of DCL's receipts starts (before the look-back)."""
 
@@ -230,15 +229,8 @@ def dcl_po_receipts_sensor(
     unreadable = read_exceptions(store, FLOW, ENTITY_RECEIPT).open
     found = {po for key, po in keys.items() if key not in posted and key not in unreadable}
     due = read_exceptions(store, FLOW, ENTITY_PO).due(found)
-    requests = batch_run_requests(
-        op=post_dcl_receipts,
-        config=lambda batch: ReceiptsConfig(dcl_po_numbers=batch),
-        keys=sorted(due, key=int),
-        size=rules.inbound_orders_per_run,
-        prefix="receipts",
-        flow=FLOW,
-        tick=tick_stamp(now),
-    )
+    numbers = sorted(due, key=int)
+    requests = RECEIPT_RUNS.requests(numbers, size=rules.inbound_orders_per_run, now=now)
     return sensor_result(
         requests, skip_reason="no new DCL receipts", cursor=ReceiptsCursor(received_from=now)
     )

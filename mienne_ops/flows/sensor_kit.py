@@ -11,7 +11,7 @@ only what it polls:
   decides what is due).
 - `flow_sensor`: `@dg.sensor` with the common settings and, for flows that run one batch at a time,
   the guard that skips the tick while a run of the job is queued or running.
-- `batch_run_requests` / `run_request`: run config built from the op's own `dg.Config` class, run
+- `BatchRuns` / `run_request`: run config built from the op's own `dg.Config` class, run
   key and flow tag, so no op or field name is written as a string.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 
@@ -132,21 +133,25 @@ def run_request(op: dg.OpDefinition, config: dg.Config, *, run_key: str, flow: s
     )
 
 
-def batch_run_requests(
-    *,
-    op: dg.OpDefinition,
-    config: Callable[[list[str]], dg.Config],
-    keys: Sequence[str],
-    size: int,
-    prefix: str,
-    flow: str,
-    tick: str,
-) -> list[dg.RunRequest]:
-    """One run per batch of ``keys`` (``config(batch)`` for ``op``), keyed by prefix, digest and tick."""
-    return [
-        run_request(op, config(batch), run_key=f"{prefix}:{digest(batch)}:{tick}", flow=flow)
-        for batch in chunks(keys, size)
-    ]
+@dataclass(frozen=True)
+class BatchRuns:
+    """How a flow's sensor asks for runs of its op: one run per batch of keys, the op's config built
+    by ``config`` from the batch, keyed ``<prefix>:<digest of the batch>:<tick>``, tagged with the flow."""
+
+    op: dg.OpDefinition
+    config: Callable[[list[str]], dg.Config]
+    prefix: str
+    flow: str
+
+    def requests(self, keys: Sequence[str], *, size: int, now: datetime | None = None) -> list[dg.RunRequest]:
+        """``now``: the tick's time (`tick_stamp`), so two ticks never share a key."""
+        tick = tick_stamp(now)
+        return [
+            run_request(
+                self.op, self.config(batch), run_key=f"{self.prefix}:{digest(batch)}:{tick}", flow=self.flow
+            )
+            for batch in chunks(keys, size)
+        ]
 
 
 def sensor_result(

@@ -11,7 +11,7 @@ from mienne_ops.flows.fulfillment import ShipmentsCursor
 from mienne_ops.flows.inbound import InboundOrdersCursor, ReceiptsCursor
 from mienne_ops.flows.orders import OrdersCursor
 from mienne_ops.flows.sensor_kit import (
-    batch_run_requests,
+    BatchRuns,
     digest,
     flow_sensor,
     sensor_result,
@@ -51,15 +51,10 @@ def test_a_cursor_survives_its_own_round_trip():
 
 def test_batch_run_requests_carry_the_ops_config_under_the_ops_name():
     ids = [str(n) for n in range(5)]
-    requests = batch_run_requests(
-        op=dispatch_sales_orders,
-        config=lambda batch: DispatchBatchConfig(sales_order_ids=batch),
-        keys=ids,
-        size=2,
-        prefix="dispatch",
-        flow="B",
-        tick="20260501T120000.000000",
+    runs = BatchRuns(
+        dispatch_sales_orders, lambda batch: DispatchBatchConfig(sales_order_ids=batch), "dispatch", "B"
     )
+    requests = runs.requests(ids, size=2, now=datetime(2026, 5, 1, 12, tzinfo=UTC))
     assert [r.run_config["ops"] for r in requests] == [
         {"dispatch_sales_orders": {"config": {"sales_order_ids": batch}}}
         for batch in (["0", "1"], ["2", "3"], ["4"])
