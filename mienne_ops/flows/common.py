@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from mienne_ops.domain.reports import markdown_table
 from mienne_ops.errors import AuthError
 from mienne_ops.sync.batch import BatchReport, Outcome
 
@@ -54,12 +55,17 @@ def report_metadata(report: BatchReport) -> dict[str, dg.MetadataValue]:
     }
     metadata["summary"] = dg.MetadataValue.text(report.summary())
     if report.problems:
-        rows = "\n".join(
-            f"| {p.key} | {p.outcome.value} | {p.reason} | {p.message.replace('|', '/')[:200]} |"
+        rows = [
+            {
+                "record": p.key,
+                "outcome": p.outcome.value,
+                "reason": p.reason,
+                "message": p.message.replace("|", "/")[:200],
+            }
             for p in report.problems[:100]
-        )
+        ]
         metadata["problems"] = dg.MetadataValue.md(
-            "| record | outcome | reason | message |\n|---|---|---|---|\n" + rows
+            markdown_table(rows, ["record", "outcome", "reason", "message"])
         )
     return metadata
 

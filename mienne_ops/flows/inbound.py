@@ -13,15 +13,22 @@
 """
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 from pydantic import field_serializer, field_validator
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl, unreadable_receipts
+from mienne_ops.domain.inbound import InboundOrder, receipt_key
+from mienne_ops.domain.inbound_reconciliation import (
+    COLUMNS,
+    InboundProblem,
+    excess_by_po,
+    reconcile,
+    with_problems,
+)
+from mienne_ops.domain.reports import table_records
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
@@ -35,6 +42,7 @@ from mienne_ops.flows.sensor_kit import (
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
 from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.ledger.store import Ledger
 from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.inbound import (
     ENTITY_ORDER,
@@ -46,8 +54,6 @@ from mienne_ops.sync.inbound import (
     load_orders,
     pending_orders_query,
 )
-
-PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
 def warehouse_by_location(rules: BusinessRules) -> dict[int, str]:
@@ -239,69 +245,40 @@ def dcl_po_receipts_sensor(
 # -- reconciliation -------------------------------------------------------------------------------
 
 CHECK_STUCK = "received_at_dcl_posted_in_netsuite"
-CHECK_ANNOUNCED = "announced_matches_ordered"
-CHECK_NOT_ANNOUNCED = "open_orders_announced"
+#: Each check of `inbound_reconciliation`: its severity and the problem kinds that fail it.
+CHECKS: dict[str, tuple[dg.AssetCheckSeverity, list[InboundProblem]]] = {
+    CHECK_STUCK: (
+        dg.AssetCheckSeverity.ERROR,
+        [InboundProblem.UNREADABLE_RECEIPT, InboundProblem.RECEIVED_NOT_POSTED],
+    ),
+    "announced_matches_ordered": (
+        dg.AssetCheckSeverity.WARN,
+        [InboundProblem.ANNOUNCED_DIFFERS, InboundProblem.DCL_RECEIVED_MORE],
+    ),
+    "open_orders_announced": (dg.AssetCheckSeverity.WARN, [InboundProblem.NOT_ANNOUNCED]),
+}
 
 
-def reconcile(
-    orders: list[InboundOrder],
-    announced: dict[str, int | None],
-    dcl_numbers: dict[str, str],
-    receipts_by_po: dict[str, list[dict[str, Any]]],
-    excess_by_po: dict[str, int],
-    posted_keys: set[str],
-    now: datetime,
-    stuck_after: timedelta,
-) -> list[dict[str, Any]]:
-    """One row per order: the four quantities and what is wrong with them (pure, for tests)."""
-    rows = []
+def announced_units(ledger: Ledger, orders: list[InboundOrder]) -> dict[str, int | None]:
+    """Units in each order's newest announcement (None: never announced)."""
+    announced: dict[str, int | None] = {}
     for order in orders:
-        number = dcl_numbers.get(order.id) or order.dcl_po_number
-        receipts = receipts_by_po.get(str(number), []) if number else []
-        unposted = [r for r in receipts if f"{number}-{receipt_key(r)}" not in posted_keys]
-        oldest = min((_receipt_moment(r) for r in unposted), default=None)
-        at_dcl = received_at_dcl(receipts)
-        problems = []
-        if unreadable_receipts(receipts):
-            problems.append("unreadable receipt at DCL, not in NetSuite")
-        if oldest is not None and now - oldest > stuck_after:
-            problems.append("received at DCL, not in NetSuite")
-        if announced.get(order.id) is not None and announced[order.id] != order.ordered_total:
-            problems.append("announced differs from ordered")
-        if number is None:
-            problems.append("not announced")
-        if at_dcl > order.received_total + excess_by_po.get(str(number), 0) and not unposted:
-            problems.append("DCL received more than NetSuite shows")
-        rows.append(
-            {
-                "order": f"{order.record_type} {order.tranid}",
-                "netsuite_id": order.id,
-                "dcl_po_number": str(number or ""),
-                "ordered": order.ordered_total,
-                "announced": announced.get(order.id),
-                "received_dcl": at_dcl,
-                "received_netsuite": order.received_total,
-                "unposted_receipts": len(unposted),
-                "problems": "; ".join(problems),
-            }
-        )
-    return rows
+        versions = ledger.asn_versions(order.id)
+        announced[order.id] = versions[max(versions)].units if versions else None
+    return announced
 
 
-def _receipt_moment(receipt: dict[str, Any]) -> datetime:
-    """A receipt's date is DCL's Pacific calendar day; its start is the earliest it can have happened."""
-    day = date.fromisoformat(str(receipt.get("receipt_date"))[:10])
-    return datetime.combine(day, time(0, 0), tzinfo=PACIFIC).astimezone(UTC)
+def receipts_by_dcl_po(dcl: DclResource, since: datetime) -> dict[str, list[dict[str, Any]]]:
+    receipts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for receipt in dcl.client.iter_po_receipts(received_from=since):
+        receipts[str(receipt["dcl_po_number"])].append(receipt)
+    return receipts
 
 
 @dg.asset(
     group_name="inbound",
     description="Open POs / TOs: ordered vs announced vs received at DCL vs received in NetSuite",
-    check_specs=[
-        dg.AssetCheckSpec(CHECK_STUCK, asset="inbound_reconciliation"),
-        dg.AssetCheckSpec(CHECK_ANNOUNCED, asset="inbound_reconciliation"),
-        dg.AssetCheckSpec(CHECK_NOT_ANNOUNCED, asset="inbound_reconciliation"),
-    ],
+    check_specs=[dg.AssetCheckSpec(name, asset="inbound_reconciliation") for name in CHECKS],
 )
 def inbound_reconciliation(
     netsuite: NetSuiteResource, dcl: DclResource, ledger: LedgerResource, rules: BusinessRules
@@ -314,72 +291,44 @@ def inbound_reconciliation(
         for row in client.suiteql(pending_orders_query(locations, sent=sent))
     ]
     orders = list(load_orders(client, ids).values())
-    dcl_numbers = store.dcl_po_numbers(ids)
-    announced: dict[str, int | None] = {}
-    for order in orders:
-        versions = store.asn_versions(order.id)
-        announced[order.id] = versions[max(versions)].units if versions else None
     now = datetime.now(UTC)
-    receipts_by_po: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for receipt in dcl.client.iter_po_receipts(received_from=now - timedelta(days=90)):
-        receipts_by_po[str(receipt["dcl_po_number"])].append(receipt)
-    keys = [f"{po}-{receipt_key(r)}" for po, rs in receipts_by_po.items() for r in rs]
-    posted = store.posted_receipt_keys(keys)
-    excess: dict[str, int] = defaultdict(int)
-    for row in store.exceptions(flow=FLOW):
-        if row.entity == ENTITY_RECEIPT and row.context:
-            excess[str(row.context.get("dcl_po_number"))] += sum(
-                int(e["quantity"]) for e in row.context.get("excess") or []
-            )
+    receipts = receipts_by_dcl_po(dcl, now - timedelta(days=90))
+    keys = [f"{po}-{receipt_key(r)}" for po, rs in receipts.items() for r in rs]
     rows = reconcile(
         orders,
-        announced,
-        dcl_numbers,
-        receipts_by_po,
-        excess,
-        posted,
+        announced_units(store, orders),
+        store.dcl_po_numbers(ids),
+        receipts,
+        excess_by_po(row.context for row in store.exceptions(flow=FLOW) if row.entity == ENTITY_RECEIPT),
+        store.posted_receipt_keys(keys),
         now,
         timedelta(hours=rules.inbound_stuck_hours),
     )
-    bad = [row for row in rows if row["problems"]]
-    stuck = [row for row in rows if "not in NetSuite" in row["problems"]]
-    mismatched = [
-        row for row in rows if "announced differs" in row["problems"] or "more than" in row["problems"]
-    ]
-    unannounced = [row for row in rows if "not announced" in row["problems"]]
-    columns = list(rows[0]) if rows else ["order"]
+    bad = with_problems(rows)
+    failing = {name: with_problems(rows, kinds) for name, (_, kinds) in CHECKS.items()}
     table = dg.MetadataValue.table(
-        records=[dg.TableRecord({k: ("" if v is None else v) for k, v in row.items()}) for row in bad[:200]],
-        schema=dg.TableSchema(columns=[dg.TableColumn(name, "string") for name in columns]),
+        records=[dg.TableRecord(record) for record in table_records(bad[COLUMNS].head(200))],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn(name, "string") for name in (COLUMNS if len(rows) else ["order"])]
+        ),
     )
     return dg.MaterializeResult(
         metadata={
             "open_orders": dg.MetadataValue.int(len(rows)),
             "with_problems": dg.MetadataValue.int(len(bad)),
-            "stuck": dg.MetadataValue.int(len(stuck)),
+            "stuck": dg.MetadataValue.int(len(failing[CHECK_STUCK])),
             "problems": table,
             "summary": dg.MetadataValue.json({"open": len(rows), "problems": len(bad)}),
             "dagster/row_count": dg.MetadataValue.int(len(bad)),
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name=CHECK_STUCK,
-                passed=not stuck,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"orders": dg.MetadataValue.text(", ".join(r["order"] for r in stuck[:20]))},
-            ),
-            dg.AssetCheckResult(
-                check_name=CHECK_ANNOUNCED,
-                passed=not mismatched,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"orders": dg.MetadataValue.text(", ".join(r["order"] for r in mismatched[:20]))},
-            ),
-            dg.AssetCheckResult(
-                check_name=CHECK_NOT_ANNOUNCED,
-                passed=not unannounced,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"orders": dg.MetadataValue.text(", ".join(r["order"] for r in unannounced[:20]))},
-            ),
+                check_name=name,
+                passed=failing[name].empty,
+                severity=severity,
+                metadata={"orders": dg.MetadataValue.text(", ".join(failing[name]["order"].head(20)))},
+            )
+            for name, (severity, _) in CHECKS.items()
         ],
     )
 

@@ -25,7 +25,9 @@ from typing import Any
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.inventory import low_stock, reconcile
+from mienne_ops.domain.inventory import low_stock
+from mienne_ops.domain.inventory_report import Verdict, inventory_report
+from mienne_ops.domain.reports import markdown_table
 from mienne_ops.flows.common import TAG_FLOW
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
@@ -80,13 +82,6 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> dg.Met
         records=[dg.TableRecord({name: row.get(name) for name, _ in columns}) for row in rows],
         schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
     )
-
-
-def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    if not rows:
-        return "_none_"
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "\n".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows)
 
 
 # -- sources --------------------------------------------------------------------------------------
@@ -259,7 +254,7 @@ def push_metadata(report: PushReport) -> dict[str, dg.MetadataValue]:
         "failed": dg.MetadataValue.int(len(report.failed)),
         "calls": dg.MetadataValue.int(report.calls),
         "summary": dg.MetadataValue.text(report.summary()),
-        "failures": dg.MetadataValue.md(_markdown(failed[:TOP_ROWS], ["sku", "code", "message"])),
+        "failures": dg.MetadataValue.md(markdown_table(failed[:TOP_ROWS], ["sku", "code", "message"])),
     }
 
 
@@ -287,60 +282,34 @@ def inventory_reconciliation(
     return reconciliation_result(sync, location)
 
 
+#: How the discrepancy count's verdict shows on the check: (passed, severity).
+VERDICT_CHECK = {
+    Verdict.WITHIN: (True, dg.AssetCheckSeverity.WARN),
+    Verdict.WARN: (False, dg.AssetCheckSeverity.WARN),
+    Verdict.FAIL: (False, dg.AssetCheckSeverity.ERROR),
+}
+
+
 def reconciliation_result(sync: InventorySync, location: str) -> dg.MaterializeResult:
     store, settings = sync.store, sync.settings
-    items = store.items()
-    expected = {s: q for s, q in store.levels("ats", location).items() if s in items and not items[s][1]}
-    rows = reconcile(
+    report = inventory_report(
         location,
         netsuite=store.levels("netsuite", location),
         dcl=store.levels("dcl", location),
-        shopify={s: q for s, q in store.levels("shopify", location).items() if s in expected},
-        expected_shopify=expected,
+        shopify=store.levels("shopify", location),
+        available_to_sell=store.levels("ats", location),
+        sellable={sku for sku, (_, bundle) in store.items().items() if not bundle},
+        flagged={sku for sku, detail in store.level_details("ats", location).items() if detail.get("flag")},
+        tolerance=settings.tolerance,
+        low_stock_threshold=settings.low_stock_threshold,
     )
-    bad = [d for d in rows if d.worst > settings.tolerance]
-    oversell = [d for d in bad if d.shopify_vs_expected > 0]
-    ats_details = store.level_details("ats", location)
-    low = sorted(
-        (
-            s
-            for s, q in expected.items()
-            if q <= settings.low_stock_threshold and not ats_details.get(s, {}).get("flag")
-        ),
-        key=lambda s: (expected[s], s),
-    )
-    table_rows = [
-        {
-            "sku": d.sku,
-            "netsuite": d.netsuite,
-            "dcl": d.dcl,
-            "shopify": d.shopify,
-            "expected_shopify": d.expected_shopify,
-            "netsuite_minus_dcl": d.netsuite_vs_dcl,
-            "shopify_minus_expected": d.shopify_vs_expected,
-        }
-        for d in bad[:TOP_ROWS]
-    ]
-    checked = len(expected)
-    summary = (
-        f"### Inventory reconciliation — {location}\n\n"
-        f"- SKUs checked: **{checked}**\n- discrepancies above {settings.tolerance} unit(s): **{len(bad)}**\n"
-        f"- Shopify above what NetSuite can fulfil (oversell risk): **{len(oversell)}**\n"
-        f"- NetSuite ≠ DCL: **{sum(1 for d in bad if d.netsuite_vs_dcl)}**\n"
-        f"- low stock (≤ {settings.low_stock_threshold}): **{len(low)}**\n\n"
-        + _markdown(table_rows[:10], ["sku", "netsuite", "dcl", "shopify", "expected_shopify"])
-    )
-    if len(bad) > settings.fail_discrepancies:
-        severity, passed = dg.AssetCheckSeverity.ERROR, False
-    elif len(bad) > settings.warn_discrepancies:
-        severity, passed = dg.AssetCheckSeverity.WARN, False
-    else:
-        severity, passed = dg.AssetCheckSeverity.WARN, True
+    bad = len(report.discrepancies)
+    passed, severity = VERDICT_CHECK[report.verdict(settings.warn_discrepancies, settings.fail_discrepancies)]
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.md(summary),
+            "report": dg.MetadataValue.md(report.summary()),
             "worst_discrepancies": _table(
-                table_rows,
+                report.worst(TOP_ROWS),
                 [
                     ("sku", "string"),
                     ("netsuite", "int"),
@@ -351,12 +320,12 @@ def reconciliation_result(sync: InventorySync, location: str) -> dg.MaterializeR
                     ("shopify_minus_expected", "int"),
                 ],
             ),
-            "skus_checked": dg.MetadataValue.int(checked),
-            "discrepancies": dg.MetadataValue.int(len(bad)),
-            "oversell_risk": dg.MetadataValue.int(len(oversell)),
-            "low_stock": dg.MetadataValue.int(len(low)),
-            "mismatch_rate": dg.MetadataValue.float(len(bad) / max(checked, 1)),
-            "dagster/row_count": dg.MetadataValue.int(len(bad)),
+            "skus_checked": dg.MetadataValue.int(report.checked),
+            "discrepancies": dg.MetadataValue.int(bad),
+            "oversell_risk": dg.MetadataValue.int(report.oversell_risk),
+            "low_stock": dg.MetadataValue.int(len(report.low_stock)),
+            "mismatch_rate": dg.MetadataValue.float(bad / max(report.checked, 1)),
+            "dagster/row_count": dg.MetadataValue.int(bad),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -364,17 +333,17 @@ def reconciliation_result(sync: InventorySync, location: str) -> dg.MaterializeR
                 passed=passed,
                 severity=severity,
                 description=(
-                    f"{len(bad)} discrepancies (warn above {settings.warn_discrepancies}, "
+                    f"{bad} discrepancies (warn above {settings.warn_discrepancies}, "
                     f"fail above {settings.fail_discrepancies})"
                 ),
-                metadata={"discrepancies": dg.MetadataValue.int(len(bad))},
+                metadata={"discrepancies": dg.MetadataValue.int(bad)},
             ),
             dg.AssetCheckResult(
                 check_name="no_low_stock",
-                passed=not low,
+                passed=not report.low_stock,
                 severity=dg.AssetCheckSeverity.WARN,
-                description=f"{len(low)} SKU(s) at or below {settings.low_stock_threshold}",
-                metadata={"skus": dg.MetadataValue.text(", ".join(low[:TOP_ROWS]) or "none")},
+                description=f"{len(report.low_stock)} SKU(s) at or below {settings.low_stock_threshold}",
+                metadata={"skus": dg.MetadataValue.text(", ".join(report.low_stock[:TOP_ROWS]) or "none")},
             ),
         ],
     )
