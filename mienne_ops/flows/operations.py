@@ -10,12 +10,12 @@ from collections import Counter
 import dagster as dg
 
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.ledger.store import ExceptionStatus
 
 
 @dg.asset(group_name="operations", description="Open and retrying exceptions across all flows")
 def order_exceptions(ledger: LedgerResource) -> dg.MaterializeResult:
-    rows = ledger.ledger.exceptions(statuses=[EXCEPTION_OPEN, EXCEPTION_RETRYING])
+    rows = ledger.ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING])
     by_flow = Counter(row.flow for row in rows)
     by_reason = Counter(row.reason for row in rows)
     table = dg.MetadataValue.table(

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mienne_ops.domain.exception_queue import ExceptionQueue
 from mienne_ops.flows.common import TAG_FLOW
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING, Ledger
+from mienne_ops.ledger.store import ExceptionStatus, Ledger
 
 IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
@@ -57,12 +57,12 @@ def read_exceptions(ledger: Ledger, flow: str, entity: str) -> ExceptionQueue:
     """A flow entity's open and retrying exceptions, in one read."""
     rows = [
         row
-        for row in ledger.exceptions(statuses=[EXCEPTION_OPEN, EXCEPTION_RETRYING], flow=flow)
+        for row in ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING], flow=flow)
         if row.entity == entity
     ]
     return ExceptionQueue(
-        open=frozenset(row.key for row in rows if row.status == EXCEPTION_OPEN),
-        retrying=tuple(row for row in rows if row.status == EXCEPTION_RETRYING),
+        open=frozenset(row.key for row in rows if row.status == ExceptionStatus.OPEN),
+        retrying=tuple(row for row in rows if row.status == ExceptionStatus.RETRYING),
     )
 
 
