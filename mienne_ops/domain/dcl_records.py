@@ -1,28 +1,28 @@
-"""DCL's receipts and shipments read into one shape, whatever field names the account answers with.
+"""DCL's receipts and shipments parsed once into typed models, whatever field names the account uses.
 
 DCL documents the ``po_receipt`` model only partly (dcl.md §8.2: ``dcl_po_number``, ``receipt_date``
 and the names its filters imply; the line fields are unconfirmed) and shows two shipment shapes
 (dcl.md §5): carrier / service / weight per shipment with ``packages[].shipped_items`` (the model page
 and the sandbox's default), or ``shipments[].shipped_lines`` with only the carrier requested on the
-order (older third-party code). So every reader here accepts each plausible name, in a fixed order
-of preference, and turns the record into the canonical shape the rest of the code reads:
-
-- receipt: ``{receipt_id, dcl_po_number, receipt_date, receipt_type, location, lines: [{line_number,
-  item_number, quantity_received}], unreadable, raw}``
-- shipment: ``{ship_date, shipping_carrier, shipping_service, packages: [{carton_id, tracking_number,
-  weight, shipped_items: [{item_number, quantity, serial_numbers}]}], unreadable, raw}``
+order (older third-party code). So every parser here accepts each plausible name, in a fixed order
+of preference, and builds the canonical model the rest of the code reads: `Receipt` (with
+`ReceiptLine`s) and `Shipment` (with `Package`s of `ShippedItem`s).
 
 A record whose lines cannot be read under any of the names is never guessed at: it comes back with
-``unreadable`` set to why (and its raw payload), and the sync quarantines it (``unreadable_receipt``,
-``unreadable_shipment``) instead of recording "nothing to post". Reading is idempotent: a canonical
-record reads as itself.
+``unreadable`` set to why (and its ``raw`` payload), and the sync quarantines it
+(``unreadable_receipt``, ``unreadable_shipment``) instead of recording "nothing to post". Quantities
+are whole units read by `domain.quantities` ("2.5" is unreadable, never truncated). Parsing is
+idempotent: a model parses as itself, and so does its `as_record()` dict.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from mienne_ops.domain.quantities import UnreadableQuantity, whole_number
 
@@ -47,6 +47,69 @@ SHIPMENT_LINE_LISTS = ("shipped_lines", "shipped_items", "lines")
 TRACKING_FIELDS = ("tracking_number", "tracking_numbers")
 
 
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ReceiptLine(_Record):
+    item_number: str
+    quantity_received: int
+    line_number: int | None = None
+    serial_numbers: list[str] | None = None
+    lot_number: str | None = None
+
+
+class Receipt(_Record):
+    """One ``po_receipts`` record; ``unreadable`` says why its lines could not be read (then none)."""
+
+    receipt_id: str | None = None
+    dcl_po_number: str | None = None
+    receipt_date: str | None = None
+    receipt_type: str | int | None = None  # as DCL sent it: `receipt_key` hashes it
+    location: str | None = None
+    lines: list[ReceiptLine] = []
+    unreadable: str | None = None
+    raw: dict[str, Any] = {}
+
+    def as_record(self) -> dict[str, Any]:
+        """The canonical dict (lines without their absent fields), for code still reading dicts."""
+        return {**self.model_dump(exclude={"lines"}), "lines": [_dump(line) for line in self.lines]}
+
+
+class ShippedItem(_Record):
+    item_number: str
+    quantity: int
+    line_number: int | None = None
+    serial_numbers: list[str] | None = None
+    lot_number: str | None = None
+
+
+class Package(_Record):
+    carton_id: str | None = None
+    tracking_number: str | None = None
+    weight: Decimal | None = None
+    shipped_items: list[ShippedItem] = []
+
+
+class Shipment(_Record):
+    """One shipment of a DCL order; ``unreadable`` says why its items could not be read."""
+
+    ship_date: str | None = None
+    shipping_carrier: str | None = None
+    shipping_service: str | None = None
+    packages: list[Package] = []
+    unreadable: str | None = None
+    raw: dict[str, Any] = {}
+
+    def as_record(self) -> dict[str, Any]:
+        """The canonical dict (items without their absent fields), for code still reading dicts."""
+        packages = [
+            {**p.model_dump(exclude={"shipped_items"}), "shipped_items": [_dump(i) for i in p.shipped_items]}
+            for p in self.packages
+        ]
+        return {**self.model_dump(exclude={"packages"}), "packages": packages}
+
+
 def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
     """The value of the first of ``names`` the record carries (None, "" and [] count as absent)."""
     for name in names:
@@ -59,74 +122,106 @@ def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
 # -- receipts -------------------------------------------------------------------------------------
 
 
-def read_receipt(raw: dict[str, Any]) -> dict[str, Any]:
-    """A ``po_receipts`` record in the canonical shape (``unreadable`` says why when it is not)."""
-    lines, problem = _read_lines(raw, RECEIPT_LINE_LISTS, RECEIVED_QUANTITY_FIELDS, "quantity_received")
-    receipt_id = first(raw, RECEIPT_ID_FIELDS)
-    return {
-        "receipt_id": str(receipt_id) if receipt_id is not None else None,
-        "dcl_po_number": raw.get("dcl_po_number"),
-        "receipt_date": first(raw, RECEIPT_DATE_FIELDS),
-        "receipt_type": raw.get("receipt_type"),
-        "location": raw.get("location"),
-        "lines": lines,
-        "unreadable": problem,
-        "raw": raw.get("raw", raw) if "unreadable" in raw else raw,
-    }
+def parse_receipt(raw: dict[str, Any] | Receipt) -> Receipt:
+    """A ``po_receipts`` record as a `Receipt` (``unreadable`` says why when its lines are not)."""
+    if isinstance(raw, Receipt):
+        return raw
+    lines, problem = _read_lines(raw, RECEIPT_LINE_LISTS, RECEIVED_QUANTITY_FIELDS)
+    return Receipt(
+        receipt_id=_text(first(raw, RECEIPT_ID_FIELDS)),
+        dcl_po_number=_text(raw.get("dcl_po_number")),
+        receipt_date=_text(first(raw, RECEIPT_DATE_FIELDS)),
+        receipt_type=_text_or_int(raw.get("receipt_type")),
+        location=_text(raw.get("location")),
+        lines=[ReceiptLine(quantity_received=quantity, **fields) for quantity, fields in lines],
+        unreadable=problem,
+        raw=_raw_of(raw),
+    )
+
+
+def read_receipt(raw: dict[str, Any] | Receipt) -> dict[str, Any]:
+    """`parse_receipt` as the canonical dict (for consumers not yet on the model)."""
+    return parse_receipt(raw).as_record()
 
 
 # -- shipments ------------------------------------------------------------------------------------
 
 
-def read_shipment(raw: dict[str, Any], order: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A shipment of ``GET /orders`` in the canonical shape; the order's carrier is the fallback.
+def parse_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None = None) -> Shipment:
+    """A shipment of ``GET /orders`` as a `Shipment`; the order's carrier is the fallback.
 
     Items come from ``packages[].shipped_items`` or, failing that, from the shipment's own
     ``shipped_lines`` (then attached to its first package, or to one package made of the shipment's
     tracking numbers).
     """
+    if isinstance(raw, Shipment):
+        return raw
     order = order or {}
-    packages = [_package(p) for p in raw.get("packages") or [] if isinstance(p, dict)]
+    sources = [p for p in raw.get("packages") or [] if isinstance(p, dict)]
+    packages: list[dict[str, Any]] = []
     problem = None
-    in_packages = [p for p in raw.get("packages") or [] if isinstance(p, dict) and p.get("shipped_items")]
-    if in_packages:
-        sources = [p for p in raw.get("packages") or [] if isinstance(p, dict)]
+    for index, source in enumerate(sources, start=1):
+        package, why = _package(source)
+        packages.append(package)
+        problem = problem or (f"package {index} {why}" if why else None)
+    if any(source.get("shipped_items") for source in sources):
         for package, source in zip(packages, sources, strict=True):
-            if not source.get("shipped_items"):
+            if not source.get("shipped_items") or problem:
                 continue  # an empty carton among filled ones
-            items, problem = _read_lines(source, ("shipped_items",), SHIPPED_QUANTITY_FIELDS, "quantity")
-            package["shipped_items"] = items
-            if problem:
-                break
+            items, problem = _read_lines(source, ("shipped_items",), SHIPPED_QUANTITY_FIELDS)
+            package["shipped_items"] = _shipped_items(items)
     else:
-        items, problem = _read_lines(raw, SHIPMENT_LINE_LISTS, SHIPPED_QUANTITY_FIELDS, "quantity")
+        items, lines_problem = _read_lines(raw, SHIPMENT_LINE_LISTS, SHIPPED_QUANTITY_FIELDS)
+        problem = problem or lines_problem
         if not packages:
-            packages = [
-                {"carton_id": None, "tracking_number": number, "weight": None, "shipped_items": []}
-                for number in _tracking_numbers(raw)
-            ] or [{"carton_id": None, "tracking_number": None, "weight": None, "shipped_items": []}]
-        packages[0]["shipped_items"] = items
-    return {
-        "ship_date": raw.get("ship_date"),
-        "shipping_carrier": first(raw, CARRIER_FIELDS) or first(order, CARRIER_FIELDS),
-        "shipping_service": first(raw, SERVICE_FIELDS) or first(order, SERVICE_FIELDS),
-        "packages": packages,
-        "unreadable": problem,
-        "raw": raw.get("raw", raw) if "unreadable" in raw else raw,
-    }
+            numbers = _tracking_numbers(raw)
+            packages = [_empty_package(tracking_number=n) for n in numbers] or [_empty_package()]
+        packages[0]["shipped_items"] = _shipped_items(items)
+    return Shipment(
+        ship_date=_text(raw.get("ship_date")),
+        shipping_carrier=_text(first(raw, CARRIER_FIELDS) or first(order, CARRIER_FIELDS)),
+        shipping_service=_text(first(raw, SERVICE_FIELDS) or first(order, SERVICE_FIELDS)),
+        packages=[Package(**package) for package in packages],
+        unreadable=problem,
+        raw=_raw_of(raw),
+    )
+
+
+def parse_order_shipments(order: dict[str, Any]) -> list[Shipment]:
+    return [parse_shipment(s, order) for s in order.get("shipments") or [] if isinstance(s, dict)]
+
+
+def read_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`parse_shipment` as the canonical dict (for consumers not yet on the model)."""
+    return parse_shipment(raw, order).as_record()
 
 
 def read_order_shipments(order: dict[str, Any]) -> list[dict[str, Any]]:
-    return [read_shipment(s, order) for s in order.get("shipments") or [] if isinstance(s, dict)]
+    """`parse_order_shipments` as canonical dicts (for consumers not yet on the model)."""
+    return [shipment.as_record() for shipment in parse_order_shipments(order)]
 
 
-def _package(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "carton_id": raw.get("carton_id"),
-        "tracking_number": first(raw, ("tracking_number",)),
-        "weight": raw.get("weight"),
-        "shipped_items": [],
-    }
+def _package(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """A package's fields (no items yet), and why its weight cannot be read, if it cannot."""
+    weight, problem = raw.get("weight"), None
+    if weight in (None, ""):
+        weight = None
+    else:
+        try:
+            weight = Decimal(str(weight))
+        except (InvalidOperation, ValueError):
+            weight, problem = None, f"weight {raw.get('weight')!r} is not a number"
+    package = _empty_package(tracking_number=_text(first(raw, ("tracking_number",))))
+    package.update(carton_id=_text(raw.get("carton_id")), weight=weight)
+    return package, problem
+
+
+def _empty_package(tracking_number: str | None = None) -> dict[str, Any]:
+    return {"carton_id": None, "tracking_number": tracking_number, "weight": None, "shipped_items": []}
+
+
+def _shipped_items(lines: list[tuple[int, dict[str, Any]]]) -> list[ShippedItem]:
+    return [ShippedItem(quantity=quantity, **fields) for quantity, fields in lines]
 
 
 def _tracking_numbers(raw: dict[str, Any]) -> list[str]:
@@ -139,9 +234,9 @@ def _tracking_numbers(raw: dict[str, Any]) -> list[str]:
 
 
 def _read_lines(
-    record: dict[str, Any], list_names: tuple[str, ...], quantity_names: tuple[str, ...], quantity_key: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Lines as ``{line_number?, item_number, <quantity_key>, serial_numbers?}``, or why not."""
+    record: dict[str, Any], list_names: tuple[str, ...], quantity_names: tuple[str, ...]
+) -> tuple[list[tuple[int, dict[str, Any]]], str | None]:
+    """Lines as (quantity, {item_number, line_number?, serial_numbers?, lot_number?}), or why not."""
     raw_lines = first(record, list_names)
     if not isinstance(raw_lines, list) or not raw_lines:
         return [], f"no line list under any of {', '.join(list_names)}"
@@ -150,26 +245,47 @@ def _read_lines(
         if not isinstance(raw, dict):
             return [], f"line {index} is not an object"
         item = first(raw, ITEM_FIELDS)
-        quantity = _whole_number(first(raw, quantity_names))
-        if item is None or quantity is None:
-            return [], f"line {index} has no readable item number or quantity"
-        line: dict[str, Any] = {"item_number": str(item), quantity_key: quantity}
-        number = _whole_number(first(raw, LINE_NUMBER_FIELDS))
+        try:
+            quantity = whole_number(first(raw, quantity_names))
+        except UnreadableQuantity as why:
+            return [], f"line {index} has no readable item number or quantity (quantity {why})"
+        if item is None:
+            return [], f"line {index} has no readable item number or quantity (no item number)"
+        fields: dict[str, Any] = {"item_number": str(item)}
+        number = _whole_or_none(first(raw, LINE_NUMBER_FIELDS))
         if number is not None:
-            line["line_number"] = number
-        if raw.get("serial_numbers"):
-            line["serial_numbers"] = list(raw["serial_numbers"])
+            fields["line_number"] = number
+        serials = raw.get("serial_numbers")
+        if serials:
+            fields["serial_numbers"] = [str(s) for s in (serials if isinstance(serials, list) else [serials])]
         if raw.get("lot_number"):
-            line["lot_number"] = raw["lot_number"]
-        lines.append(line)
+            fields["lot_number"] = str(raw["lot_number"])
+        lines.append((quantity, fields))
     return lines, None
 
 
-def _whole_number(value: Any) -> int | None:
+def _whole_or_none(value: Any) -> int | None:
     try:
         return whole_number(value)
     except UnreadableQuantity:
         return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _text_or_int(value: Any) -> str | int | None:
+    return value if value is None or (isinstance(value, int) and not isinstance(value, bool)) else str(value)
+
+
+def _raw_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The vendor payload: a canonical record (`as_record()`) carries it under ``raw``."""
+    return record.get("raw", record) if "unreadable" in record else record
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)
 
 
 def raw_fingerprint(raw: dict[str, Any]) -> str:

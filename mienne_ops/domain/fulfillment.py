@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mienne_ops.domain.dcl_records import read_shipment
+from mienne_ops.domain.dcl_records import Package, Shipment, parse_shipment
 from mienne_ops.domain.shopify import gid_to_int
 from mienne_ops.errors import InvalidRecordError
 
@@ -65,21 +65,21 @@ class Tracking(BaseModel):
 # --- keys -----------------------------------------------------------------------------------------
 
 
-def shipment_key(order_number: str, shipment: dict[str, Any]) -> str:
+def shipment_key(order_number: str, shipment: dict[str, Any] | Shipment) -> str:
     """Stable id of one DCL shipment: order number + ship date + first carton id.
 
     Only the date part of `ship_date` is used, so the key is the same with or without
     `extended_date=true`. Without a carton id the first tracking number stands in. Raw and canonical
     shipments (`domain.dcl_records`) give the same key.
     """
-    packages = read_shipment(shipment)["packages"]
-    first = packages[0] if packages else {}
-    carton = first.get("carton_id") or first.get("tracking_number") or "nocarton"
-    ship_date = str(shipment.get("ship_date") or "nodate")[:10]
+    shipment = parse_shipment(shipment)
+    first = shipment.packages[0] if shipment.packages else Package()
+    carton = first.carton_id or first.tracking_number or "nocarton"
+    ship_date = (shipment.ship_date or "nodate")[:10]
     return _NOT_KEY_CHARS.sub("-", f"{order_number}-{ship_date}-{carton}").strip("-")
 
 
-def item_fulfillment_external_id(order_number: str, shipment: dict[str, Any]) -> str:
+def item_fulfillment_external_id(order_number: str, shipment: dict[str, Any] | Shipment) -> str:
     external_id = EXTERNAL_ID_PREFIX + shipment_key(order_number, shipment)
     if len(external_id) <= EXTERNAL_ID_MAX:
         return external_id
@@ -93,7 +93,7 @@ def item_fulfillment_external_id(order_number: str, shipment: dict[str, Any]) ->
 
 def shipped_by_line(
     dcl_order: dict[str, Any],
-    shipment: dict[str, Any],
+    shipment: dict[str, Any] | Shipment,
     kit_components: dict[str, list[tuple[str, int]]],
     already_shipped: dict[int, int] | None = None,
 ) -> dict[int, int]:
@@ -104,7 +104,7 @@ def shipped_by_line(
     over components of floor(component qty / per-kit qty)). Anything left over is an error.
     """
     order_number = str(dcl_order.get("order_number") or "")
-    counts = _shipped_item_counts(shipment)
+    counts = _shipped_item_counts(parse_shipment(shipment))
     remaining = _remaining_by_line(dcl_order, already_shipped or {})
     lines = [(int(line["line_number"]), str(line["item_number"])) for line in dcl_order.get("lines") or []]
     result: Counter[int] = Counter()
@@ -150,11 +150,11 @@ def _record(
         counts[sku] -= per_unit * quantity
 
 
-def _shipped_item_counts(shipment: dict[str, Any]) -> Counter[str]:
+def _shipped_item_counts(shipment: Shipment) -> Counter[str]:
     counts: Counter[str] = Counter()
-    for package in shipment.get("packages") or []:
-        for item in package.get("shipped_items") or []:
-            counts[str(item["item_number"])] += int(item.get("quantity") or 0)
+    for package in shipment.packages:
+        for item in package.shipped_items:
+            counts[item.item_number] += item.quantity
     return counts
 
 
@@ -182,7 +182,7 @@ _PACKAGE_FIELDS = {
 
 def plan_item_fulfillment(
     order_number: str,
-    shipment: dict[str, Any],
+    shipment: dict[str, Any] | Shipment,
     qty_by_line: dict[int, int],
     location_id: int,
     order_lines: Iterable[int] = (),
@@ -195,6 +195,7 @@ def plan_item_fulfillment(
     otherwise fulfil them too. ``package_sublist`` is the one the order's ship method has: ship
     methods with a UPS / FedEx integration keep tracking in ``packageUps`` / ``packageFedEx``.
     """
+    shipment = parse_shipment(shipment)
     if package_sublist not in PACKAGE_SUBLISTS:
         raise InvalidRecordError(
             "bad_package_sublist",
@@ -227,25 +228,22 @@ def plan_item_fulfillment(
         "item": {"items": items},
         package_sublist: {"items": _packages(shipment, package_sublist)},
     }
-    if shipment.get("ship_date"):
-        body["tranDate"] = str(shipment["ship_date"])[:10]
+    if shipment.ship_date:
+        body["tranDate"] = shipment.ship_date[:10]
     return body
 
 
-def _packages(shipment: dict[str, Any], sublist: str = "package") -> list[dict]:
+def _packages(shipment: Shipment, sublist: str = "package") -> list[dict]:
     description = " ".join(
-        str(part).strip()
-        for part in (shipment.get("shipping_carrier"), shipment.get("shipping_service"))
-        if part
+        part.strip() for part in (shipment.shipping_carrier, shipment.shipping_service) if part
     )
     packages = []
-    for package in shipment.get("packages") or []:
-        entry: dict[str, Any] = {"packageTrackingNumber": package.get("tracking_number") or ""}
+    for package in shipment.packages:
+        entry: dict[str, Any] = {"packageTrackingNumber": package.tracking_number or ""}
         if description:
             entry["packageDescr"] = description
-        weight = package.get("weight")
-        if weight not in (None, "") and float(weight) > 0:
-            entry["packageWeight"] = float(weight)
+        if package.weight is not None and package.weight > 0:
+            entry["packageWeight"] = float(package.weight)
         suffix, fields = PACKAGE_SUBLISTS[sublist], _PACKAGE_FIELDS[sublist]
         packages.append({f"{name}{suffix}": value for name, value in entry.items() if name in fields})
     return packages
@@ -260,11 +258,12 @@ def shopify_carrier(carrier: str | None) -> str:
     return _SHOPIFY_CARRIERS.get(code, (carrier or "Other").strip() or "Other")
 
 
-def tracking_info(shipment: dict[str, Any]) -> Tracking:
-    company = shopify_carrier(shipment.get("shipping_carrier"))
+def tracking_info(shipment: dict[str, Any] | Shipment) -> Tracking:
+    shipment = parse_shipment(shipment)
+    company = shopify_carrier(shipment.shipping_carrier)
     numbers: list[str] = []
-    for package in shipment.get("packages") or []:
-        number = str(package.get("tracking_number") or "").strip()
+    for package in shipment.packages:
+        number = (package.tracking_number or "").strip()
         if number and number not in numbers:
             numbers.append(number)
     template = _TRACKING_URLS.get(company)

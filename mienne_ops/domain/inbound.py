@@ -26,11 +26,12 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, raw_fingerprint, read_receipt
+from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, Receipt, parse_receipt, raw_fingerprint
 from mienne_ops.domain.quantities import parse_quantity
 from mienne_ops.errors import InvalidRecordError
 
@@ -234,24 +235,23 @@ def _supplier_reference(order: InboundOrder, warehouse_by_location: dict[int, st
 # -- receipts in --------------------------------------------------------------------------------
 
 
-def receipt_key(receipt: dict[str, Any]) -> str:
+def receipt_key(receipt: dict[str, Any] | Receipt) -> str:
     """A stable identity of one DCL receipt.
 
     DCL's receipt field list is not confirmed (dcl.md §8.2); the sandbox gives ``receipt_id`` (other
     names are read too, see `domain.dcl_records`). Without one, the receipt's date, type and lines are
     fingerprinted, which is stable across polls; an unreadable receipt is fingerprinted whole.
     """
-    receipt = read_receipt(receipt)
-    if receipt["receipt_id"]:
-        return _NOT_REFERENCE_CHARS.sub("-", receipt["receipt_id"])
-    if receipt["unreadable"]:
-        return "U" + raw_fingerprint(receipt["raw"])
+    receipt = parse_receipt(receipt)
+    if receipt.receipt_id:
+        return _NOT_REFERENCE_CHARS.sub("-", receipt.receipt_id)
+    if receipt.unreadable:
+        return "U" + raw_fingerprint(receipt.raw)
     content = {
-        "date": receipt.get("receipt_date"),
-        "type": receipt.get("receipt_type"),
+        "date": receipt.receipt_date,
+        "type": receipt.receipt_type,
         "lines": sorted(
-            (str(line.get("line_number")), str(line.get("item_number")), str(line.get("quantity_received")))
-            for line in receipt["lines"]
+            (str(line.line_number), line.item_number, str(line.quantity_received)) for line in receipt.lines
         ),
     }
     return "H" + hashlib.sha1(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
@@ -293,7 +293,7 @@ class ReceiptPlan:
 
 
 def plan_item_receipt(
-    receipt: dict[str, Any], order: InboundOrder, location_id: int, external_id: str
+    receipt: dict[str, Any] | Receipt, order: InboundOrder, location_id: int, external_id: str
 ) -> ReceiptPlan:
     """Map a DCL receipt onto the order's open lines; what does not fit is reported as excess.
 
@@ -302,12 +302,11 @@ def plan_item_receipt(
     over-receipts; items not on the order are unknown items. Lines not received are sent with
     ``itemReceive: false`` (NetSuite would otherwise receive them with defaults).
     """
-    receipt = read_receipt(receipt)
-    if receipt["unreadable"]:
+    receipt = parse_receipt(receipt)
+    if receipt.unreadable:
         raise InvalidRecordError(
             UNREADABLE_RECEIPT,
-            f"DCL receipt {receipt_key(receipt)} of PO {receipt.get('dcl_po_number')}: "
-            f"{receipt['unreadable']}",
+            f"DCL receipt {receipt_key(receipt)} of PO {receipt.dcl_po_number}: {receipt.unreadable}",
             system="dcl",
             operation="plan_item_receipt",
             record=receipt_key(receipt),
@@ -316,14 +315,12 @@ def plan_item_receipt(
     remaining = {line.line: line.open_quantity for line in order.lines}
     posted: dict[int, int] = defaultdict(int)
     excess: list[Excess] = []
-    for raw in receipt["lines"]:
-        item = str(raw.get("item_number") or "")
-        quantity = _units(
-            raw.get("quantity_received"), f"receipt {receipt_key(receipt)}", "quantity received"
-        )
+    for received in receipt.lines:
+        item = received.item_number
+        quantity = abs(received.quantity_received)  # a magnitude, as flow D has always read it
         if quantity <= 0:
             continue
-        number = _int_or_none(raw.get("line_number"))
+        number = received.line_number
         candidates = [by_line[number]] if number in by_line and by_line[number].sku == item else []
         candidates += [line for line in order.lines if line.sku == item and line not in candidates]
         if not candidates:  # a closed line of the item stays a candidate: receiving on it is over-receipt
@@ -355,21 +352,19 @@ def plan_item_receipt(
         else:
             items.append({"orderLine": line.line, "itemReceive": False})
     body: dict[str, Any] = {"externalId": external_id, "item": {"items": items}}
-    if receipt.get("receipt_date"):
-        body["tranDate"] = str(receipt["receipt_date"])[:10]
-    body["memo"] = f"DCL receipt {receipt_key(receipt)} (DCL PO {receipt.get('dcl_po_number')})"
+    if receipt.receipt_date:
+        body["tranDate"] = receipt.receipt_date[:10]
+    body["memo"] = f"DCL receipt {receipt_key(receipt)} (DCL PO {receipt.dcl_po_number})"
     return ReceiptPlan(body, dict(posted), excess)
 
 
-def received_at_dcl(receipts: list[dict[str, Any]]) -> int:
+def received_at_dcl(receipts: Iterable[dict[str, Any] | Receipt]) -> int:
     """Units DCL reports received over some receipts (unreadable ones count for nothing here)."""
-    return sum(
-        int(line["quantity_received"]) for receipt in receipts for line in read_receipt(receipt)["lines"]
-    )
+    return sum(line.quantity_received for receipt in receipts for line in parse_receipt(receipt).lines)
 
 
-def unreadable_receipts(receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in map(read_receipt, receipts) if r["unreadable"]]
+def unreadable_receipts(receipts: Iterable[dict[str, Any] | Receipt]) -> list[Receipt]:
+    return [r for r in map(parse_receipt, receipts) if r.unreadable]
 
 
 # -- helpers ------------------------------------------------------------------------------------
