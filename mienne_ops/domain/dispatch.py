@@ -13,11 +13,12 @@ quarantined with a clear reason instead of being rejected inside a batch.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mienne_ops.domain.quantities import parse_quantity
+from mienne_ops.domain.suiteql_rows import SalesOrderLine, UnreadableRow, parse_row
 from mienne_ops.errors import InvalidRecordError
 
 SYSTEM = "netsuite"
@@ -30,6 +31,8 @@ SHIPPABLE_ITEM_TYPES = {"InvtPart", "Assembly", "Kit"}
 # Countries where DCL requires a state/province and a postal code.
 COUNTRIES_NEEDING_STATE = {"US", "USA", "CA", "CAN"}
 _NOT_ORDER_NUMBER_CHARS = re.compile(r"[^A-Za-z0-9#-]+")
+#: A sales order line as SuiteQL sent it, or already parsed (`sync.dispatch.sales_order_lines`).
+SalesOrderRow = Mapping[str, Any] | SalesOrderLine | UnreadableRow
 
 
 class DispatchConfig(BaseModel):
@@ -62,7 +65,7 @@ def dcl_order_number(tran_id: str) -> str:
     return cleaned
 
 
-def plan_dcl_order(header: dict[str, Any], lines: list[dict[str, Any]], config: DispatchConfig) -> dict:
+def plan_dcl_order(header: dict[str, Any], lines: Sequence[SalesOrderRow], config: DispatchConfig) -> dict:
     """Map an SO header and its SuiteQL item lines to a DCL `order` for `POST /batches`."""
     order_number = dcl_order_number(str(header.get("tranId") or ""))
     record = f"SO {order_number}"
@@ -91,42 +94,44 @@ def plan_dcl_order(header: dict[str, Any], lines: list[dict[str, Any]], config: 
     return {key: value for key, value in order.items() if value not in (None, "")}
 
 
-def _dcl_line(row: dict[str, Any], config: DispatchConfig, record: str) -> dict | None:
+def _dcl_line(row: SalesOrderRow, config: DispatchConfig, record: str) -> dict | None:
     """One DCL line for a SuiteQL row, or None when there is nothing to ship on it."""
-    if str(row.get("isclosed", "F")).upper() == "T":
+    line = parse_row(SalesOrderLine, row)
+    if isinstance(line, UnreadableRow):
+        if not _may_ship(line.raw.get("isclosed"), line.raw.get("kitmemberof"), line.raw.get("itemtype")):
+            return None  # a line never shipped is not read further, readable or not
+        raise _invalid(record, line.reason, line.problem)
+    if not _may_ship(line.isclosed, line.kitmemberof, line.itemtype):
         return None
-    if row.get("kitmemberof") not in (None, ""):
-        # A kit's hidden member line: the kit line carries it (as its SKU or as bundle_lines).
-        return None
-    item_type = row.get("itemtype")
-    if item_type and item_type not in SHIPPABLE_ITEM_TYPES:
-        return None
-    where = f"line {row.get('line')}"
     # A NULL column is left out of a SuiteQL row (netsuite.md §10.1): nothing ordered or shipped yet.
-    ordered = parse_quantity(row.get("qty"), record=record, field=f"{where} quantity", missing=0)
-    shipped = parse_quantity(
-        row.get("qty_shipped"), record=record, field=f"{where} quantity shipped", missing=0
-    )
-    remaining = ordered - shipped
-    if row.get("dcl_qty") not in (None, ""):
+    remaining = line.qty - line.qty_shipped
+    if line.dcl_qty is not None:
         # Sales orders written before the column existed have it empty: then the whole line ships.
-        remaining = min(
-            remaining, parse_quantity(row.get("dcl_qty"), record=record, field=f"{where} DCL quantity")
-        )
+        remaining = min(remaining, line.dcl_qty)
     if remaining <= 0:
         return None
-    sku = (row.get("sku") or "").strip()
+    sku = line.sku.strip()
     if not sku or len(sku) > ITEM_NUMBER_MAX:
-        raise _invalid(record, "invalid_item", f"line {row.get('line')} has SKU {sku!r} unusable at DCL")
-    line = {"line_number": int(row["line"]), "item_number": sku, "quantity": remaining}
+        raise _invalid(record, "invalid_item", f"line {line.line} has SKU {sku!r} unusable at DCL")
+    dcl_line: dict[str, Any] = {"line_number": line.line, "item_number": sku, "quantity": remaining}
     if sku in config.kit_components:
         # A bundle line's quantity is per kit, like NetSuite's itemMember: DCL multiplies by the
         # line quantity when it picks (the sandbox default in sandbox/dcl.py).
-        line["bundle_lines"] = [
+        dcl_line["bundle_lines"] = [
             {"item_number": component, "quantity": per_kit}
             for component, per_kit in config.kit_components[sku]
         ]
-    return line
+    return dcl_line
+
+
+def _may_ship(closed: object, kit_member_of: object, item_type: object) -> bool:
+    """Closed lines, a kit's hidden member lines (its kit line carries them: as its SKU or as
+    bundle_lines) and items DCL cannot pick are never sent."""
+    if closed is True or str(closed or "F").strip().upper() == "T":
+        return False
+    if kit_member_of not in (None, ""):
+        return False
+    return not item_type or item_type in SHIPPABLE_ITEM_TYPES
 
 
 def _dcl_address(header: dict[str, Any], record: str) -> dict:

@@ -26,13 +26,13 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, Receipt, parse_receipt, raw_fingerprint
-from mienne_ops.domain.quantities import parse_quantity
+from mienne_ops.domain.suiteql_rows import InboundOrderHeader, InboundOrderLine, UnreadableRow, parse_row
 from mienne_ops.errors import InvalidRecordError
 
 SYSTEM = "netsuite"
@@ -80,35 +80,32 @@ class InboundOrder:
     lines: tuple[InboundLine, ...] = ()
 
     @classmethod
-    def from_suiteql(cls, header: dict[str, Any], lines: list[dict[str, Any]]) -> InboundOrder:
-        kind = str(header.get("type") or "")
-        record = f"{kind} {header.get('id')}"
-        receiving = header.get("transferlocation") if kind == TRANSFER_ORDER else header.get("location")
+    def from_suiteql(
+        cls,
+        header: Mapping[str, Any] | InboundOrderHeader,
+        lines: Sequence[Mapping[str, Any] | InboundOrderLine | UnreadableRow],
+    ) -> InboundOrder:
+        """The order from its SuiteQL rows (raw or parsed); a row that cannot be read refuses it."""
+        raw_header = header.model_dump() if isinstance(header, InboundOrderHeader) else header
+        record = f"{raw_header.get('type') or ''} {raw_header.get('id')}"
+        parsed = parse_row(InboundOrderHeader, header)
+        if isinstance(parsed, UnreadableRow):
+            raise _invalid(record, parsed.reason, parsed.problem)
+        kind = parsed.type
+        receiving = parsed.transferlocation if kind == TRANSFER_ORDER else parsed.location
         return cls(
-            id=str(header["id"]),
+            id=parsed.id,
             type=kind,
-            tranid=str(header.get("tranid") or ""),
-            status=str(header.get("status") or ""),
+            tranid=parsed.tranid,
+            status=parsed.status,
             receiving_location=_int_or_none(receiving),
-            trandate=_date(header.get("trandate")),
-            duedate=_date(header.get("duedate")),
-            vendor=str(header["entity"]) if header.get("entity") and kind == PURCHASE_ORDER else None,
-            source_location=_int_or_none(header.get("location")) if kind == TRANSFER_ORDER else None,
-            dcl_po_number=str(header["custbody_dcl_po_number"])
-            if header.get("custbody_dcl_po_number")
-            else None,
-            sent_to_3pl=header.get("custbody_sent_to_3pl") == "T",
-            lines=tuple(
-                InboundLine(
-                    line=int(row["line"]),
-                    sku=str(row.get("sku") or ""),
-                    quantity=_units(row.get("qty"), record, f"line {row.get('line')} quantity"),
-                    received=_units(row.get("qty_received"), record, f"line {row.get('line')} received", 0),
-                    closed=row.get("isclosed") == "T",
-                )
-                for row in lines
-                if (row.get("itemtype") or "InvtPart") in RECEIVABLE_ITEM_TYPES
-            ),
+            trandate=_date(parsed.trandate),
+            duedate=_date(parsed.duedate),
+            vendor=parsed.entity if kind == PURCHASE_ORDER else None,
+            source_location=_int_or_none(parsed.location) if kind == TRANSFER_ORDER else None,
+            dcl_po_number=parsed.custbody_dcl_po_number,
+            sent_to_3pl=parsed.custbody_sent_to_3pl,
+            lines=tuple(_inbound_line(row, record) for row in lines if _receivable(row)),
         )
 
     @property
@@ -370,10 +367,26 @@ def unreadable_receipts(receipts: Iterable[dict[str, Any] | Receipt]) -> list[Re
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _units(value: Any, record: str, field: str, missing: int | None = None) -> int:
-    """A whole quantity's size: ``transactionline.quantity`` is signed (netsuite.md §10.3) and
-    `LINES_QUERY` of flow D selects it without ``ABS()``; a fractional one is refused, never cut."""
-    return abs(parse_quantity(value, record=record, field=field, missing=missing, system=SYSTEM))
+def _receivable(row: Mapping[str, Any] | InboundOrderLine | UnreadableRow) -> bool:
+    """Only inventory items are received (a line without an item type counts as one)."""
+    raw = row.raw if isinstance(row, UnreadableRow) else row
+    item_type = raw.itemtype if isinstance(raw, InboundOrderLine) else raw.get("itemtype")
+    return (item_type or "InvtPart") in RECEIVABLE_ITEM_TYPES
+
+
+def _inbound_line(row: Mapping[str, Any] | InboundOrderLine | UnreadableRow, record: str) -> InboundLine:
+    line = parse_row(InboundOrderLine, row)
+    if isinstance(line, UnreadableRow):
+        raise _invalid(record, line.reason, line.problem)
+    # Sizes: `transactionline.quantity` is signed (netsuite.md §10.3) and flow D selects it without
+    # ABS(); a fractional quantity never got this far (`domain.quantities`).
+    return InboundLine(
+        line=line.line,
+        sku=line.sku,
+        quantity=abs(line.qty),
+        received=abs(line.qty_received),
+        closed=line.isclosed,
+    )
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -20,6 +20,7 @@ import httpx
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
 from oauthlib.oauth1 import Client as OAuth1Client
 
+from mienne_ops.domain.suiteql_rows import RowT, UnreadableRow, parse_row
 from mienne_ops.errors import PermanentError
 from mienne_ops.integrations.http import HttpCore, RetryPolicy
 from mienne_ops.integrations.resource import ClientResource
@@ -197,6 +198,14 @@ class NetSuiteClient:
             if not page.get("hasMore"):
                 return
             offset += limit
+
+    def suiteql_rows(
+        self, model: type[RowT], query: str, *, page_size: int = 1000
+    ) -> Iterator[RowT | UnreadableRow]:
+        """Every row of the query parsed once into ``model`` (`domain.suiteql_rows`); a row that
+        does not fit comes as an `UnreadableRow` (why, and the row) for its record's quarantine."""
+        for raw in self.suiteql(query, page_size=page_size):
+            yield parse_row(model, raw)
 
     def find_by_external_id(self, record_type_code: str, external_id: str) -> str | None:
         """Internal id of the transaction of this type code (``'ItemShip'``, ...) with the external id."""

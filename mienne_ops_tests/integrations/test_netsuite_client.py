@@ -12,11 +12,13 @@ import requests
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
 from requests_oauthlib import OAuth1
 
+from mienne_ops.domain.suiteql_rows import PendingSalesOrder, SalesOrderLine, UnreadableRow
 from mienne_ops.errors import AuthError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import STATS, RetryPolicy
 from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource, client_for, netsuite_host
 from mienne_ops.sandbox.credentials import NETSUITE
 from mienne_ops.sandbox.server import SandboxServer
+from mienne_ops.sync.dispatch import LINES_QUERY, PENDING_DISPATCH_QUERY
 from mienne_ops_tests.support import single_system_server
 
 FAST = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)
@@ -353,3 +355,24 @@ def test_spurious_401s_are_absorbed_by_the_bounded_re_sends(client, sandbox):
         httpx.post(f"{sandbox.url}/_sandbox/netsuite/token", json={"spurious_401_every": -1}).status_code
         == 400
     )
+
+
+def test_suiteql_rows_arrive_parsed_once_and_a_row_that_does_not_fit_says_why(client, sandbox):
+    whole = client.upsert("salesOrder", "shopify-order-1", order_body(quantity=3))
+    fractional = client.upsert("salesOrder", "shopify-order-2", order_body(quantity=2.5))
+    pending = list(client.suiteql_rows(PendingSalesOrder, PENDING_DISPATCH_QUERY))
+    assert all(isinstance(row, PendingSalesOrder) and row.trandate for row in pending)
+    assert [row.id for row in pending if isinstance(row, PendingSalesOrder)] == [whole, fractional]
+
+    rows = list(client.suiteql_rows(SalesOrderLine, LINES_QUERY.format(ids=f"{whole}, {fractional}")))
+    lines = [row for row in rows if isinstance(row, SalesOrderLine)]
+    (unreadable,) = [row for row in rows if isinstance(row, UnreadableRow)]
+    assert [(line.transaction, line.qty, line.qty_shipped, line.isclosed) for line in lines] == [
+        (whole, 3, 0, False),
+        (whole, 1, 0, False),
+        (fractional, 1, 0, False),
+    ]
+    assert {line.shopify_line_id for line in lines} == {"11", "12"}
+    assert unreadable.reason == "invalid_quantity"
+    assert unreadable.problem.endswith("quantity '2.5' is not a whole number")
+    assert unreadable.raw["transaction"] == fractional and unreadable.raw["qty"] == "2.5"
