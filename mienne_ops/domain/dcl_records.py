@@ -11,8 +11,8 @@ of preference, and builds the canonical model the rest of the code reads: `Recei
 A record whose lines cannot be read under any of the names is never guessed at: it comes back with
 ``unreadable`` set to why (and its ``raw`` payload), and the sync quarantines it
 (``unreadable_receipt``, ``unreadable_shipment``) instead of recording "nothing to post". Quantities
-are whole units read by `domain.quantities` ("2.5" is unreadable, never truncated). Parsing is
-idempotent: a model parses as itself, and so does its `as_record()` dict.
+are whole units read by `domain.quantities` ("2.5" is unreadable, never truncated). A model parses
+as itself, so a record parsed where it arrives is never read twice.
 """
 
 from __future__ import annotations
@@ -71,10 +71,6 @@ class Receipt(_Record):
     unreadable: str | None = None
     raw: dict[str, Any] = {}
 
-    def as_record(self) -> dict[str, Any]:
-        """The canonical dict (lines without their absent fields), for code still reading dicts."""
-        return {**self.model_dump(exclude={"lines"}), "lines": [_dump(line) for line in self.lines]}
-
 
 class ShippedItem(_Record):
     item_number: str
@@ -100,14 +96,6 @@ class Shipment(_Record):
     packages: list[Package] = []
     unreadable: str | None = None
     raw: dict[str, Any] = {}
-
-    def as_record(self) -> dict[str, Any]:
-        """The canonical dict (items without their absent fields), for code still reading dicts."""
-        packages = [
-            {**p.model_dump(exclude={"shipped_items"}), "shipped_items": [_dump(i) for i in p.shipped_items]}
-            for p in self.packages
-        ]
-        return {**self.model_dump(exclude={"packages"}), "packages": packages}
 
 
 def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -135,13 +123,8 @@ def parse_receipt(raw: dict[str, Any] | Receipt) -> Receipt:
         location=_text(raw.get("location")),
         lines=[ReceiptLine(quantity_received=quantity, **fields) for quantity, fields in lines],
         unreadable=problem,
-        raw=_raw_of(raw),
+        raw=raw,
     )
-
-
-def read_receipt(raw: dict[str, Any] | Receipt) -> dict[str, Any]:
-    """`parse_receipt` as the canonical dict (for consumers not yet on the model)."""
-    return parse_receipt(raw).as_record()
 
 
 # -- shipments ------------------------------------------------------------------------------------
@@ -183,22 +166,12 @@ def parse_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None 
         shipping_service=_text(first(raw, SERVICE_FIELDS) or first(order, SERVICE_FIELDS)),
         packages=[Package(**package) for package in packages],
         unreadable=problem,
-        raw=_raw_of(raw),
+        raw=raw,
     )
 
 
 def parse_order_shipments(order: dict[str, Any]) -> list[Shipment]:
     return [parse_shipment(s, order) for s in order.get("shipments") or [] if isinstance(s, dict)]
-
-
-def read_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`parse_shipment` as the canonical dict (for consumers not yet on the model)."""
-    return parse_shipment(raw, order).as_record()
-
-
-def read_order_shipments(order: dict[str, Any]) -> list[dict[str, Any]]:
-    """`parse_order_shipments` as canonical dicts (for consumers not yet on the model)."""
-    return [shipment.as_record() for shipment in parse_order_shipments(order)]
 
 
 def _package(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -277,15 +250,6 @@ def _text(value: Any) -> str | None:
 
 def _text_or_int(value: Any) -> str | int | None:
     return value if value is None or (isinstance(value, int) and not isinstance(value, bool)) else str(value)
-
-
-def _raw_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The vendor payload: a canonical record (`as_record()`) carries it under ``raw``."""
-    return record.get("raw", record) if "unreadable" in record else record
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True)
 
 
 def raw_fingerprint(raw: dict[str, Any]) -> str:

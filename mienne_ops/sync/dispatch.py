@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from mienne_ops.domain.dispatch import DispatchConfig, plan_dcl_order
 from mienne_ops.domain.journey import Entity, Flow, Stage
 from mienne_ops.domain.orders import sales_order_external_id
+from mienne_ops.domain.suiteql_rows import SalesOrderLine, UnreadableRow
 from mienne_ops.errors import RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date
@@ -54,14 +55,18 @@ def shopify_order_key(external_id: str | None) -> str | None:
     return None
 
 
-def sales_order_lines(netsuite: NetSuiteClient, sales_order_ids: list[str]) -> dict[str, list[dict]]:
-    """Item lines of many sales orders in one SuiteQL query, grouped by sales order id."""
-    lines: dict[str, list[dict]] = {so_id: [] for so_id in sales_order_ids}
+def sales_order_lines(
+    netsuite: NetSuiteClient, sales_order_ids: list[str]
+) -> dict[str, list[SalesOrderLine | UnreadableRow]]:
+    """Item lines of many sales orders in one SuiteQL query, parsed once, grouped by sales order id
+    (a line that cannot be read stays with its order, which is then refused with the reason)."""
+    lines: dict[str, list[SalesOrderLine | UnreadableRow]] = {so_id: [] for so_id in sales_order_ids}
     for start in range(0, len(sales_order_ids), 500):
         chunk = sales_order_ids[start : start + 500]
         query = LINES_QUERY.format(ids=", ".join(str(int(so_id)) for so_id in chunk))
-        for row in netsuite.suiteql(query):
-            lines.setdefault(str(row["transaction"]), []).append(row)
+        for row in netsuite.suiteql_rows(SalesOrderLine, query):
+            so_id = row.raw.get("transaction") if isinstance(row, UnreadableRow) else row.transaction
+            lines.setdefault(str(so_id), []).append(row)
     return lines
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from mienne_ops.domain.dcl_records import UNREADABLE_SHIPMENT, read_order_shipments
+from mienne_ops.domain.dcl_records import UNREADABLE_SHIPMENT, Shipment, parse_order_shipments
 from mienne_ops.domain.fulfillment import (
     WAITING_FO_REASONS,
     fulfillments_with_tracking,
@@ -32,6 +32,7 @@ from mienne_ops.domain.fulfillment import (
     units_not_on_shopify,
 )
 from mienne_ops.domain.journey import Entity, Flow, OrderJourney, Stage
+from mienne_ops.domain.suiteql_rows import SalesOrderLine, UnreadableRow
 from mienne_ops.errors import InvalidRecordError, NotFoundError, WaitingError
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import ShopifyClient
@@ -49,6 +50,21 @@ ENTITY = Entity.DCL_ORDER
 def is_shipped(dcl_order: dict) -> bool:
     """DCL order stages 50+ (partially or fully shipped) or any shipment present."""
     return bool(dcl_order.get("shipments")) or int(dcl_order.get("order_stage") or 0) >= 50
+
+
+def readable_lines(rows: list[SalesOrderLine | UnreadableRow], order_number: str) -> list[SalesOrderLine]:
+    """The sales order's item lines; one NetSuite answered in a shape we cannot read holds the order."""
+    for row in rows:
+        if isinstance(row, UnreadableRow):
+            raise InvalidRecordError(
+                row.reason,
+                f"DCL order {order_number}: a sales order line cannot be read ({row.problem})",
+                system="netsuite",
+                operation="sales_order_lines",
+                record=order_number,
+                payload={"order_number": order_number, "raw": row.raw},
+            )
+    return [row for row in rows if isinstance(row, SalesOrderLine)]
 
 
 def line_item_gid(shopify_line_id: str) -> str:
@@ -75,7 +91,7 @@ class ShipmentSync:
     def sync(self, dcl_order: dict) -> Outcome:
         order_number = dcl_order["order_number"]
         # Either shipment shape DCL may answer with, in one canonical shape (`domain.dcl_records`).
-        shipments = read_order_shipments(dcl_order)
+        shipments = parse_order_shipments(dcl_order)
         if not shipments:
             return Outcome.SKIPPED
         journey = self._journey(order_number)  # the order's ids and markers, one keyed read
@@ -83,7 +99,7 @@ class ShipmentSync:
             return Outcome.SKIPPED  # every shipment, the cash sale and StateSet already done
         so_id = str(journey.netsuite_sales_order_id)
         order_key = journey.shopify_order_id
-        so_lines = sales_order_lines(self.netsuite, [so_id])[so_id]
+        so_lines = readable_lines(sales_order_lines(self.netsuite, [so_id])[so_id], order_number)
         location_id = self.location_by_warehouse.get(
             dcl_order.get("location") or "", self.default_location_id
         )
@@ -91,15 +107,15 @@ class ShipmentSync:
         did_work = False
         waiting: list[str] = []
         for shipment in shipments:
-            if shipment["unreadable"]:
+            if shipment.unreadable:
                 # Earlier shipments went through; this one and later ones wait, never "done".
                 raise InvalidRecordError(
                     UNREADABLE_SHIPMENT,
-                    f"DCL order {order_number}: a shipment cannot be read ({shipment['unreadable']})",
+                    f"DCL order {order_number}: a shipment cannot be read ({shipment.unreadable})",
                     system="dcl",
                     operation="read_shipment",
                     record=order_number,
-                    payload={"order_number": order_number, "raw": shipment["raw"]},
+                    payload={"order_number": order_number, "raw": shipment.raw},
                 )
             key = shipment_key(order_number, shipment)
             quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
@@ -170,7 +186,7 @@ class ShipmentSync:
                 shipment,
                 quantities,
                 location_id,
-                [int(row["line"]) for row in so_lines],
+                [row.line for row in so_lines],
                 package_sublist=self._package_sublist(so_id),
             )
             existing = self.netsuite.transform("salesOrder", so_id, "itemFulfillment", body, record=key)
@@ -198,9 +214,7 @@ class ShipmentSync:
         """
         tracking = tracking_info(shipment)
         fulfillments, fulfillment_orders = self.shopify.fulfillment_state(int(order_key))
-        shopify_line_by_so_line = {
-            int(row["line"]): row.get("shopify_line_id") for row in so_lines if row.get("shopify_line_id")
-        }
+        shopify_line_by_so_line = {row.line: row.shopify_line_id for row in so_lines if row.shopify_line_id}
         by_shopify_line = {
             line_item_gid(shopify_line_by_so_line[line]): quantity
             for line, quantity in quantities.items()
@@ -235,7 +249,7 @@ class ShipmentSync:
         self.ledger.record_on_shopify(key, order_number, ids[0] if ids else None)
         return None
 
-    def _stateset_shipped(self, journey: OrderJourney, last_shipment: dict, fully_shipped: bool) -> bool:
+    def _stateset_shipped(self, journey: OrderJourney, last_shipment: Shipment, fully_shipped: bool) -> bool:
         """Move the StateSet order to shipped once everything shipped; True when nothing is left
         to do in StateSet (no StateSet order, or it is shipped)."""
         if not journey.stateset_order_id or journey.stateset_shipped_at:
@@ -249,7 +263,7 @@ class ShipmentSync:
             stateset_id,
             carrier=tracking.company,
             # The SDK requires a method; DCL's service (e.g. GROUND) is it, the carrier if none is given.
-            method=str(last_shipment.get("shipping_service") or tracking.company),
+            method=last_shipment.shipping_service or tracking.company,
             tracking_number=tracking.numbers[0] if tracking.numbers else "",
             # DCL reports no freight cost (dcl.md §5): the customer's charge is in the order's totals.
             shipping_cost=Decimal("0"),

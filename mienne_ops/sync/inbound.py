@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, read_receipt
+from mienne_ops.domain.dcl_records import UNREADABLE_RECEIPT, Receipt, parse_receipt
 from mienne_ops.domain.inbound import (
     PENDING_RECEIPT,
     InboundOrder,
@@ -254,16 +255,15 @@ class ReceiptSync:
     ledger: Ledger
     location_by_warehouse: dict[str, int]
 
-    def sync_po(self, dcl_po_number: str, receipts: list[dict[str, Any]]) -> Outcome:
+    def sync_po(self, dcl_po_number: str, receipts: Sequence[dict[str, Any] | Receipt]) -> Outcome:
         order_id = self._order_id(dcl_po_number)
         did_work = False
-        for receipt in receipts:
+        for receipt in map(parse_receipt, receipts):  # parsed once: keyed, checked and planned as read
             key = f"{dcl_po_number}-{receipt_key(receipt)}"
             if self.ledger.posted_receipt(key):
                 continue
-            readable = read_receipt(receipt)
-            if readable["unreadable"]:
-                self._quarantine_unreadable(dcl_po_number, key, readable)
+            if receipt.unreadable:
+                self._quarantine_unreadable(dcl_po_number, key, receipt)
                 continue
             self.ledger.resolve(FLOW, ENTITY_RECEIPT, key)  # read now (a reader fix): no longer stuck
             self._post(order_id, dcl_po_number, receipt, key)
@@ -274,12 +274,12 @@ class ReceiptSync:
             did_work = True
         return Outcome.DONE if did_work else Outcome.SKIPPED
 
-    def _post(self, order_id: str, dcl_po_number: str, receipt: dict[str, Any], key: str) -> None:
+    def _post(self, order_id: str, dcl_po_number: str, receipt: Receipt, key: str) -> None:
         external_id = item_receipt_external_id(dcl_po_number, receipt_key(receipt))
         existing = self.netsuite.find_by_external_id("ItemRcpt", external_id)
         if existing is None:
             order = load_orders(self.netsuite, [order_id])[order_id]  # fresh: earlier receipts changed it
-            location = self.location_by_warehouse.get(str(receipt.get("location") or ""))
+            location = self.location_by_warehouse.get(receipt.location or "")
             plan = plan_item_receipt(receipt, order, location or order.receiving_location or 0, external_id)
             if plan.excess:
                 # Recorded before the known lines post, so a crash in between cannot lose it.
@@ -304,15 +304,15 @@ class ReceiptSync:
             self.ledger.audit("netsuite", "itemReceipt.transform", key, "ok", remote_id=existing)
         self.ledger.record_receipt(key, dcl_po_number, existing)
 
-    def _quarantine_unreadable(self, dcl_po_number: str, key: str, receipt: dict[str, Any]) -> None:
+    def _quarantine_unreadable(self, dcl_po_number: str, key: str, receipt: Receipt) -> None:
         self.ledger.quarantine(
             FLOW,
             ENTITY_RECEIPT,
             key,
             UNREADABLE_RECEIPT,
-            f"DCL PO {dcl_po_number}: receipt {key} cannot be read ({receipt['unreadable']}); "
+            f"DCL PO {dcl_po_number}: receipt {key} cannot be read ({receipt.unreadable}); "
             "nothing was posted and it stays pending",
-            context={"dcl_po_number": dcl_po_number, "raw": receipt["raw"]},
+            context={"dcl_po_number": dcl_po_number, "raw": receipt.raw},
         )
 
     def _close(self, order: InboundOrder) -> None:

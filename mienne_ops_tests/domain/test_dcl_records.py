@@ -15,8 +15,6 @@ from mienne_ops.domain.dcl_records import (
     parse_order_shipments,
     parse_receipt,
     parse_shipment,
-    read_receipt,
-    read_shipment,
 )
 from mienne_ops.domain.fulfillment import shipment_key
 from mienne_ops.domain.inbound import receipt_key, received_at_dcl, unreadable_receipts
@@ -113,7 +111,7 @@ def test_a_receipt_whose_lines_cannot_be_read_is_unreadable_with_the_reason_and_
 def test_an_unreadable_receipt_without_an_id_is_keyed_by_its_payload():
     raw = {"dcl_po_number": "9001", "receipt_date": "2026-06-12", "rcpt_dtl": [{"sku_cd": "A"}]}
     key = receipt_key(raw)
-    assert key.startswith("U") and key == receipt_key(parse_receipt(raw)) == receipt_key(read_receipt(raw))
+    assert key.startswith("U") and key == receipt_key(parse_receipt(raw))
 
 
 def test_both_shipment_shapes_parse_to_the_same_items_and_key():
@@ -157,16 +155,16 @@ def test_a_package_weight_that_is_not_a_number_makes_the_shipment_unreadable():
 
 
 @pytest.mark.parametrize("raw", [SANDBOX_RECEIPT, ALTERNATE_RECEIPT, {"dcl_po_number": "1", "odd": []}])
-def test_a_receipt_parses_as_itself_and_its_canonical_dict_parses_back(raw):
+def test_a_receipt_parses_once(raw):
     receipt = parse_receipt(raw)
     assert isinstance(receipt, Receipt)
     assert parse_receipt(receipt) is receipt
-    assert parse_receipt(read_receipt(raw)) == receipt
+    assert receipt.raw == raw  # the payload as DCL sent it, for the quarantine
 
 
 @pytest.mark.parametrize("raw", [PER_SHIPMENT, SHIPPED_LINES, {"ship_date": "2026-06-15"}])
-def test_a_shipment_parses_as_itself_and_its_canonical_dict_parses_back(raw):
+def test_a_shipment_parses_once(raw):
     shipment = parse_shipment(raw, DCL_ORDER)
     assert isinstance(shipment, Shipment)
     assert parse_shipment(shipment) is shipment
-    assert parse_shipment(read_shipment(raw, DCL_ORDER)) == shipment
+    assert shipment.raw == raw

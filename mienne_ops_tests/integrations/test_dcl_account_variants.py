@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mienne_ops.domain.dcl_records import read_order_shipments, read_receipt
+from mienne_ops.domain.dcl_records import ReceiptLine, parse_order_shipments, parse_receipt
 from mienne_ops.domain.fulfillment import shipment_key, tracking_info
 from mienne_ops.domain.inbound import receipt_key, received_at_dcl
 from mienne_ops.sandbox import credentials
@@ -90,24 +90,24 @@ def test_both_shipment_shapes_read_the_same(sandbox_url):
     raw = shipped_lines["shipments"][0]
     assert "shipped_lines" in raw and "shipping_carrier" not in raw
     assert all("shipped_items" not in p for p in raw["packages"])
-    a, b = read_order_shipments(per_shipment)[0], read_order_shipments(shipped_lines)[0]
-    assert not a["unreadable"] and not b["unreadable"]
-    units = [sum(i["quantity"] for p in s["packages"] for i in p["shipped_items"]) for s in (a, b)]
+    a, b = parse_order_shipments(per_shipment)[0], parse_order_shipments(shipped_lines)[0]
+    assert not a.unreadable and not b.unreadable
+    units = [sum(i.quantity for p in s.packages for i in p.shipped_items) for s in (a, b)]
     assert units == [3, 3]
     assert shipment_key("SS-1", a) == shipment_key("SS-1", b) == shipment_key("SS-1", raw)
     # The shipment's own carrier when it has one; else the carrier requested on the order (UPS).
-    assert (a["shipping_carrier"], a["shipping_service"]) == ("FEDEX", "2DAY")
-    assert (b["shipping_carrier"], b["shipping_service"]) == ("UPS", "GROUND")
+    assert (a.shipping_carrier, a.shipping_service) == ("FEDEX", "2DAY")
+    assert (b.shipping_carrier, b.shipping_service) == ("UPS", "GROUND")
     assert tracking_info(b).numbers == ["7700001", "7700002"]
 
 
 def test_shipment_without_readable_items_is_unreadable():
     dcl_order = {"order_number": "U-1", "shipping_carrier": "UPS", "shipping_service": "GROUND"}
     raw = {"ship_date": "2026-06-15", "packages": [{"carton_id": "C1", "tracking_number": "1Z1"}]}
-    (shipment,) = read_order_shipments({**dcl_order, "shipments": [raw]})
-    assert shipment["unreadable"] and shipment["raw"] == raw
+    (shipment,) = parse_order_shipments({**dcl_order, "shipments": [raw]})
+    assert shipment.unreadable and shipment.raw == raw
     odd = {**raw, "shipped_lines": [{"sku_cd": "X", "qty": 1}]}
-    assert read_order_shipments({**dcl_order, "shipments": [odd]})[0]["unreadable"]
+    assert parse_order_shipments({**dcl_order, "shipments": [odd]})[0].unreadable
 
 
 def test_receipt_shapes_read_the_same_and_opaque_ones_are_unreadable(sandbox_url):
@@ -132,16 +132,16 @@ def test_receipt_shapes_read_the_same_and_opaque_ones_are_unreadable(sandbox_url
     for shape in ("sandbox", "alternate", "opaque"):
         account(sandbox_url, receipt_shape=shape)
         (raw,) = client.iter_po_receipts(dcl_po_number=number)
-        readings[shape] = (raw, read_receipt(raw))
+        readings[shape] = (raw, parse_receipt(raw))
     assert "receipt_lines" in readings["alternate"][0] and "lines" not in readings["alternate"][0]
     sandbox, alternate = readings["sandbox"][1], readings["alternate"][1]
     assert (
-        sandbox["lines"]
-        == alternate["lines"]
-        == [{"item_number": "MN-SERUM-001", "quantity_received": 5, "line_number": 1}]
+        sandbox.lines
+        == alternate.lines
+        == [ReceiptLine(item_number="MN-SERUM-001", quantity_received=5, line_number=1)]
     )
     assert receipt_key(readings["sandbox"][0]) == receipt_key(readings["alternate"][0])
     raw_opaque, opaque = readings["opaque"]
-    assert opaque["unreadable"] and opaque["raw"] == raw_opaque and opaque["lines"] == []
+    assert opaque.unreadable and opaque.raw == raw_opaque and opaque.lines == []
     assert received_at_dcl([raw_opaque]) == 0 and received_at_dcl([readings["alternate"][0]]) == 5
     assert receipt_key(raw_opaque) == receipt_key(readings["sandbox"][0])  # the same receipt
