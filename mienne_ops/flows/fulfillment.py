@@ -8,7 +8,7 @@ retrying exception come back on every tick, except those waiting on a Shopify fu
 that is on hold or scheduled: they come back every `waiting_fulfillment_recheck_seconds`.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -20,9 +20,9 @@ from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
+    PollWindow,
     SensorCursor,
     flow_sensor,
-    poll_since,
     read_exceptions,
     sensor_result,
 )
@@ -142,11 +142,8 @@ def dcl_shipments_sensor(
     ledger: LedgerResource,
     rules: BusinessRules,
 ) -> dg.SensorResult:
-    cursor = ShipmentsCursor.parse(context.cursor)
-    now = datetime.now(UTC)
-    since = poll_since(
-        cursor.modified_from,
-        now,
+    window = PollWindow.after(
+        ShipmentsCursor.parse(context.cursor).modified_from,
         first_poll=timedelta(days=7),
         overlap=timedelta(minutes=rules.shipment_lookback_minutes),
     )
@@ -154,18 +151,16 @@ def dcl_shipments_sensor(
     exceptions = read_exceptions(store, FLOW, ENTITY)
     polled = [
         order
-        for order in dcl.client.iter_orders(modified_from=since)
+        for order in dcl.client.iter_orders(modified_from=window.since)
         if order["order_number"] not in exceptions.open
     ]
     recheck = timedelta(seconds=rules.waiting_fulfillment_recheck_seconds)
     due = exceptions.due(
-        orders_needing_sync(polled, store), retrying=retrying_orders_due(exceptions, now, recheck)
+        orders_needing_sync(polled, store), retrying=retrying_orders_due(exceptions, window.now, recheck)
     )
-    requests = SHIPMENT_RUNS.requests(sorted(due), size=rules.orders_per_run, now=now)
-    # Advance to the poll's start: anything modified after it is seen by the next poll.
-    return sensor_result(
-        requests, skip_reason="no new DCL shipments", cursor=ShipmentsCursor(modified_from=now)
-    )
+    requests = SHIPMENT_RUNS.requests(sorted(due), size=rules.orders_per_run, now=window.now)
+    next_poll = ShipmentsCursor(modified_from=window.now)
+    return sensor_result(requests, skip_reason="no new DCL shipments", cursor=next_poll)
 
 
 #: Flow C's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.

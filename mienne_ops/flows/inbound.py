@@ -33,9 +33,9 @@ from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
+    PollWindow,
     SensorCursor,
     flow_sensor,
-    poll_since,
     read_exceptions,
     sensor_result,
 )
@@ -219,15 +219,12 @@ def dcl_po_receipts_sensor(
     ledger: LedgerResource,
     rules: BusinessRules,
 ) -> dg.SensorResult:
-    cursor = ReceiptsCursor.parse(context.cursor)
-    now = datetime.now(UTC)
-    since = poll_since(
-        cursor.received_from,
-        now,
+    window = PollWindow.after(
+        ReceiptsCursor.parse(context.cursor).received_from,
         first_poll=timedelta(days=rules.inbound_receipts_lookback_days),
         overlap=timedelta(hours=1),  # clock skew between DCL and us
     )
-    receipts = list(dcl.client.iter_po_receipts(received_from=since))
+    receipts = list(dcl.client.iter_po_receipts(received_from=window.since))
     keys = {f"{r['dcl_po_number']}-{receipt_key(r)}": str(r["dcl_po_number"]) for r in receipts}
     store = ledger.ledger
     posted = store.posted_receipt_keys(keys)
@@ -236,10 +233,9 @@ def dcl_po_receipts_sensor(
     found = {po for key, po in keys.items() if key not in posted and key not in unreadable}
     due = read_exceptions(store, FLOW, ENTITY_PO).due(found)
     numbers = sorted(due, key=int)
-    requests = RECEIPT_RUNS.requests(numbers, size=rules.inbound_orders_per_run, now=now)
-    return sensor_result(
-        requests, skip_reason="no new DCL receipts", cursor=ReceiptsCursor(received_from=now)
-    )
+    requests = RECEIPT_RUNS.requests(numbers, size=rules.inbound_orders_per_run, now=window.now)
+    next_poll = ReceiptsCursor(received_from=window.now)
+    return sensor_result(requests, skip_reason="no new DCL receipts", cursor=next_poll)
 
 
 # -- reconciliation -------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ only what it polls:
 
 - `SensorCursor`: a pydantic model of the JSON the sensor keeps in Dagster; an empty cursor, or one
   written by an older version with other fields, reads as the defaults instead of failing the tick.
+- `PollWindow` / `poll_since`: where a poll of a vendor's changes starts (the last poll, minus an
+  overlap for the vendor's clock) and the time the cursor keeps for the next one.
 - `read_exceptions`: the flow entity's exception queue in one ledger read (`domain.exception_queue`
   decides what is due).
 - `flow_sensor`: `@dg.sensor` with the common settings and, for flows that run one batch at a time,
@@ -72,6 +74,23 @@ def poll_since(
     """Where a poll starts: the last poll (or ``first_poll`` back from now), minus ``overlap`` for the
     vendor's clock and filter granularity; what is read twice is filtered by the ledger."""
     return (last if last is not None else now - first_poll) - overlap
+
+
+@dataclass(frozen=True)
+class PollWindow:
+    """One tick's poll of a vendor's changes: from ``since`` up to ``now``, the tick's time, which the
+    cursor keeps as the next poll's start (anything changed after it is seen by the next poll)."""
+
+    since: datetime
+    now: datetime
+
+    @classmethod
+    def after(
+        cls, last: datetime | None, *, overlap: timedelta, first_poll: timedelta = timedelta(0)
+    ) -> PollWindow:
+        """The window after a poll that started at ``last`` (none yet: ``first_poll`` back from now)."""
+        now = datetime.now(UTC)
+        return cls(since=poll_since(last, now, overlap=overlap, first_poll=first_poll), now=now)
 
 
 def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:
