@@ -82,11 +82,17 @@ class InboundOrder:
     @classmethod
     def from_suiteql(
         cls,
-        header: Mapping[str, Any] | InboundOrderHeader,
+        header: Mapping[str, Any] | InboundOrderHeader | UnreadableRow,
         lines: Sequence[Mapping[str, Any] | InboundOrderLine | UnreadableRow],
     ) -> InboundOrder:
         """The order from its SuiteQL rows (raw or parsed); a row that cannot be read refuses it."""
-        raw_header = header.model_dump() if isinstance(header, InboundOrderHeader) else header
+        raw_header = (
+            header.raw
+            if isinstance(header, UnreadableRow)
+            else header.model_dump()
+            if isinstance(header, InboundOrderHeader)
+            else header
+        )
         record = f"{raw_header.get('type') or ''} {raw_header.get('id')}"
         parsed = parse_row(InboundOrderHeader, header)
         if isinstance(parsed, UnreadableRow):

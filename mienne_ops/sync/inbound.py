@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ from mienne_ops.domain.inbound import (
     replacement_notification,
 )
 from mienne_ops.domain.journey import AsnVersion, Entity, Flow
+from mienne_ops.domain.suiteql_rows import InboundOrderHeader, InboundOrderLine, UnreadableRow
 from mienne_ops.errors import InvalidRecordError, NotFoundError, RemoteValidationError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date, suiteql_literal
@@ -101,21 +103,39 @@ LINES_QUERY = (
 )
 
 
-def load_orders(netsuite: NetSuiteClient, ids: list[str]) -> dict[str, InboundOrder]:
-    """POs / TOs by internal id (two SuiteQL queries); ids that are not a PO / TO are absent."""
+def load_orders(
+    netsuite: NetSuiteClient, ids: list[str], *, skip_unreadable: bool = False
+) -> dict[str, InboundOrder]:
+    """POs / TOs by internal id (two SuiteQL queries, rows parsed once); ids that are not a PO / TO
+    are absent. An order whose rows cannot be read raises `InvalidRecordError` with the reason; with
+    ``skip_unreadable`` (a batch's look-ahead) it is left out, to fail alone when its record runs."""
     if not ids:
         return {}
     id_list = ", ".join(str(int(i)) for i in ids)
     headers = list(
-        netsuite.suiteql(
+        netsuite.suiteql_rows(
+            InboundOrderHeader,
             f"SELECT {HEADER_COLUMNS} FROM transaction t WHERE t.id IN ({id_list}) "
-            "AND t.type IN ('PurchOrd', 'TrnfrOrd')"
+            "AND t.type IN ('PurchOrd', 'TrnfrOrd')",
         )
     )
-    lines: dict[str, list[dict]] = {str(h["id"]): [] for h in headers}
-    for row in netsuite.suiteql(LINES_QUERY.format(ids=id_list)):
-        lines.setdefault(str(row["transaction"]), []).append(row)
-    return {str(h["id"]): InboundOrder.from_suiteql(h, lines[str(h["id"])]) for h in headers}
+    lines: dict[str, list[InboundOrderLine | UnreadableRow]] = defaultdict(list)
+    for row in netsuite.suiteql_rows(InboundOrderLine, LINES_QUERY.format(ids=id_list)):
+        lines[_row_value(row, "transaction")].append(row)
+    orders = {}
+    for header in headers:
+        order_id = _row_value(header, "id")
+        try:
+            orders[order_id] = InboundOrder.from_suiteql(header, lines[order_id])
+        except InvalidRecordError:
+            if not skip_unreadable:
+                raise
+    return orders
+
+
+def _row_value(row: InboundOrderHeader | InboundOrderLine | UnreadableRow, column: str) -> str:
+    value = row.raw.get(column) if isinstance(row, UnreadableRow) else getattr(row, column)
+    return str(value)
 
 
 @dataclass
