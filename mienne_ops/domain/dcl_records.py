@@ -28,6 +28,7 @@ from mienne_ops.domain.quantities import UnreadableQuantity, whole_number
 
 UNREADABLE_RECEIPT = "unreadable_receipt"
 UNREADABLE_SHIPMENT = "unreadable_shipment"
+UNREADABLE_ORDER = "unreadable_dcl_order"
 
 # Receipts: the names in §8.2 first, then the names DCL uses for the same idea in its other models
 # (order lines ``quantity``/``line_number``, RMA lines ``quantity_received``), then common variants.
@@ -96,6 +97,30 @@ class Shipment(_Record):
     packages: list[Package] = []
     unreadable: str | None = None
     raw: dict[str, Any] = {}
+
+
+class DclOrderLine(_Record):
+    line_number: int  # the NetSuite sales order line id flow B sent
+    item_number: str
+    quantity: int  # ordered
+
+
+class DclOrder(_Record):
+    """One order of ``GET /orders`` (dcl.md §5) with its shipments parsed; ``unreadable`` says why
+    its lines or stage could not be read."""
+
+    order_number: str
+    location: str | None = None
+    order_stage: int = 0
+    lines: list[DclOrderLine] = []
+    shipments: list[Shipment] = []
+    unreadable: str | None = None
+    raw: dict[str, Any] = {}
+
+    @property
+    def shipped(self) -> bool:
+        """Stage 50+ (partially or fully shipped) or any shipment present (dcl.md §5)."""
+        return bool(self.shipments) or self.order_stage >= 50
 
 
 def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -170,8 +195,50 @@ def parse_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None 
     )
 
 
-def parse_order_shipments(order: dict[str, Any]) -> list[Shipment]:
+def parse_order_shipments(order: dict[str, Any] | DclOrder) -> list[Shipment]:
+    if isinstance(order, DclOrder):
+        return order.shipments
     return [parse_shipment(s, order) for s in order.get("shipments") or [] if isinstance(s, dict)]
+
+
+# -- orders ---------------------------------------------------------------------------------------
+
+
+def parse_dcl_order(raw: dict[str, Any] | DclOrder) -> DclOrder:
+    """An order of ``GET /orders`` as a `DclOrder`: its lines, stage and shipments read once.
+
+    A line without a line number or item, or a quantity or stage that is not a whole number, makes
+    the order unreadable (with why); an order line without a quantity ordered counts as 0.
+    """
+    if isinstance(raw, DclOrder):
+        return raw
+    lines, problem = [], None
+    for index, line in enumerate(raw.get("lines") or [], start=1):
+        try:
+            number = whole_number(line.get("line_number")) if isinstance(line, dict) else None
+            quantity = whole_number(line.get("quantity") or 0) if isinstance(line, dict) else 0
+        except UnreadableQuantity as why:
+            problem = problem or f"line {index}: line number or quantity {why}"
+            continue
+        if number is None or not isinstance(line, dict) or line.get("item_number") in (None, ""):
+            problem = problem or f"line {index} has no line number or item number"
+            continue
+        lines.append(
+            DclOrderLine(line_number=number, item_number=str(line["item_number"]), quantity=quantity)
+        )
+    try:
+        stage = whole_number(raw.get("order_stage") or 0)
+    except UnreadableQuantity as why:
+        stage, problem = 0, problem or f"order_stage {why}"
+    return DclOrder(
+        order_number=str(raw.get("order_number") or ""),
+        location=_text(raw.get("location")),
+        order_stage=stage,
+        lines=lines if problem is None else [],
+        shipments=parse_order_shipments(raw),
+        unreadable=problem,
+        raw=raw,
+    )
 
 
 def _package(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from mienne_ops.domain.dcl_records import Package, Shipment, parse_shipment
+from mienne_ops.domain.dcl_records import DclOrder, Package, Shipment, parse_dcl_order, parse_shipment
 from mienne_ops.domain.shopify import gid_to_int
 from mienne_ops.errors import InvalidRecordError
 
@@ -92,7 +92,7 @@ def item_fulfillment_external_id(order_number: str, shipment: dict[str, Any] | S
 
 
 def shipped_by_line(
-    dcl_order: dict[str, Any],
+    dcl_order: dict[str, Any] | DclOrder,
     shipment: dict[str, Any] | Shipment,
     kit_components: dict[str, list[tuple[str, int]]],
     already_shipped: dict[int, int] | None = None,
@@ -103,10 +103,10 @@ def shipped_by_line(
     itself counts too); the remaining components then roll up into whole kits (kits shipped = min
     over components of floor(component qty / per-kit qty)). Anything left over is an error.
     """
-    order_number = str(dcl_order.get("order_number") or "")
+    order = parse_dcl_order(dcl_order)
     counts = _shipped_item_counts(parse_shipment(shipment))
-    remaining = _remaining_by_line(dcl_order, already_shipped or {})
-    lines = [(int(line["line_number"]), str(line["item_number"])) for line in dcl_order.get("lines") or []]
+    remaining = _remaining_by_line(order, already_shipped or {})
+    lines = [(line.line_number, line.item_number) for line in order.lines]
     result: Counter[int] = Counter()
 
     for line_number, sku in lines:
@@ -131,7 +131,7 @@ def shipped_by_line(
             + ", ".join(f"{sku} x{counts[sku]}" for sku in leftovers),
             system=SYSTEM,
             operation="shipped_by_line",
-            record=f"DCL order {order_number}",
+            record=f"DCL order {order.order_number}",
         )
     return dict(result)
 
@@ -158,12 +158,10 @@ def _shipped_item_counts(shipment: Shipment) -> Counter[str]:
     return counts
 
 
-def _remaining_by_line(dcl_order: dict[str, Any], already_shipped: dict[int, int]) -> dict[int, int]:
-    remaining: dict[int, int] = {}
-    for line in dcl_order.get("lines") or []:
-        number = int(line["line_number"])
-        remaining[number] = int(line.get("quantity") or 0) - int(already_shipped.get(number, 0))
-    return remaining
+def _remaining_by_line(order: DclOrder, already_shipped: dict[int, int]) -> dict[int, int]:
+    return {
+        line.line_number: line.quantity - already_shipped.get(line.line_number, 0) for line in order.lines
+    }
 
 
 # --- NetSuite -------------------------------------------------------------------------------------

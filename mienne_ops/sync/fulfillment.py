@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from mienne_ops.domain.dcl_records import UNREADABLE_SHIPMENT, Shipment, parse_order_shipments
+from mienne_ops.domain.dcl_records import (
+    UNREADABLE_ORDER,
+    UNREADABLE_SHIPMENT,
+    DclOrder,
+    Shipment,
+    parse_dcl_order,
+)
 from mienne_ops.domain.fulfillment import (
     WAITING_FO_REASONS,
     fulfillments_with_tracking,
@@ -47,9 +53,9 @@ FLOW = Flow.FULFILLMENT.value  # a plain str: it is also a Dagster run tag, whic
 ENTITY = Entity.DCL_ORDER
 
 
-def is_shipped(dcl_order: dict) -> bool:
+def is_shipped(dcl_order: dict[str, Any] | DclOrder) -> bool:
     """DCL order stages 50+ (partially or fully shipped) or any shipment present."""
-    return bool(dcl_order.get("shipments")) or int(dcl_order.get("order_stage") or 0) >= 50
+    return parse_dcl_order(dcl_order).shipped
 
 
 def readable_lines(rows: list[SalesOrderLine | UnreadableRow], order_number: str) -> list[SalesOrderLine]:
@@ -88,21 +94,28 @@ class ShipmentSync:
     cash_sale_fields: dict[str, Any] = field(default_factory=dict)
     _so_cache: dict[str, str] = field(default_factory=dict)
 
-    def sync(self, dcl_order: dict) -> Outcome:
-        order_number = dcl_order["order_number"]
-        # Either shipment shape DCL may answer with, in one canonical shape (`domain.dcl_records`).
-        shipments = parse_order_shipments(dcl_order)
+    def sync(self, dcl_order: dict[str, Any] | DclOrder) -> Outcome:
+        # Read once: lines, stage and either shipment shape DCL may answer with (`domain.dcl_records`).
+        order = parse_dcl_order(dcl_order)
+        order_number, shipments = order.order_number, order.shipments
         if not shipments:
             return Outcome.SKIPPED
+        if order.unreadable:
+            raise InvalidRecordError(
+                UNREADABLE_ORDER,
+                f"DCL order {order_number} cannot be read ({order.unreadable})",
+                system="dcl",
+                operation="read_order",
+                record=order_number,
+                payload={"order_number": order_number, "raw": order.raw},
+            )
         journey = self._journey(order_number)  # the order's ids and markers, one keyed read
         if journey.complete_for(len(shipments)):
             return Outcome.SKIPPED  # every shipment, the cash sale and StateSet already done
         so_id = str(journey.netsuite_sales_order_id)
         order_key = journey.shopify_order_id
         so_lines = readable_lines(sales_order_lines(self.netsuite, [so_id])[so_id], order_number)
-        location_id = self.location_by_warehouse.get(
-            dcl_order.get("location") or "", self.default_location_id
-        )
+        location_id = self.location_by_warehouse.get(order.location or "", self.default_location_id)
         shipped_before: dict[int, int] = defaultdict(int)
         did_work = False
         waiting: list[str] = []
@@ -118,7 +131,7 @@ class ShipmentSync:
                     payload={"order_number": order_number, "raw": shipment.raw},
                 )
             key = shipment_key(order_number, shipment)
-            quantities = shipped_by_line(dcl_order, shipment, self.kit_components, dict(shipped_before))
+            quantities = shipped_by_line(order, shipment, self.kit_components, dict(shipped_before))
             for line, quantity in quantities.items():
                 shipped_before[line] += quantity
             progress = self.ledger.shipment(key)
@@ -132,7 +145,7 @@ class ShipmentSync:
                     order_key, order_number, so_lines, quantities, shipment, key
                 )
                 waiting.extend([reason] if reason else [])
-        fully_shipped = self._fully_shipped(dcl_order, shipped_before)
+        fully_shipped = self._fully_shipped(order, shipped_before)
         stateset_done = True
         if order_key:
             stateset_done = self._stateset_shipped(journey, shipments[-1], fully_shipped)
@@ -297,11 +310,8 @@ class ShipmentSync:
         return True
 
     @staticmethod
-    def _fully_shipped(dcl_order: dict, shipped: dict[int, int]) -> bool:
+    def _fully_shipped(order: DclOrder, shipped: dict[int, int]) -> bool:
         """DCL's word (stage 60+), or every DCL line covered by the shipments seen."""
-        if int(dcl_order.get("order_stage") or 0) >= 60:
+        if order.order_stage >= 60:
             return True
-        return all(
-            shipped.get(int(line["line_number"]), 0) >= int(line["quantity"])
-            for line in dcl_order.get("lines") or []
-        )
+        return all(shipped.get(line.line_number, 0) >= line.quantity for line in order.lines)

@@ -7,11 +7,13 @@ from decimal import Decimal
 import pytest
 
 from mienne_ops.domain.dcl_records import (
+    DclOrderLine,
     Package,
     Receipt,
     ReceiptLine,
     Shipment,
     ShippedItem,
+    parse_dcl_order,
     parse_order_shipments,
     parse_receipt,
     parse_shipment,
@@ -168,3 +170,51 @@ def test_a_shipment_parses_once(raw):
     assert isinstance(shipment, Shipment)
     assert parse_shipment(shipment) is shipment
     assert shipment.raw == raw
+
+
+# `GET /orders` (dcl.md §5), trimmed to what flow C reads: GET-variant lines, stage, shipments.
+DCL_ORDER_FULL = {
+    **DCL_ORDER,
+    "location": "FR",
+    "order_stage": 50,
+    "lines": [
+        {"line_number": 1, "item_number": "MN-SERUM-001", "description": "Serum", "quantity": 2},
+        {"line_number": "2", "item_number": "MN-KIT-01", "quantity": "3.0", "is_back_order": False},
+    ],
+    "shipments": [PER_SHIPMENT],
+}
+
+
+def test_a_dcl_order_parses_once_with_its_lines_stage_and_shipments():
+    order = parse_dcl_order(DCL_ORDER_FULL)
+    assert (order.order_number, order.location, order.order_stage, order.unreadable) == (
+        "SO1001",
+        "FR",
+        50,
+        None,
+    )
+    assert order.lines == [
+        DclOrderLine(line_number=1, item_number="MN-SERUM-001", quantity=2),
+        DclOrderLine(line_number=2, item_number="MN-KIT-01", quantity=3),
+    ]
+    assert order.shipments == [parse_shipment(PER_SHIPMENT, DCL_ORDER)] and order.shipped
+    assert parse_dcl_order(order) is order and parse_order_shipments(order) is order.shipments
+    assert not parse_dcl_order({**DCL_ORDER, "order_stage": "40"}).shipped
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (
+            {"lines": [{"line_number": 1, "item_number": "A", "quantity": "2.5"}]},
+            "'2.5' is not a whole number",
+        ),
+        ({"lines": [{"item_number": "A", "quantity": 1}]}, "line 1: line number or quantity is missing"),
+        ({"lines": [{"line_number": 1, "quantity": 1}]}, "line 1 has no line number or item number"),
+        ({"order_stage": "shipped"}, "order_stage 'shipped' is not a number"),
+    ],
+)
+def test_a_dcl_order_whose_lines_or_stage_cannot_be_read_is_unreadable_with_the_reason(change, why):
+    order = parse_dcl_order({**DCL_ORDER_FULL, **change})
+    assert order.unreadable is not None and why in order.unreadable
+    assert order.lines == [] and order.raw == {**DCL_ORDER_FULL, **change}
