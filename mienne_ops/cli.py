@@ -6,6 +6,7 @@ mienne-ops webhooks serve            the webhook receiver alone
 mienne-ops order status <ref>        one order's journey through A → B → C (Shopify id/name, DCL number)
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
 mienne-ops exceptions list|retry|resolve
+mienne-ops holds list|hold|release    holds before dispatch
 mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
 mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 """
@@ -355,6 +356,83 @@ def orders_backfill(since: datetime) -> None:
         click.echo(f"  {problem.key} [{problem.outcome.value}] {problem.reason}: {problem.message}")
     if result.report.problems:
         raise SystemExit(1)
+
+
+@main.group()
+def holds() -> None:
+    """Holds before dispatch: list them, hold an order, release one."""
+
+
+def _operator() -> str:
+    return os.environ.get("USER") or "operator"
+
+
+def _journey_key(ledger, reference: str) -> str:
+    journey = ledger.find_journey(reference)
+    if journey is None or journey.shopify_order_id is None:
+        raise click.ClickException(f"no Shopify order {reference} in the ledger")
+    return journey.shopify_order_id
+
+
+@holds.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include released holds")
+@click.option("--order", "reference", default=None, help="one order (Shopify id or name)")
+def holds_list(show_all: bool, reference: str | None) -> None:
+    """Active holds, oldest first: order, reason, age, what releases it."""
+    ledger = _ledger()
+    if reference:
+        rows = ledger.holds_of(_journey_key(ledger, reference))
+        rows = rows if show_all else [h for h in rows if h.active]
+    else:
+        rows = ledger.active_holds()
+    if not rows:
+        click.echo("no holds")
+    now = datetime.now(UTC)
+    for hold in rows:
+        state = (
+            f"released {hold.released_at:%Y-%m-%d %H:%M} by {hold.released_by}"
+            if hold.released_at
+            else f"held {_age(hold.age(now))}"
+            + (f", until {hold.until:%Y-%m-%d %H:%M} UTC" if hold.until else f", release {hold.release}")
+        )
+        click.echo(
+            f"{hold.shopify_order_id:<14} {hold.reason:<12} {state} — {hold.detail} (by {hold.placed_by})"
+        )
+
+
+def _age(age) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+@holds.command("hold")
+@click.argument("reference")
+@click.option("--note", required=True, help="why (shown in the ledger, the UI and Shopify)")
+def holds_hold(reference: str, note: str) -> None:
+    """Hold an order by hand (released only by `holds release`)."""
+    from mienne_ops.domain.holds import HoldDecision, HoldReason
+
+    ledger = _ledger()
+    key = _journey_key(ledger, reference)
+    placed = ledger.place_hold(key, HoldDecision(HoldReason.MANUAL, note), placed_by=_operator())
+    click.echo(f"{reference} held" if placed else f"{reference} was already held by hand (note updated)")
+
+
+@holds.command("release")
+@click.argument("reference")
+@click.option("--reason", default=None, help="only this hold (default: every active hold of the order)")
+def holds_release(reference: str, reason: str | None) -> None:
+    """Release an order's holds; the next dispatch tick sends it to DCL if nothing else holds it."""
+    from mienne_ops.domain.holds import HoldReason
+
+    ledger = _ledger()
+    key = _journey_key(ledger, reference)
+    active = [h for h in ledger.holds_of(key) if h.active and (reason is None or h.reason == reason)]
+    if not active:
+        raise click.ClickException(f"{reference} has no active {reason or ''} hold".replace("  ", " "))
+    for hold in active:
+        ledger.release_hold(key, HoldReason(hold.reason), released_by=_operator())
+        click.echo(f"released {hold.reason} on {reference}")
 
 
 @main.group()

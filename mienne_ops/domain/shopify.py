@@ -156,6 +156,8 @@ class ShopifyOrder(_Model):
     total_duties: Decimal = ZERO  # import duties charged at checkout, after edits/refunds
     duties_included: bool = False  # duties inside the line prices (duty-inclusive markets)
     line_items_truncated: bool = False  # the lineItems connection was not read to its end
+    # When the order was placed (imports set it in the past); the edit window counts from here.
+    processed_at: datetime | None = None
 
     @property
     def is_multi_currency(self) -> bool:
@@ -323,6 +325,7 @@ def _rest_order_fields(order: dict[str, Any]) -> dict[str, Any]:
         or (customer and customer.email),
         "created_at": order["created_at"],
         "updated_at": order.get("updated_at") or order["created_at"],
+        "processed_at": order.get("processed_at") or order["created_at"],
         "cancelled_at": order.get("cancelled_at"),
         "financial_status": (order.get("financial_status") or "unknown").lower(),
         "fulfillment_status": order.get("fulfillment_status") or None,
@@ -490,6 +493,7 @@ def _graphql_order_fields(node: dict[str, Any]) -> dict[str, Any]:
         "email": _text(node.get("email")) or (customer.email if customer else None),
         "created_at": node["createdAt"],
         "updated_at": node.get("updatedAt") or node["createdAt"],
+        "processed_at": node.get("processedAt") or node["createdAt"],
         "cancelled_at": node.get("cancelledAt"),
         "financial_status": (node.get("displayFinancialStatus") or "unknown").lower(),
         "fulfillment_status": _GRAPHQL_FULFILLMENT_STATUS.get(fulfillment),

@@ -14,6 +14,8 @@ here needs a new revision (a test compares the two on SQLite and PostgreSQL).
 - ``shipments``: each DCL shipment's item fulfillment and whether its tracking is on Shopify (C).
 - ``inbound_orders``, ``asn_versions``, ``asn_replacements``, ``receipts``: flow D's PO / TO ↔ DCL
   PO number, every announcement sent, cancel-and-replace confirmations, receipts posted.
+- ``order_holds``: holds before dispatch, one row per (order, reason): since when, by whom, what
+  releases it, when it was released and by whom, and the Shopify fulfillment-order holds mirroring it.
 - ``exceptions``: the quarantine. One row per (flow, entity, key): open / retrying / resolved.
 - ``audit_log``: every external write we made or attempted (system, operation, record, outcome).
 """
@@ -156,6 +158,22 @@ audit_log = sa.Table(
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("remote_id", sa.String(128)),
     sa.Column("detail", sa.Text),
+)
+
+order_holds = sa.Table(
+    "order_holds",
+    metadata,
+    sa.Column("shopify_order_id", sa.String(32), primary_key=True),
+    sa.Column("reason", sa.String(32), primary_key=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("release", sa.String(32), nullable=False),
+    sa.Column("until", sa.DateTime(timezone=True)),
+    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("placed_by", sa.String(64), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+    sa.Column("released_by", sa.String(64)),
+    sa.Column("shopify_hold_ids", sa.JSON),
+    sa.Index("ix_order_holds_active", "released_at"),
 )
 
 # -- flow E: inventory (see ledger/inventory.py) ---------------------------------------------------

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from mienne_ops.domain.journey import Entity, System
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.holds import HoldRecords
 from mienne_ops.ledger.inbound import InboundRecords
 from mienne_ops.ledger.journeys import BindingConflict, JourneyRecords
 from mienne_ops.ledger.migrate import check_revision
@@ -61,9 +62,9 @@ class ExceptionRow:
     context: dict[str, Any] | None
 
 
-class Ledger(JourneyRecords, InboundRecords):
-    """Inbox, bindings, exceptions and audit here; journeys and shipments (`ledger.journeys`) and
-    flow D's records (`ledger.inbound`) mixed in — one object, one engine, one API."""
+class Ledger(JourneyRecords, InboundRecords, HoldRecords):
+    """Inbox, bindings, exceptions and audit here; journeys and shipments (`ledger.journeys`), flow
+    D's records (`ledger.inbound`) and holds (`ledger.holds`) mixed in — one object, one engine, one API."""
 
     def __init__(self, url: str) -> None:
         self.url = url
