@@ -88,6 +88,7 @@ from mienne_ops.sandbox.shopify_orders import (
     open_due_schedules,
     order_matches,
     order_node,
+    order_risk,
     public_order,
     recompute_current_totals,
     refresh_actions,
@@ -424,6 +425,7 @@ class Sandbox(SystemSandbox):
         order.setdefault("fulfillments", [])
         order.setdefault("refunds", [])
         order.setdefault("source_name", "web")
+        order["_risk"] = order_risk(order.pop("risk", None))
         order["tags"] = ", ".join(tag_list(order.get("tags")))
         for line in order.setdefault("line_items", []):
             line.setdefault("id", self._new_id("line_item", 1_400_000_000_000_000_001))

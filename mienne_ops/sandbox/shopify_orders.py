@@ -20,7 +20,47 @@ from mienne_ops.sandbox.shopify_graphql import compare, gid, parse_time
 
 #: The sandbox shop's time zone (timestamps carry its offset, as Shopify's do).
 SHOP_TZ = timezone(timedelta(hours=-5))
-INTERNAL_KEYS = ("_fulfillment_orders", "_transactions")
+INTERNAL_KEYS = ("_fulfillment_orders", "_transactions", "_risk")
+
+# Shopify's own assessment of an ordinary online order: low risk, accept (`Order.risk`).
+DEFAULT_RISK = {"recommendation": "ACCEPT", "assessments": [{"riskLevel": "LOW", "facts": []}]}
+
+
+def order_risk(given: dict[str, Any] | None) -> dict[str, Any]:
+    """An injected order's risk (``{"recommendation", "assessments": [{"riskLevel", "facts"}]}`` or
+    the shorthand ``{"level": "HIGH"}``); Shopify's default when none is given."""
+    if not given:
+        return DEFAULT_RISK
+    if "level" in given:
+        level = str(given["level"]).upper()
+        recommendation = {"HIGH": "CANCEL", "MEDIUM": "INVESTIGATE"}.get(level, "ACCEPT")
+        return {"recommendation": recommendation, "assessments": [{"riskLevel": level, "facts": []}]}
+    return {
+        "recommendation": str(given.get("recommendation") or "NONE").upper(),
+        "assessments": [
+            {"riskLevel": str(a["riskLevel"]).upper(), "facts": list(a.get("facts") or [])}
+            for a in given.get("assessments") or []
+        ],
+    }
+
+
+def risk_node(risk: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "__typename": "OrderRiskSummary",
+        "recommendation": risk["recommendation"],
+        "assessments": [
+            {
+                "__typename": "OrderRiskAssessment",
+                "riskLevel": a["riskLevel"],
+                "provider": None,  # Shopify's own assessment
+                "facts": [
+                    {"__typename": "RiskFact", "description": f["description"], "sentiment": f["sentiment"]}
+                    for f in a["facts"]
+                ],
+            }
+            for a in risk["assessments"]
+        ],
+    }
 
 
 class UserErrors(Exception):
@@ -628,6 +668,7 @@ def order_node(order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
             fulfillment_order_node(fo, order, catalog) for fo in order["_fulfillment_orders"]
         ],
         "fulfillments": [fulfillment_node(f, order, catalog) for f in order.get("fulfillments", [])],
+        "risk": risk_node(order.get("_risk") or DEFAULT_RISK),
     }
     return node
 

@@ -505,3 +505,19 @@ def test_failed_webhook_deliveries_are_retried_with_the_same_event(sandbox):
     assert len({a["X-Shopify-Webhook-Id"] for a in attempts}) == 3
     log = httpx.get(f"{sandbox.url}/_sandbox/shopify/webhooks/log").json()["deliveries"]
     assert [e["outcome"] for e in log] == ["failed", "failed", "delivered"]
+
+
+RISK = (
+    "query($id: ID!) { order(id: $id) { risk { recommendation assessments { riskLevel provider { id } } } } }"
+)
+
+
+def test_order_risk_is_shopifys_low_accept_unless_the_order_says_otherwise(sandbox):
+    plain = inject(sandbox, {"line_items": [{"sku": "MN-SERUM-001", "quantity": 1}]})
+    risky = inject(
+        sandbox, {"line_items": [{"sku": "MN-SERUM-001", "quantity": 1}], "risk": {"level": "high"}}
+    )
+    low = data(sandbox, RISK, {"id": plain["admin_graphql_api_id"]})["order"]["risk"]
+    assert low == {"recommendation": "ACCEPT", "assessments": [{"riskLevel": "LOW", "provider": None}]}
+    high = data(sandbox, RISK, {"id": risky["admin_graphql_api_id"]})["order"]["risk"]
+    assert high["recommendation"] == "CANCEL" and high["assessments"][0]["riskLevel"] == "HIGH"
