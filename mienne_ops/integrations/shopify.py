@@ -53,6 +53,8 @@ ALL_TRACKING = 250  # a plain list too: all of them when 10 came back (253)
 FULFILLMENT_LINES_PAGE = 100  # later pages of a fulfillment's lines (203)
 FULFILLMENT_ORDERS_PAGE = 10  # fulfillment orders per call, each with its first 30 lines (653)
 STATE_FULFILLMENT_ORDERS = 5  # fulfillment orders read by fulfillment_state (505 with 5 fulfillments)
+# Fulfillment order statuses that accept a hold (an ON_HOLD one takes another app's or reason's hold).
+HOLDABLE_FO_STATUSES = ("OPEN", "IN_PROGRESS", "ON_HOLD")
 FULFILLMENT_ORDER_LINES_PAGE = 100  # later pages of a fulfillment order's lines (203)
 INVENTORY_ITEMS_PAGE = 40  # inventory items per page, each with its first 5 levels (762)
 INVENTORY_ITEMS_BY_ID = 40  # items re-read by id per call (760)
@@ -74,6 +76,7 @@ SENT_VARIABLES: dict[str, dict[str, Any]] = {
     "fulfillment_line_items": {"first": FULFILLMENT_LINES_PAGE},
     "fulfillment_tracking_info": {"first": ALL_TRACKING},
     "fulfillment_orders": {"first": FULFILLMENT_ORDERS_PAGE},
+    "fulfillment_order_release_hold": {"holdIds": [_IDS]},  # one hold per handle per fulfillment order
     "fulfillment_order_line_items": {"first": FULFILLMENT_ORDER_LINES_PAGE},
     "inventory_items": {"first": INVENTORY_ITEMS_PAGE},
     "inventory_items_by_id": {"ids": [_IDS] * INVENTORY_ITEMS_BY_ID},
@@ -425,6 +428,41 @@ class ShopifyClient(BulkQueries):
         order = self._complete_fulfillments(order_gid(order_id), order)
         return _fulfillments(order), _fulfillment_orders({"fulfillmentOrders": fulfillment_orders})
 
+    # -- fulfillment holds (holds before dispatch, mirrored for the merchant) --------------------
+    def hold_fulfillment_orders(self, order_id: int, reason: str, notes: str, handle: str) -> list[str]:
+        """Hold every open fulfillment order of an order under ``handle``; returns the hold ids.
+
+        Idempotent: a fulfillment order already holding ``handle`` keeps that hold (its id is
+        returned); closed, cancelled or fulfilled ones cannot be held and are left alone.
+        """
+        hold_ids = []
+        for fo in self.fulfillment_orders(order_id):
+            existing = [h["id"] for h in fo["holds"] if h["handle"] == handle]
+            if existing:
+                hold_ids += existing
+                continue
+            if fo["status"] not in HOLDABLE_FO_STATUSES:
+                continue
+            hold = {"reason": reason, "reasonNotes": notes[:255], "handle": handle, "notifyMerchant": False}
+            data = self._run("fulfillment_order_hold", {"id": fo["id"], "hold": hold}, record=str(order_id))
+            user_errors(data["fulfillmentOrderHold"], "fulfillment_order_hold", str(order_id))
+            hold_ids.append(data["fulfillmentOrderHold"]["fulfillmentHold"]["id"])
+        return hold_ids
+
+    def release_fulfillment_holds(self, order_id: int, handle: str) -> int:
+        """Release this app's holds named ``handle`` on the order's fulfillment orders (how many)."""
+        released = 0
+        for fo in self.fulfillment_orders(order_id):
+            ids = [h["id"] for h in fo["holds"] if h["handle"] == handle]
+            if not ids:
+                continue
+            data = self._run(
+                "fulfillment_order_release_hold", {"id": fo["id"], "holdIds": ids}, record=str(order_id)
+            )
+            user_errors(data["fulfillmentOrderReleaseHold"], "fulfillment_order_release_hold", str(order_id))
+            released += len(ids)
+        return released
+
     def _pages_under(
         self, name: str, root: str, field: str, parent_id: str, page_size: int, after: str | None = None
     ) -> Iterator[dict]:
@@ -637,6 +675,10 @@ def _fulfillment_orders(order: dict[str, Any]) -> list[dict]:
             "id": fo["id"],
             "status": fo["status"],
             "assigned_location_id": ((fo.get("assignedLocation") or {}).get("location") or {}).get("id"),
+            "holds": [
+                {"id": h["id"], "handle": h.get("handle") or "", "reason": h["reason"]}
+                for h in fo.get("fulfillmentHolds") or []
+            ],
             "line_items": [
                 {
                     "id": line["id"],

@@ -456,3 +456,27 @@ def test_fulfillments_past_the_first_few_and_their_long_lists_are_read_in_full(c
         first = next(f for f in fulfillments if len(f["line_items"]) > 1)
         assert len(first["line_items"]) == 12 and first["tracking_numbers"] == numbers
         assert sorted(len(f["line_items"]) for f in fulfillments) == [1, 1, 1, 1, 1, 12]
+
+
+def test_holds_mirror_to_every_open_fulfillment_order_once_and_release_by_handle(client, sandbox):
+    order = inject(sandbox)
+    order_id = int(order["id"])
+    first = client.hold_fulfillment_orders(
+        order_id, "HIGH_RISK_OF_FRAUD", "Shopify risk HIGH", "mienne-fraud_risk"
+    )
+    assert first and all(h.startswith("gid://shopify/FulfillmentHold/") for h in first)
+    again = client.hold_fulfillment_orders(
+        order_id, "HIGH_RISK_OF_FRAUD", "Shopify risk HIGH", "mienne-fraud_risk"
+    )
+    assert again == first  # the same holds, not a second one per fulfillment order
+    other = client.hold_fulfillment_orders(order_id, "OTHER", "customer asked to wait", "mienne-manual")
+    fos = client.fulfillment_orders(order_id)
+    assert {fo["status"] for fo in fos} == {"ON_HOLD"}
+    assert sorted(h["handle"] for fo in fos for h in fo["holds"]) == sorted(
+        ["mienne-fraud_risk"] * len(first) + ["mienne-manual"] * len(other)
+    )
+    assert client.release_fulfillment_holds(order_id, "mienne-fraud_risk") == len(first)
+    assert client.release_fulfillment_holds(order_id, "mienne-fraud_risk") == 0  # nothing left to release
+    assert {fo["status"] for fo in client.fulfillment_orders(order_id)} == {"ON_HOLD"}  # still held by hand
+    client.release_fulfillment_holds(order_id, "mienne-manual")
+    assert {fo["status"] for fo in client.fulfillment_orders(order_id)} == {"OPEN"}
