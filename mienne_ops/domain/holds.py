@@ -150,7 +150,8 @@ class HoldPolicy:
 
 def order_facts(order: ShopifyOrder, risk: Mapping | None = None) -> OrderFacts:
     """The facts of a Shopify order the rules read; ``risk`` is its ``Order.risk`` as GraphQL gives
-    it (``{"recommendation", "assessments": [{"riskLevel"}]}``), None when it was not read."""
+    it (``{"recommendation", "assessments": [{"riskLevel"}]}``), the order's own when not given."""
+    risk = risk if risk is not None else order.risk
     shipping = order.shipping_address
     address = (
         Address(

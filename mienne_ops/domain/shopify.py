@@ -158,6 +158,8 @@ class ShopifyOrder(_Model):
     line_items_truncated: bool = False  # the lineItems connection was not read to its end
     # When the order was placed (imports set it in the past); the edit window counts from here.
     processed_at: datetime | None = None
+    # `Order.risk` as read ({"recommendation", "assessments": [{"riskLevel"}]}); None: not read.
+    risk: dict[str, Any] | None = None
 
     @property
     def is_multi_currency(self) -> bool:
@@ -494,6 +496,7 @@ def _graphql_order_fields(node: dict[str, Any]) -> dict[str, Any]:
         "created_at": node["createdAt"],
         "updated_at": node.get("updatedAt") or node["createdAt"],
         "processed_at": node.get("processedAt") or node["createdAt"],
+        "risk": node.get("risk"),
         "cancelled_at": node.get("cancelledAt"),
         "financial_status": (node.get("displayFinancialStatus") or "unknown").lower(),
         "fulfillment_status": _GRAPHQL_FULFILLMENT_STATUS.get(fulfillment),

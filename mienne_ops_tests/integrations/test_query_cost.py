@@ -38,8 +38,8 @@ def test_the_documents_that_were_over_the_limit_are_priced_as_the_issue_measured
     old_page = shopify.document("orders").replace("lineItems(first: $lineItems)", "lineItems(first: 50)")
     old_page = old_page.replace(", $lineItems: Int!", "")
     assert operation_cost(schema, old_page, {"first": 50}) > 30_000
-    # An order is 100 points (the order 1, nine money bags 18, customer 2, addresses 2, tax lines 3,
-    # shippingLines 2 + 5 × 8, transactions 2 + 10 × 3) plus lineItems 2 + 12 per line.
-    assert operation_cost(schema, document("order"), SENT_VARIABLES["order"]) == 100 + 2 + 50 * 12
-    # A page sent by iter_orders: 2 + 3 orders × (100 + 2 + 10 lines × 12).
-    assert operation_cost(schema, document("orders"), SENT_VARIABLES["orders"]) == 2 + 3 * (102 + 10 * 12)
+    # An order is 102 points (the order 1, nine money bags 18, customer 2, addresses 2, tax lines 3,
+    # risk 2, shippingLines 2 + 5 × 8, transactions 2 + 10 × 3) plus lineItems 2 + 12 per line.
+    assert operation_cost(schema, document("order"), SENT_VARIABLES["order"]) == 102 + 2 + 50 * 12
+    # A page sent by iter_orders: 2 + 3 orders × (102 + 2 + 10 lines × 12).
+    assert operation_cost(schema, document("orders"), SENT_VARIABLES["orders"]) == 2 + 3 * (104 + 10 * 12)
