@@ -98,8 +98,9 @@ class OrderHold:
     placed_by: str
     released_at: datetime | None = None
     released_by: str | None = None
-    # Shopify fulfillment-order hold ids mirroring it (the merchant sees the same state in the admin).
-    shopify_hold_ids: tuple[str, ...] = ()
+    # Shopify fulfillment-order holds mirroring it (the merchant sees the same state in the admin);
+    # None: not mirrored (an active hold) or nothing left to release there (a released one).
+    shopify_hold_ids: tuple[str, ...] | None = None
 
     @property
     def active(self) -> bool:

@@ -90,15 +90,30 @@ class HoldRecords:
         return bool(released)
 
     def record_shopify_holds(
-        self, shopify_order_id: str, reason: HoldReason, hold_ids: Iterable[str]
+        self, shopify_order_id: str, reason: HoldReason, hold_ids: Iterable[str] | None
     ) -> None:
+        """The Shopify holds mirroring a hold (None: none in Shopify — to mirror if the hold is active,
+        nothing left to release if it is released)."""
         table = schema.order_holds
+        value = sorted(set(hold_ids)) if hold_ids is not None else None
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(table)
                 .where(table.c.shopify_order_id == str(shopify_order_id), table.c.reason == str(reason))
-                .values(shopify_hold_ids=sorted(set(hold_ids)))
+                .values(shopify_hold_ids=value)
             )
+
+    def holds_with_mirror_pending(self) -> list[OrderHold]:
+        """Active holds not yet mirrored to Shopify, and released ones whose Shopify holds remain."""
+        table = schema.order_holds
+        return self._holds(
+            sa.select(table).where(
+                sa.or_(
+                    table.c.released_at.is_(None) & table.c.shopify_hold_ids.is_(None),
+                    table.c.released_at.is_not(None) & table.c.shopify_hold_ids.is_not(None),
+                )
+            )
+        )
 
     def holds_of(self, shopify_order_id: str) -> list[OrderHold]:
         """Every hold an order has had (active and released)."""
@@ -149,5 +164,5 @@ def _hold(row: Any) -> OrderHold:
         placed_by=row["placed_by"],
         released_at=aware(row["released_at"]),
         released_by=row["released_by"],
-        shopify_hold_ids=tuple(row["shopify_hold_ids"] or ()),
+        shopify_hold_ids=tuple(row["shopify_hold_ids"]) if row["shopify_hold_ids"] is not None else None,
     )

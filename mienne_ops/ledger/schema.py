@@ -172,7 +172,7 @@ order_holds = sa.Table(
     sa.Column("placed_by", sa.String(64), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
     sa.Column("released_by", sa.String(64)),
-    sa.Column("shopify_hold_ids", sa.JSON),
+    sa.Column("shopify_hold_ids", sa.JSON(none_as_null=True)),  # NULL: not mirrored / nothing left there
     sa.Index("ix_order_holds_active", "released_at"),
 )
 

@@ -27,7 +27,7 @@ def upgrade() -> None:
         sa.Column("placed_by", sa.String(64), nullable=False),
         sa.Column("released_at", sa.DateTime(timezone=True)),
         sa.Column("released_by", sa.String(64)),
-        sa.Column("shopify_hold_ids", sa.JSON),
+        sa.Column("shopify_hold_ids", sa.JSON(none_as_null=True)),
     )
     op.create_index("ix_order_holds_active", "order_holds", ["released_at"])
 
