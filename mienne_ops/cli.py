@@ -128,6 +128,8 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
     upgrade_ledger(settings.ledger_url())  # before the receiver or any run opens it
     _print_revision()
     env = {
+        # The demo's orders wait one minute before DCL, not the production default of 30.
+        "MIENNE_EDIT_WINDOW_MINUTES": "1",
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "MIENNE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",

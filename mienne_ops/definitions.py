@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from mienne_ops.flows import dispatch, fulfillment, inbound, inventory, operations, orders
+from mienne_ops.flows import dispatch, fulfillment, holds, inbound, inventory, operations, orders
 from mienne_ops.resources import build_resources
 
 
@@ -20,6 +20,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
     return dg.Definitions.merge(
         orders.defs,
         dispatch.defs,
+        holds.defs,
         fulfillment.defs,
         inbound.defs,
         inventory.defs,

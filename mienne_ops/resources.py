@@ -112,6 +112,13 @@ def ledger_resource() -> LedgerResource:
     return LedgerResource(url=settings.ledger_url())
 
 
+def business_rules() -> BusinessRules:
+    """The rules (defaults in `business_rules.py`); ``MIENNE_EDIT_WINDOW_MINUTES`` shortens the edit
+    window before dispatch for a demo or a drill (`make dev` uses 1 minute), never in production."""
+    window = os.environ.get("MIENNE_EDIT_WINDOW_MINUTES")
+    return BusinessRules(hold_edit_window_minutes=int(window)) if window else BusinessRules()
+
+
 def build_resources(**client_settings: Any) -> dict[str, Any]:
     """All resources; ``client_settings`` (e.g. ``retry_base_delay_seconds``) go to every API client."""
     return {
@@ -120,5 +127,5 @@ def build_resources(**client_settings: Any) -> dict[str, Any]:
         "dcl": dcl_resource(**client_settings),
         "stateset": stateset_resource(**client_settings),
         "ledger": ledger_resource(),
-        "rules": BusinessRules(),
+        "rules": business_rules(),
     }

@@ -7,7 +7,8 @@
   unfulfilled orders without the imported tag, so a dropped webhook never loses an order.
 Orders already imported (the ledger says so) are filtered out before a run is requested, except
 when an `orders/updated` webhook shows other line quantities than the ledger recorded: that order is
-an edit after import and goes to `OrderIngestor.apply_edit`.
+an edit after import and goes to `OrderIngestor.apply_edit`. So does every update of an order held
+until its address is corrected (`domain.holds`), which re-evaluates its holds.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.holds import Release
 from mienne_ops.domain.journey import IMPORTED_STAGES, SETTLED_STAGES, Stage
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
@@ -35,6 +37,7 @@ from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import InboxEvent, Ledger
 from mienne_ops.sync.batch import BatchReport, run_batch
 from mienne_ops.sync.catalog import NetSuiteCatalog
+from mienne_ops.sync.holds import HoldKeeper
 from mienne_ops.sync.orders import (
     ENTITY,
     FLOW,
@@ -99,6 +102,9 @@ def ingest_shopify_orders(
             imported_tag=rules.imported_tag,
             import_test_orders=rules.import_test_orders,
             bulk_read_min_orders=rules.bulk_read_min_orders,
+            holds=HoldKeeper(shopify.client, ledger.ledger, rules.hold_policy())
+            if rules.holds_enabled
+            else None,
         )
         ingestor.read_ahead(config.order_ids)
         for keys, handle in (
@@ -198,13 +204,17 @@ def shopify_orders_sensor(
     to_import = sorted(key for key in wanted - cancelled if stages.get(key) not in SETTLED_STAGES)
     to_cancel = sorted(key for key in cancelled if stages.get(key) != Stage.CANCELLED)
     journeys = store.journeys(updates)
+    # An order held until its address is corrected is re-read on every update, lines changed or not.
+    correcting = {
+        h.shopify_order_id for h in store.active_holds(updates) if h.release == Release.ON_CORRECTION
+    }
     to_edit = sorted(
         key
         for key, payload in updates.items()
         if key not in cancelled
         and key in journeys
         and journeys[key].stage in IMPORTED_STAGES
-        and edit_pending(payload, journeys[key].lines)
+        and (key in correcting or edit_pending(payload, journeys[key].lines))
     )
 
     requests = []

@@ -489,8 +489,15 @@ class Sandbox(SystemSandbox):
         self.emit("orders/cancelled", public_order(order))
         self.emit("orders/updated", public_order(order))
 
-    def edit_order(self, order_id: int, quantities: dict[int, int], added: list[dict[str, Any]]) -> None:
-        """A merchant's committed order edit (what `orderEditBegin` … `orderEditCommit` leave behind).
+    def edit_order(
+        self,
+        order_id: int,
+        quantities: dict[int, int],
+        added: list[dict[str, Any]],
+        shipping_address: dict[str, Any] | None = None,
+    ) -> None:
+        """A merchant's committed order edit (what `orderEditBegin` … `orderEditCommit` leave behind),
+        or a corrected shipping address (what `orderUpdate(input: {shippingAddress})` does).
 
         Quantities are the lines' new current quantities (never above what was ordered, never below
         what was fulfilled); added lines are new line items. Shopify keeps `quantity` as ordered and
@@ -513,6 +520,9 @@ class Sandbox(SystemSandbox):
                                      f"{line['quantity']}", "INVALID")  # fmt: skip
                 line["current_quantity"] = new
                 line["fulfillable_quantity"] = new - fulfilled
+            if shipping_address:
+                order["shipping_address"] = {**(order.get("shipping_address") or {}), **shipping_address}
+                order["updated_at"] = shop_time(self.world.now())
             for payload in added:
                 line = dict(payload)
                 line["id"] = self._new_id("line_item", 1_400_000_000_000_000_001)
@@ -521,7 +531,8 @@ class Sandbox(SystemSandbox):
             recompute_current_totals(order)
             self._edit_fulfillment_orders(order)
             self.save_order(order)
-        self.emit("orders/edited", {"order_edit": {"order_id": order["id"]}})
+        if quantities or added:  # an address change alone is an update, not an order edit
+            self.emit("orders/edited", {"order_edit": {"order_id": order["id"]}})
         self.emit("orders/updated", public_order(order))
 
     def _edit_fulfillment_orders(self, order: dict[str, Any]) -> None:
@@ -557,7 +568,9 @@ class Sandbox(SystemSandbox):
         body = json.loads(await request.body() or b"{}")
         quantities = {int(line["id"]): int(line["quantity"]) for line in body.get("line_items", [])}
         try:
-            self.edit_order(request.path_params["order_id"], quantities, body.get("add", []))
+            self.edit_order(
+                request.path_params["order_id"], quantities, body.get("add", []), body.get("shipping_address")
+            )
         except UserErrors as error:
             status = 404 if error.errors[0]["code"] == "NOT_FOUND" else 422
             return JSONResponse({"errors": {"base": [str(error)]}}, status_code=status)

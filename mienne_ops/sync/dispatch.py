@@ -20,6 +20,7 @@ from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_date
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.store import ExceptionStatus
+from mienne_ops.sync import holds
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 
 log = logging.getLogger("mienne_ops.sync.dispatch")
@@ -71,14 +72,18 @@ def sales_order_lines(
 
 
 def held_sales_order_ids(ledger: Ledger) -> set[str]:
-    """Sales orders whose Shopify order has an unresolved flow-A exception: not dispatched meanwhile.
+    """Sales orders not dispatched meanwhile: their Shopify order is on hold, or has an unresolved
+    flow-A exception.
 
-    Such a sales order exists but is not known good: NetSuite booked another total than Shopify's
-    (`netsuite_total_mismatch`) or a later edit could not be applied to it. Shipping it would ship
-    what the customer no longer ordered, so it waits until the exception is resolved.
+    A hold (`domain.holds`: edit window, fraud, address, value, pre-order, manual) keeps an order
+    from DCL until it is released. An order with an exception exists in NetSuite but is not known
+    good: NetSuite booked another total than Shopify's (`netsuite_total_mismatch`) or a later edit
+    could not be applied to it. Shipping it would ship what the customer no longer ordered.
     """
     statuses = [ExceptionStatus.OPEN, ExceptionStatus.RETRYING]
     keys = ledger.keys_with_exceptions(Flow.ORDERS, Entity.ORDER, statuses)
+    moment = holds.utc_now()
+    keys |= {h.shopify_order_id for h in ledger.active_holds() if holds.holding(h, moment)}
     journeys = ledger.journeys(keys).values() if keys else []
     return {j.netsuite_sales_order_id for j in journeys if j.netsuite_sales_order_id}
 

@@ -49,6 +49,7 @@ from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.holds import HoldKeeper
 
 log = logging.getLogger("mienne_ops.sync.orders")
 
@@ -69,6 +70,8 @@ class OrderIngestor:
     bulk_read_min_orders: int = 0
     # Order nodes read ahead, by key; `ingest` takes its order from here before reading it alone.
     read_ahead_nodes: dict[str, dict] = field(default_factory=dict)
+    # Holds before dispatch: evaluated before the sales order is written, and on edits (None: off).
+    holds: HoldKeeper | None = None
 
     def read_ahead(self, keys: list[str]) -> int:
         """Read a large batch's orders with one bulk operation for `ingest` (how many were read).
@@ -108,6 +111,10 @@ class OrderIngestor:
             return Outcome.SKIPPED
         self.ledger.record_order(key, order.name, Stage.RECEIVED, lines=_line_summary(order))
         plan = plan_sales_order(order, self.mapping)  # raises InvalidRecordError for bad orders
+        if self.holds is not None:
+            # Before the sales order exists: flow B sends any approved sales order it finds, so the
+            # holds must be in the ledger first (and a crash in between leaves them there).
+            self.holds.evaluate(key, order)
         entity_id = self._customer_id(plan)
         sales_order_id = (known and known.netsuite_sales_order_id) or self._write_sales_order(
             key, plan, entity_id
@@ -150,6 +157,8 @@ class OrderIngestor:
         sales_order_id = self._write_sales_order(key, plan, entity_id)
         self._check_netsuite_total(key, plan, sales_order_id)
         self.ledger.record_order(key, order.name, known.stage, lines=new_lines)
+        if self.holds is not None:
+            self.holds.evaluate(key, order)  # e.g. the address corrected: its hold is released
         self.ledger.audit("netsuite", "salesOrder.edit", key, "ok", remote_id=sales_order_id)
         return Outcome.DONE
 

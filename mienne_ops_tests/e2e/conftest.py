@@ -28,10 +28,14 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     ledger = new_ledger(settings.ledger_url())
     resources = build_resources(retry_base_delay_seconds=0.02, max_attempts=8)
-    # Reconcile (and re-check held fulfillment orders) on every tick: the tests never wait minutes.
-    resources["rules"] = BusinessRules(
-        reconcile_every_seconds=0, waiting_fulfillment_recheck_seconds=0, **getattr(request, "param", {})
-    )
+    # Reconcile (and re-check held fulfillment orders) on every tick, and no edit window unless a
+    # test asks for one: the tests never wait minutes.
+    rules = {
+        "reconcile_every_seconds": 0,
+        "waiting_fulfillment_recheck_seconds": 0,
+        "hold_edit_window_minutes": 0,
+    }
+    resources["rules"] = BusinessRules(**{**rules, **getattr(request, "param", {})})
     defs = build_definitions(resources)
     with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
         with shopify_resource().process_config_and_initialize_cm() as shopify:

@@ -1,0 +1,172 @@
+"""Holds before dispatch in Dagster: releases on time, Shopify kept in step, and the held orders asset.
+
+Holds are placed by flow A (`sync.holds.HoldKeeper`, at import and on updates of a held order) and by
+people (`mienne-ops holds hold|release`); flow B sends only orders without an active hold. This
+module does the rest:
+
+- `order_holds_sensor` requests a `maintain_holds` run when a hold's time has come (edit window,
+  pre-order date), when the ledger and Shopify disagree (a hold placed or released from the CLI), and
+  every `hold_shopify_check_seconds` while holds are mirrored, to find holds released in the Shopify
+  admin and release them here too;
+- `held_orders` (asset, every 5 minutes) lists active holds by reason and age; its check fails when
+  a hold is older than its reason's SLA (`BusinessRules.hold_sla_hours`), so no hold ages silently.
+"""
+
+from collections import Counter
+from datetime import datetime, timedelta
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.holds import OrderHold
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, run_request, sensor_result, tick_stamp
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.sync import holds as hold_sync
+from mienne_ops.sync.holds import HoldKeeper
+
+FLOW = "holds"
+CHECK_SLA = "holds_within_sla"
+
+
+class MaintainHoldsConfig(dg.Config):
+    read_shopify: bool = False  # also look for holds released in the Shopify admin
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def maintain_holds(
+    context: dg.OpExecutionContext,
+    config: MaintainHoldsConfig,
+    shopify: ShopifyResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Release the holds whose time has come; bring Shopify's holds and the ledger's into agreement."""
+    keeper = HoldKeeper(shopify.client, ledger.ledger, rules.hold_policy())
+    released = keeper.release_due()
+    counts = keeper.sync_with_shopify(read_shopify=config.read_shopify)
+    summary = f"released {len(released)} by time; " + ", ".join(f"{k} {v}" for k, v in counts.items())
+    context.log.info(summary)
+    metadata = {"released_by_time": dg.MetadataValue.int(len(released))}
+    metadata.update({name: dg.MetadataValue.int(count) for name, count in counts.items()})
+    return dg.Output(len(released) + sum(counts.values()), metadata=metadata)
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def order_holds_job():
+    maintain_holds()
+
+
+class HoldsCursor(SensorCursor):
+    shopify_read_at: datetime | None = None
+
+
+@flow_sensor(
+    job=order_holds_job,
+    description="Holds due for release, ledger/Shopify differences, holds released in Shopify -> a holds run",
+    one_run_at_a_time="a holds run",
+)
+def order_holds_sensor(
+    context: dg.SensorEvaluationContext, ledger: LedgerResource, rules: BusinessRules
+) -> dg.SensorResult:
+    cursor = HoldsCursor.parse(context.cursor)
+    store, now = ledger.ledger, hold_sync.utc_now()
+    due = store.holds_due(now)
+    pending = store.holds_with_mirror_pending()
+    mirrored = any(hold.shopify_hold_ids for hold in store.active_holds())
+    read_shopify = mirrored and (
+        cursor.shopify_read_at is None
+        or now - cursor.shopify_read_at >= timedelta(seconds=rules.hold_shopify_check_seconds)
+    )
+    if read_shopify:
+        cursor.shopify_read_at = now
+    requests = []
+    if due or pending or read_shopify:
+        config = MaintainHoldsConfig(read_shopify=read_shopify)
+        requests.append(run_request(maintain_holds, config, run_key=f"holds:{tick_stamp(now)}", flow=FLOW))
+    return sensor_result(requests, skip_reason="no hold to release or mirror", cursor=cursor)
+
+
+def overdue(holds: list[OrderHold], sla_hours: dict[str, float], now: datetime) -> list[OrderHold]:
+    """Active holds older than their reason's SLA (reasons without one never are)."""
+    return [
+        hold
+        for hold in holds
+        if str(hold.reason) in sla_hours and hold.age(now) > timedelta(hours=sla_hours[str(hold.reason)])
+    ]
+
+
+@dg.asset(
+    group_name="operations",
+    description="Orders held before dispatch: by reason and age; fails when a hold outlives its SLA",
+    check_specs=[dg.AssetCheckSpec(CHECK_SLA, asset="held_orders")],
+)
+def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeResult:
+    now = hold_sync.utc_now()
+    holds = ledger.ledger.active_holds()
+    late = overdue(holds, rules.hold_sla_hours, now)
+    by_reason = Counter(str(hold.reason) for hold in holds)
+    table = dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {
+                    "order": hold.shopify_order_id,
+                    "reason": str(hold.reason),
+                    "age_hours": round(hold.age(now).total_seconds() / 3600, 1),
+                    "release": str(hold.release),
+                    "until": hold.until.isoformat() if hold.until else "",
+                    "by": hold.placed_by,
+                    "detail": hold.detail[:200],
+                }
+            )
+            for hold in holds[:200]
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("order", "string"),
+                dg.TableColumn("reason", "string"),
+                dg.TableColumn("age_hours", "float"),
+                dg.TableColumn("release", "string"),
+                dg.TableColumn("until", "string"),
+                dg.TableColumn("by", "string"),
+                dg.TableColumn("detail", "string"),
+            ]
+        ),
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "held": dg.MetadataValue.int(len(holds)),
+            **{f"reason_{reason}": dg.MetadataValue.int(n) for reason, n in sorted(by_reason.items())},
+            "over_sla": dg.MetadataValue.int(len(late)),
+            "holds": table,
+            "dagster/row_count": dg.MetadataValue.int(len(holds)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_SLA,
+                passed=not late,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "over_sla": dg.MetadataValue.text(
+                        ", ".join(f"{h.shopify_order_id} ({h.reason})" for h in late[:20]) or "none"
+                    )
+                },
+            )
+        ],
+    )
+
+
+held_orders_job = dg.define_asset_job("held_orders_job", selection=[held_orders])
+held_orders_schedule = dg.ScheduleDefinition(
+    job=held_orders_job, cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+)
+
+#: Holds' Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(
+    assets=[held_orders],
+    jobs=[order_holds_job, held_orders_job],
+    sensors=[order_holds_sensor],
+    schedules=[held_orders_schedule],
+)
