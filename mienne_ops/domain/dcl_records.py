@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -123,7 +124,7 @@ class DclOrder(_Record):
         return bool(self.shipments) or self.order_stage >= 50
 
 
-def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
+def first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:
     """The value of the first of ``names`` the record carries (None, "" and [] count as absent)."""
     for name in names:
         value = record.get(name)
@@ -135,7 +136,7 @@ def first(record: dict[str, Any], names: tuple[str, ...]) -> Any:
 # -- receipts -------------------------------------------------------------------------------------
 
 
-def parse_receipt(raw: dict[str, Any] | Receipt) -> Receipt:
+def parse_receipt(raw: Mapping[str, Any] | Receipt) -> Receipt:
     """A ``po_receipts`` record as a `Receipt` (``unreadable`` says why when its lines are not)."""
     if isinstance(raw, Receipt):
         return raw
@@ -148,14 +149,14 @@ def parse_receipt(raw: dict[str, Any] | Receipt) -> Receipt:
         location=_text(raw.get("location")),
         lines=[ReceiptLine(quantity_received=quantity, **fields) for quantity, fields in lines],
         unreadable=problem,
-        raw=raw,
+        raw=dict(raw),
     )
 
 
 # -- shipments ------------------------------------------------------------------------------------
 
 
-def parse_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None = None) -> Shipment:
+def parse_shipment(raw: Mapping[str, Any] | Shipment, order: Mapping[str, Any] | None = None) -> Shipment:
     """A shipment of ``GET /orders`` as a `Shipment`; the order's carrier is the fallback.
 
     Items come from ``packages[].shipped_items`` or, failing that, from the shipment's own
@@ -191,11 +192,11 @@ def parse_shipment(raw: dict[str, Any] | Shipment, order: dict[str, Any] | None 
         shipping_service=_text(first(raw, SERVICE_FIELDS) or first(order, SERVICE_FIELDS)),
         packages=[Package(**package) for package in packages],
         unreadable=problem,
-        raw=raw,
+        raw=dict(raw),
     )
 
 
-def parse_order_shipments(order: dict[str, Any] | DclOrder) -> list[Shipment]:
+def parse_order_shipments(order: Mapping[str, Any] | DclOrder) -> list[Shipment]:
     if isinstance(order, DclOrder):
         return order.shipments
     return [parse_shipment(s, order) for s in order.get("shipments") or [] if isinstance(s, dict)]
@@ -204,7 +205,7 @@ def parse_order_shipments(order: dict[str, Any] | DclOrder) -> list[Shipment]:
 # -- orders ---------------------------------------------------------------------------------------
 
 
-def parse_dcl_order(raw: dict[str, Any] | DclOrder) -> DclOrder:
+def parse_dcl_order(raw: Mapping[str, Any] | DclOrder) -> DclOrder:
     """An order of ``GET /orders`` as a `DclOrder`: its lines, stage and shipments read once.
 
     A line without a line number or item, or a quantity or stage that is not a whole number, makes
@@ -237,11 +238,11 @@ def parse_dcl_order(raw: dict[str, Any] | DclOrder) -> DclOrder:
         lines=lines if problem is None else [],
         shipments=parse_order_shipments(raw),
         unreadable=problem,
-        raw=raw,
+        raw=dict(raw),
     )
 
 
-def _package(raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+def _package(raw: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
     """A package's fields (no items yet), and why its weight cannot be read, if it cannot."""
     weight, problem = raw.get("weight"), None
     if weight in (None, ""):
@@ -264,7 +265,7 @@ def _shipped_items(lines: list[tuple[int, dict[str, Any]]]) -> list[ShippedItem]
     return [ShippedItem(quantity=quantity, **fields) for quantity, fields in lines]
 
 
-def _tracking_numbers(raw: dict[str, Any]) -> list[str]:
+def _tracking_numbers(raw: Mapping[str, Any]) -> list[str]:
     value = first(raw, TRACKING_FIELDS)
     values = value if isinstance(value, list) else [value] if value else []
     return [str(v) for v in values if str(v).strip()]
@@ -274,7 +275,7 @@ def _tracking_numbers(raw: dict[str, Any]) -> list[str]:
 
 
 def _read_lines(
-    record: dict[str, Any], list_names: tuple[str, ...], quantity_names: tuple[str, ...]
+    record: Mapping[str, Any], list_names: tuple[str, ...], quantity_names: tuple[str, ...]
 ) -> tuple[list[tuple[int, dict[str, Any]]], str | None]:
     """Lines as (quantity, {item_number, line_number?, serial_numbers?, lot_number?}), or why not."""
     raw_lines = first(record, list_names)

@@ -9,7 +9,7 @@ rows by kind, and the ``problems`` column spells the kinds out for the operator.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from mienne_ops.domain.dcl_records import Receipt, parse_receipt
 from mienne_ops.domain.inbound import InboundOrder, receipt_key, received_at_dcl, unreadable_receipts
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
@@ -62,7 +63,7 @@ def reconcile(
     orders: list[InboundOrder],
     announced: Mapping[str, int | None],
     dcl_numbers: Mapping[str, str],
-    receipts_by_po: Mapping[str, list[dict[str, Any]]],
+    receipts_by_po: Mapping[str, Sequence[Mapping[str, Any] | Receipt]],
     excess_by_po: Mapping[str, int],
     posted_keys: Collection[str],
     now: datetime,
@@ -128,9 +129,9 @@ def excess_by_po(contexts: Iterable[Mapping[str, Any] | None]) -> dict[str, int]
     return excess
 
 
-def receipt_moment(receipt: Mapping[str, Any]) -> datetime:
+def receipt_moment(receipt: Mapping[str, Any] | Receipt) -> datetime:
     """A receipt's date is DCL's Pacific calendar day; its start is the earliest it can have happened."""
-    day = date.fromisoformat(str(receipt.get("receipt_date"))[:10])
+    day = date.fromisoformat(str(parse_receipt(receipt).receipt_date)[:10])
     return datetime.combine(day, time(0, 0), tzinfo=PACIFIC).astimezone(UTC)
 
 
@@ -150,12 +151,12 @@ def _order_record(
 
 
 def _receipts_per_po(
-    receipts_by_po: Mapping[str, list[dict[str, Any]]], posted_keys: Collection[str]
+    receipts_by_po: Mapping[str, Sequence[Mapping[str, Any] | Receipt]], posted_keys: Collection[str]
 ) -> pd.DataFrame:
     """Per DCL PO: units received at DCL, receipts not posted, the oldest of those, any unreadable."""
     records = []
     for number, receipts in receipts_by_po.items():
-        for receipt in receipts:
+        for receipt in map(parse_receipt, receipts):  # each receipt read once
             unposted = f"{number}-{receipt_key(receipt)}" not in posted_keys
             records.append(
                 {

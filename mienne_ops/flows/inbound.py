@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import field_serializer, field_validator
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.dcl_records import Receipt
 from mienne_ops.domain.inbound import InboundOrder, receipt_key
 from mienne_ops.domain.inbound_reconciliation import (
     COLUMNS,
@@ -176,7 +177,7 @@ def post_dcl_receipts(
     sync = ReceiptSync(netsuite.client, ledger.ledger, dict(rules.netsuite_location_by_warehouse))
 
     def handle(dcl_po_number: str):
-        receipts = list(dcl.client.iter_po_receipts(dcl_po_number=dcl_po_number))
+        receipts = list(dcl.client.iter_receipts(dcl_po_number=dcl_po_number))
         if not receipts:
             raise NotFoundError("DCL reports no receipt for this PO", system="dcl", record=dcl_po_number)
         return sync.sync_po(dcl_po_number, receipts)
@@ -225,8 +226,8 @@ def dcl_po_receipts_sensor(
         first_poll=timedelta(days=rules.inbound_receipts_lookback_days),
         overlap=timedelta(hours=1),  # clock skew between DCL and us
     )
-    receipts = list(dcl.client.iter_po_receipts(received_from=window.since))
-    keys = {f"{r['dcl_po_number']}-{receipt_key(r)}": str(r["dcl_po_number"]) for r in receipts}
+    receipts = list(dcl.client.iter_receipts(received_from=window.since))
+    keys = {f"{r.dcl_po_number}-{receipt_key(r)}": str(r.dcl_po_number) for r in receipts}
     store = ledger.ledger
     posted = store.posted_receipt_keys(keys)
     # Unreadable receipts wait in the exceptions queue (a retry re-reads them), not on every tick.
@@ -265,10 +266,10 @@ def announced_units(ledger: Ledger, orders: list[InboundOrder]) -> dict[str, int
     return announced
 
 
-def receipts_by_dcl_po(dcl: DclResource, since: datetime) -> dict[str, list[dict[str, Any]]]:
-    receipts: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for receipt in dcl.client.iter_po_receipts(received_from=since):
-        receipts[str(receipt["dcl_po_number"])].append(receipt)
+def receipts_by_dcl_po(dcl: DclResource, since: datetime) -> dict[str, list[Receipt]]:
+    receipts: dict[str, list[Receipt]] = defaultdict(list)
+    for receipt in dcl.client.iter_receipts(received_from=since):
+        receipts[str(receipt.dcl_po_number)].append(receipt)
     return receipts
 
 

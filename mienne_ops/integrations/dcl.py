@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel
 
+from mienne_ops.domain.dcl_records import Receipt, parse_receipt
 from mienne_ops.errors import AmbiguousWriteError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import HttpCore
 from mienne_ops.integrations.resource import ClientResource
@@ -313,6 +314,20 @@ class DclClient:
         if dcl_po_number:
             params["dcl_po_number"] = str(dcl_po_number)
         yield from self._pages("po_receipts", "po_receipts", params, min(page_size, 100))
+
+    def iter_receipts(
+        self,
+        *,
+        received_from: datetime | None = None,
+        dcl_po_number: int | str | None = None,
+        page_size: int = 100,
+    ) -> Iterator[Receipt]:
+        """`iter_po_receipts` parsed once into `Receipt` models, whichever field names the account
+        uses; a receipt whose lines cannot be read comes with ``unreadable`` set (and its payload)."""
+        for raw in self.iter_po_receipts(
+            received_from=received_from, dcl_po_number=dcl_po_number, page_size=page_size
+        ):
+            yield parse_receipt(raw)
 
     def _pages(self, resource: str, key: str, params: dict[str, Any], page_size: int) -> Iterator[dict]:
         page = 1

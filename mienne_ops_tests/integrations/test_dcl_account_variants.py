@@ -133,6 +133,7 @@ def test_receipt_shapes_read_the_same_and_opaque_ones_are_unreadable(sandbox_url
         account(sandbox_url, receipt_shape=shape)
         (raw,) = client.iter_po_receipts(dcl_po_number=number)
         readings[shape] = (raw, parse_receipt(raw))
+        assert list(client.iter_receipts(dcl_po_number=number)) == [readings[shape][1]]  # parsed at the edge
     assert "receipt_lines" in readings["alternate"][0] and "lines" not in readings["alternate"][0]
     sandbox, alternate = readings["sandbox"][1], readings["alternate"][1]
     assert (
