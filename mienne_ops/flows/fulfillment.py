@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.dcl_records import DclOrder
 from mienne_ops.domain.exception_queue import ExceptionQueue
 from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
@@ -34,7 +35,7 @@ from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import Ledger
 from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.catalog import NetSuiteCatalog
-from mienne_ops.sync.fulfillment import ENTITY, FLOW, ShipmentSync, is_shipped
+from mienne_ops.sync.fulfillment import ENTITY, FLOW, ShipmentSync
 
 
 class SyncShipmentsConfig(dg.Config):
@@ -79,7 +80,7 @@ def sync_dcl_shipments(
         package_sublists={int(k): v for k, v in rules.netsuite_package_sublists.items()},
         cash_sale_fields=cash_sale_fields(rules),
     )
-    fresh = {order["order_number"]: order for order in dcl.client.get_orders(config.order_numbers)}
+    fresh = {order.order_number: order for order in dcl.client.orders(config.order_numbers)}
 
     def handle(order_number: str):
         if order_number not in fresh:
@@ -107,13 +108,13 @@ SHIPMENT_RUNS = BatchRuns(
 )
 
 
-def orders_needing_sync(orders: list[dict], ledger: Ledger) -> set[str]:
+def orders_needing_sync(orders: list[DclOrder], ledger: Ledger) -> set[str]:
     """Orders shipped at DCL with at least one shipment not yet complete in the ledger (one query)."""
     shipments = {
-        shipment_key(order["order_number"], shipment): order["order_number"]
+        shipment_key(order.order_number, shipment): order.order_number
         for order in orders
-        if is_shipped(order)
-        for shipment in order.get("shipments") or []
+        if order.shipped
+        for shipment in order.shipments
     }
     synced = ledger.shipments_on_shopify(shipments)
     return {number for key, number in shipments.items() if key not in synced}
@@ -151,8 +152,8 @@ def dcl_shipments_sensor(
     exceptions = read_exceptions(store, FLOW, ENTITY)
     polled = [
         order
-        for order in dcl.client.iter_orders(modified_from=window.since)
-        if order["order_number"] not in exceptions.open
+        for order in dcl.client.iter_parsed_orders(modified_from=window.since)
+        if order.order_number not in exceptions.open
     ]
     recheck = timedelta(seconds=rules.waiting_fulfillment_recheck_seconds)
     due = exceptions.due(

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel
 
-from mienne_ops.domain.dcl_records import Receipt, parse_receipt
+from mienne_ops.domain.dcl_records import DclOrder, Receipt, parse_dcl_order, parse_receipt
 from mienne_ops.errors import AmbiguousWriteError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import HttpCore
 from mienne_ops.integrations.resource import ClientResource
@@ -255,6 +255,15 @@ class DclClient:
         if order_numbers:
             params["order_numbers"] = ",".join(order_numbers)
         yield from self._pages("orders", "orders", params, min(page_size, MAX_ORDERS_PAGE))
+
+    def orders(self, order_numbers: list[str]) -> list[DclOrder]:
+        """`get_orders` parsed once into `DclOrder` models (lines, stage, shipments of either shape)."""
+        return [parse_dcl_order(order) for order in self.get_orders(order_numbers)]
+
+    def iter_parsed_orders(self, *, modified_from: datetime | None = None) -> Iterator[DclOrder]:
+        """`iter_orders` parsed once into `DclOrder` models."""
+        for order in self.iter_orders(modified_from=modified_from):
+            yield parse_dcl_order(order)
 
     def cancel_order(self, order_number: str) -> bool:
         """True when the order is (now or already) cancelled; False when DCL says it is too late."""

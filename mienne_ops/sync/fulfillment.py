@@ -53,11 +53,6 @@ FLOW = Flow.FULFILLMENT.value  # a plain str: it is also a Dagster run tag, whic
 ENTITY = Entity.DCL_ORDER
 
 
-def is_shipped(dcl_order: dict[str, Any] | DclOrder) -> bool:
-    """DCL order stages 50+ (partially or fully shipped) or any shipment present."""
-    return parse_dcl_order(dcl_order).shipped
-
-
 def readable_lines(rows: list[SalesOrderLine | UnreadableRow], order_number: str) -> list[SalesOrderLine]:
     """The sales order's item lines; one NetSuite answered in a shape we cannot read holds the order."""
     for row in rows:

@@ -99,6 +99,10 @@ def test_both_shipment_shapes_read_the_same(sandbox_url):
     assert (a.shipping_carrier, a.shipping_service) == ("FEDEX", "2DAY")
     assert (b.shipping_carrier, b.shipping_service) == ("UPS", "GROUND")
     assert tracking_info(b).numbers == ["7700001", "7700002"]
+    # Parsed at the edge: the client's DclOrder carries the same shipments, read once.
+    (parsed,) = client.orders(["SS-1"])
+    assert parsed.shipped and parsed.shipments == [b] and parsed.lines[0].quantity == 3
+    assert [o.order_number for o in client.iter_parsed_orders() if o.order_number == "SS-1"] == ["SS-1"]
 
 
 def test_shipment_without_readable_items_is_unreadable():
