@@ -1,4 +1,4 @@
-"""DCL's receipts and shipments parsed once into typed models, whatever field names the account uses.
+"""DCL's orders, shipments and receipts parsed once into typed models, whatever names the account uses.
 
 DCL documents the ``po_receipt`` model only partly (dcl.md §8.2: ``dcl_po_number``, ``receipt_date``
 and the names its filters imply; the line fields are unconfirmed) and shows two shipment shapes
@@ -6,13 +6,14 @@ and the names its filters imply; the line fields are unconfirmed) and shows two 
 and the sandbox's default), or ``shipments[].shipped_lines`` with only the carrier requested on the
 order (older third-party code). So every parser here accepts each plausible name, in a fixed order
 of preference, and builds the canonical model the rest of the code reads: `Receipt` (with
-`ReceiptLine`s) and `Shipment` (with `Package`s of `ShippedItem`s).
+`ReceiptLine`s), `Shipment` (with `Package`s of `ShippedItem`s) and `DclOrder` (its lines, stage and
+shipments). The DCL client hands these out (`iter_receipts`, `orders`, `iter_parsed_orders`).
 
 A record whose lines cannot be read under any of the names is never guessed at: it comes back with
 ``unreadable`` set to why (and its ``raw`` payload), and the sync quarantines it
-(``unreadable_receipt``, ``unreadable_shipment``) instead of recording "nothing to post". Quantities
-are whole units read by `domain.quantities` ("2.5" is unreadable, never truncated). A model parses
-as itself, so a record parsed where it arrives is never read twice.
+(``unreadable_receipt``, ``unreadable_shipment``, ``unreadable_dcl_order``) instead of recording
+"nothing to post". Quantities are whole units read by `domain.quantities` ("2.5" is unreadable,
+never truncated). A model parses as itself, so a record parsed where it arrives is never read twice.
 """
 
 from __future__ import annotations
