@@ -3,8 +3,8 @@
 What it runs: the sandbox in this process over real HTTP, with an added latency on every API call
 and the vendors' limits (Shopify Standard plan 100 cost points/s with a 2,000-point bucket, NetSuite
 5 concurrent requests, DCL 5 requests/s). N orders are placed in Shopify; the real Dagster
-definitions are driven as the daemon would (`FlowDriver` from the e2e tests: sensor ticks, runs
-executed in process): flow A (the reconciliation poll finds the orders; no webhook receiver), flow B,
+definitions are driven as the daemon would (`mienne_ops.devtools.harness.FlowDriver`: sensor
+ticks, runs executed in process): flow A (the reconciliation poll finds the orders; no webhook receiver), flow B,
 then every DCL order is shipped (every ``--split-every``-th order with 2+ lines in two shipments),
 then flow C.
 
@@ -45,17 +45,15 @@ import httpx
 from mienne_ops import settings as mienne_settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.definitions import build_definitions
+from mienne_ops.devtools.harness import FLOW_SENSORS, FlowDriver, sandbox_state
 from mienne_ops.integrations.http import STATS
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, netsuite_resource
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sandbox.server import SandboxServer
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import FlowDriver, sandbox_state
 
 SYSTEMS = ("shopify", "netsuite", "dcl", "stateset")
-FLOW_SENSORS = {"A": ALL_SENSORS[0], "B": ALL_SENSORS[1], "C": ALL_SENSORS[2]}
 RESULTS = Path(__file__).resolve().parent / "results" / "order_to_cash.json"
 
 

@@ -8,11 +8,9 @@ import pytest
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.definitions import build_definitions
+from mienne_ops.devtools.harness import FlowDriver, ReceiverServer
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
-from mienne_ops_tests.e2e.harness import FlowDriver, ReceiverServer
 from mienne_ops_tests.support import new_ledger
-
-ALL_SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipments_sensor"]
 
 
 @pytest.fixture

@@ -11,14 +11,13 @@ import random
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.domain.fulfillment import shopify_carrier
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.fulfillment import ENTITY as ENTITY_DCL_ORDER
 from mienne_ops.sync.fulfillment import FLOW as FLOW_C
 from mienne_ops.sync.inbound import ENTITY_RECEIPT
 from mienne_ops.sync.inbound import FLOW as FLOW_D
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 from mienne_ops_tests.e2e.test_inbound import ASN, RECEIPTS, SKUS, _order, _post, _rerun
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +37,8 @@ def test_flows_b_and_c_under_the_other_dcl_answers(stack):
     for _ in range(3):
         placed = httpx.post(f"{url}/_sandbox/shopify/orders", json=build_order(sandbox.hub.catalog, rng))
         assert placed.status_code == 201, placed.text
-    driver.settle(ALL_SENSORS[:1])
-    driver.settle(ALL_SENSORS[1:2])
+    driver.settle(ORDER_TO_CASH_SENSORS[:1])
+    driver.settle(ORDER_TO_CASH_SENSORS[1:2])
     dcl_orders = sorted(sandbox_state(url)["dcl"]["orders"], key=lambda o: o["order_number"])
     assert len(dcl_orders) == 3
 
@@ -48,7 +47,7 @@ def test_flows_b_and_c_under_the_other_dcl_answers(stack):
         _post(url, f"/_sandbox/dcl/orders/{dcl_order['order_number']}/ship", {"carrier": "FEDEX"})
     odd = dcl_orders[2]["order_number"]
     _post(url, f"/_sandbox/dcl/orders/{odd}/ship", {"unreadable": True})
-    driver.settle(ALL_SENSORS[2:], rounds=4)
+    driver.settle(ORDER_TO_CASH_SENSORS[2:], rounds=4)
 
     state = sandbox_state(url)
     assert len(state["netsuite"]["item_fulfillments"]) == 2

@@ -10,8 +10,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.sandbox import credentials
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 

@@ -13,11 +13,11 @@ once everything is announced the sensor finds no PO edited.
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.integrations.netsuite import client_for
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.catalog import build_catalog
 from mienne_ops.sync.inbound import ENTITY_RECEIPT, FLOW
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 

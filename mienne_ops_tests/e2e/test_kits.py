@@ -18,9 +18,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.sandbox.order_factory import build_order
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -65,7 +64,7 @@ def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(s
     placed = httpx.post(f"{sandbox.url}/_sandbox/shopify/orders", json=_kit_order(catalog), timeout=30)
     placed.raise_for_status()
 
-    driver.settle(ALL_SENSORS[:1])
+    driver.settle(ORDER_TO_CASH_SENSORS[:1])
     (sales_order,) = sandbox_state(sandbox.url)["netsuite"]["sales_orders"]
     kit_lines = {line["line"]: line for line in sales_order["lines"] if catalog.bundle_for(line["sku"])}
     assert len(kit_lines) == 2
@@ -77,7 +76,7 @@ def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(s
         assert mine == {sku: per_kit * line["quantity"] for sku, per_kit in bom.items()}
 
     # Flow B: one DCL line per sales order line; the member lines are never sent.
-    driver.settle(ALL_SENSORS[1:2])
+    driver.settle(ORDER_TO_CASH_SENSORS[1:2])
     (dcl_order,) = sandbox_state(sandbox.url)["dcl"]["orders"]
     assert dcl_order["order_number"] == sales_order["tranId"]
     sent = {line["line_number"]: line for line in dcl_order["lines"]}
@@ -96,7 +95,7 @@ def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(s
     ship_url = f"{sandbox.url}/_sandbox/dcl/orders/{dcl_order['order_number']}/ship"
     ship = httpx.post(ship_url, json={}, timeout=30)
     assert ship.status_code == 200, ship.text
-    driver.settle(ALL_SENSORS[2:])
+    driver.settle(ORDER_TO_CASH_SENSORS[2:])
     state = sandbox_state(sandbox.url)
     (fulfillment,) = state["netsuite"]["item_fulfillments"]
     assert fulfillment["createdFrom"] == sales_order["id"] and fulfillment["status"] == "C"
@@ -118,7 +117,7 @@ def test_a_kit_order_goes_to_dcl_once_and_comes_back_as_a_complete_fulfillment(s
 
     # Re-runs create nothing.
     before = _counts(state)
-    driver.settle(ALL_SENSORS)
+    driver.settle(ORDER_TO_CASH_SENSORS)
     assert _counts(sandbox_state(sandbox.url)) == before
 
 
@@ -131,7 +130,7 @@ def test_a_kit_shipped_in_two_parts_is_fulfilled_in_two_parts_with_its_members(s
     (kit_quantity,) = [line["quantity"] for line in order["line_items"]]
     assert kit_quantity == 3  # the seed's choice: ship one kit, then two
     httpx.post(f"{sandbox.url}/_sandbox/shopify/orders", json=order, timeout=30).raise_for_status()
-    driver.settle(ALL_SENSORS[:2])
+    driver.settle(ORDER_TO_CASH_SENSORS[:2])
     (dcl_order,) = sandbox_state(sandbox.url)["dcl"]["orders"]
     (kit_line,) = [line["line_number"] for line in dcl_order["lines"]]
     ship_url = f"{sandbox.url}/_sandbox/dcl/orders/{dcl_order['order_number']}/ship"
@@ -139,9 +138,9 @@ def test_a_kit_shipped_in_two_parts_is_fulfilled_in_two_parts_with_its_members(s
     httpx.post(
         ship_url, json={"lines": [{"line_number": kit_line, "quantity": 1}]}, timeout=30
     ).raise_for_status()
-    driver.settle(ALL_SENSORS[2:])
+    driver.settle(ORDER_TO_CASH_SENSORS[2:])
     httpx.post(ship_url, json={}, timeout=30).raise_for_status()
-    driver.settle(ALL_SENSORS[2:])
+    driver.settle(ORDER_TO_CASH_SENSORS[2:])
 
     state = sandbox_state(sandbox.url)
     fulfillments = state["netsuite"]["item_fulfillments"]
@@ -160,5 +159,5 @@ def test_a_kit_shipped_in_two_parts_is_fulfilled_in_two_parts_with_its_members(s
     assert not stack["ledger"].exceptions(statuses=["open", "retrying"])
 
     before = _counts(state)
-    driver.settle(ALL_SENSORS)
+    driver.settle(ORDER_TO_CASH_SENSORS)
     assert _counts(sandbox_state(sandbox.url)) == before

@@ -13,11 +13,10 @@ import random
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.integrations.netsuite import client_for
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.order_factory import build_order
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +46,15 @@ def test_one_world_integrated_carriers_and_required_payment_method(stack):
         response.raise_for_status()
         placed.append(response.json())
 
-    driver.settle(ALL_SENSORS[:2], until=lambda: len(sandbox_state(url)["dcl"]["orders"]) == len(placed))
+    driver.settle(
+        ORDER_TO_CASH_SENSORS[:2], until=lambda: len(sandbox_state(url)["dcl"]["orders"]) == len(placed)
+    )
     for order in sandbox_state(url)["dcl"]["orders"]:
         shipped = httpx.post(f"{url}/_sandbox/dcl/orders/{order['order_number']}/ship", json={})
         assert shipped.status_code == 200, shipped.text
     driver.settle(
-        ALL_SENSORS[2:], until=lambda: len(sandbox_state(url)["netsuite"]["cash_sales"]) == len(placed)
+        ORDER_TO_CASH_SENSORS[2:],
+        until=lambda: len(sandbox_state(url)["netsuite"]["cash_sales"]) == len(placed),
     )
 
     assert ledger.exceptions(statuses=["open", "retrying"]) == []

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from mienne_ops.cli import main
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.resources import LIVE_SWITCHES
 from mienne_ops.sandbox.order_factory import build_order
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 
 @pytest.fixture

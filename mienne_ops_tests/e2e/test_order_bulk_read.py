@@ -15,6 +15,7 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.integrations.http import STATS
 from mienne_ops.ledger import Ledger
 from mienne_ops.resources import build_resources
@@ -22,7 +23,6 @@ from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.batch import Outcome
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import OrderIngestor, mapping_config
-from mienne_ops_tests.e2e.harness import sandbox_state
 from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.e2e

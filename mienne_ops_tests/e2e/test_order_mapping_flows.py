@@ -17,18 +17,17 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.domain.journey import Stage
 from mienne_ops.resources import build_resources
 from mienne_ops.sandbox.order_factory import build_order, money
 from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.orders import OrderIngestor, mapping_config
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 from mienne_ops_tests.support import new_ledger
 
 pytestmark = pytest.mark.e2e
 
-IMPORT, DISPATCH = ALL_SENSORS[:1], ALL_SENSORS[1:2]
+IMPORT, DISPATCH = ORDER_TO_CASH_SENSORS[:1], ORDER_TO_CASH_SENSORS[1:2]
 
 
 def _place(url: str, payload: dict) -> dict:

@@ -14,9 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from mienne_ops.cli import main
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.sandbox.order_factory import BAD_KINDS, build_order
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -78,13 +77,13 @@ def test_order_to_cash_with_faults_creates_each_record_exactly_once(stack):
     bad = {kind: _place(url, build_order(catalog, rng, bad=kind)) for kind in BAD_KINDS}
 
     # Flow A: webhooks (some dropped, some doubled) and the reconciliation poll feed the sensor.
-    driver.settle(ALL_SENSORS[:1])
+    driver.settle(ORDER_TO_CASH_SENSORS[:1])
     httpx.post(f"{url}/_sandbox/shopify/orders/{to_cancel['id']}/cancel", timeout=30).raise_for_status()
     _wait_for_webhooks(url)
-    driver.settle(ALL_SENSORS[:1])
+    driver.settle(ORDER_TO_CASH_SENSORS[:1])
 
     # Flow B: everything imported and not cancelled goes to DCL.
-    driver.settle(ALL_SENSORS[1:2])
+    driver.settle(ORDER_TO_CASH_SENSORS[1:2])
     state = sandbox_state(url)
     dcl_orders = state["dcl"]["orders"]
     assert len(dcl_orders) == VALID_ORDERS
@@ -108,7 +107,7 @@ def test_order_to_cash_with_faults_creates_each_record_exactly_once(stack):
     assert split and multi
 
     # Flow C until every shipment is in NetSuite and Shopify.
-    driver.settle(ALL_SENSORS[2:], rounds=6)
+    driver.settle(ORDER_TO_CASH_SENSORS[2:], rounds=6)
     state = sandbox_state(url)
     problems = [
         (e.flow, e.key, e.status, e.message) for e in ledger.exceptions(statuses=["open", "retrying"])
@@ -128,7 +127,7 @@ def test_order_to_cash_with_faults_creates_each_record_exactly_once(stack):
     # Running every sensor and job again creates nothing anywhere.
     before = _counts(state)
     driver.cursors.clear()
-    driver.settle(ALL_SENSORS, rounds=2)
+    driver.settle(ORDER_TO_CASH_SENSORS, rounds=2)
     _rerun_jobs_directly(stack, valid, dcl_orders)
     after = _counts(sandbox_state(url))
     assert after == before

@@ -10,10 +10,9 @@ import random
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import ORDER_TO_CASH_SENSORS, sandbox_state
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.orders import FLOW
-from mienne_ops_tests.e2e.conftest import ALL_SENSORS
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +30,7 @@ def test_revoked_netsuite_token_fails_the_run_once_and_quarantines_nothing(stack
     orders = [_place(url, build_order(sandbox.hub.catalog, rng)) for _ in range(3)]
     httpx.post(f"{url}/_sandbox/netsuite/token", json={"revoked": True}).raise_for_status()
 
-    assert driver.tick(ALL_SENSORS[0]) == 1
+    assert driver.tick(ORDER_TO_CASH_SENSORS[0]) == 1
     (run,) = driver.runs
     assert not run.success
     failures = [e for e in run.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -46,7 +45,7 @@ def test_revoked_netsuite_token_fails_the_run_once_and_quarantines_nothing(stack
     # The token works again: the reconciliation poll picks the orders up; each is imported once.
     httpx.post(f"{url}/_sandbox/netsuite/token", json={"revoked": False}).raise_for_status()
     driver.settle(
-        ALL_SENSORS[:1],
+        ORDER_TO_CASH_SENSORS[:1],
         until=lambda: len(sandbox_state(url)["netsuite"]["sales_orders"]) == len(orders),
     )
     external_ids = sorted(o["externalId"] for o in sandbox_state(url)["netsuite"]["sales_orders"])

@@ -4,8 +4,8 @@ import random
 
 import httpx
 
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.sandbox.order_factory import build_order
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 
 def test_orders_flow_from_shopify_to_shipped(stack):

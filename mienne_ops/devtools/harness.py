@@ -1,4 +1,4 @@
-"""Drive the real Dagster definitions the way the daemon would, against the sandbox over HTTP.
+"""Drive the real Dagster definitions the way the daemon would, in process, against the sandbox.
 
 `FlowDriver` evaluates each sensor with its stored cursor, de-duplicates run requests by run key
 (as the sensor daemon does, forever and for every run status), and executes each requested run in
@@ -20,6 +20,11 @@ from mienne_ops.ledger import Ledger
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import free_port
 from mienne_ops.webhooks.receiver import create_receiver_app
+
+#: The sensor of each order-to-cash flow (A import, B dispatch, C fulfilment).
+FLOW_SENSORS = {"A": "shopify_orders_sensor", "B": "netsuite_dispatch_sensor", "C": "dcl_shipments_sensor"}
+#: The three in flow order: A → B → C.
+ORDER_TO_CASH_SENSORS = list(FLOW_SENSORS.values())
 
 
 class ReceiverServer:
@@ -99,4 +104,5 @@ class FlowDriver:
 
 
 def sandbox_state(url: str) -> dict[str, Any]:
+    """Every system's records as the sandbox reports them (`GET /_sandbox/state`)."""
     return httpx.get(f"{url}/_sandbox/state", timeout=60).json()
