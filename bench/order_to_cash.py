@@ -4,9 +4,9 @@ What it runs: the sandbox in this process over real HTTP, with an added latency 
 and the vendors' limits (Shopify Standard plan 100 cost points/s with a 2,000-point bucket, NetSuite
 5 concurrent requests, DCL 5 requests/s). N orders are placed in Shopify; the real Dagster
 definitions are driven as the daemon would (`mienne_ops.devtools.harness.FlowDriver`: sensor
-ticks, runs executed in process): flow A (the reconciliation poll finds the orders; no webhook receiver), flow B,
-then every DCL order is shipped (every ``--split-every``-th order with 2+ lines in two shipments),
-then flow C.
+ticks, runs executed in process): flow A (the reconciliation poll finds the orders; no webhook
+receiver), flow B, then every DCL order is shipped (every ``--split-every``-th order with 2+ lines
+in two shipments), then flow C.
 
 What it measures, in one run: wall time and orders/min per flow and end to end, API calls per order
 per system and Shopify cost points per order (`mienne_ops.integrations.http.STATS`), peak memory,

@@ -20,13 +20,23 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import httpx
 
 from mienne_ops import settings
+
+if TYPE_CHECKING:
+    from mienne_ops.integrations.dcl import DclClient
+    from mienne_ops.integrations.netsuite import NetSuiteClient
+    from mienne_ops.integrations.shopify import ShopifyClient
+    from mienne_ops.integrations.stateset import StateSetClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED")
@@ -43,6 +53,38 @@ def main(verbose: bool) -> None:
     # httpx logs every URL at INFO, query strings included; our HTTP core logs paths only.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter; we say what ran
+
+
+# -- API clients --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApiClients:
+    shopify: ShopifyClient
+    netsuite: NetSuiteClient
+    dcl: DclClient
+    stateset: StateSetClient
+
+
+@contextmanager
+def api_clients() -> Iterator[ApiClients]:
+    """Every system's client, from its resource initialised the way Dagster initialises it.
+
+    `process_config_and_initialize_cm` resolves a live system's `dg.EnvVar` fields (a resource that
+    is built but never initialised holds the variable *names*) and runs the resource's setup and
+    teardown, so a command from the shell talks to exactly what a run would.
+    """
+    from mienne_ops.resources import dcl_resource, netsuite_resource, shopify_resource, stateset_resource
+
+    with ExitStack() as stack:
+
+        def ready(resource):
+            return stack.enter_context(resource.process_config_and_initialize_cm()).client
+
+        yield ApiClients(
+            shopify=ready(shopify_resource()),
+            netsuite=ready(netsuite_resource()),
+            dcl=ready(dcl_resource()),
+            stateset=ready(stateset_resource()),
+        )
 
 
 # -- sandbox ------------------------------------------------------------------------------------
@@ -94,12 +136,8 @@ def webhooks_subscribe(uri: str) -> None:
 
 
 def subscribe_order_webhooks(uri: str) -> dict[str, str]:
-    from mienne_ops.resources import shopify_resource
-
-    resource = shopify_resource()
-    with resource.process_config_and_initialize_cm() as initialized:
-        client = initialized.client
-        return {topic: client.subscribe_webhook(topic, uri) for topic in WEBHOOK_TOPICS}
+    with api_clients() as clients:
+        return {topic: clients.shopify.subscribe_webhook(topic, uri) for topic in WEBHOOK_TOPICS}
 
 
 # -- dev ----------------------------------------------------------------------------------------
@@ -326,7 +364,6 @@ def orders_backfill(since: datetime) -> None:
     from mienne_ops.business_rules import BusinessRules
     from mienne_ops.errors import MienneOpsError
     from mienne_ops.flows.orders import reconciliation_search
-    from mienne_ops.resources import netsuite_resource, shopify_resource, stateset_resource
     from mienne_ops.sync.backfill import backfill_orders
     from mienne_ops.sync.catalog import NetSuiteCatalog
     from mienne_ops.sync.orders import OrderIngestor, mapping_config
@@ -334,21 +371,22 @@ def orders_backfill(since: datetime) -> None:
     rules = BusinessRules()
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     ledger = _ledger()
-    shopify = shopify_resource().build_client()
-    netsuite = netsuite_resource().build_client()
-    ingestor = OrderIngestor(
-        shopify=shopify,
-        netsuite=netsuite,
-        stateset=stateset_resource().build_client(),
-        ledger=ledger,
-        mapping=mapping_config(rules, NetSuiteCatalog.load(netsuite).item_ids),
-        imported_tag=rules.imported_tag,
-    )
-    search = reconciliation_search(rules.imported_tag, since)
-    try:
-        result = backfill_orders(shopify, ingestor, ledger, search, workers=rules.parallel_records)
-    except MienneOpsError as error:  # e.g. another bulk query still running, credentials rejected
-        raise click.ClickException(str(error)) from error
+    with api_clients() as clients:
+        try:
+            ingestor = OrderIngestor(
+                shopify=clients.shopify,
+                netsuite=clients.netsuite,
+                stateset=clients.stateset,
+                ledger=ledger,
+                mapping=mapping_config(rules, NetSuiteCatalog.load(clients.netsuite).item_ids),
+                imported_tag=rules.imported_tag,
+            )
+            search = reconciliation_search(rules.imported_tag, since)
+            result = backfill_orders(
+                clients.shopify, ingestor, ledger, search, workers=rules.parallel_records
+            )
+        except MienneOpsError as error:  # e.g. another bulk query still running, credentials rejected
+            raise click.ClickException(str(error)) from error
     held = f"; held {len(result.held)} with an open exception" if result.held else ""
     click.echo(
         f"{len(result.found)} order(s) updated since {since.isoformat()} not yet imported — "

@@ -9,29 +9,42 @@ mienne-ops inventory show SKU
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mienne_ops import settings
 
+if TYPE_CHECKING:
+    from mienne_ops.sync.inventory import InventorySync
+
 STEPS = ("NetSuite levels", "kit BOMs", "bundle availability", "available to sell", "Shopify push")
 
 
-def _sync():
+@contextmanager
+def _inventory_sync() -> Iterator[InventorySync]:
+    """Flow E's sync over the clients every CLI command uses (`mienne_ops.cli.api_clients`)."""
     from mienne_ops.business_rules import BusinessRules
+    from mienne_ops.cli import api_clients  # here, not at the top: cli.py imports this module
     from mienne_ops.ledger import Ledger
-    from mienne_ops.resources import dcl_resource, netsuite_resource, shopify_resource
     from mienne_ops.sync.inventory import InventorySettings, InventorySync
 
-    rules = BusinessRules()
-    return InventorySync(
-        netsuite_resource().build_client(),
-        dcl_resource().build_client(),
-        shopify_resource().build_client(),
-        Ledger(settings.ledger_url()),
-        InventorySettings.from_rules(rules),
-    )
+    ledger = Ledger(settings.ledger_url())
+    try:
+        with api_clients() as clients:
+            yield InventorySync(
+                clients.netsuite,
+                clients.dcl,
+                clients.shopify,
+                ledger,
+                InventorySettings.from_rules(BusinessRules()),
+            )
+    finally:
+        ledger.dispose()
 
 
 @click.group()
@@ -45,19 +58,26 @@ def inventory() -> None:
 @click.option("--read-shopify", is_flag=True, help="read every Shopify level first (CAS baseline)")
 def inventory_sync(skus: tuple[str, ...], locations: tuple[str, ...], read_shopify: bool) -> None:
     """Sync NetSuite -> Shopify now for some SKUs or everything."""
-    sync = _sync()
+    with _inventory_sync() as sync:
+        _sync_locations(sync, skus, locations, read_shopify)
+
+
+def _sync_locations(
+    sync: InventorySync, skus: tuple[str, ...], locations: tuple[str, ...], read_shopify: bool
+) -> None:
     wanted = list(locations) or list(sync.settings.netsuite_locations)
     unknown = [loc for loc in wanted if loc not in sync.settings.netsuite_locations]
     if unknown:
         raise click.ClickException(f"unknown location(s): {', '.join(unknown)}")
     for location in wanted:
         as_of = datetime.now(UTC)
-        actions = [
-            lambda loc=location, t=as_of: sync.read_netsuite(loc, t, skus),
+        # The last action (the push) returns the report printed below.
+        actions: list[Callable[[], Any]] = [
+            partial(sync.read_netsuite, location, as_of, skus),
             sync.read_boms,
-            lambda loc=location: sync.compute_bundles(loc),
-            lambda loc=location: sync.compute_ats(loc),
-            lambda loc=location: sync.push(loc, skus, read_shopify=read_shopify),
+            partial(sync.compute_bundles, location),
+            partial(sync.compute_ats, location),
+            partial(sync.push, location, skus, read_shopify=read_shopify),
         ]
         if skus:
             for action in actions:

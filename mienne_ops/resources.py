@@ -55,6 +55,8 @@ def netsuite_resource(**client_settings: Any) -> NetSuiteResource:
     if is_live("netsuite"):
         return NetSuiteResource(
             **client_settings,
+            # Empty: the account's own SuiteTalk host, derived from the account id.
+            base_url=os.environ.get("NETSUITE_BASE_URL", ""),
             account_id=dg.EnvVar("NETSUITE_ACCOUNT_ID"),
             consumer_key=dg.EnvVar("NETSUITE_CONSUMER_KEY"),
             consumer_secret=dg.EnvVar("NETSUITE_CONSUMER_SECRET"),

@@ -79,14 +79,15 @@ class FlowDriver:
         self.cursors[sensor_name] = data.cursor
         launched = 0
         for request in data.run_requests or []:
-            if request.run_key in self.run_keys:
+            run_key = request.run_key or ""  # every sensor here keys its requests
+            if run_key in self.run_keys:
                 continue
-            self.run_keys.add(request.run_key)
-            job = self.repo.get_job(request.job_name or sensor.job_name)
+            self.run_keys.add(run_key)
+            job = self.repo.get_job(request.job_name or sensor.job.name)
             result = job.execute_in_process(
                 run_config=request.run_config,
                 instance=self.instance,
-                tags={**request.tags, "dagster/run_key": request.run_key},
+                tags={**request.tags, "dagster/run_key": run_key},
                 raise_on_error=False,
             )
             self.runs.append(result)
