@@ -189,7 +189,7 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )
         dagster = _spawn(
-            [_venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env
+            [venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env
         )
         children.append(dagster)
         dagster.wait()
@@ -227,7 +227,7 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _venv_tool(name: str) -> str:
+def venv_tool(name: str) -> str:
     """A console script installed beside this Python (the venv may not be activated)."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
