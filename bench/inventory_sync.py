@@ -38,6 +38,7 @@ from mienne_ops.integrations.http import STATS
 from mienne_ops.integrations.netsuite import client_for
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.migrate import upgrade_ledger
 from mienne_ops.sandbox import credentials
 from mienne_ops.sync.inventory import InventorySettings, InventorySync
 
@@ -146,11 +147,13 @@ def main() -> None:
             f"{url}/_sandbox/shopify/limits", json={"restore_rate": RESTORE_RATE, "bucket_size": BUCKET}
         )
         shopify = ShopifyResource(shop_url=f"{url}/shopify", access_token=credentials.SHOPIFY["access_token"])
+        ledger_url = f"sqlite:///{workdir / 'ledger.db'}"
+        upgrade_ledger(ledger_url)
         sync = InventorySync(
             client_for(credentials.NETSUITE, base_url=f"{url}/netsuite"),
             None,
             shopify.build_client(),
-            Ledger(f"sqlite:///{workdir / 'ledger.db'}"),
+            Ledger(ledger_url),
             InventorySettings.from_rules(BusinessRules()),
         )
         locations = list(sync.settings.netsuite_locations)

@@ -48,6 +48,7 @@ from mienne_ops.definitions import build_definitions
 from mienne_ops.devtools.harness import FLOW_SENSORS, FlowDriver, sandbox_state
 from mienne_ops.integrations.http import STATS
 from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.migrate import upgrade_ledger
 from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, netsuite_resource
 from mienne_ops.sandbox.order_factory import build_order
@@ -379,6 +380,7 @@ def run(s: Settings) -> dict[str, Any]:
         configure_sandbox(sandbox.url, s)
         resources = build_stack(s)
         netsuite_client_cap = resources["netsuite"].max_concurrency
+        upgrade_ledger(mienne_settings.ledger_url())
         ledger = Ledger(mienne_settings.ledger_url())
         stack.callback(ledger.dispose)
         instance = stack.enter_context(dg.instance_for_test())

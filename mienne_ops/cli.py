@@ -72,11 +72,12 @@ def api_clients() -> Iterator[ApiClients]:
     is built but never initialised holds the variable *names*) and runs the resource's setup and
     teardown, so a command from the shell talks to exactly what a run would.
     """
+    from mienne_ops.integrations.resource import ClientResource, ClientT
     from mienne_ops.resources import dcl_resource, netsuite_resource, shopify_resource, stateset_resource
 
     with ExitStack() as stack:
 
-        def ready(resource):
+        def ready(resource: ClientResource[ClientT]) -> ClientT:
             return stack.enter_context(resource.process_config_and_initialize_cm()).client
 
         yield ApiClients(

@@ -39,9 +39,9 @@ from mienne_ops.cli import subscribe_order_webhooks
 from mienne_ops.devtools.daemon import DaemonProcess, run_worker_pid
 from mienne_ops.devtools.harness import ReceiverServer, sandbox_state
 from mienne_ops.flows.common import TAG_FLOW
-from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES
 from mienne_ops.sandbox.order_factory import build_order
+from mienne_ops_tests.support import new_ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,7 +59,8 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
-    ledger = Ledger(settings.ledger_url())
+    # Migrated before anything opens it (the code location's resources open it lazily).
+    ledger = new_ledger(settings.ledger_url())
     env = {"MIENNE_SANDBOX_URL": sandbox.url, "MIENNE_STATE_DIR": str(tmp_path / "state")}
     try:
         with (
