@@ -1,7 +1,7 @@
 """The real Dagster daemon against the sandbox, started as an operator starts it.
 
-`DaemonProcess` runs `dagster-daemon run -w workspace.yaml` from the repository root in its own
-process group, with a private `DAGSTER_HOME` holding the repository's `dagster.yaml` (run queue, the
+`DaemonProcess` runs `dagster-daemon run -w workspace.yaml` (the repository's) in its own process
+group, with a private `DAGSTER_HOME` holding the repository's `dagster.yaml` (run queue, the
 `mienne-ops/flow` tag concurrency limit, `run_retries`, run monitoring) and the environment it is
 given (typically `MIENNE_SANDBOX_URL` and `MIENNE_STATE_DIR`). The daemon starts the code location's
 gRPC server, which launches every run in a process of its own; `run_worker_pid` finds that process
@@ -53,8 +53,10 @@ class DaemonProcess:
         self.instance().dispose()
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
-            [venv_tool("dagster-daemon"), "run", "-w", "workspace.yaml"],
-            cwd=REPO_ROOT,
+            [venv_tool("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+            # Not the repository root: Dagster loads a `.env` from the working directory over the
+            # environment given here, and a developer's `.env` may hold live credentials.
+            cwd=self.dagster_home,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -8,10 +8,11 @@ each run in a process of its own. One test, three checks:
 (a) two orders placed in the sandbox's Shopify go A → B → C: sales order, DCL order, shipped at DCL
     (the sandbox's control plane plays the warehouse), item fulfillment, cash sale, StateSet
     shipped, Shopify fulfilled with DCL's tracking numbers — each record exactly once;
-(b) a crashed run is retried by `run_retries`: NetSuite is made slow (a latency fault longer than
-    the client's timeout), so flow A's first run stalls in its step; its run worker is killed with
-    SIGKILL, the code server reports the run failed, the daemon launches a retry (tags
-    `dagster/parent_run_id`, `dagster/retry_number`) and the order still ends exactly once;
+(b) a crashed run is retried by `run_retries`: the sandbox holds every NetSuite request (its
+    control plane's request hold, with a pool big enough that nothing is refused meanwhile), so flow
+    A's first run stalls in its step; its run worker is killed with SIGKILL, the code server reports
+    the run failed, the daemon launches a retry (tags `dagster/parent_run_id`,
+    `dagster/retry_number`) and the order still ends exactly once;
 (c) the per-flow limit: the second order's run waits in the queue while the first runs, and in the
     instance's run records no two runs with the same `mienne-ops/flow` value overlap.
 
@@ -39,6 +40,7 @@ from mienne_ops.cli import subscribe_order_webhooks
 from mienne_ops.devtools.daemon import DaemonProcess, run_worker_pid
 from mienne_ops.devtools.harness import ReceiverServer, sandbox_state
 from mienne_ops.flows.common import TAG_FLOW
+from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops_tests.support import new_ledger
@@ -46,8 +48,6 @@ from mienne_ops_tests.support import new_ledger
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 HANG_GUARD = 600.0  # seconds: only against a hang, never a bound on how long a step may take
-#: Longer than the NetSuite client's 30 s timeout: a stalled call never returns before the kill.
-STALL_MS = 60_000
 IN_PROGRESS = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED)
 
 
@@ -81,33 +81,35 @@ def test_the_daemon_takes_orders_to_shipped_retries_a_crashed_run_and_runs_one_b
     daemon, instance = operator_stack["daemon"], operator_stack["instance"]
     url, rng = sandbox.url, random.Random(2027)
 
-    # (b) Flow A's first run stalls in its step, on NetSuite.
-    faults(url, {"netsuite": {"latency_ms": STALL_MS}})
-    first = place(url, build_order(sandbox.hub.catalog, rng))
-    stalled = daemon.wait_for(
-        "flow A's first run to start its step", lambda: run_in_its_step(instance, "A"), HANG_GUARD
-    )
-    # (c) A second order while it runs: another flow A run is queued behind it (one run per flow).
-    second = place(url, build_order(sandbox.hub.catalog, rng))
-    queued = daemon.wait_for(
-        "another flow A run to be queued behind it",
-        lambda: next(
-            (
-                r
-                for r in runs(instance, "A")
-                if r.dagster_run.status == dg.DagsterRunStatus.QUEUED
-                and r.dagster_run.run_id != stalled.dagster_run.run_id
+    # (b) Flow A's first run stalls in its step: NetSuite answers nothing until released.
+    netsuite_limits(url, {"concurrency": 1000, "hold": True})
+    try:
+        first = place(url, build_order(sandbox.hub.catalog, rng))
+        stalled = daemon.wait_for(
+            "flow A's first run to start its step", lambda: run_in_its_step(instance, "A"), HANG_GUARD
+        )
+        # (c) A second order meanwhile: another flow A run is queued behind it (one run per flow).
+        second = place(url, build_order(sandbox.hub.catalog, rng))
+        queued = daemon.wait_for(
+            "another flow A run to be queued behind it",
+            lambda: next(
+                (
+                    r
+                    for r in runs(instance, "A")
+                    if r.dagster_run.status == dg.DagsterRunStatus.QUEUED
+                    and r.dagster_run.run_id != stalled.dagster_run.run_id
+                ),
+                None,
             ),
-            None,
-        ),
-        HANG_GUARD,
-    )
-    assert instance.get_run_by_id(stalled.dagster_run.run_id).status == dg.DagsterRunStatus.STARTED
+            HANG_GUARD,
+        )
+        assert instance.get_run_by_id(stalled.dagster_run.run_id).status == dg.DagsterRunStatus.STARTED
 
-    pid = run_worker_pid(instance, stalled.dagster_run.run_id)
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    faults(url, {"clear": True})
+        pid = run_worker_pid(instance, stalled.dagster_run.run_id)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        netsuite_limits(url, {"concurrency": NETSUITE_POOL, "hold": False})
 
     crashed_id = stalled.dagster_run.run_id
     daemon.wait_for(
@@ -139,11 +141,12 @@ def test_the_daemon_takes_orders_to_shipped_retries_a_crashed_run_and_runs_one_b
     for number in numbers:
         shipped = httpx.post(f"{url}/_sandbox/dcl/orders/{number}/ship", json={}, timeout=30)
         assert shipped.status_code == 200, shipped.text
-    daemon.wait_for("both orders fulfilled in Shopify", lambda: fulfilled(url, [first, second]), HANG_GUARD)
-    daemon.wait_for("no flow run left in progress", lambda: not in_progress(instance), HANG_GUARD)
-
-    assert_each_record_once(sandbox_state(url), [first, second])
-    assert ledger.exceptions(statuses=["open", "retrying"]) == []
+    state = daemon.wait_for(
+        "both orders shipped everywhere, every run finished",
+        lambda: settled(url, ledger, instance, [first, second]),
+        HANG_GUARD,
+    )
+    assert_each_record_once(state, [first, second])
 
     # (c) From the run records: no two runs of one flow overlapped, although one had to wait.
     by_flow = flow_runs(instance)
@@ -159,8 +162,11 @@ def test_the_daemon_takes_orders_to_shipped_retries_a_crashed_run_and_runs_one_b
 
 
 # -- the sandbox ----------------------------------------------------------------------------------
-def faults(url: str, body: dict[str, Any]) -> None:
-    httpx.post(f"{url}/_sandbox/faults", json=body, timeout=30).raise_for_status()
+NETSUITE_POOL = 5  # the sandbox account's concurrency pool, as after a reset
+
+
+def netsuite_limits(url: str, body: dict[str, Any]) -> None:
+    httpx.post(f"{url}/_sandbox/netsuite/limits", json=body, timeout=30).raise_for_status()
 
 
 def place(url: str, payload: dict[str, Any]) -> str:
@@ -184,9 +190,25 @@ def dcl_order_numbers(url: str, order_ids: list[str]) -> list[str] | None:
     return at_dcl if len(tran_ids) == len(order_ids) and len(at_dcl) == len(order_ids) else None
 
 
-def fulfilled(url: str, order_ids: list[str]) -> bool:
-    orders = {str(o["id"]): o for o in sandbox_state(url)["shopify"]["orders"]}
-    return all(orders[i]["fulfillments"] for i in order_ids)
+def settled(
+    url: str, ledger: Ledger, instance: dg.DagsterInstance, order_ids: list[str]
+) -> dict[str, Any] | None:
+    """The sandbox's state once every order is shipped everywhere and nothing is left to do:
+    no run queued or running, no exception open or waiting for a retry."""
+    if in_progress(instance) or ledger.exceptions(statuses=["open", "retrying"]):
+        return None
+    state = sandbox_state(url)
+    shopify = {str(o["id"]): o for o in state["shopify"]["orders"]}
+    shipped_in_stateset = {
+        o["data"]["metadata"]["external_id"] for o in state["stateset"]["orders"] if o["status"] == "SHIPPED"
+    }
+    done = (
+        all(shopify[i]["fulfillments"] for i in order_ids)
+        and {external_id(i) for i in order_ids} <= shipped_in_stateset
+        and len(state["netsuite"]["item_fulfillments"]) >= len(order_ids)
+        and len(state["netsuite"]["cash_sales"]) >= len(order_ids)
+    )
+    return state if done else None
 
 
 def assert_each_record_once(state: dict[str, Any], order_ids: list[str]) -> None:
