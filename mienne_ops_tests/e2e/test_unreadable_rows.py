@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.sandbox.catalog import build_catalog
 from mienne_ops.sync.inbound import FLOW
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
