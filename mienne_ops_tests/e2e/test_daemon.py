@@ -61,7 +61,12 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     # Migrated before anything opens it (the code location's resources open it lazily).
     ledger = new_ledger(settings.ledger_url())
-    env = {"MIENNE_SANDBOX_URL": sandbox.url, "MIENNE_STATE_DIR": str(tmp_path / "state")}
+    env = {
+        "MIENNE_SANDBOX_URL": sandbox.url,
+        "MIENNE_STATE_DIR": str(tmp_path / "state"),
+        # No edit window before dispatch (the rules' knob for drills): orders go to DCL at once.
+        "MIENNE_EDIT_WINDOW_MINUTES": "0",
+    }
     try:
         with (
             ReceiverServer(ledger) as receiver,
