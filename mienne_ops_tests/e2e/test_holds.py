@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from mienne_ops.cli import main
+from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.holds import HoldReason
 from mienne_ops.resources import shopify_resource
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync import holds as hold_sync
-from mienne_ops_tests.e2e.harness import sandbox_state
 
 pytestmark = pytest.mark.e2e
 
