@@ -247,6 +247,17 @@ def _pre_order(facts: OrderFacts, policy: HoldPolicy, now: datetime) -> HoldDeci
     return HoldDecision(HoldReason.PRE_ORDER, f"pre-order ({because}) ships from {ship_date}", until)
 
 
+def overdue(holds: Iterable[OrderHold], sla_hours: Mapping[str, float], now: datetime) -> list[OrderHold]:
+    """Active holds older than their reason's SLA (a reason without one, e.g. pre-order, never is)."""
+    return [
+        hold
+        for hold in holds
+        if hold.active
+        and str(hold.reason) in sla_hours
+        and hold.age(now) > timedelta(hours=sla_hours[str(hold.reason)])
+    ]
+
+
 # -- addresses ------------------------------------------------------------------------------------
 
 REQUIRED_FIELDS = {

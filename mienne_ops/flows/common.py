@@ -4,7 +4,7 @@ What the sensors share lives in `flows.sensor_kit`.
 """
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -81,3 +81,11 @@ def finish(context: dg.OpExecutionContext, report: BatchReport) -> dg.Output:
             allow_retries=True,
         )
     return dg.Output(report.counts[Outcome.DONE], metadata=metadata)
+
+
+def metadata_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> dg.MetadataValue:
+    """Rows as a Dagster table (``columns``: name and Dagster type, e.g. ``("age_hours", "float")``)."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({name: row.get(name) for name, _ in columns}) for row in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
+    )

@@ -18,8 +18,13 @@ from datetime import datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.holds import OrderHold
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, stop_on_rejected_credentials
+from mienne_ops.domain.holds import overdue
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    metadata_table,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, run_request, sensor_result, tick_stamp
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.ledger.resource import LedgerResource
@@ -89,15 +94,6 @@ def order_holds_sensor(
     return sensor_result(requests, skip_reason="no hold to release or mirror", cursor=cursor)
 
 
-def overdue(holds: list[OrderHold], sla_hours: dict[str, float], now: datetime) -> list[OrderHold]:
-    """Active holds older than their reason's SLA (reasons without one never are)."""
-    return [
-        hold
-        for hold in holds
-        if str(hold.reason) in sla_hours and hold.age(now) > timedelta(hours=sla_hours[str(hold.reason)])
-    ]
-
-
 @dg.asset(
     group_name="operations",
     description="Orders held before dispatch: by reason and age; fails when a hold outlives its SLA",
@@ -108,32 +104,28 @@ def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeR
     holds = ledger.ledger.active_holds()
     late = overdue(holds, rules.hold_sla_hours, now)
     by_reason = Counter(str(hold.reason) for hold in holds)
-    table = dg.MetadataValue.table(
-        records=[
-            dg.TableRecord(
-                {
-                    "order": hold.shopify_order_id,
-                    "reason": str(hold.reason),
-                    "age_hours": round(hold.age(now).total_seconds() / 3600, 1),
-                    "release": str(hold.release),
-                    "until": hold.until.isoformat() if hold.until else "",
-                    "by": hold.placed_by,
-                    "detail": hold.detail[:200],
-                }
-            )
+    table = metadata_table(
+        [
+            {
+                "order": hold.shopify_order_id,
+                "reason": str(hold.reason),
+                "age_hours": round(hold.age(now).total_seconds() / 3600, 1),
+                "release": str(hold.release),
+                "until": hold.until.isoformat() if hold.until else "",
+                "by": hold.placed_by,
+                "detail": hold.detail[:200],
+            }
             for hold in holds[:200]
         ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("order", "string"),
-                dg.TableColumn("reason", "string"),
-                dg.TableColumn("age_hours", "float"),
-                dg.TableColumn("release", "string"),
-                dg.TableColumn("until", "string"),
-                dg.TableColumn("by", "string"),
-                dg.TableColumn("detail", "string"),
-            ]
-        ),
+        [
+            ("order", "string"),
+            ("reason", "string"),
+            ("age_hours", "float"),
+            ("release", "string"),
+            ("until", "string"),
+            ("by", "string"),
+            ("detail", "string"),
+        ],
     )
     return dg.MaterializeResult(
         metadata={

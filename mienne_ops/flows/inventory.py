@@ -20,7 +20,6 @@ not through a time offset. `inventory_reconciliation_schedule` builds the report
 """
 
 from datetime import UTC, datetime
-from typing import Any
 
 import dagster as dg
 
@@ -28,7 +27,7 @@ from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.inventory import low_stock
 from mienne_ops.domain.inventory_report import Verdict, inventory_report
 from mienne_ops.domain.reports import markdown_table
-from mienne_ops.flows.common import TAG_FLOW
+from mienne_ops.flows.common import TAG_FLOW, metadata_table
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
@@ -74,13 +73,6 @@ def make_sync(
         shopify.client if shopify else None,
         ledger.ledger,
         InventorySettings.from_rules(rules),
-    )
-
-
-def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> dg.MetadataValue:
-    return dg.MetadataValue.table(
-        records=[dg.TableRecord({name: row.get(name) for name, _ in columns}) for row in rows],
-        schema=dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns]),
     )
 
 
@@ -179,7 +171,7 @@ def bundle_availability(
             "kits": dg.MetadataValue.int(len(results)),
             "kits_at_zero": dg.MetadataValue.int(sum(1 for r in results if r.available == 0)),
             "flagged": dg.MetadataValue.int(len(flagged)),
-            "flagged_kits": _table(
+            "flagged_kits": metadata_table(
                 flagged[:TOP_ROWS], [("kit", "string"), ("flag", "string"), ("component", "string")]
             ),
         },
@@ -308,7 +300,7 @@ def reconciliation_result(sync: InventorySync, location: str) -> dg.MaterializeR
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report.summary()),
-            "worst_discrepancies": _table(
+            "worst_discrepancies": metadata_table(
                 report.worst(TOP_ROWS),
                 [
                     ("sku", "string"),

@@ -9,6 +9,7 @@ from collections import Counter
 
 import dagster as dg
 
+from mienne_ops.flows.common import metadata_table
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import ExceptionStatus
 
@@ -18,32 +19,28 @@ def order_exceptions(ledger: LedgerResource) -> dg.MaterializeResult:
     rows = ledger.ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING])
     by_flow = Counter(row.flow for row in rows)
     by_reason = Counter(row.reason for row in rows)
-    table = dg.MetadataValue.table(
-        records=[
-            dg.TableRecord(
-                {
-                    "id": row.id,
-                    "flow": row.flow,
-                    "record": f"{row.entity} {row.key}",
-                    "reason": row.reason,
-                    "status": row.status,
-                    "attempts": row.attempts,
-                    "message": row.message[:200],
-                }
-            )
+    table = metadata_table(
+        [
+            {
+                "id": row.id,
+                "flow": row.flow,
+                "record": f"{row.entity} {row.key}",
+                "reason": row.reason,
+                "status": row.status,
+                "attempts": row.attempts,
+                "message": row.message[:200],
+            }
             for row in rows[:200]
         ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("id", "int"),
-                dg.TableColumn("flow", "string"),
-                dg.TableColumn("record", "string"),
-                dg.TableColumn("reason", "string"),
-                dg.TableColumn("status", "string"),
-                dg.TableColumn("attempts", "int"),
-                dg.TableColumn("message", "string"),
-            ]
-        ),
+        [
+            ("id", "int"),
+            ("flow", "string"),
+            ("record", "string"),
+            ("reason", "string"),
+            ("status", "string"),
+            ("attempts", "int"),
+            ("message", "string"),
+        ],
     )
     summary = "\n".join(f"- **{reason}**: {count}" for reason, count in by_reason.most_common()) or "none"
     return dg.MaterializeResult(

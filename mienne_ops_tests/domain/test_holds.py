@@ -8,13 +8,16 @@ from decimal import Decimal
 import pytest
 
 from mienne_ops.domain.holds import (
+    RELEASE_OF,
     Address,
     HoldPolicy,
     HoldReason,
+    OrderHold,
     Release,
     address_problems,
     evaluate_holds,
     order_facts,
+    overdue,
 )
 from mienne_ops.domain.shopify import ShopifyOrder
 from mienne_ops_tests.domain.test_orders import paid_full_order
@@ -119,3 +122,19 @@ def test_an_address_that_cannot_be_right_is_held_until_corrected(order):
 )
 def test_address_checks_that_need_no_network(address, problems):
     assert address_problems(address) == problems
+
+
+def test_a_hold_past_its_reasons_sla_is_overdue_and_pre_orders_never_are():
+    def hold(reason: HoldReason, hours: float, released: bool = False) -> OrderHold:
+        placed = PLACED - timedelta(hours=hours)
+        return OrderHold("1", reason, "", RELEASE_OF[reason], None, placed, "rules",
+                         released_at=PLACED if released else None)  # fmt: skip
+
+    holds = [
+        hold(HoldReason.FRAUD_RISK, 25),
+        hold(HoldReason.FRAUD_RISK, 23),
+        hold(HoldReason.ADDRESS, 80, released=True),
+        hold(HoldReason.PRE_ORDER, 24 * 90),
+    ]
+    late = overdue(holds, {"fraud_risk": 24, "address": 72}, PLACED)
+    assert [(h.reason, h.age(PLACED)) for h in late] == [(HoldReason.FRAUD_RISK, timedelta(hours=25))]

@@ -114,6 +114,11 @@ def test_a_high_risk_order_waits_for_a_release_from_the_cli(stack):
     assert _agree(stack, placed["id"]) == {HoldReason.FRAUD_RISK}
     _settle(stack)  # nothing releases it by itself
     assert _dcl_order_of(url, placed["id"]) is None
+    driver = stack["driver"]
+    shown = driver.repo.get_job("held_orders_job").execute_in_process(instance=driver.instance)
+    (materialized,) = shown.asset_materializations_for_node("held_orders")
+    assert materialized.metadata["reason_fraud_risk"].value == 1
+    assert all(check.passed for check in shown.get_asset_check_evaluations())  # young: within its SLA
 
     released = CliRunner().invoke(main, ["holds", "release", str(placed["id"])])
     assert released.exit_code == 0, released.output
