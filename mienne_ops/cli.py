@@ -362,25 +362,24 @@ def orders_backfill(since: datetime) -> None:
     One Shopify bulk operation finds them; each is imported as flow A imports it (idempotent:
     running the backfill again creates nothing new).
     """
-    from mienne_ops.business_rules import BusinessRules
     from mienne_ops.errors import MienneOpsError
     from mienne_ops.flows.orders import reconciliation_search
+    from mienne_ops.resources import business_rules
     from mienne_ops.sync.backfill import backfill_orders
-    from mienne_ops.sync.catalog import NetSuiteCatalog
-    from mienne_ops.sync.orders import OrderIngestor, mapping_config
+    from mienne_ops.sync.orders import OrderIngestor
 
-    rules = BusinessRules()
+    rules = business_rules()
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
     ledger = _ledger()
     with api_clients() as clients:
         try:
-            ingestor = OrderIngestor(
+            # Flow A's own ingestor: the same mapping, and the same holds before dispatch.
+            ingestor = OrderIngestor.from_rules(
+                rules,
                 shopify=clients.shopify,
                 netsuite=clients.netsuite,
                 stateset=clients.stateset,
                 ledger=ledger,
-                mapping=mapping_config(rules, NetSuiteCatalog.load(clients.netsuite).item_ids),
-                imported_tag=rules.imported_tag,
             )
             search = reconciliation_search(rules.imported_tag, since)
             result = backfill_orders(

@@ -36,15 +36,12 @@ from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import InboxEvent, Ledger
 from mienne_ops.sync.batch import BatchReport, run_batch
-from mienne_ops.sync.catalog import NetSuiteCatalog
-from mienne_ops.sync.holds import HoldKeeper
 from mienne_ops.sync.orders import (
     ENTITY,
     FLOW,
     OrderCanceller,
     OrderIngestor,
     edit_pending,
-    mapping_config,
 )
 from mienne_ops.webhooks.staleness import newest_by_resource, split_stale
 
@@ -92,19 +89,12 @@ def ingest_shopify_orders(
     """Import each order (and apply cancellations), isolating every order's failure."""
     report = BatchReport(FLOW)
     if config.order_ids or config.edited_order_ids:
-        catalog = NetSuiteCatalog.load(netsuite.client)
-        ingestor = OrderIngestor(
+        ingestor = OrderIngestor.from_rules(
+            rules,
             shopify=shopify.client,
             netsuite=netsuite.client,
             stateset=stateset.client,
             ledger=ledger.ledger,
-            mapping=mapping_config(rules, catalog.item_ids),
-            imported_tag=rules.imported_tag,
-            import_test_orders=rules.import_test_orders,
-            bulk_read_min_orders=rules.bulk_read_min_orders,
-            holds=HoldKeeper(shopify.client, ledger.ledger, rules.hold_policy())
-            if rules.holds_enabled
-            else None,
         )
         ingestor.read_ahead(config.order_ids)
         for keys, handle in (

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from mienne_ops.domain.journey import (
@@ -49,7 +50,11 @@ from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.catalog import NetSuiteCatalog
 from mienne_ops.sync.holds import HoldKeeper
+
+if TYPE_CHECKING:
+    from mienne_ops.business_rules import BusinessRules
 
 log = logging.getLogger("mienne_ops.sync.orders")
 
@@ -72,6 +77,30 @@ class OrderIngestor:
     read_ahead_nodes: dict[str, dict] = field(default_factory=dict)
     # Holds before dispatch: evaluated before the sales order is written, and on edits (None: off).
     holds: HoldKeeper | None = None
+
+    @classmethod
+    def from_rules(
+        cls,
+        rules: BusinessRules,
+        *,
+        shopify: ShopifyClient,
+        netsuite: NetSuiteClient,
+        stateset: StateSetClient,
+        ledger: Ledger,
+    ) -> OrderIngestor:
+        """Flow A's ingestor as the rules configure it (the op and `mienne-ops orders backfill` alike):
+        NetSuite's item ids read once, holds evaluated unless the rules turn them off."""
+        return cls(
+            shopify=shopify,
+            netsuite=netsuite,
+            stateset=stateset,
+            ledger=ledger,
+            mapping=mapping_config(rules, NetSuiteCatalog.load(netsuite).item_ids),
+            imported_tag=rules.imported_tag,
+            import_test_orders=rules.import_test_orders,
+            bulk_read_min_orders=rules.bulk_read_min_orders,
+            holds=HoldKeeper(shopify, ledger, rules.hold_policy()) if rules.holds_enabled else None,
+        )
 
     def read_ahead(self, keys: list[str]) -> int:
         """Read a large batch's orders with one bulk operation for `ingest` (how many were read).

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from mienne_ops import settings
 from mienne_ops.cli import main
 from mienne_ops.devtools.harness import sandbox_state
+from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES
 from mienne_ops.sandbox.order_factory import build_order
 
@@ -63,6 +65,10 @@ def test_a_backfill_imports_the_missed_orders_once(env):
     assert f"{bad['id']} [quarantined] unknown_sku" in second.output
     imported = sorted(str(o["id"]) for o in [early, *missed])
     assert written(sandbox) == (3, 3, imported)
+    # Imported as flow A imports: with its holds (the rules' 30-minute edit window, just placed).
+    ledger = Ledger(settings.ledger_url())
+    assert sorted(h.shopify_order_id for h in ledger.active_holds() if h.reason == "edit_window") == imported
+    ledger.dispose()
 
     again = backfill(yesterday)
     assert again.exit_code == 0, again.output
