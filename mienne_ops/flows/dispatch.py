@@ -8,6 +8,7 @@ connector's single flow instance), and leaves out orders quarantined until someo
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.suiteql_rows import PendingSalesOrder, UnreadableRow
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
@@ -67,14 +68,20 @@ DISPATCH_RUNS = BatchRuns(
 )
 
 
-def pending_sales_order_ids(netsuite: NetSuiteResource, limit: int, skip: set[str]) -> list[str]:
-    """Up to ``limit`` waiting sales orders, oldest first, leaving out ``skip`` (quarantined ones)
-    before counting, so a pile of quarantined orders at the front never starves the rest."""
+def pending_sales_order_ids(
+    context: dg.SensorEvaluationContext, netsuite: NetSuiteResource, limit: int, skip: set[str]
+) -> list[str]:
+    """Up to ``limit`` waiting sales orders, oldest first, leaving out ``skip`` (quarantined or held)
+    before counting, so a pile of quarantined orders at the front never starves the rest. A row
+    without a readable id cannot be handled or quarantined: it is logged for a person."""
     ids = []
-    for row in netsuite.client.suiteql(PENDING_DISPATCH_QUERY):
-        if str(row["id"]) in skip:
+    for row in netsuite.client.suiteql_rows(PendingSalesOrder, PENDING_DISPATCH_QUERY):
+        if isinstance(row, UnreadableRow):
+            context.log.error(f"a pending sales order row cannot be read ({row.problem}): {row.raw}")
             continue
-        ids.append(str(row["id"]))
+        if row.id in skip:
+            continue
+        ids.append(row.id)
         if len(ids) >= limit:
             break
     return ids
@@ -94,7 +101,7 @@ def netsuite_dispatch_sensor(
     # Retrying orders need no adding: their flag is still F, so SuiteQL brings them back.
     quarantined = set(read_exceptions(ledger.ledger, FLOW, ENTITY).open)
     quarantined |= held_sales_order_ids(ledger.ledger)  # flow A's open problems hold their orders
-    ids = pending_sales_order_ids(netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
+    ids = pending_sales_order_ids(context, netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
     requests = DISPATCH_RUNS.requests(ids, size=rules.dispatch_batch_size)
     return sensor_result(requests, skip_reason="no sales orders waiting for DCL")
 

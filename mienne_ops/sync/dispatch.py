@@ -105,15 +105,6 @@ class Dispatcher:
     config: DispatchConfig
     workers: int = 1
 
-    def pending(self, limit: int = 1000) -> list[dict]:
-        """Sales orders waiting for dispatch (approved, flag F), oldest first."""
-        rows = []
-        for row in self.netsuite.suiteql(PENDING_DISPATCH_QUERY):
-            rows.append(row)
-            if len(rows) >= limit:
-                break
-        return rows
-
     def dispatch(self, sales_order_ids: list[str]) -> BatchReport:
         """Plan every order, send the good ones to DCL in one batch, then set their flags."""
         lines = sales_order_lines(self.netsuite, sales_order_ids)
