@@ -57,10 +57,9 @@ class Stage(StrEnum):
     TEST_SKIPPED = "test_skipped"
 
 
-IMPORTED_STAGES = frozenset({Stage.IN_NETSUITE, Stage.DISPATCHED, Stage.PARTIALLY_SHIPPED, Stage.SHIPPED})
 DISPATCHED_STAGES = frozenset({Stage.DISPATCHED, Stage.PARTIALLY_SHIPPED, Stage.SHIPPED})
-# Stages an order never leaves through flow A's import (the sensor does not request them again).
-SETTLED_STAGES = IMPORTED_STAGES | {Stage.CANCELLED, Stage.TEST_SKIPPED}
+# Stages flow A never imports an order in (a cancelled or skipped test order stays so).
+CLOSED_STAGES = frozenset({Stage.CANCELLED, Stage.TEST_SKIPPED})
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,16 @@ class OrderJourney:
     # Flow C finished everything for this many DCL shipments (fulfillments, StateSet, cash sale);
     # a later shipment (a higher count) makes the order due again.
     shipments_completed: int | None = None
+    # Flow A finished every step (sales order, StateSet, tag). The stage cannot say it: flow B sends
+    # any approved sales order, so an order whose import crashed halfway may already be at DCL.
+    imported_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def import_pending(self) -> bool:
+        """Flow A still has work on this order (never imported, or an import that stopped halfway)."""
+        return self.imported_at is None and self.stage not in CLOSED_STAGES
 
     def ids_by_system(self) -> dict[str, str]:
         """The record's id in each system that has it (for people: `mienne-ops order status`)."""

@@ -17,7 +17,7 @@ import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.holds import Release
-from mienne_ops.domain.journey import IMPORTED_STAGES, SETTLED_STAGES, Stage
+from mienne_ops.domain.journey import Stage
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
@@ -190,10 +190,13 @@ def shopify_orders_sensor(
     # errors); a webhook about it (the order changed) always brings it back.
     wanted |= read_exceptions(store, FLOW, ENTITY).due(polled)
 
-    stages = store.order_stages(wanted | cancelled)
-    to_import = sorted(key for key in wanted - cancelled if stages.get(key) not in SETTLED_STAGES)
-    to_cancel = sorted(key for key in cancelled if stages.get(key) != Stage.CANCELLED)
-    journeys = store.journeys(updates)
+    journeys = store.journeys(wanted | cancelled | set(updates))
+    to_import = sorted(
+        key for key in wanted - cancelled if key not in journeys or journeys[key].import_pending
+    )
+    to_cancel = sorted(
+        key for key in cancelled if key not in journeys or journeys[key].stage != Stage.CANCELLED
+    )
     # An order held until its address is corrected is re-read on every update, lines changed or not.
     correcting = {
         h.shopify_order_id for h in store.active_holds(updates) if h.release == Release.ON_CORRECTION
@@ -203,7 +206,7 @@ def shopify_orders_sensor(
         for key, payload in updates.items()
         if key not in cancelled
         and key in journeys
-        and journeys[key].stage in IMPORTED_STAGES
+        and journeys[key].imported_at is not None
         and (key in correcting or edit_pending(payload, journeys[key].lines))
     )
 

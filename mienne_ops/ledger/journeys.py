@@ -86,15 +86,21 @@ class JourneyRecords:
         self,
         shopify_order_id: str,
         name: str | None,
-        stage: Stage,
+        stage: Stage | None,
         lines: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Create or advance an order's journey (stage, and name / lines when given)."""
+        """Create or advance an order's journey (stage, and name / lines when given); with no stage a
+        new journey starts *received* and a known one keeps its stage."""
         table = schema.order_journeys
         key = str(shopify_order_id)
         at = now()
-        values = {"shopify_order_id": key, "name": name, "stage": str(stage), "lines": lines}
-        changes: dict[str, Any] = {"stage": str(stage), "updated_at": at}
+        values = {
+            "shopify_order_id": key,
+            "name": name,
+            "stage": str(stage or Stage.RECEIVED),
+            "lines": lines,
+        }
+        changes: dict[str, Any] = {"updated_at": at} | ({"stage": str(stage)} if stage else {})
         if name:
             changes["name"] = name
         if lines is not None:
@@ -119,6 +125,24 @@ class JourneyRecords:
         where = schema.order_journeys.c.shopify_order_id == str(shopify_order_id)
         with self.engine.begin() as conn:
             return _set_once(conn, where, "stateset_order_id", stateset_order_id, shopify_order_id)
+
+    def finish_import(self, shopify_order_id: str, name: str | None) -> None:
+        """Flow A finished every step of the order: marked once, and the stage moves on from
+        *received* (never back: flow B or C may have moved it already)."""
+        table = schema.order_journeys
+        at = now()
+        key = str(shopify_order_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shopify_order_id == key, table.c.imported_at.is_(None))
+                .values(imported_at=at, updated_at=at, **({"name": name} if name else {}))
+            )
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shopify_order_id == key, table.c.stage == str(Stage.RECEIVED))
+                .values(stage=str(Stage.IN_NETSUITE), updated_at=at)
+            )
 
     # -- writes (flow B) ------------------------------------------------------------------------
     def record_dispatch(
@@ -310,6 +334,7 @@ def _journey(row: Any) -> OrderJourney:
         stateset_shipped_at=aware(row["stateset_shipped_at"]),
         cash_sale_id=row["cash_sale_id"],
         shipments_completed=row["shipments_completed"],
+        imported_at=aware(row["imported_at"]),
         created_at=aware(row["created_at"]),
         updated_at=aware(row["updated_at"]),
     )

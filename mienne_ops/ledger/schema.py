@@ -68,6 +68,7 @@ order_journeys = sa.Table(
     sa.Column("stateset_shipped_at", sa.DateTime(timezone=True)),
     sa.Column("cash_sale_id", sa.String(32)),
     sa.Column("shipments_completed", sa.Integer),
+    sa.Column("imported_at", sa.DateTime(timezone=True)),  # flow A finished every step
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # Each remote record belongs to one journey: the database refuses a second (NULLs are free).

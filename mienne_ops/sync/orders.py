@@ -26,8 +26,6 @@ from zoneinfo import ZoneInfo
 
 from mienne_ops.domain.journey import (
     DISPATCHED_STAGES,
-    IMPORTED_STAGES,
-    SETTLED_STAGES,
     Entity,
     Flow,
     OrderJourney,
@@ -110,8 +108,10 @@ class OrderIngestor:
         imported tag, so the result is about the batch; an order it misses is simply read alone by
         `ingest`, and a bulk operation that fails or is blocked leaves every order to those reads.
         """
-        stages = self.ledger.order_stages(set(keys))
-        pending = sorted({k for k in keys if k.isdigit() and stages.get(k) not in SETTLED_STAGES}, key=int)
+        journeys = self.ledger.journeys(keys)
+        pending = sorted(
+            {k for k in keys if k.isdigit() and (k not in journeys or journeys[k].import_pending)}, key=int
+        )
         if not self.bulk_read_min_orders or len(pending) < self.bulk_read_min_orders:
             return 0
         search = f"id:>={pending[0]} id:<={pending[-1]} -tag:{self.imported_tag}"
@@ -130,7 +130,7 @@ class OrderIngestor:
     def ingest(self, key: str) -> Outcome:
         """Import one Shopify order (by numeric id)."""
         known = self.ledger.journey(key)  # the order's whole state, one read
-        if known and known.stage in SETTLED_STAGES:
+        if known and not known.import_pending:
             return Outcome.SKIPPED
         node = self.read_ahead_nodes.pop(key, None)
         order = ShopifyOrder.from_graphql(node) if node else self._read(key)
@@ -138,7 +138,8 @@ class OrderIngestor:
             self.ledger.record_order(key, order.name, Stage.TEST_SKIPPED, lines=[])
             self.ledger.audit("shopify", "order.skip", key, "ok", detail="test order")
             return Outcome.SKIPPED
-        self.ledger.record_order(key, order.name, Stage.RECEIVED, lines=_line_summary(order))
+        # A new journey starts *received*; one whose import stopped halfway keeps its stage.
+        self.ledger.record_order(key, order.name, None, lines=_line_summary(order))
         plan = plan_sales_order(order, self.mapping)  # raises InvalidRecordError for bad orders
         if self.holds is not None:
             # Before the sales order exists: flow B sends any approved sales order it finds, so the
@@ -154,7 +155,7 @@ class OrderIngestor:
         if self.imported_tag not in order.tags:
             self.shopify.add_tags(order.id, [self.imported_tag])
             self.ledger.audit("shopify", "tagsAdd", key, "ok", detail=self.imported_tag)
-        self.ledger.record_order(key, order.name, Stage.IN_NETSUITE)
+        self.ledger.finish_import(key, order.name)
         return Outcome.DONE
 
     def apply_edit(self, key: str) -> Outcome:
@@ -165,7 +166,7 @@ class OrderIngestor:
         `edited_after_dispatch` exception with both versions, for a human to settle with DCL.
         """
         known = self.ledger.journey(key)
-        if not known or known.stage not in IMPORTED_STAGES:
+        if not known or known.import_pending:
             return self.ingest(key)
         order = self._read(key)
         new_lines = _line_summary(order)

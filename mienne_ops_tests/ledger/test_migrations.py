@@ -163,9 +163,10 @@ def test_upgrading_a_ledger_made_before_migrations_keeps_every_row(ledger_url):
     )
     assert journey.stateset_shipped_at is not None and journey.cash_sale_id == "701"
     assert journey.complete_for(2) and not journey.complete_for(3)
+    assert journey.imported_at is not None and not journey.import_pending  # 0004: imported before
     own = ledger.journey_by_dcl_order("SO88")
     assert own.shopify_order_id is None and own.netsuite_sales_order_id == "88"
-    assert own.stage == Stage.DISPATCHED
+    assert own.stage == Stage.DISPATCHED and own.imported_at is None  # not a Shopify order: no flow A
     shipments = {s.shipment_key: s for s in ledger.shipments_of("SO77")}
     assert shipments["SO77-2026-12-01-C1"].item_fulfillment_id == "IF1"
     assert shipments["SO77-2026-12-01-C1"].shopify_fulfillment_id == "gid://shopify/Fulfillment/1"
