@@ -8,7 +8,8 @@
 Orders already imported (the ledger says so) are filtered out before a run is requested, except
 when an `orders/updated` webhook shows other line quantities than the ledger recorded: that order is
 an edit after import and goes to `OrderIngestor.apply_edit`. So does every update of an order held
-until its address is corrected (`domain.holds`), which re-evaluates its holds.
+until its address is corrected (`domain.holds`), which re-evaluates its holds; while such holds exist
+the poll also asks for imported orders changed since, so a lost `orders/updated` cannot leave one held.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,11 @@ def reconciliation_search(tag: str, since: datetime) -> str:
     return f"financial_status:paid fulfillment_status:unfulfilled -tag:{tag} updated_at:>='{_stamp(since)}'"
 
 
+def updated_search(tag: str, since: datetime) -> str:
+    """Imported orders changed since ``since`` (for held orders whose update webhook was lost)."""
+    return f"tag:{tag} updated_at:>='{_stamp(since)}'"
+
+
 def cancellation_search(tag: str, since: datetime) -> str:
     """Imported orders cancelled since ``since`` (covers a dropped orders/cancelled webhook)."""
     return f"status:cancelled tag:{tag} updated_at:>='{_stamp(since)}'"
@@ -179,10 +185,15 @@ def shopify_orders_sensor(
     now = datetime.now(UTC)
     polled: set[str] = set()
     poll_stamp = ""
+    # Orders held until their address is corrected: re-read on every update, lines changed or not.
+    correcting = {h.shopify_order_id for h in store.active_holds() if h.release == Release.ON_CORRECTION}
     if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
         since = poll_since(cursor.polled_at, now, overlap=timedelta(minutes=rules.reconcile_lookback_minutes))
         polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))
         cancelled |= set(shopify.client.iter_order_ids(cancellation_search(rules.imported_tag, since)))
+        if correcting:  # a correction whose orders/updated webhook was lost is found by the poll too
+            changed = set(shopify.client.iter_order_ids(updated_search(rules.imported_tag, since)))
+            updates.update({key: {} for key in changed & correcting if key not in updates})
         cursor.polled_at = now
         poll_stamp = now.isoformat()
     # A quarantined order comes back through the poll only once someone asked for a retry (then it
@@ -197,10 +208,6 @@ def shopify_orders_sensor(
     to_cancel = sorted(
         key for key in cancelled if key not in journeys or journeys[key].stage != Stage.CANCELLED
     )
-    # An order held until its address is corrected is re-read on every update, lines changed or not.
-    correcting = {
-        h.shopify_order_id for h in store.active_holds(updates) if h.release == Release.ON_CORRECTION
-    }
     to_edit = sorted(
         key
         for key, payload in updates.items()

@@ -44,8 +44,8 @@ def _place(stack, seed: int, **changes) -> dict:
     return _post(stack["sandbox"].url, "/_sandbox/shopify/orders", payload)
 
 
-def _settle(stack) -> None:
-    _post(stack["sandbox"].url, "/_sandbox/faults", FAULTS)
+def _settle(stack, faults: dict = FAULTS) -> None:
+    _post(stack["sandbox"].url, "/_sandbox/faults", faults)
     stack["driver"].settle(SENSORS, rounds=6)
 
 
@@ -102,6 +102,23 @@ def test_an_address_corrected_during_its_hold_is_dispatched_with_the_new_address
 
     _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": {"zip": "78701"}})
     _settle(stack)
+    assert not _agree(stack, placed["id"])
+    dcl = _dcl_order_of(url, placed["id"])
+    assert dcl is not None and dcl["shipping_address"]["postal_code"] == "78701"
+
+
+def test_an_address_correction_whose_webhook_is_lost_is_found_by_the_poll(stack):
+    url = stack["sandbox"].url
+    placed = _place(stack, 6)
+    wrong = {"province_code": "TX", "province": "Texas", "zip": "94103", "country_code": "US"}
+    _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": wrong})
+    _settle(stack)
+    assert _agree(stack, placed["id"]) == {HoldReason.ADDRESS}
+
+    lost = {**FAULTS, "shopify": {**FAULTS["shopify"], "webhook_drop_rate": 1.0}}
+    _post(url, "/_sandbox/faults", lost)
+    _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": {"zip": "78701"}})
+    _settle(stack, lost)
     assert not _agree(stack, placed["id"])
     dcl = _dcl_order_of(url, placed["id"])
     assert dcl is not None and dcl["shipping_address"]["postal_code"] == "78701"
