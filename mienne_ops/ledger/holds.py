@@ -10,32 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from mienne_ops.domain.holds import HoldDecision, HoldReason, OrderHold, Release
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.audit import AuditRecords
 from mienne_ops.ledger.sql import aware, chunked, insert_ignore, now
 
 
-class HoldRecords:
-    """The `Ledger`'s hold table (mixed into `Ledger`, which owns the engine and the audit log)."""
+class HoldRecords(AuditRecords):
+    """The `Ledger`'s hold table (mixed into `Ledger`, which owns the engine); changes are audited."""
 
     engine: sa.Engine
-
-    if TYPE_CHECKING:
-
-        def audit(
-            self,
-            system: str,
-            operation: str,
-            record: str,
-            outcome: str,
-            *,
-            remote_id: str | None = None,
-            detail: str | None = None,
-        ) -> None: ...
 
     def place_hold(self, shopify_order_id: str, decision: HoldDecision, placed_by: str) -> bool:
         """Hold an order (idempotent); True when the hold is new (was not active before)."""

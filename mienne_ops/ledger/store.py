@@ -63,8 +63,9 @@ class ExceptionRow:
 
 
 class Ledger(JourneyRecords, InboundRecords, HoldRecords):
-    """Inbox, bindings, exceptions and audit here; journeys and shipments (`ledger.journeys`), flow
-    D's records (`ledger.inbound`) and holds (`ledger.holds`) mixed in — one object, one engine, one API."""
+    """Inbox, bindings and exceptions here; journeys and shipments (`ledger.journeys`), flow D's
+    records (`ledger.inbound`), holds (`ledger.holds`) and the audit log (`ledger.audit`) mixed in —
+    one object, one engine, one API."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -301,36 +302,6 @@ class Ledger(JourneyRecords, InboundRecords, HoldRecords):
 
     def exception_by_id(self, exception_id: int) -> ExceptionRow | None:
         return next((e for e in self.exceptions() if e.id == exception_id), None)
-
-    # -- audit ----------------------------------------------------------------------------------
-    def audit(
-        self,
-        system: str,
-        operation: str,
-        record: str,
-        outcome: str,
-        *,
-        remote_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(schema.audit_log).values(
-                    at=now(),
-                    system=system,
-                    operation=operation,
-                    record=str(record),
-                    outcome=outcome,
-                    remote_id=remote_id,
-                    detail=(detail or "")[:1000],
-                )
-            )
-
-    def audit_trail(self, records: Iterable[str]) -> list[dict[str, Any]]:
-        table = schema.audit_log
-        query = sa.select(table).where(table.c.record.in_([str(r) for r in records])).order_by(table.c.id)
-        with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def _make_engine(url: str) -> sa.Engine:
