@@ -49,7 +49,7 @@ from mienne_ops.devtools.harness import FLOW_SENSORS, FlowDriver, sandbox_state
 from mienne_ops.integrations.http import STATS
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.migrate import upgrade_ledger
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, netsuite_resource
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sandbox.server import SandboxServer
@@ -404,7 +404,7 @@ def run(s: Settings) -> dict[str, Any]:
         problems = exactly_once_problems(state, placed)
         exceptions = [
             (e.flow, e.key, e.status, e.reason)
-            for e in ledger.exceptions(statuses=[EXCEPTION_OPEN, EXCEPTION_RETRYING])
+            for e in ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING])
         ]
         if exceptions:
             problems.append(f"{len(exceptions)} open/retrying exception(s), e.g. {exceptions[:3]}")

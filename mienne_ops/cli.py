@@ -484,9 +484,9 @@ def exceptions() -> None:
 @click.option("--all", "show_all", is_flag=True, help="include resolved ones")
 @click.option("--flow", default=None)
 def exceptions_list(show_all: bool, flow: str | None) -> None:
-    from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RETRYING
+    from mienne_ops.ledger.store import ExceptionStatus
 
-    statuses = None if show_all else [EXCEPTION_OPEN, EXCEPTION_RETRYING]
+    statuses = None if show_all else [ExceptionStatus.OPEN, ExceptionStatus.RETRYING]
     rows = _ledger().exceptions(statuses=statuses, flow=flow)
     if not rows:
         click.echo("no exceptions")
@@ -501,12 +501,12 @@ def exceptions_list(show_all: bool, flow: str | None) -> None:
 @click.argument("exception_id", type=int)
 def exceptions_retry(exception_id: int) -> None:
     """Put a quarantined record back in line: the flow's sensor picks it up on its next tick."""
-    from mienne_ops.ledger.store import EXCEPTION_RETRYING
+    from mienne_ops.ledger.store import ExceptionStatus
 
     ledger = _ledger()
     if ledger.exception_by_id(exception_id) is None:
         raise click.ClickException(f"no exception #{exception_id}")
-    ledger.set_exception_status(exception_id, EXCEPTION_RETRYING)
+    ledger.set_exception_status(exception_id, ExceptionStatus.RETRYING)
     click.echo(f"#{exception_id} will be retried")
 
 
@@ -514,12 +514,12 @@ def exceptions_retry(exception_id: int) -> None:
 @click.argument("exception_id", type=int)
 def exceptions_resolve(exception_id: int) -> None:
     """Mark an exception handled by hand."""
-    from mienne_ops.ledger.store import EXCEPTION_RESOLVED
+    from mienne_ops.ledger.store import ExceptionStatus
 
     ledger = _ledger()
     if ledger.exception_by_id(exception_id) is None:
         raise click.ClickException(f"no exception #{exception_id}")
-    ledger.set_exception_status(exception_id, EXCEPTION_RESOLVED)
+    ledger.set_exception_status(exception_id, ExceptionStatus.RESOLVED)
     click.echo(f"#{exception_id} resolved")
 
 

@@ -186,7 +186,7 @@ def shopify_orders_sensor(
     polled: set[str] = set()
     poll_stamp = ""
     # Orders held until their address is corrected: re-read on every update, lines changed or not.
-    correcting = {h.shopify_order_id for h in store.active_holds() if h.release == Release.ON_CORRECTION}
+    correcting = {h.shopify_order_id for h in store.active_holds(release=Release.ON_CORRECTION)}
     if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.reconcile_every_seconds):
         since = poll_since(cursor.polled_at, now, overlap=timedelta(minutes=rules.reconcile_lookback_minutes))
         polled = set(shopify.client.iter_order_ids(reconciliation_search(rules.imported_tag, since)))

@@ -108,10 +108,14 @@ class HoldRecords(AuditRecords):
         table = schema.order_holds
         return self._holds(sa.select(table).where(table.c.shopify_order_id == str(shopify_order_id)))
 
-    def active_holds(self, shopify_order_ids: Iterable[str] | None = None) -> list[OrderHold]:
-        """Active holds, of these orders or of all."""
+    def active_holds(
+        self, shopify_order_ids: Iterable[str] | None = None, *, release: Release | None = None
+    ) -> list[OrderHold]:
+        """Active holds, of these orders or of all (only those ``release`` ends, when given)."""
         table = schema.order_holds
         query = sa.select(table).where(table.c.released_at.is_(None)).order_by(table.c.placed_at)
+        if release is not None:
+            query = query.where(table.c.release == str(release))
         if shopify_order_ids is None:
             return self._holds(query)
         found: list[OrderHold] = []

@@ -46,10 +46,6 @@ class JourneyRecords:
                 found.update({row.shopify_order_id: _journey(row) for row in rows.mappings()})
         return found
 
-    def order_stages(self, shopify_order_ids: Iterable[str]) -> dict[str, Stage]:
-        """Stage of each known order among ``shopify_order_ids`` (unknown ids are absent)."""
-        return {key: journey.stage for key, journey in self.journeys(shopify_order_ids).items()}
-
     def find_journey(self, reference: str) -> OrderJourney | None:
         """An order by Shopify id or name (``#1001`` / ``1001``), DCL order number or sales order id."""
         table = schema.order_journeys

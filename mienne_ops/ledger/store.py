@@ -31,11 +31,6 @@ class ExceptionStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-EXCEPTION_OPEN = ExceptionStatus.OPEN
-EXCEPTION_RETRYING = ExceptionStatus.RETRYING
-EXCEPTION_RESOLVED = ExceptionStatus.RESOLVED
-
-
 @dataclass(frozen=True)
 class InboxEvent:
     id: int
@@ -205,7 +200,7 @@ class Ledger(JourneyRecords, InboundRecords, HoldRecords):
         """Open (or re-open and count) the exception of a record in a flow."""
         table = schema.exceptions
         at = now()
-        status = EXCEPTION_RETRYING if retrying else EXCEPTION_OPEN
+        status = ExceptionStatus.RETRYING if retrying else ExceptionStatus.OPEN
         values = {
             "flow": str(flow),
             "entity": str(entity),
@@ -246,16 +241,16 @@ class Ledger(JourneyRecords, InboundRecords, HoldRecords):
                     table.c.flow == str(flow),
                     table.c.entity == str(entity),
                     table.c.key == str(key),
-                    table.c.status != EXCEPTION_RESOLVED,
+                    table.c.status != ExceptionStatus.RESOLVED,
                 )
-                .values(status=EXCEPTION_RESOLVED, resolved_at=now())
+                .values(status=ExceptionStatus.RESOLVED, resolved_at=now())
             )
             return result.rowcount > 0
 
     def set_exception_status(self, exception_id: int, status: str) -> None:
         table = schema.exceptions
         values: dict[str, Any] = {"status": status, "last_seen": now()}
-        if status == EXCEPTION_RESOLVED:
+        if status == ExceptionStatus.RESOLVED:
             values["resolved_at"] = now()
         with self.engine.begin() as conn:
             conn.execute(sa.update(table).where(table.c.id == exception_id).values(values))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
-from mienne_ops.ledger.store import EXCEPTION_OPEN
+from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sync.batch import BatchReport, run_batch
 from mienne_ops.sync.orders import ENTITY, FLOW, OrderIngestor
 
@@ -32,7 +32,7 @@ def backfill_orders(
 ) -> BackfillResult:
     """Import every order matching ``search`` (read by one bulk operation) through flow A."""
     found = shopify.bulk_order_ids(search)
-    open_exceptions = ledger.keys_with_exceptions(FLOW, ENTITY, [EXCEPTION_OPEN])
+    open_exceptions = ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.OPEN])
     held = [key for key in found if key in open_exceptions]
     report = run_batch(
         flow=FLOW,

@@ -89,39 +89,43 @@ def test_an_order_cancelled_inside_the_edit_window_never_reaches_dcl(stack):
     assert not [o for o in sandbox_state(url)["dcl"]["orders"] if o.get("is_cancelled")]  # never sent
 
 
-def test_an_address_corrected_during_its_hold_is_dispatched_with_the_new_address(stack):
+def _held_for_its_address(stack, seed: int, wrong_zip: str) -> dict:
+    """An order whose shipping address (set after it was placed) has a ZIP outside its state."""
     url = stack["sandbox"].url
-    placed = _place(stack, 3)
-    wrong = {"province_code": "TX", "province": "Texas", "zip": "10001", "country_code": "US"}
+    placed = _place(stack, seed)
+    wrong = {"province_code": "TX", "province": "Texas", "zip": wrong_zip, "country_code": "US"}
     _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": wrong})
     _settle(stack)
     assert _agree(stack, placed["id"]) == {HoldReason.ADDRESS}
+    return placed
+
+
+def _shipped_to_the_corrected_zip(stack, placed: dict) -> None:
+    assert not _agree(stack, placed["id"])
+    dcl = _dcl_order_of(stack["sandbox"].url, placed["id"])
+    assert dcl is not None and dcl["shipping_address"]["postal_code"] == "78701"
+
+
+def test_an_address_corrected_during_its_hold_is_dispatched_with_the_new_address(stack):
+    url = stack["sandbox"].url
+    placed = _held_for_its_address(stack, 3, "10001")
     (hold,) = stack["ledger"].active_holds([str(placed["id"])])
     assert hold.detail == "ZIP 10001 is not in TX"
     assert _dcl_order_of(url, placed["id"]) is None
 
     _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": {"zip": "78701"}})
     _settle(stack)
-    assert not _agree(stack, placed["id"])
-    dcl = _dcl_order_of(url, placed["id"])
-    assert dcl is not None and dcl["shipping_address"]["postal_code"] == "78701"
+    _shipped_to_the_corrected_zip(stack, placed)
 
 
 def test_an_address_correction_whose_webhook_is_lost_is_found_by_the_poll(stack):
     url = stack["sandbox"].url
-    placed = _place(stack, 6)
-    wrong = {"province_code": "TX", "province": "Texas", "zip": "94103", "country_code": "US"}
-    _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": wrong})
-    _settle(stack)
-    assert _agree(stack, placed["id"]) == {HoldReason.ADDRESS}
-
+    placed = _held_for_its_address(stack, 6, "94103")
     lost = {**FAULTS, "shopify": {**FAULTS["shopify"], "webhook_drop_rate": 1.0}}
     _post(url, "/_sandbox/faults", lost)
     _post(url, f"/_sandbox/shopify/orders/{placed['id']}/edit", {"shipping_address": {"zip": "78701"}})
     _settle(stack, lost)
-    assert not _agree(stack, placed["id"])
-    dcl = _dcl_order_of(url, placed["id"])
-    assert dcl is not None and dcl["shipping_address"]["postal_code"] == "78701"
+    _shipped_to_the_corrected_zip(stack, placed)
 
 
 def test_a_high_risk_order_waits_for_a_release_from_the_cli(stack):

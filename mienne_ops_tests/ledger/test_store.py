@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from mienne_ops.domain.journey import Entity, Stage, System
-from mienne_ops.ledger.store import EXCEPTION_OPEN, EXCEPTION_RESOLVED, EXCEPTION_RETRYING, BindingConflict
+from mienne_ops.ledger.store import BindingConflict, ExceptionStatus
 from mienne_ops_tests.support import new_ledger
 
 
@@ -89,12 +89,12 @@ def test_concurrent_binders_agree_on_one_remote_id(ledger):
 def test_exception_lifecycle_counts_attempts_and_resolves(ledger):
     ledger.quarantine("A", "order", "9", "unknown_sku", "SKU MN-X is not in NetSuite")
     ledger.quarantine("A", "order", "9", "unknown_sku", "SKU MN-X is not in NetSuite")
-    (row,) = ledger.exceptions(statuses=[EXCEPTION_OPEN])
+    (row,) = ledger.exceptions(statuses=[ExceptionStatus.OPEN])
     assert (row.reason, row.attempts) == ("unknown_sku", 2)
-    ledger.set_exception_status(row.id, EXCEPTION_RETRYING)
-    assert ledger.keys_with_exceptions("A", "order", [EXCEPTION_OPEN]) == set()
+    ledger.set_exception_status(row.id, ExceptionStatus.RETRYING)
+    assert ledger.keys_with_exceptions("A", "order", [ExceptionStatus.OPEN]) == set()
     assert ledger.resolve("A", "order", "9")
-    assert ledger.exceptions()[0].status == EXCEPTION_RESOLVED
+    assert ledger.exceptions()[0].status == ExceptionStatus.RESOLVED
     assert not ledger.resolve("A", "order", "9")
 
 
@@ -103,7 +103,7 @@ def test_order_journey_by_id_or_name(ledger):
     ledger.record_order("5001", None, Stage.IN_NETSUITE)
     assert ledger.find_journey("#1001").stage == Stage.IN_NETSUITE
     assert ledger.find_journey("1001").lines == [{"sku": "MN-SERUM-001", "quantity": 2}]
-    assert ledger.order_stages(["5001", "5002"]) == {"5001": "in_netsuite"}
+    assert {k: j.stage for k, j in ledger.journeys(["5001", "5002"]).items()} == {"5001": "in_netsuite"}
 
 
 def test_shipments_settled_on_shopify_for_many_keys_at_once(ledger):
