@@ -81,6 +81,7 @@ class OrderJourney:
     stateset_order_id: str | None = None
     stateset_shipped_at: datetime | None = None
     cash_sale_id: str | None = None
+    invoice_id: str | None = None  # billed by invoice (flow C, when the rules say so)
     # Flow C finished everything for this many DCL shipments (fulfillments, StateSet, cash sale);
     # a later shipment (a higher count) makes the order due again.
     shipments_completed: int | None = None

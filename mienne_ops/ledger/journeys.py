@@ -199,6 +199,12 @@ class JourneyRecords:
             where = schema.order_journeys.c.id == journey_id
             return _set_once(conn, where, "cash_sale_id", cash_sale_id, str(journey_id))
 
+    def bind_invoice(self, journey_id: int, invoice_id: str) -> str:
+        """The invoice flow C billed the order with (rules that bill by invoice, not cash sale)."""
+        with self.engine.begin() as conn:
+            where = schema.order_journeys.c.id == journey_id
+            return _set_once(conn, where, "invoice_id", invoice_id, str(journey_id))
+
     def mark_shipments_complete(self, journey_id: int, shipment_count: int) -> None:
         """Flow C finished every step for this many shipments (a later shipment raises the count)."""
         table = schema.order_journeys
@@ -329,6 +335,7 @@ def _journey(row: Any) -> OrderJourney:
         stateset_order_id=row["stateset_order_id"],
         stateset_shipped_at=aware(row["stateset_shipped_at"]),
         cash_sale_id=row["cash_sale_id"],
+        invoice_id=row["invoice_id"],
         shipments_completed=row["shipments_completed"],
         imported_at=aware(row["imported_at"]),
         created_at=aware(row["created_at"]),

@@ -69,12 +69,14 @@ order_journeys = sa.Table(
     sa.Column("cash_sale_id", sa.String(32)),
     sa.Column("shipments_completed", sa.Integer),
     sa.Column("imported_at", sa.DateTime(timezone=True)),  # flow A finished every step
+    sa.Column("invoice_id", sa.String(32)),  # billed by invoice instead of cash sale (flow C)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # Each remote record belongs to one journey: the database refuses a second (NULLs are free).
     sa.UniqueConstraint("shopify_order_id", name="uq_journey_shopify_order"),
     sa.UniqueConstraint("netsuite_sales_order_id", name="uq_journey_sales_order"),
     sa.UniqueConstraint("dcl_order_number", name="uq_journey_dcl_order"),
+    sa.UniqueConstraint("invoice_id", name="uq_journey_invoice"),
 )
 
 shipments = sa.Table(
@@ -175,6 +177,33 @@ order_holds = sa.Table(
     sa.Column("released_by", sa.String(64)),
     sa.Column("shopify_hold_ids", sa.JSON(none_as_null=True)),  # NULL: not mirrored / nothing left there
     sa.Index("ix_order_holds_active", "released_at"),
+)
+
+# -- flow F: requests to cancel or refund (see ledger/requests.py) ----------------------------------
+
+service_requests = sa.Table(
+    "service_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_key", sa.String(200), nullable=False),  # the idempotency key
+    sa.Column("kind", sa.String(16), nullable=False),  # cancel | refund
+    sa.Column("source", sa.String(16), nullable=False),  # gorgias | zendesk | shopify | operator
+    sa.Column("ticket_system", sa.String(16)),
+    sa.Column("ticket_id", sa.String(32)),
+    sa.Column("shopify_order_id", sa.String(32)),
+    sa.Column("order_name", sa.String(64)),
+    sa.Column("requester", sa.String(254)),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("decision", sa.JSON),
+    sa.Column("outcome", sa.JSON),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("request_key", name="uq_service_request_key"),
+    sa.Index("ix_service_requests_order", "shopify_order_id"),
+    sa.Index("ix_service_requests_status", "status"),
 )
 
 # -- flow E: inventory (see ledger/inventory.py) ---------------------------------------------------
