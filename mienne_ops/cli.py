@@ -116,7 +116,7 @@ def webhooks() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
 def webhooks_serve(host: str, port: int) -> None:
-    """Receive Shopify webhooks into the ledger inbox."""
+    """Receive Shopify (and Zendesk) webhooks into the ledger inbox."""
     import uvicorn
 
     from mienne_ops.ledger import Ledger
@@ -124,8 +124,33 @@ def webhooks_serve(host: str, port: int) -> None:
     from mienne_ops.webhooks.receiver import create_receiver_app
 
     secret = os.environ.get("SHOPIFY_API_SECRET") or credentials.SHOPIFY["api_secret"]
-    app = create_receiver_app(Ledger(settings.ledger_url()), secret)
+    app = create_receiver_app(Ledger(settings.ledger_url()), secret, zendesk_secret=zendesk_webhook_secret())
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def zendesk_webhook_secret() -> str | None:
+    """The signing secret of our Zendesk webhook: ``ZENDESK_WEBHOOK_SECRET`` when Zendesk is live
+    (never the public sandbox secret: without the variable the route is not served), else the
+    sandbox's."""
+    from mienne_ops.resources import is_live
+    from mienne_ops.sandbox import credentials
+
+    if not is_live("zendesk"):
+        return credentials.ZENDESK["webhook_secret"]
+    secret = os.environ.get("ZENDESK_WEBHOOK_SECRET")
+    if not secret:
+        click.echo(
+            "ZENDESK_API_TOKEN is set but ZENDESK_WEBHOOK_SECRET is not: /webhooks/zendesk is not served "
+            "(copy the webhook's signing secret from Zendesk Admin Center)",
+            err=True,
+        )
+    return secret or None
+
+
+def register_zendesk_webhook(sandbox_url: str, receiver_url: str) -> None:
+    """Point the sandbox's Zendesk webhook (our trigger's) at the receiver (idempotent)."""
+    answer = httpx.post(f"{sandbox_url}/_sandbox/zendesk/webhooks", json={"url": receiver_url}, timeout=30)
+    answer.raise_for_status()
 
 
 @webhooks.command("subscribe")
@@ -186,6 +211,12 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         _wait_healthy(f"http://127.0.0.1:{webhook_port}/health")
         os.environ.update({k: env[k] for k in ("MIENNE_SANDBOX_URL", "MIENNE_STATE_DIR")})
         subscribe_order_webhooks(f"http://127.0.0.1:{webhook_port}/webhooks/shopify")
+        from mienne_ops.resources import is_live
+
+        if not is_live("zendesk"):
+            register_zendesk_webhook(
+                env["MIENNE_SANDBOX_URL"], f"http://127.0.0.1:{webhook_port}/webhooks/zendesk"
+            )
         click.echo(
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )

@@ -19,6 +19,7 @@ from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sandbox import credentials as sandbox
 
@@ -28,6 +29,7 @@ LIVE_SWITCHES = {
     "netsuite": "NETSUITE_TOKEN_SECRET",
     "dcl": "DCL_PASSWORD",
     "stateset": "STATESET_API_KEY",
+    "zendesk": "ZENDESK_API_TOKEN",
 }
 
 
@@ -108,6 +110,28 @@ def stateset_resource(**client_settings: Any) -> StateSetResource:
     )
 
 
+def zendesk_resource(**client_settings: Any) -> ZendeskResource:
+    if is_live("zendesk"):
+        subdomain = os.environ.get("ZENDESK_SUBDOMAIN")
+        base_url = os.environ.get("ZENDESK_BASE_URL") or (subdomain and f"https://{subdomain}.zendesk.com")
+        if not base_url:
+            raise ValueError("ZENDESK_API_TOKEN is set: set ZENDESK_SUBDOMAIN (or ZENDESK_BASE_URL) too")
+        author = os.environ.get("ZENDESK_AUTHOR_ID")
+        return ZendeskResource(
+            **client_settings,
+            base_url=base_url,
+            email=dg.EnvVar("ZENDESK_EMAIL"),
+            api_token=dg.EnvVar("ZENDESK_API_TOKEN"),
+            author_id=int(author) if author else None,
+        )
+    return ZendeskResource(
+        **client_settings,
+        base_url=f"{settings.sandbox_url()}/zendesk",
+        email=sandbox.ZENDESK["email"],
+        api_token=sandbox.ZENDESK["api_token"],
+    )
+
+
 def ledger_resource() -> LedgerResource:
     if os.environ.get("MIENNE_LEDGER_URL"):
         return LedgerResource(url=dg.EnvVar("MIENNE_LEDGER_URL"))
@@ -128,6 +152,7 @@ def build_resources(**client_settings: Any) -> dict[str, Any]:
         "netsuite": netsuite_resource(**client_settings),
         "dcl": dcl_resource(**client_settings),
         "stateset": stateset_resource(**client_settings),
+        "zendesk": zendesk_resource(**client_settings),
         "ledger": ledger_resource(),
         "rules": business_rules(),
     }

@@ -43,6 +43,9 @@ def live_variables(url: str) -> dict[str, str]:
         "DCL_BASE_URL": f"{url}/dcl",
         "STATESET_API_KEY": credentials.STATESET["api_key"],
         "STATESET_BASE_URL": f"{url}/stateset",
+        "ZENDESK_EMAIL": credentials.ZENDESK["email"],
+        "ZENDESK_API_TOKEN": credentials.ZENDESK["api_token"],
+        "ZENDESK_BASE_URL": f"{url}/zendesk",
     }
 
 

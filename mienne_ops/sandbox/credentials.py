@@ -28,3 +28,17 @@ DCL = {
 }
 
 STATESET = {"api_key": "sk_sandbox_stateset_0001"}
+
+ZENDESK = {
+    "subdomain": "mienne-sandbox",
+    # API token auth: HTTP Basic with username "{email}/token" and the token as password.
+    "email": "ops@mienne-sandbox.example",
+    "api_token": "zd_sandbox_api_token_0001",
+    # OAuth access token (Authorization: Bearer), acting as the same agent.
+    "oauth_token": "zd_sandbox_oauth_token_0001",
+    # The signing secret of the sandbox's webhooks (X-Zendesk-Webhook-Signature).
+    "webhook_secret": "zd_sandbox_webhook_signing_secret",
+}
+
+#: The sandbox agent behind the Zendesk credentials (comments' default author).
+ZENDESK_AGENT_ID = 900001

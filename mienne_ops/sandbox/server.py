@@ -6,6 +6,7 @@ Layout (a contract: tests, benchmarks and outside harnesses rely on it):
 - ``/netsuite/services/rest/record/v1/…``, ``/netsuite/services/rest/query/v1/suiteql``
 - ``/dcl/api/v1/…``                                           DCL Logistics
 - ``/stateset/…``                                             StateSet (stateset-node paths)
+- ``/zendesk/api/v2/…``                                       Zendesk Support
 - ``/_sandbox/…``                                             the control plane (see `control.py`)
 
 `SandboxServer` runs it over real HTTP in a background thread (tests, benchmarks); `serve` runs it
@@ -41,6 +42,7 @@ SYSTEM_MODULES = (
     "mienne_ops.sandbox.netsuite",
     "mienne_ops.sandbox.dcl",
     "mienne_ops.sandbox.stateset",
+    "mienne_ops.sandbox.zendesk",
 )
 
 

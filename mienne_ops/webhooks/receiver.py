@@ -5,6 +5,12 @@ the app secret, compared in constant time), then stores the event in the ledger 
 ``X-Shopify-Event-Id`` (the same across duplicate deliveries, so a duplicate is stored once) and
 answers 200 well inside Shopify's 5-second budget. A bad signature is answered 401 and never stored.
 Processing is the `shopify_orders_sensor`'s job; the reconciliation poll covers dropped deliveries.
+
+`POST /webhooks/zendesk` (when a Zendesk signing secret is given) checks
+``X-Zendesk-Webhook-Signature`` (base64 HMAC-SHA256 of signature timestamp + raw body, constant time)
+and refuses a ``X-Zendesk-Webhook-Signature-Timestamp`` more than 5 minutes away (a replay); the body
+is our trigger's JSON (see `sandbox/zendesk.py` `ticket_event_payload`). It is stored once per
+ticket event: ``<ticket>:ticket_created``, ``<ticket>:<event>:<comment_id>``, else per invocation.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from mienne_ops.integrations import zendesk
 from mienne_ops.integrations.shopify import verify_webhook
 from mienne_ops.ledger import Ledger
 
 log = logging.getLogger("mienne_ops.webhooks")
 
 
-def create_receiver_app(ledger: Ledger, shopify_secret: str) -> Starlette:
+def create_receiver_app(
+    ledger: Ledger, shopify_secret: str, *, zendesk_secret: str | None = None
+) -> Starlette:
     async def shopify_webhook(request: Request) -> JSONResponse:
         raw = await request.body()
         signature = request.headers.get("X-Shopify-Hmac-Sha256")
@@ -52,9 +61,53 @@ def create_receiver_app(ledger: Ledger, shopify_secret: str) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
-    return Starlette(
-        routes=[
-            Route("/webhooks/shopify", shopify_webhook, methods=["POST"]),
-            Route("/health", health, methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/webhooks/shopify", shopify_webhook, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ]
+    if zendesk_secret:
+        routes.append(
+            Route("/webhooks/zendesk", zendesk_webhook_route(ledger, zendesk_secret), methods=["POST"])
+        )
+    return Starlette(routes=routes)
+
+
+def zendesk_webhook_route(ledger: Ledger, secret: str):
+    async def zendesk_webhook(request: Request) -> JSONResponse:
+        raw = await request.body()
+        signature = request.headers.get("X-Zendesk-Webhook-Signature")
+        timestamp = request.headers.get("X-Zendesk-Webhook-Signature-Timestamp")
+        if not zendesk.verify_webhook(secret, raw, signature, timestamp):
+            log.warning("rejected a Zendesk webhook with an invalid or stale signature")
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        ticket_id = str(payload.get("ticket_id") or "").strip() if isinstance(payload, dict) else ""
+        if not ticket_id:
+            return JSONResponse({"error": "body has no ticket_id"}, status_code=400)
+        event = str(payload.get("event") or "ticket_event")
+        invocation = request.headers.get("X-Zendesk-Webhook-Invocation-Id") or ""
+        event_id = zendesk_event_id(ticket_id, event, payload.get("comment_id"), invocation)
+        if event_id is None:
+            return JSONResponse({"error": "missing X-Zendesk-Webhook-Invocation-Id"}, status_code=400)
+        stored = ledger.store_event(
+            "zendesk", event_id, event, payload, resource_id=ticket_id, triggered_at=timestamp
+        )
+        return JSONResponse({"stored": stored})
+
+    return zendesk_webhook
+
+
+def zendesk_event_id(ticket_id: str, event: str, comment_id: object, invocation_id: str) -> str | None:
+    """One inbox key per ticket event, the same for a duplicate invocation and for a retry.
+
+    A ticket is created once; a comment has its own id; anything else falls back to the invocation
+    id (the same across the retries of one invocation, new for a duplicate invocation).
+    """
+    if event == "ticket_created":
+        return f"{ticket_id}:ticket_created"
+    if comment_id not in (None, ""):
+        return f"{ticket_id}:{event}:{comment_id}"
+    return f"{ticket_id}:{event}:{invocation_id}" if invocation_id else None

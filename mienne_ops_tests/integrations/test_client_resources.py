@@ -9,6 +9,7 @@ from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource
 from mienne_ops.integrations.resource import ClientResource
 from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource
 from mienne_ops.integrations.stateset import StateSetClient, StateSetResource
+from mienne_ops.integrations.zendesk import ZendeskClient, ZendeskResource
 from mienne_ops.resources import LIVE_SWITCHES, build_resources
 
 DECLARED = {
@@ -16,6 +17,7 @@ DECLARED = {
     "netsuite": (NetSuiteResource, NetSuiteClient),
     "dcl": (DclResource, DclClient),
     "stateset": (StateSetResource, StateSetClient),
+    "zendesk": (ZendeskResource, ZendeskClient),
 }
 
 

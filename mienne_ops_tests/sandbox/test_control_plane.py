@@ -63,6 +63,13 @@ BAD_INPUT = [
     ("POST", "/shopify/limits", {"restore_rate": "fast"}),
     ("POST", "/shopify/orders", b"[1, 2"),
     ("POST", "/shopify/inventory", {"levels": [{"sku": 1}]}),
+    ("POST", "/zendesk/tickets", {"subject": "x", "body": "y"}),
+    ("POST", "/zendesk/tickets", {"requester_email": "a@b.c", "subject": "x", "body": "y", "tags": "t"}),
+    ("POST", "/zendesk/tickets", b"{"),
+    ("POST", "/zendesk/limits", {"account_per_minute": "lots"}),
+    ("POST", "/zendesk/limits", {"advance_seconds": 5}),
+    ("POST", "/zendesk/webhooks", {"url": 5}),
+    ("POST", "/zendesk/tickets/999/fill", {"count": 1}),
 ]
 
 
