@@ -17,20 +17,29 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import httpx
 
-from mienne_ops.errors import RemoteValidationError, TransientError
+from mienne_ops.domain.money import cents
+from mienne_ops.domain.shopify_money import (
+    OrderMoney,
+    OrderRefund,
+    SuggestedRefund,
+    SuggestedTransaction,
+)
+from mienne_ops.errors import NotFoundError, PermanentError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import STATS, HttpCore
 from mienne_ops.integrations.resource import ClientResource
 from mienne_ops.integrations.shopify_bulk import BulkQueries
 
 SYSTEM = "shopify"
 DEFAULT_API_VERSION = "2026-04"
-FRAGMENT_FILES = ("order_fields", "fulfillment_fields", "inventory_fields")
+FRAGMENT_FILES = ("order_fields", "fulfillment_fields", "inventory_fields", "money_fields")
 MAX_PAGE_SIZE = 250
 MAX_INVENTORY_QUANTITIES = 250  # inventorySetQuantities input-array limit
 
@@ -60,6 +69,19 @@ INVENTORY_ITEMS_PAGE = 40  # inventory items per page, each with its first 5 lev
 INVENTORY_ITEMS_BY_ID = 40  # items re-read by id per call (760)
 INVENTORY_LEVELS_PAGE = 100  # later pages of one item's levels (303)
 WEBHOOK_SUBSCRIPTIONS_PAGE = 100
+# Money (flow F): one order with its first 30 lines, 20 transactions and 3 refunds of 10 lines each
+# (555 points); the rest by the paging documents below.
+MONEY_LINE_ITEMS = 30
+MONEY_TRANSACTIONS = 20
+MONEY_REFUNDS = 3
+REFUND_LINES_READ = 10  # lines read with each refund (`$refundLines`)
+MONEY_LINES_PAGE = 100  # later pages of an order's lines (303)
+ALL_MONEY_TRANSACTIONS = 200  # a plain list: all of them when 20 came back (802)
+REFUND_IDS = 250  # every refund id of an order, when 3 came back (252)
+REFUNDS_BY_ID = 5  # refunds read by id per call (620)
+REFUND_LINES_PAGE = 100  # later pages of a refund's lines (603)
+REFUND_CREATE_LINES = 50  # lines read back with a created refund (376)
+CANCEL_JOB_POLLS = 20  # orderCancel job polls before giving up (about 30 s in all)
 
 _IDS = "gid://shopify/Node/0"  # any id: `nodes(ids:)` is priced by how many are sent
 SENT_VARIABLES: dict[str, dict[str, Any]] = {
@@ -82,6 +104,18 @@ SENT_VARIABLES: dict[str, dict[str, Any]] = {
     "inventory_items_by_id": {"ids": [_IDS] * INVENTORY_ITEMS_BY_ID},
     "inventory_item_levels": {"first": INVENTORY_LEVELS_PAGE},
     "webhook_subscriptions": {"first": WEBHOOK_SUBSCRIPTIONS_PAGE},
+    "order_money": {
+        "lineItems": MONEY_LINE_ITEMS,
+        "transactions": MONEY_TRANSACTIONS,
+        "refunds": MONEY_REFUNDS,
+        "refundLines": REFUND_LINES_READ,
+    },
+    "order_money_line_items": {"first": MONEY_LINES_PAGE},
+    "order_money_transactions": {"first": ALL_MONEY_TRANSACTIONS},
+    "order_refund_ids": {"first": REFUND_IDS},
+    "refunds_by_id": {"ids": [_IDS] * REFUNDS_BY_ID, "refundLines": REFUND_LINES_READ},
+    "refund_line_items": {"first": REFUND_LINES_PAGE},
+    "refund_create": {"refundLines": REFUND_CREATE_LINES},
 }
 
 
@@ -137,6 +171,9 @@ def document_names() -> list[str]:
 
 # -- ids and helpers ------------------------------------------------------------------------------
 def order_gid(order_id: int | str) -> str:
+    """``gid://shopify/Order/<id>`` for a numeric id (a GID is returned as it is)."""
+    if str(order_id).startswith("gid://"):
+        return str(order_id)
     return f"gid://shopify/Order/{order_id}"
 
 
@@ -618,6 +655,223 @@ class ShopifyClient(BulkQueries):
         result = data["inventorySetQuantities"] or {}
         group = result.get("inventoryAdjustmentGroup") or {}
         return {"changes": group.get("changes") or [], "user_errors": result.get("userErrors") or []}
+
+    # -- money: refunds and cancellations (flow F) ----------------------------------------------
+    def order_money(self, order_id: str) -> OrderMoney:
+        """One order's money: every line (refundable quantities), transaction and refund.
+
+        Raises `NotFoundError` when Shopify has no such order (or it is older than the app may read).
+        """
+        variables = {
+            "id": order_gid(order_id),
+            "lineItems": MONEY_LINE_ITEMS,
+            "transactions": MONEY_TRANSACTIONS,
+            "refunds": MONEY_REFUNDS,
+            "refundLines": REFUND_LINES_READ,
+        }
+        node = self._run("order_money", variables, record=str(order_id))["order"]
+        if node is None:
+            raise NotFoundError(
+                "order not found", system=SYSTEM, operation="order_money", record=str(order_id)
+            )
+        return OrderMoney.from_graphql(self._complete_money(node))
+
+    def _complete_money(self, node: dict) -> dict:
+        """Read what did not fit the order's first pages: lines, transactions, refunds and their lines."""
+        record = node["id"]
+        self._complete(node, "lineItems", "order_money_line_items", "order", MONEY_LINES_PAGE)
+        if len(node.get("transactions") or []) >= MONEY_TRANSACTIONS:
+            data = self._run(
+                "order_money_transactions", {"id": record, "first": ALL_MONEY_TRANSACTIONS}, record=record
+            )
+            node["transactions"] = (data.get("order") or node)["transactions"]
+            if len(node["transactions"]) >= ALL_MONEY_TRANSACTIONS:
+                raise RemoteValidationError(
+                    f"more than {ALL_MONEY_TRANSACTIONS - 1} transactions", system=SYSTEM,
+                    operation="order_money", record=record, code="too_many_transactions",
+                )  # fmt: skip
+        refunds = list(node.get("refunds") or [])
+        if len(refunds) >= MONEY_REFUNDS:
+            data = self._run("order_refund_ids", {"id": record, "first": REFUND_IDS}, record=record)
+            known = {r["id"] for r in refunds}
+            missing = [
+                r["id"] for r in (data.get("order") or {}).get("refunds") or [] if r["id"] not in known
+            ]
+            for start in range(0, len(missing), REFUNDS_BY_ID):
+                variables = {"ids": missing[start : start + REFUNDS_BY_ID], "refundLines": REFUND_LINES_READ}
+                found = self._run("refunds_by_id", variables, record=record)
+                refunds.extend(n for n in found["nodes"] if n)
+        for refund in refunds:
+            self._complete_refund(refund)
+        node["refunds"] = sorted(refunds, key=lambda r: (r["createdAt"], r["id"]))
+        return node
+
+    def _complete_refund(self, refund: dict) -> dict:
+        self._complete(refund, "refundLineItems", "refund_line_items", "refund", REFUND_LINES_PAGE)
+        for field in ("refundShippingLines", "transactions"):
+            if ((refund.get(field) or {}).get("pageInfo") or {}).get("hasNextPage"):
+                # Five shipping lines or ten transactions in one refund: never seen; refuse a half read.
+                raise RemoteValidationError(
+                    f"refund has more {field} than one page", system=SYSTEM, operation="order_money",
+                    record=refund["id"], code="too_many_refund_parts",
+                )  # fmt: skip
+        return refund
+
+    def suggested_refund(
+        self,
+        order_id: str,
+        *,
+        lines: list[tuple[str, int]],
+        refund_shipping: bool = False,
+        shipping_amount: Decimal | None = None,
+    ) -> SuggestedRefund:
+        """Shopify's calculation of refunding ``lines`` ((line item GID, quantity)) and shipping
+        (all that is left, or ``shipping_amount``); nothing is persisted."""
+        variables: dict[str, Any] = {
+            "id": order_gid(order_id),
+            "refundLineItems": [{"lineItemId": gid, "quantity": int(q)} for gid, q in lines],
+            "refundShipping": bool(refund_shipping),
+            "shippingAmount": str(cents(shipping_amount)) if shipping_amount is not None else None,
+        }
+        order = self._run("suggested_refund", variables, record=str(order_id))["order"]
+        if order is None:
+            raise NotFoundError(
+                "order not found", system=SYSTEM, operation="suggested_refund", record=str(order_id)
+            )
+        return SuggestedRefund.from_graphql(order["suggestedRefund"])
+
+    def create_refund(
+        self,
+        order_id: str,
+        *,
+        lines: list[tuple[str, int]],
+        shipping_amount: Decimal | None,
+        transactions: list[SuggestedTransaction],
+        note: str,
+        notify: bool,
+        restock: bool,
+        idempotency_key: str,
+    ) -> OrderRefund:
+        """``refundCreate`` under ``@idempotent(key: idempotency_key)``.
+
+        The key is the caller's, derived from its request: a resend with the same key and the same
+        arguments (a transport retry here, or the caller's retry after an ambiguous failure) gets the
+        first refund back and refunds nothing twice. ``transactions`` are usually the suggested ones
+        (each becomes a REFUND against its parent payment). ``restock`` puts the units back in stock
+        as CANCEL (unfulfilled units only: goods that shipped come back through returns). Userrors
+        (above refundable, bad quantity, above a payment's remainder) raise `RemoteValidationError`.
+        """
+        order = order_gid(order_id)
+        payload: dict[str, Any] = {
+            "orderId": order,
+            "note": note,
+            "notify": bool(notify),
+            "refundLineItems": [
+                {"lineItemId": gid, "quantity": int(q), "restockType": "CANCEL" if restock else "NO_RESTOCK"}
+                for gid, q in lines
+            ],
+            "transactions": [
+                {
+                    "orderId": order,
+                    "gateway": t.gateway,
+                    "kind": "REFUND",
+                    "amount": str(cents(t.amount)),
+                    **({"parentId": t.parent_gid} if t.parent_gid else {}),
+                }
+                for t in transactions
+                if t.amount > 0
+            ],
+        }
+        if shipping_amount is not None:
+            payload["shipping"] = {"amount": str(cents(shipping_amount))}
+        variables = {"input": payload, "key": idempotency_key, "refundLines": REFUND_CREATE_LINES}
+        data = self._run("refund_create", variables, record=str(order_id))
+        result = data.get("refundCreate") or {}
+        user_errors(result, "refund_create", str(order_id))
+        return OrderRefund.from_graphql(self._complete_refund(result["refund"]))
+
+    def cancel_order(
+        self,
+        order_id: str,
+        *,
+        reason: str,
+        refund: bool,
+        restock: bool,
+        notify_customer: bool,
+        staff_note: str | None = None,
+    ) -> None:
+        """``orderCancel`` (2026-04: ``refundMethod.originalPaymentMethodsRefund``), then wait for its job.
+
+        ``reason`` is an `OrderCancelReason` (customer, declined, fraud, inventory, staff, other). An
+        order already cancelled raises `PermanentError` with code ``already_cancelled`` (also what a
+        resend of our own cancel after a lost answer sees); other refusals (fulfilled items, …)
+        `RemoteValidationError` with Shopify's code. Returns once the order is cancelled; a job
+        still running after the polls raises `TransientError` (``cancel_pending``).
+        """
+        record = str(order_id)
+        variables = {
+            "orderId": order_gid(order_id),
+            "reason": reason.upper(),
+            "refundMethod": {"originalPaymentMethodsRefund": True} if refund else None,
+            "restock": bool(restock),
+            "notifyCustomer": bool(notify_customer),
+            "staffNote": staff_note,
+        }
+        payload = self._run("order_cancel", variables, record=record).get("orderCancel") or {}
+        problems = payload.get("orderCancelUserErrors") or []
+        if problems:
+            if self._cancelled(order_id):
+                raise PermanentError(
+                    "order is already cancelled", system=SYSTEM, operation="order_cancel", record=record,
+                    code="already_cancelled",
+                )  # fmt: skip
+            rendered = "; ".join(
+                f"{'.'.join(e.get('field') or []) or 'base'}: {e.get('message')}" for e in problems
+            )
+            raise RemoteValidationError(
+                rendered, system=SYSTEM, operation="order_cancel", record=record, code=problems[0].get("code")
+            )
+        job = payload.get("job") or {}
+        self._wait_for_cancel(order_id, job.get("id") if not job.get("done") else None)
+
+    def _cancelled(self, order_id: str) -> bool:
+        node = self._run("order_cancelled_at", {"id": order_gid(order_id)}, record=str(order_id))["order"]
+        return bool(node and node.get("cancelledAt"))
+
+    def _wait_for_cancel(self, order_id: str, job_id: str | None) -> None:
+        """Poll the cancel job (bounded, growing waits), then confirm the order says cancelled."""
+        delay = 0.2
+        for _ in range(CANCEL_JOB_POLLS if job_id else 0):
+            job = self._run("job", {"id": job_id}, record=str(order_id)).get("job")
+            if job is None or job.get("done"):
+                break
+            self.core.sleep(delay)
+            delay = min(delay * 1.5, 3.0)
+        else:
+            if job_id:
+                raise TransientError(
+                    "the cancel job is still running", system=SYSTEM, operation="order_cancel",
+                    record=str(order_id), code="cancel_pending",
+                )  # fmt: skip
+        if not self._cancelled(order_id):
+            raise RemoteValidationError(
+                "the cancel job finished but the order is not cancelled", system=SYSTEM,
+                operation="order_cancel", record=str(order_id), code="cancel_failed",
+            )  # fmt: skip
+
+    def iter_refunds(self, *, created_since: datetime) -> Iterator[tuple[OrderMoney, OrderRefund]]:
+        """(order, refund) for every refund created since ``created_since``, for the reconciliation.
+
+        Orders are found by ``updated_at`` (a refund updates its order), any status; each is read
+        whole (`order_money`) and only its refunds created since are yielded.
+        """
+        since = created_since if created_since.tzinfo else created_since.replace(tzinfo=UTC)
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for order_id in self.iter_order_ids(f"updated_at:>='{stamp}' status:any"):
+            money = self.order_money(order_id)
+            for refund in money.refunds:
+                if refund.created_at >= since:
+                    yield money, refund
 
     # -- webhooks -------------------------------------------------------------------------------
     def list_webhook_subscriptions(self, topic: str | None = None, uri: str | None = None) -> list[dict]:

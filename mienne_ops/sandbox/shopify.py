@@ -10,7 +10,13 @@ Control plane (a contract used by outside harnesses), under ``/_sandbox/shopify`
 
 - ``POST /orders``               one REST/webhook-shape order (or ``{"order": {...}}``) -> 201
   ``{"id", "name", "admin_graphql_api_id"}``; fires orders/create, orders/paid, orders/updated
-- ``POST /orders/{id}/cancel``   cancel (``{"reason": "customer"}`` optional); fires orders/cancelled
+- ``POST /orders/{id}/cancel``   cancel now, as the merchant does in the admin (``{"reason": "customer",
+  "refund": true, "restock": false}`` all optional); fires refunds/create (when money goes back),
+  orders/cancelled, orders/updated
+- ``POST /orders/{id}/refunds``  a merchant's admin refund ``{"lines": [{"sku", "quantity"}], "shipping":
+  "5.00", "note", "restock", "amount"}`` -> 201 ``{"refund"}``; the refundCreate path, fires refunds/create
+- ``POST /jobs``                 ``{"cancel_job_requests": n}``: an orderCancel job is done after n later
+  API requests (default 1; 0 = done at once)
 - ``POST /limits``               ``{"plan": "standard"}`` (advanced, plus, enterprise) and/or
   ``{"restore_rate": 100, "bucket_size": 2000}``
 - ``POST /webhooks/redeliver``   resend every logged delivery (same event ids)
@@ -75,6 +81,7 @@ from mienne_ops.sandbox.shopify_graphql import (
     resolve_field,
 )
 from mienne_ops.sandbox.shopify_inventory import InventoryResolvers, ShopifyInventory
+from mienne_ops.sandbox.shopify_money_desk import MoneyDesk, RefundResolvers
 from mienne_ops.sandbox.shopify_orders import (
     UserErrors,
     default_transactions,
@@ -95,6 +102,7 @@ from mienne_ops.sandbox.shopify_orders import (
     shop_time,
     tag_list,
 )
+from mienne_ops.sandbox.shopify_refunds import ensure_money_records
 
 log = logging.getLogger("mienne_ops.sandbox.shopify")
 
@@ -155,7 +163,7 @@ class Delivery:
     attempt: int = field(default=0, compare=False)
 
 
-class Sandbox(SystemSandbox):
+class Sandbox(MoneyDesk, SystemSandbox):
     name = SYSTEM
 
     def __init__(self, world, faults) -> None:
@@ -184,6 +192,8 @@ class Sandbox(SystemSandbox):
         return [
             Route("/orders", self._inject_route, methods=["POST"]),
             Route("/orders/{order_id:int}/cancel", self._cancel_route, methods=["POST"]),
+            Route("/orders/{order_id:int}/refunds", self._refund_route, methods=["POST"]),
+            Route("/jobs", self._jobs_route, methods=["POST"]),
             Route("/fulfillment_orders/{fo_id:int}/status", self._fo_status_route, methods=["POST"]),
             Route("/orders/{order_id:int}/edit", self._edit_route, methods=["POST"]),
             Route("/limits", self._limits_route, methods=["POST"]),
@@ -197,6 +207,7 @@ class Sandbox(SystemSandbox):
         self.catalog = catalog
         self.world.clear_system(SYSTEM)
         self.bucket.configure(*PLANS["standard"])
+        self.cancel_job_requests = 1
         self.inventory.reset(catalog)
         self.bulk.reset()
         with self._queue_cond:
@@ -212,7 +223,7 @@ class Sandbox(SystemSandbox):
             # For assertions: tags as a list (the REST comma string stays in `tags_string`).
             view["tags"], view["tags_string"] = tag_list(order.get("tags")), order.get("tags") or ""
             view["fulfillment_orders"] = order["_fulfillment_orders"]
-            view["transactions"] = order["_transactions"]
+            view["transactions"] = order.get("_transactions") or []
             orders.append(view)
         with self._log_lock:
             log_count = len(self.delivery_log)
@@ -330,6 +341,7 @@ class Sandbox(SystemSandbox):
                 ],
                 "extensions": {"cost": self._cost(cost, None)},
             }
+        self.run_due_jobs()  # an orderCancel job finishes between requests, as a background job does
         root = Resolvers(self)
         root.version = version
         root.origin = origin
@@ -460,34 +472,16 @@ class Sandbox(SystemSandbox):
     def load_order(self, order_id: int) -> dict[str, Any] | None:
         """One stored order; SCHEDULED fulfillment orders whose time has come are opened on the way."""
         order = self.world.get(SYSTEM, "order", order_id)
-        if order is not None and open_due_schedules(order, self.world.now()):
+        if order is None:
+            return None
+        derived = ensure_money_records(order, lambda: self.money_id("transaction"))
+        if open_due_schedules(order, self.world.now()) or derived:
             self.world.put(SYSTEM, "order", order_id, order)
         return order
 
     def save_order(self, order: dict[str, Any]) -> None:
         order["updated_at"] = shop_time(self.world.now())
         self.world.put(SYSTEM, "order", order["id"], order)
-
-    def cancel_order(self, order_id: int, reason: str = "customer", refund: bool = True) -> None:
-        """Cancel an order (control plane and `orderCancel`); raises UserErrors when not allowed."""
-        with self.world.tx():
-            order = self.load_order(order_id)
-            if order is None:
-                raise UserErrors(["orderId"], "Order does not exist", "NOT_FOUND")
-            if order.get("cancelled_at"):
-                raise UserErrors(["orderId"], "Order has already been cancelled", "INVALID")
-            if order.get("fulfillment_status") in ("fulfilled", "partial"):
-                raise UserErrors(["orderId"], "Cannot cancel an order with fulfilled items", "INVALID")
-            now = shop_time(self.world.now())
-            order["cancelled_at"] = order["closed_at"] = now
-            order["cancel_reason"] = reason.lower()
-            paid = order["financial_status"] in ("paid", "partially_refunded")
-            order["financial_status"] = "refunded" if paid and refund else "voided" if not paid else "paid"
-            for fo in order["_fulfillment_orders"]:
-                fo["status"], fo["supported_actions"], fo["updated_at"] = "closed", [], now
-            self.save_order(order)
-        self.emit("orders/cancelled", public_order(order))
-        self.emit("orders/updated", public_order(order))
 
     def edit_order(
         self,
@@ -723,12 +717,41 @@ class Sandbox(SystemSandbox):
         raw = await request.body()
         body = json.loads(raw) if raw else {}
         try:
-            self.cancel_order(request.path_params["order_id"], body.get("reason", "customer"))
+            self.cancel_order(
+                request.path_params["order_id"],
+                body.get("reason", "customer"),
+                bool(body.get("refund", True)),
+                restock=bool(body.get("restock", False)),
+                staff_note=body.get("staff_note"),
+            )
         except UserErrors as error:
             status = 404 if error.errors[0]["code"] == "NOT_FOUND" else 422
             return JSONResponse({"errors": {"base": [str(error)]}}, status_code=status)
         order = self.load_order(request.path_params["order_id"]) or {}
         return JSONResponse({"order": public_order(order)})
+
+    async def _refund_route(self, request: Request) -> JSONResponse:
+        """A merchant's refund in the Shopify admin: ``{"lines": [{"sku", "quantity"}], "shipping":
+        "5.00", "note", "restock", "amount"}`` (all optional) -> 201 ``{"refund": REST refund}``."""
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            return JSONResponse({"errors": "body must be JSON"}, status_code=400)
+        try:
+            refund = self.admin_refund(request.path_params["order_id"], body)
+        except UserErrors as error:
+            status = 404 if error.errors[0].get("code") == "NOT_FOUND" else 422
+            fields = {".".join(e["field"] or ["base"]): [e["message"]] for e in error.errors}
+            return JSONResponse({"errors": fields}, status_code=status)
+        return JSONResponse({"refund": refund}, status_code=201)
+
+    async def _jobs_route(self, request: Request) -> JSONResponse:
+        """``{"cancel_job_requests": n}``: an orderCancel job is done after n later API requests
+        (0 = done in the mutation's own answer; default 1)."""
+        body = json.loads(await request.body() or b"{}")
+        self.cancel_job_requests = max(0, int(body.get("cancel_job_requests", self.cancel_job_requests)))
+        return JSONResponse({"cancel_job_requests": self.cancel_job_requests})
 
     async def _limits_route(self, request: Request) -> JSONResponse:
         """``{"plan": "standard"|"advanced"|"plus"|"enterprise"}`` and/or explicit numbers.
@@ -772,7 +795,7 @@ class Sandbox(SystemSandbox):
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 
-class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
+class Resolvers(RefundResolvers, FulfillmentResolvers, InventoryResolvers, BulkResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -808,6 +831,8 @@ class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
         now = self.world.now()
         for order in orders:  # a SCHEDULED fulfillment order opens by itself once its time comes
             open_due_schedules(order, now)
+            if ensure_money_records(order, lambda: self.sandbox.money_id("transaction")):
+                self.world.put(SYSTEM, "order", order["id"], order)  # stored before refunds existed
         orders.sort(key=key, reverse=bool(reverse))
         return connection(
             orders,
@@ -898,19 +923,6 @@ class Resolvers(FulfillmentResolvers, InventoryResolvers, BulkResolvers):
         }
         self.world.put(SYSTEM, "webhook_subscription", sub_id, sub)
         return {"webhookSubscription": _subscription_node(sub), "userErrors": []}
-
-    def orderCancel(self, info, orderId, reason, restock, refund=None, notifyCustomer=None, **_) -> dict:
-        number = parse_gid(orderId, "Order")
-        try:
-            self.sandbox.cancel_order(number or 0, reason, refund is not False)
-        except UserErrors as error:
-            return {
-                "job": None,
-                "orderCancelUserErrors": error.errors,
-                "userErrors": [{"field": e["field"], "message": e["message"]} for e in error.errors],
-            }
-        job = {"id": gid("Job", str(uuid.uuid4())), "done": True}
-        return {"job": job, "orderCancelUserErrors": [], "userErrors": []}
 
 
 def _subscription_node(sub: dict[str, Any]) -> dict[str, Any]:

@@ -174,6 +174,15 @@ class ShopifyInventory:
     # -- Shopify's own decrement ------------------------------------------------------------------
     def record_sale(self, order: dict[str, Any]) -> None:
         """An order lowers ``available`` where each line is assigned (may go below zero: oversold)."""
+        self._move(
+            order, {line["id"]: -int(line.get("quantity") or 0) for line in order.get("line_items", [])}
+        )
+
+    def record_restock(self, order: dict[str, Any], units: dict[int, int]) -> None:
+        """Refunded or cancelled units put back into ``available`` where their lines were assigned."""
+        self._move(order, {line_id: abs(count) for line_id, count in units.items()})
+
+    def _move(self, order: dict[str, Any], deltas: dict[int, int]) -> None:
         located = {
             fo_line["line_item_id"]: fo["assigned_location_id"]
             for fo in order.get("_fulfillment_orders") or []
@@ -182,6 +191,8 @@ class ShopifyInventory:
         now = shop_time(self.world.now())
         with self.world.tx() as conn:
             for line in order.get("line_items", []):
+                if not deltas.get(line["id"]):
+                    continue
                 item = conn.execute(
                     "SELECT id FROM shopify_inventory_items WHERE (sku = ? OR variant_id = ?) "
                     "AND requires_components = 0",
@@ -190,10 +201,10 @@ class ShopifyInventory:
                 if item is None:
                     continue
                 conn.execute(
-                    "UPDATE shopify_inventory_levels SET available = available - ?, updated_at = ? "
+                    "UPDATE shopify_inventory_levels SET available = available + ?, updated_at = ? "
                     "WHERE item_id = ? AND location_id = ?",
                     (
-                        int(line.get("quantity") or 0),
+                        deltas[line["id"]],
                         now,
                         item["id"],
                         located.get(line["id"], order.get("location_id")),

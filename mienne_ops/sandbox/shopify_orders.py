@@ -176,6 +176,10 @@ def recompute_current_totals(order: dict[str, Any]) -> None:
     for ship in order.get("shipping_lines") or []:
         shipping += Decimal(str(ship.get("discounted_price", ship.get("price")) or "0"))
         tax += sum((Decimal(str(t.get("price") or "0")) for t in ship.get("tax_lines") or []), Decimal(0))
+    for refund in order.get("refunds") or []:  # refunded shipping leaves the current total too
+        for refunded in refund.get("refund_shipping_lines") or []:
+            shipping -= Decimal(refunded["subtotal_amount_set"]["shop_money"]["amount"])
+            tax -= Decimal(refunded["tax_amount_set"]["shop_money"]["amount"])
     total = lines_net + shipping + (Decimal("0") if order["taxes_included"] else tax)
     order["current_subtotal_price"] = money(lines_net)
     order["current_total_tax"] = money(tax)
@@ -286,6 +290,8 @@ def line_item_node(line: dict[str, Any], catalog: Catalog, currency: str) -> dic
         "variantTitle": line.get("variant_title"),
         "quantity": line["quantity"],
         "currentQuantity": line.get("current_quantity", line["quantity"]),
+        # Refunded and edited-away units are no longer refundable (shopify_refunds).
+        "refundableQuantity": line.get("current_quantity", line["quantity"]),
         "unfulfilledQuantity": line.get("fulfillable_quantity", 0),
         "requiresShipping": line.get("requires_shipping", True),
         "isGiftCard": line.get("gift_card", False),
@@ -573,6 +579,8 @@ def location_node(location) -> dict[str, Any]:
 
 def order_node(order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     """The stored REST order in GraphQL shape (the fields of the shared `OrderFields` and more)."""
+    from mienne_ops.sandbox import shopify_refunds as money_rules  # it builds on this module
+
     currency = order["currency"]
     customer = order.get("customer")
     shipping_total = order.get("total_shipping_price_set")
@@ -652,17 +660,14 @@ def order_node(order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
             }
             for s in order.get("shipping_lines") or []
         ],
-        "transactions": [
-            {
-                "__typename": "OrderTransaction",
-                "id": gid("OrderTransaction", tx["id"]),
-                "kind": tx["kind"].upper(),
-                "status": tx["status"].upper(),
-                "gateway": tx.get("gateway"),
-                "amountSet": money_bag(None, tx["amount"], tx.get("currency") or currency),
-            }
-            for tx in order.get("_transactions", [])
-        ],
+        "transactions": [money_rules.transaction_node(tx, order) for tx in order.get("_transactions") or []],
+        "refunds": [money_rules.refund_node(r, order, catalog) for r in order.get("refunds") or []],
+        "totalRefundedSet": money_bag(None, money_rules.total_refunded(order), currency),
+        "totalReceivedSet": money_bag(None, money_rules.total_received(order), currency),
+        "netPaymentSet": money_bag(
+            None, money_rules.total_received(order) - money_rules.total_refunded(order), currency
+        ),
+        "suggestedRefund": lambda info, **args: money_rules.suggested_refund_node(order, args, catalog),
         "lineItems": [line_item_node(li, catalog, currency) for li in order["line_items"]],
         "fulfillmentOrders": [
             fulfillment_order_node(fo, order, catalog) for fo in order["_fulfillment_orders"]
