@@ -85,6 +85,21 @@ class BusinessRules(dg.ConfigurableResource):
     # Must match NetSuite's setup: a sublist the form lacks is dropped with its tracking numbers.
     netsuite_package_sublists: dict[str, str] = {}
     notify_customer_on_fulfillment: bool = False
+    # What flow C bills a shipped sales order with: "cashSale" (prepaid web orders) or "invoice"
+    # (customers on terms); either is keyed by externalId (cashsale-so-<id> / invoice-so-<id>).
+    billing_record: str = "cashSale"
+    # Books side of refunds (domain/refund_books.py, README "Refunds in NetSuite"). "cash_sale":
+    # the cash sale / invoice is transformed into the cash refund / credit memo; "return_authorization":
+    # sales order -> approved RMA (no receipt) -> cash refund / credit memo, for accounts where the
+    # direct transform is refused.
+    netsuite_refund_source: str = "cash_sale"
+    # Shipping refunded on this service item's line instead of the `shippingCost` header field
+    # (accounts whose cash refund / credit memo forms have no shipping cost); None = the header field.
+    refund_shipping_item_id: int | None = None
+    # Refunds of an amount without lines, and the cents a rate cannot carry (10.00 over 3 units).
+    refund_adjustment_item_id: int | None = 907
+    # Payment method of customer refunds paying out credit memos (None = the form's default).
+    customer_refund_payment_method_id: int | None = None
     # Flow D: inbound (POs / TOs -> DCL ASNs, DCL receipts -> item receipts)
     inbound_orders_per_run: int = 50
     inbound_receipts_lookback_days: int = 2

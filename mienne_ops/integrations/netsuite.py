@@ -11,8 +11,9 @@ process from exhausting the pool by itself.
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
-from datetime import datetime
+from collections.abc import Callable, Generator, Iterator
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -20,8 +21,9 @@ import httpx
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256
 from oauthlib.oauth1 import Client as OAuth1Client
 
+from mienne_ops.domain.money import wire
 from mienne_ops.domain.suiteql_rows import RowT, UnreadableRow, parse_row
-from mienne_ops.errors import PermanentError
+from mienne_ops.errors import AmbiguousWriteError, PermanentError, RemoteValidationError
 from mienne_ops.integrations.http import HttpCore, RetryPolicy
 from mienne_ops.integrations.resource import ClientResource
 
@@ -279,6 +281,103 @@ class NetSuiteClient:
             json=body,
         )
         return self._new_id(response, f"transform {source_type}->{target_type}")
+
+    # -- cancellations and refunds ------------------------------------------------------------------
+    def close_sales_order(self, sales_order_id: str) -> bool:
+        """Close every open line of the sales order (NetSuite's way to cancel it, netsuite.md §7);
+        False when no line was open (already closed: nothing to do)."""
+        record = self.get("salesOrder", sales_order_id, expand=True)
+        lines = (record.get("item") or {}).get("items") or []
+        open_lines = [{"line": line["line"], "isClosed": True} for line in lines if not line.get("isClosed")]
+        if not open_lines:
+            return False
+        self.patch("salesOrder", sales_order_id, {"item": {"items": open_lines}})
+        return True
+
+    def cash_refund(self, *, source: tuple[str, str], external_id: str, body: dict) -> str:
+        """Transform ``source`` = (recordType, id) into a cash refund, once per ``external_id``."""
+        return self._transform_once(source, "cashRefund", "CashRfnd", external_id, body)
+
+    def credit_memo(self, *, source: tuple[str, str], external_id: str, body: dict) -> str:
+        """Transform ``source`` = (recordType, id) into a credit memo, once per ``external_id``."""
+        return self._transform_once(source, "creditMemo", "CustCred", external_id, body)
+
+    def return_authorization(self, *, source: tuple[str, str], external_id: str, body: dict) -> str:
+        """Transform ``source`` (a sales order, cash sale or invoice) into an RMA, once per id."""
+        return self._transform_once(source, "returnAuthorization", "RtnAuth", external_id, body)
+
+    def customer_refund(
+        self,
+        *,
+        external_id: str,
+        customer_id: str,
+        credit_memo_id: str,
+        amount: Decimal,
+        payment_method_id: str | None = None,
+    ) -> str:
+        """Pay out ``amount`` of a credit memo (``POST customerRefund`` with the apply sublist of
+        netsuite.md §9.4), once per ``external_id``."""
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "customer": {"id": str(customer_id)},
+            "apply": {"items": [{"doc": {"id": str(credit_memo_id)}, "apply": True, "amount": wire(amount)}]},
+        }
+        if payment_method_id is not None:
+            body["paymentMethod"] = {"id": str(payment_method_id)}
+        return self._once("CustRfnd", external_id, lambda: self.create("customerRefund", body))
+
+    def refunds_between(self, start: date, end: date) -> list[dict]:
+        """Cash refunds and customer refunds dated in ``[start, end)``: ``id``, ``type``
+        (``CashRfnd`` / ``CustRfnd``), ``externalId``, ``tranDate`` (ISO), ``total`` (a positive
+        decimal string; the sign NetSuite gives refunds is not relied on) and ``memo``."""
+        query = (
+            f"SELECT t.id, t.type, t.externalid, {suiteql_date('t.trandate', 'trandate')}, "
+            "ABS(t.foreigntotal) AS total, t.memo FROM transaction t "
+            "WHERE t.type IN ('CashRfnd', 'CustRfnd') "
+            f"AND t.trandate >= TO_DATE('{start.isoformat()}', 'YYYY-MM-DD') "
+            f"AND t.trandate < TO_DATE('{end.isoformat()}', 'YYYY-MM-DD') ORDER BY t.id"
+        )
+        return [
+            {
+                "id": row["id"],
+                "type": row["type"],
+                "externalId": row["externalid"],
+                "tranDate": row["trandate"],
+                "total": str(Decimal(row["total"] or "0").quantize(Decimal("0.01"))),
+                "memo": row["memo"],
+            }
+            for row in self.suiteql(query)
+        ]
+
+    def _transform_once(
+        self, source: tuple[str, str], target: str, type_code: str, external_id: str, body: dict
+    ) -> str:
+        source_type, source_id = source
+        payload = {**body, "externalId": external_id}
+        return self._once(
+            type_code,
+            external_id,
+            lambda: self.transform(source_type, source_id, target, payload, record=external_id),
+        )
+
+    def _once(self, type_code: str, external_id: str, write: Callable[[], str]) -> str:
+        """Write a record keyed by its externalId at most once.
+
+        NetSuite has no idempotency key for synchronous writes (netsuite.md §13): the record is
+        looked up by externalId first, and again after a failure whose outcome is unknown (a lost
+        answer) or a refusal (a concurrent writer may have won: NetSuite refuses the duplicate,
+        with a code the docs do not name, so the client looks instead of branching on it).
+        """
+        existing = self.find_by_external_id(type_code, external_id)
+        if existing is not None:
+            return existing
+        try:
+            return write()
+        except (AmbiguousWriteError, RemoteValidationError):
+            found = self.find_by_external_id(type_code, external_id)
+            if found is None:
+                raise
+            return found
 
     @staticmethod
     def _new_id(response: httpx.Response, operation: str) -> str:

@@ -91,6 +91,8 @@ SERVICE_ITEMS = (
     ServiceItem("duty", "SHOPIFY-DUTIES", 904, "NonInvtPart"),
     ServiceItem("gift_card_sale", "SHOPIFY-GIFT-CARD-SALE", 905, "NonInvtPart"),
     ServiceItem("rounding", "SHOPIFY-ROUNDING", 906, "NonInvtPart"),
+    ServiceItem("refund_adjustment", "REFUND-ADJUSTMENT", 907, "NonInvtPart"),
+    ServiceItem("shipping_refund", "SHIPPING-REFUND", 908, "NonInvtPart"),
 )
 
 

@@ -21,6 +21,9 @@ Control routes (under ``/_sandbox/netsuite``):
   `netsuite_store.AccountSettings`; all off on reset)
 - ``POST /preferences`` ``{"date_format": "D/M/YYYY"}`` sets the account's date format preference, which
   shapes every date SuiteQL returns (back to ``M/D/YYYY`` on reset); ``GET`` reads it
+- returns and refunds (RMA, cash refund, credit memo, customer refund): see `netsuite_refunds`; the
+  ``/account`` knobs ``direct_refund_transforms`` and ``refund_shipping_cost`` play NetSuite's
+  unconfirmed answers (both on by default)
 - ``POST /sales_orders/{id}/cancel`` closes every line (C Cancelled, or H Closed if partly shipped)
 - ``POST /inventory`` ``{"item": id, "location": id, "quantityonhand": n}`` sets a stock level
 - purchase / transfer orders and item receipts: see `netsuite_inbound` (create, close, receive)
@@ -47,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mienne_ops.sandbox import netsuite_dates as dates
 from mienne_ops.sandbox import netsuite_inbound as inbound
 from mienne_ops.sandbox import netsuite_records as records
+from mienne_ops.sandbox import netsuite_refunds as refunds
 from mienne_ops.sandbox import netsuite_store as store
 from mienne_ops.sandbox import netsuite_suiteql as suiteql
 from mienne_ops.sandbox.base import SystemSandbox
@@ -397,6 +401,8 @@ class Sandbox(SystemSandbox):
             return records.create_sales_order(ctx, body, external_id)
         if record_type == "customer":
             return records.write_customer(ctx, body, None, external_id)
+        if record_type == "customerRefund":
+            return refunds.create_customer_refund(ctx, body, external_id)
         if record_type in store.TRANSACTION_TYPES:
             raise NsError(400, "USER_ERROR", f"Create {record_type} records by transforming their source.")
         raise NsError(404, "NONEXISTENT_ID", f"Record type '{record_type}' does not exist.")
@@ -627,6 +633,7 @@ class Sandbox(SystemSandbox):
                 ],
                 "concurrency_limit": self.concurrency_limit,
                 **inbound.state(conn),
+                **refunds.state(conn),
             }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from mienne_ops.sandbox import netsuite_refunds as refunds
 from mienne_ops.sandbox.netsuite_store import (
     CUSTOMER_FIELDS,
     ITEM_RECORD_TYPES,
@@ -347,6 +348,12 @@ def update_simple_transaction(ctx: Ctx, row: sqlite3.Row, body: dict[str, Any], 
     for name in ("memo", "tranDate", "shippedDate"):
         if name in body:
             header[name] = body[name]
+    if row["type"] == "RtnAuth" and "orderStatus" in body:
+        letter = ref_id(body["orderStatus"])
+        if row["status"] != "A" or letter not in ("A", "B"):
+            raise NsError(400, "INVALID_CONTENT", f"Invalid orderStatus {letter!r}.", "orderStatus")
+        header["orderStatus"] = {"id": letter}
+        ctx.conn.execute("UPDATE ns_transaction SET status = ? WHERE id = ?", (letter, row["id"]))
     if row["type"] == "ItemShip" and "shipStatus" in body:
         letter = ref_id(body["shipStatus"])
         if letter not in ("A", "B", "C"):
@@ -368,6 +375,8 @@ def update_simple_transaction(ctx: Ctx, row: sqlite3.Row, body: dict[str, Any], 
 
 
 def transform(ctx: Ctx, source_type: str, source_ref: str, target: str, body: dict[str, Any]) -> int:
+    if refunds.handles(source_type, target):
+        return refunds.transform(ctx, source_type, source_ref, target, body)
     if source_type != "salesOrder" or target not in ("itemFulfillment", "cashSale", "invoice"):
         raise NsError(400, "INVALID_CONTENT", f"Transform from {source_type} to {target} is not supported.")
     order = load_transaction(ctx.conn, "salesOrder", source_ref)
@@ -507,6 +516,7 @@ def bill(ctx: Ctx, order: sqlite3.Row, target: str, body: dict[str, Any]) -> int
             (str(quantity), order["id"], row["id"]),
         )
     refresh_total(ctx.conn, new_id)
+    refunds.bill_shipping(ctx.conn, order, new_id)
     refresh_sales_order(ctx, order["id"])
     return new_id
 
@@ -749,7 +759,9 @@ class Renderer:
             "entity": self.ref("customer", row["entity"]),
             "status": self.enum(
                 status_name(row["type"], row["status"]), status_name(row["type"], row["status"])
-            ),
+            )
+            if row["status"]
+            else None,
             "memo": row["memo"],
             "location": self.ref("location", row["location"]),
             "shipMethod": self.ref("shipItem", row["shipmethod"]),
@@ -779,7 +791,9 @@ class Renderer:
                 if address in header:
                     fields[address] = header[address] if self.expand else self._links(row, address)
             return fields
-        fields = {"createdFrom": self.ref(row["rectype"] and "salesOrder", row["createdfrom"])}
+        fields = {"createdFrom": self.ref(self._source_type(row["createdfrom"]), row["createdfrom"])}
+        if row["type"] in refunds.REFUND_STATE_KEYS:
+            fields.update(refunds.render_fields(self.ctx.conn, row, header))
         payment_method = ref_id(header.get("paymentMethod"))
         if row["type"] == "CashSale" and payment_method is not None:
             name = PAYMENT_METHODS.get(int(payment_method), "")
@@ -788,6 +802,12 @@ class Renderer:
             fields["shipStatus"] = self.enum(row["status"], status_name("ItemShip", row["status"]))
             fields["shippedDate"] = header.get("shippedDate")
         return fields
+
+    def _source_type(self, source_id: Any) -> str:
+        found = self.ctx.conn.execute(
+            "SELECT rectype FROM ns_transaction WHERE id = ?", (source_id,)
+        ).fetchone()
+        return found["rectype"] if found else "salesOrder"
 
     def _links(self, row: sqlite3.Row, sublist: str) -> dict[str, Any]:
         return {"links": [{"rel": "self", "href": f"{self.ctx.href(row['rectype'], row['id'])}/{sublist}"}]}

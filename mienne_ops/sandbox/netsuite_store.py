@@ -141,7 +141,16 @@ TRANSACTION_TYPES = {
     "cashRefund": "CashRfnd",
     "customerRefund": "CustRfnd",
 }
-TRANID_PREFIX = {"SalesOrd": "SO", "ItemShip": "IF", "CashSale": "CS", "CustInvc": "INV"}
+TRANID_PREFIX = {
+    "SalesOrd": "SO",
+    "ItemShip": "IF",
+    "CashSale": "CS",
+    "CustInvc": "INV",
+    "RtnAuth": "RMA",
+    "CashRfnd": "CR",
+    "CustCred": "CM",
+    "CustRfnd": "CRF",
+}
 #: Item type code -> REST record type of the item (for reference links).
 ITEM_RECORD_TYPES = {"InvtPart": "inventoryItem", "Kit": "kitItem", "ShipItem": "shipItem"}
 #: Transactions whose item lines carry negative quantities in SuiteQL (stock leaving / sales side).
@@ -244,25 +253,37 @@ class AccountSettings:
       carrier integration; their fulfillments keep tracking in ``packageUps`` / ``packageFedEx``
       and have no plain ``package`` sublist.
     - ``cash_sale_requires_payment_method``: a form / workflow that makes Payment Method mandatory.
+    - ``direct_refund_transforms``: cashSale -> cashRefund and invoice -> creditMemo transforms are
+      allowed (SuiteScript's transformation list has them; netsuite.md §9 lists only the RMA route).
+      Off: they answer 400 like any unsupported transform, and only the RMA route works.
+    - ``refund_shipping_cost``: cash refunds, credit memos and RMAs carry the ``shippingCost`` header
+      field (defaulting to the source's shipping not yet refunded). Off: the forms have no such
+      field (dropped as unknown under ``Warning``, 400 under ``Error``), so shipping is refunded only
+      through an item line.
     """
 
     one_world: bool = False
     subsidiaries: dict[int, str] = field(default_factory=lambda: {1: "Mienne Inc.", 2: "Mienne Europe"})
     integrated_ship_methods: dict[int, str] = field(default_factory=dict)
     cash_sale_requires_payment_method: bool = False
+    direct_refund_transforms: bool = True
+    refund_shipping_cost: bool = True
 
     def describe(self) -> dict[str, Any]:
         return {
             "one_world": self.one_world,
             "integrated_ship_methods": {str(k): v for k, v in self.integrated_ship_methods.items()},
             "cash_sale_requires_payment_method": self.cash_sale_requires_payment_method,
+            "direct_refund_transforms": self.direct_refund_transforms,
+            "refund_shipping_cost": self.refund_shipping_cost,
         }
 
     def update(self, body: Any) -> None:
         """Apply a control-plane body; ValueError (-> 400) on anything unexpected."""
         if not isinstance(body, dict) or set(body) - set(self.describe()):
             raise ValueError(f"the body takes only {', '.join(self.describe())}")
-        for flag in ("one_world", "cash_sale_requires_payment_method"):
+        flags = ("one_world", "cash_sale_requires_payment_method", *self._REFUND_FLAGS)
+        for flag in flags:
             if flag in body and not isinstance(body[flag], bool):
                 raise ValueError(f"{flag} must be true or false")
         methods = body.get("integrated_ship_methods", {})
@@ -276,6 +297,10 @@ class AccountSettings:
         )
         if "integrated_ship_methods" in body:
             self.integrated_ship_methods = {int(k): v for k, v in methods.items()}
+        for flag in self._REFUND_FLAGS:
+            setattr(self, flag, body.get(flag, getattr(self, flag)))
+
+    _REFUND_FLAGS = ("direct_refund_transforms", "refund_shipping_cost")
 
 
 class NsError(Exception):

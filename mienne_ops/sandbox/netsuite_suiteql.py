@@ -51,6 +51,17 @@ STATUS_NAMES = {
     "ItemShip": {"A": "Picked", "B": "Packed", "C": "Shipped"},
     "CashSale": {"A": "Unapproved Payment", "B": "Not Deposited", "C": "Deposited"},
     "CustInvc": {"A": "Open", "B": "Paid In Full"},
+    "RtnAuth": {
+        "A": "Pending Approval",
+        "B": "Pending Receipt",
+        "C": "Cancelled",
+        "D": "Partially Received",
+        "E": "Pending Refund/Partially Received",
+        "F": "Pending Refund",
+        "G": "Refunded",
+        "H": "Closed",
+    },
+    "CustCred": {"A": "Open", "B": "Fully Applied"},
 }
 
 #: ``BUILTIN.DF(<alias>.<column>)`` for reference columns: a scalar subquery giving the display name.

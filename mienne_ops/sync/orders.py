@@ -345,9 +345,5 @@ class OrderCanceller:
         return Outcome.DONE
 
     def _close_sales_order(self, sales_order_id: str, key: str) -> None:
-        record = self.netsuite.get("salesOrder", sales_order_id, expand=True)
-        lines = record.get("item", {}).get("items", [])
-        open_lines = [{"line": line["line"], "isClosed": True} for line in lines if not line.get("isClosed")]
-        if open_lines:
-            self.netsuite.patch("salesOrder", sales_order_id, {"item": {"items": open_lines}})
+        if self.netsuite.close_sales_order(sales_order_id):
             self.ledger.audit("netsuite", "salesOrder.close", key, "ok", remote_id=sales_order_id)
