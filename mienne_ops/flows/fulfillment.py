@@ -79,6 +79,7 @@ def sync_dcl_shipments(
         notify_customer=rules.notify_customer_on_fulfillment,
         package_sublists={int(k): v for k, v in rules.netsuite_package_sublists.items()},
         cash_sale_fields=cash_sale_fields(rules),
+        billing_record=rules.billing_record,
     )
     fresh = {order.order_number: order for order in dcl.client.orders(config.order_numbers)}
 

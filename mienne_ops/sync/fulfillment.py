@@ -4,7 +4,8 @@ Every shipment has a stable key (order number, ship date, first carton). Each wr
 the item fulfillment carries ``externalId = dcl-shipment-<key>`` and is looked up by SuiteQL before
 the transform; in Shopify there is one fulfillment per assigned location of the order's fulfillment
 orders, and units already in a fulfillment with the shipment's tracking numbers are never sent again;
-the cash sale carries ``externalId = cashsale-so-<id>``. Units whose fulfillment order is ON_HOLD or
+the cash sale carries ``externalId = cashsale-so-<id>`` (an invoice, for orders billed by invoice,
+``invoice-so-<id>``). Units whose fulfillment order is ON_HOLD or
 SCHEDULED leave the order *retrying* (`WaitingError`) until a run finds it released. The records in the
 ledger (the order's journey and each shipment's progress) make a re-run cost no API calls for
 shipments already complete.
@@ -49,6 +50,8 @@ from mienne_ops.sync.dispatch import sales_order_lines, shopify_order_key
 
 log = logging.getLogger("mienne_ops.sync.fulfillment")
 
+#: Billing record (REST record type) -> (SuiteQL type code, externalId prefix ``<prefix>-so-<id>``).
+BILLING_RECORDS = {"cashSale": ("CashSale", "cashsale"), "invoice": ("CustInvc", "invoice")}
 FLOW = Flow.FULFILLMENT.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = Entity.DCL_ORDER
 
@@ -87,6 +90,9 @@ class ShipmentSync:
     package_sublists: dict[int, str] = field(default_factory=dict)
     # Extra cash-sale fields from the rules, e.g. {"paymentMethod": {"id": "5"}}.
     cash_sale_fields: dict[str, Any] = field(default_factory=dict)
+    # "cashSale" (prepaid web orders) or "invoice" (customers on terms): what a shipped order is
+    # billed with (`BusinessRules.billing_record`).
+    billing_record: str = "cashSale"
     _so_cache: dict[str, str] = field(default_factory=dict)
 
     def sync(self, dcl_order: dict[str, Any] | DclOrder) -> Outcome:
@@ -282,26 +288,39 @@ class ShipmentSync:
         return True
 
     def _cash_sale(self, journey: OrderJourney, order_number: str) -> bool:
-        """Bill the sales order when the policy says so; True when nothing is left to bill."""
-        if self.cash_sale_policy == "never" or journey.cash_sale_id:
+        """Bill the sales order (cash sale or invoice, per `billing_record`) when the policy says so;
+        True when nothing is left to bill."""
+        if self.cash_sale_policy == "never" or journey.cash_sale_id or journey.invoice_id:
             return True
+        if self.billing_record not in BILLING_RECORDS:
+            raise InvalidRecordError(
+                "bad_billing_record",
+                f"BusinessRules.billing_record is {self.billing_record!r}; expected one of "
+                + ", ".join(BILLING_RECORDS),
+                system="netsuite",
+                operation="bill",
+                record=order_number,
+            )
         so_id = str(journey.netsuite_sales_order_id)
         rows = list(self.netsuite.suiteql(f"SELECT t.status FROM transaction t WHERE t.id = {int(so_id)}"))
         status = rows[0].get("status", "") if rows else ""
         if not should_bill(status, self.cash_sale_policy):
             return False
-        external_id = f"cashsale-so-{so_id}"
-        existing = self.netsuite.find_by_external_id("CashSale", external_id)
+        record = self.billing_record
+        type_code, prefix = BILLING_RECORDS[record]
+        external_id = f"{prefix}-so-{so_id}"
+        existing = self.netsuite.find_by_external_id(type_code, external_id)
         if existing is None:
+            # Payment method and deposit account belong to a cash sale; an invoice is paid later.
+            fields = self.cash_sale_fields if record == "cashSale" else {}
             existing = self.netsuite.transform(
-                "salesOrder",
-                so_id,
-                "cashSale",
-                {"externalId": external_id, **self.cash_sale_fields},
-                record=order_number,
+                "salesOrder", so_id, record, {"externalId": external_id, **fields}, record=order_number
             )
-            self.ledger.audit("netsuite", "cashSale.transform", order_number, "ok", remote_id=existing)
-        self.ledger.bind_cash_sale(journey.id, existing)
+            self.ledger.audit("netsuite", f"{record}.transform", order_number, "ok", remote_id=existing)
+        if record == "invoice":
+            self.ledger.bind_invoice(journey.id, existing)
+        else:
+            self.ledger.bind_cash_sale(journey.id, existing)
         return True
 
     @staticmethod

@@ -115,4 +115,6 @@ def test_account_route_refuses_bad_input_and_reset_restores_defaults(ns, server)
         "one_world": False,
         "integrated_ship_methods": {},
         "cash_sale_requires_payment_method": False,
+        "direct_refund_transforms": True,
+        "refund_shipping_cost": True,
     }
