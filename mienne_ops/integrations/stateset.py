@@ -6,8 +6,10 @@ reference (``data.metadata.external_id``). The SDK's only look-up is a full-text
 merely contains the key: only a result whose ``metadata.external_id`` equals the key is accepted,
 never the first hit on trust. State changes go through the action sub-resources with the SDK's
 bodies (``ship`` takes ``ShippingDetails``: ``carrier``, ``method`` and a numeric ``shipping_cost``);
-shipping an order that already carries the same tracking number counts as done. Errors arrive as
-``{"error": {"code", "message"}}``; the client branches on the HTTP status only.
+shipping an order that already carries the same tracking number counts as done, cancelling a
+CANCELLED order too, and a refund whose amount and reason are already on the order is not sent
+again. Errors arrive as ``{"error": {"code", "message"}}``; the client branches on the HTTP status
+only.
 """
 
 from __future__ import annotations
@@ -137,6 +139,57 @@ class StateSetClient:
                 return order
             raise
 
+    def cancel_order(self, order_id: str, *, reason: str) -> dict:
+        """Cancel the order (``POST orders/{id}/cancel`` with the SDK's ``{reason}``).
+
+        An order already CANCELLED counts as done (a re-run, or a cancel whose answer was lost); one
+        StateSet refuses to cancel (shipped or later: 409) raises `RemoteValidationError`.
+        """
+        try:
+            return self._call(
+                "POST",
+                f"orders/{order_id}/cancel",
+                operation="orders_cancel",
+                record=order_id,
+                json={"reason": reason},
+            )
+        except (AmbiguousWriteError, RemoteValidationError) as error:
+            if isinstance(error, RemoteValidationError) and error.status != 409:
+                raise
+            order = self.get_order(order_id)
+            if order.get("status") == "CANCELLED":
+                return order
+            raise
+
+    def refund_order(self, order_id: str, *, amount: Decimal, reason: str) -> dict:
+        """Record a refund of ``amount`` on the order (``POST orders/{id}/refund``, ``{amount,
+        reason}``).
+
+        StateSet has no idempotency key: the ``reason`` is the refund's identity, so it must name the
+        refund (e.g. ``"shopify refund 123: damaged"``). A refund of the same amount with the same
+        reason already on the order counts as done — looked up before sending, and again after an
+        answer that was lost or a refusal (a full refund moves the order to REFUNDED). Refunding more
+        than was paid and not yet refunded is a 400 (`RemoteValidationError`).
+        """
+        order = self.get_order(order_id)
+        if _has_refund(order, amount, reason):
+            return order
+        try:
+            return self._call(
+                "POST",
+                f"orders/{order_id}/refund",
+                operation="orders_refund",
+                record=order_id,
+                # The SDK types amounts as numbers; two decimals survive the float exactly enough.
+                json={"amount": float(amount), "reason": reason},
+                idempotent=False,
+            )
+        except (AmbiguousWriteError, RemoteValidationError):
+            order = self.get_order(order_id)
+            if _has_refund(order, amount, reason):
+                return order
+            raise
+
     def add_fulfillment_event(self, order_id: str, event: dict) -> dict:
         return self._call(
             "POST",
@@ -161,6 +214,17 @@ def _external_id(order: dict) -> str | None:
     metadata = (order.get("data") or {}).get("metadata") or {}
     value = metadata.get("external_id")
     return None if value is None else str(value)
+
+
+def _has_refund(order: dict, amount: Decimal, reason: str) -> bool:
+    """Whether a refund of this amount and reason is on the order (its history, or the last one)."""
+    data = order.get("data") or {}
+    refunds = [*(data.get("refunds") or []), order.get("refund_details") or {}]
+    return any(
+        refund.get("reason") == reason and Decimal(str(refund.get("amount", "NaN"))) == amount
+        for refund in refunds
+        if refund
+    )
 
 
 def _carries_tracking(order: dict, tracking_number: str) -> bool:

@@ -15,7 +15,7 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from mienne_ops.sandbox.catalog import Catalog
 from mienne_ops.sandbox.netsuite_suiteql import STATUS_NAMES
@@ -268,6 +268,7 @@ class AccountSettings:
     cash_sale_requires_payment_method: bool = False
     direct_refund_transforms: bool = True
     refund_shipping_cost: bool = True
+    _REFUND_FLAGS: ClassVar[tuple[str, ...]] = ("direct_refund_transforms", "refund_shipping_cost")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -299,8 +300,6 @@ class AccountSettings:
             self.integrated_ship_methods = {int(k): v for k, v in methods.items()}
         for flag in self._REFUND_FLAGS:
             setattr(self, flag, body.get(flag, getattr(self, flag)))
-
-    _REFUND_FLAGS = ("direct_refund_transforms", "refund_shipping_cost")
 
 
 class NsError(Exception):

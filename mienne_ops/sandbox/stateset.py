@@ -29,8 +29,11 @@ Sandbox choices (not documented by StateSet):
   integer quantities.
 - Transitions follow the enum's order: confirm (DRAFT/PENDING), process (PENDING/CONFIRMED), ship
   (PENDING..PACKING only: an order is shipped once), deliver (SHIPPED/IN_TRANSIT/OUT_FOR_DELIVERY),
-  cancel (before SHIPPED), return (SHIPPED..DELIVERED), refund (CANCELLED/DELIVERED/RETURNED);
-  anything else is 409.
+  cancel (before SHIPPED), return (SHIPPED..DELIVERED); anything else is 409. ``refund`` takes at
+  most what ``payment_details.amount_paid`` less earlier refunds leaves (else 400): a partial refund
+  keeps the status (``payment_details.status`` ``partially_refunded``), the last one sets REFUNDED
+  (``refunded``) — not from an order still to ship (409: cancel it first). ``amount_refunded`` and
+  ``data.refunds`` (each refund's ``{amount, reason, processed_at, transaction_id}``) keep the history.
 - Returns: ``RET-…`` ids and generated ``rma_number``; approve / receive / inspect / refund / reject /
   cancel move through ``ReturnStatus`` (refund ends in COMPLETED).
 - Rate limit off by default; ``POST /_sandbox/stateset/limits {"requests_per_second": N,
@@ -44,6 +47,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -81,8 +85,12 @@ ORDER_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "deliver": (IN_CARRIER_HANDS, "DELIVERED"),
     "cancel": (("DRAFT", *BEFORE_SHIPPING), "CANCELLED"),
     "return": ((*IN_CARRIER_HANDS, "DELIVERED"), "RETURNED"),
-    "refund": (("CANCELLED", "DELIVERED", "RETURNED"), "REFUNDED"),
+    # A partial refund keeps the status; the one that refunds everything paid moves it to REFUNDED,
+    # which an order open before shipping cannot reach (cancel it first): see `_refund`.
+    "refund": (("CANCELLED", *BEFORE_SHIPPING, *IN_CARRIER_HANDS, "DELIVERED", "RETURNED"), "REFUNDED"),
 }
+#: Statuses a full refund may end (an order still to ship is cancelled first).
+FULLY_REFUNDABLE = ("CANCELLED", *IN_CARRIER_HANDS, "DELIVERED", "RETURNED")
 ITEM_AMOUNTS = ("unit_price", "discount_amount", "tax_amount", "total_amount")
 TOTALS_AMOUNTS = ("subtotal", "shipping_total", "tax_total", "discount_total", "grand_total")
 SHIPPING_DETAIL_FIELDS = (
@@ -339,7 +347,8 @@ class Sandbox(SystemSandbox):
                 self._ship(order, payload)
             else:
                 self._record_action(order, action, payload)
-            order["status"] = target
+            if action != "refund" or order["data"]["payment_details"]["status"] == "refunded":
+                order["status"] = target
             return 200, self._save("order", order)
 
     def _ship(self, order: dict[str, Any], details: dict[str, Any]) -> None:
@@ -375,16 +384,35 @@ class Sandbox(SystemSandbox):
         elif action == "return":
             order.update(returned=True, return_details={**payload, "received_at": now})
         elif action == "refund":
-            _require_amounts(payload, ("amount",), "refund")
-            order.update(
-                refunded=True,
-                refund_details={
-                    **payload,
-                    "processed_at": now,
-                    "transaction_id": f"txn_{uuid.uuid4().hex[:12]}",
-                },
-            )
+            self._refund(order, payload, now)
         order["data"]["fulfillment_events"].append(self._event(action, payload))
+
+    def _refund(self, order: dict[str, Any], payload: dict[str, Any], now: str) -> None:
+        """Money back, at most what was paid less earlier refunds: ``payment_details.status`` becomes
+        ``partially_refunded`` or ``refunded`` (the SDK's `PaymentStatus`), ``amount_refunded`` and the
+        ``refunds`` history grow (sandbox choice: StateSet documents neither)."""
+        _require_amounts(payload, ("amount",), "refund")
+        amount = Decimal(str(payload["amount"]))
+        payment = order["data"].setdefault("payment_details", {})
+        paid = Decimal(str(payment.get("amount_paid", 0)))
+        refunded = Decimal(str(payment.get("amount_refunded", 0)))
+        if amount <= 0 or amount > paid - refunded:
+            raise StateSetError(
+                400,
+                "validation_error",
+                f"refund amount {amount} exceeds the {paid - refunded} paid and not yet refunded",
+            )
+        refunded += amount
+        full = refunded == paid
+        if full and order["status"] not in FULLY_REFUNDABLE:
+            raise StateSetError(
+                409, "invalid_transition", f"cannot refund everything of an order in {order['status']}"
+            )
+        payment["amount_refunded"] = float(refunded)
+        payment["status"] = "refunded" if full else "partially_refunded"
+        details = {**payload, "processed_at": now, "transaction_id": f"txn_{uuid.uuid4().hex[:12]}"}
+        order["data"].setdefault("refunds", []).append(details)
+        order.update(refunded=full, refund_details=details)
 
     def _event(self, event_type: str, details: dict[str, Any]) -> dict[str, Any]:
         return {
