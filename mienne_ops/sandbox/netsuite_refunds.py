@@ -191,6 +191,8 @@ def _requested_lines(ctx: Any, source: sqlite3.Row, body: dict[str, Any]) -> lis
             continue
         taken = _source_line(conn, source, row)
         if taken is None:
+            if "quantity" in spec or "amount" in spec:  # asked for a line with nothing to give back
+                raise NsError(400, "USER_ERROR", NOTHING_TO_DO, "item.items")
             continue
         quantity, amount = _line_amounts(spec, taken, f"item.items (orderLine {line_id})")
         if quantity > 0 or amount > 0:

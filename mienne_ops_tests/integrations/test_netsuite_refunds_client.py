@@ -173,8 +173,13 @@ def test_credit_memo_then_customer_refund_pays_it_out_once(client, sandbox):
     assert state(sandbox)["credit_memos"][0]["status"] == "B"
 
 
-def test_rma_route_gives_the_same_refund(client, sandbox):
-    order_id, _ = billed_order(client)
+def test_rma_route_gives_the_same_refund_where_direct_transforms_are_refused(client, sandbox):
+    order_id, cash_sale = billed_order(client)
+    account = f"{sandbox.url}/_sandbox/netsuite/account"
+    httpx.post(account, json={"direct_refund_transforms": False}).raise_for_status()
+    direct = one_cream_refund(client, "cashSale", cash_sale, "shopify-refund-6")
+    with pytest.raises(RemoteValidationError):
+        client.cash_refund(source=("cashSale", cash_sale), external_id="shopify-refund-6", body=direct)
     rma_body = {**one_cream_refund(client, "salesOrder", order_id, "rma-6"), "orderStatus": {"id": "B"}}
     rma = client.return_authorization(source=("salesOrder", order_id), external_id="rma-6", body=rma_body)
     body = one_cream_refund(client, "returnAuthorization", rma, "shopify-refund-6")
