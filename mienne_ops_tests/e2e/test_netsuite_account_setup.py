@@ -37,7 +37,7 @@ SUBLIST_BY_SHIP_METHOD = {101: "packageUps", 102: "packageFedEx", 103: "packageF
 def test_one_world_integrated_carriers_and_required_payment_method(stack):
     sandbox, driver, ledger = stack["sandbox"], stack["driver"], stack["ledger"]
     url = sandbox.url
-    assert httpx.post(f"{url}/_sandbox/netsuite/account", json=ACCOUNT).json() == ACCOUNT
+    assert httpx.post(f"{url}/_sandbox/netsuite/account", json=ACCOUNT).json().items() >= ACCOUNT.items()
     httpx.post(f"{url}/_sandbox/dcl/limits", json={"requests_per_second": 50}).raise_for_status()
     rng = random.Random(31)
     placed = []
