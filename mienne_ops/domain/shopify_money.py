@@ -225,3 +225,38 @@ class SuggestedRefund(_Model):
                 SuggestedTransaction.from_graphql(n) for n in node.get("suggestedTransactions") or []
             ],
         )
+
+
+PAYMENT_KINDS = ("SALE", "CAPTURE")
+
+
+def refundable_by_payment(order: OrderMoney) -> list[tuple[OrderTransaction, Decimal]]:
+    """(sale or capture, what it has left to refund) for each successful payment, oldest first."""
+    refunded: dict[str, Decimal] = {}
+    for tx in order.transactions:
+        if tx.kind == "REFUND" and tx.status == "SUCCESS" and tx.parent_gid:
+            refunded[tx.parent_gid] = refunded.get(tx.parent_gid, Decimal("0")) + tx.amount
+    return [
+        (tx, tx.amount - refunded.get(tx.gid, Decimal("0")))
+        for tx in order.transactions
+        if tx.kind in PAYMENT_KINDS and tx.status == "SUCCESS"
+    ]
+
+
+def allocate_refund(order: OrderMoney, amount: Decimal) -> list[SuggestedTransaction]:
+    """Refund transactions for a plain ``amount`` (a refund not tied to lines, which
+    ``suggestedRefund`` cannot price): spread over the payments oldest first, each up to what it has
+    left, as Shopify's suggested transactions are. Raises ValueError when the payments hold less."""
+    left, chosen = amount, []
+    for payment, available in refundable_by_payment(order):
+        take = min(left, available)
+        if take > 0:
+            chosen.append(
+                SuggestedTransaction(
+                    parent_gid=payment.gid, gateway=payment.gateway, amount=take, kind="REFUND"
+                )
+            )
+            left -= take
+    if left > 0:
+        raise ValueError(f"{order.name}: only {amount - left} of {amount} is left to refund")
+    return chosen

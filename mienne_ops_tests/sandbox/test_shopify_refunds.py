@@ -429,3 +429,23 @@ def test_admin_refund_route_books_a_refund_like_refund_create(sandbox, receiver)
     refused = httpx.post(url, json={"lines": [{"sku": "MN-SERUM-001", "quantity": 3}]})
     assert refused.status_code == 422 and "quantity" in json.dumps(refused.json()["errors"])
     assert httpx.post(f"{sandbox.url}/_sandbox/shopify/orders/1/refunds", json={}).status_code == 404
+
+
+def test_captured_payments_are_refunded_from_the_capture_not_the_authorization(sandbox):
+    order = inject(
+        sandbox,
+        transactions=[
+            {"id": 71, "kind": "authorization", "gateway": "shopify_payments", "amount": "57.60"},
+            {"id": 72, "kind": "capture", "gateway": "shopify_payments", "amount": "57.60", "parent_id": 71},
+        ],
+    )
+    cream = money(sandbox, order)["lineItems"]["nodes"][1]
+    suggested = suggest(sandbox, order, [(cream["id"], 1)])
+    assert [t["parentTransaction"]["id"] for t in suggested["suggestedTransactions"]] == [
+        "gid://shopify/OrderTransaction/72"
+    ]
+    wrong_parent = refund_input(order, suggested, [(cream["id"], 1)])
+    wrong_parent["transactions"][0]["parentId"] = "gid://shopify/OrderTransaction/71"
+    refused = create(sandbox, wrong_parent, "auth")
+    assert refused["refund"] is None and refused["userErrors"][0]["field"][-1] == "parentId"
+    assert create(sandbox, refund_input(order, suggested, [(cream["id"], 1)]), "capture")["userErrors"] == []
