@@ -116,7 +116,7 @@ def webhooks() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
 def webhooks_serve(host: str, port: int) -> None:
-    """Receive Shopify (and Zendesk) webhooks into the ledger inbox."""
+    """Receive Shopify (and Zendesk, Recharge) webhooks into the ledger inbox."""
     import uvicorn
 
     from mienne_ops.ledger import Ledger
@@ -124,7 +124,12 @@ def webhooks_serve(host: str, port: int) -> None:
     from mienne_ops.webhooks.receiver import create_receiver_app
 
     secret = os.environ.get("SHOPIFY_API_SECRET") or credentials.SHOPIFY["api_secret"]
-    app = create_receiver_app(Ledger(settings.ledger_url()), secret, zendesk_secret=zendesk_webhook_secret())
+    app = create_receiver_app(
+        Ledger(settings.ledger_url()),
+        secret,
+        zendesk_secret=zendesk_webhook_secret(),
+        recharge_secret=recharge_webhook_secret(),
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -145,6 +150,32 @@ def zendesk_webhook_secret() -> str | None:
             err=True,
         )
     return secret or None
+
+
+def recharge_webhook_secret() -> str | None:
+    """RECHARGE_CLIENT_SECRET when Recharge is live, the public sandbox secret otherwise; a live
+    Recharge without its secret gets no /webhooks/recharge route (never the sandbox's secret)."""
+    from mienne_ops.resources import is_live
+    from mienne_ops.sandbox import credentials
+
+    if not is_live("recharge"):
+        return credentials.RECHARGE["client_secret"]
+    secret = os.environ.get("RECHARGE_CLIENT_SECRET")
+    if not secret:
+        click.echo(
+            "RECHARGE_ACCESS_TOKEN is set but RECHARGE_CLIENT_SECRET is not: "
+            "/webhooks/recharge is not served",
+            err=True,
+        )
+    return secret or None
+
+
+def subscribe_recharge_webhooks(uri: str) -> dict[str, int]:
+    """Register /webhooks/recharge for mienne-ops' Recharge topics (idempotent)."""
+    from mienne_ops.resources import recharge_resource
+
+    with recharge_resource().process_config_and_initialize_cm() as resource:
+        return resource.client.subscribe_webhooks(uri)
 
 
 def register_zendesk_webhook(sandbox_url: str, receiver_url: str) -> None:
@@ -217,6 +248,8 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
             register_zendesk_webhook(
                 env["MIENNE_SANDBOX_URL"], f"http://127.0.0.1:{webhook_port}/webhooks/zendesk"
             )
+        if not is_live("recharge"):  # a live Recharge gets the public HTTPS URL, registered by hand
+            subscribe_recharge_webhooks(f"http://127.0.0.1:{webhook_port}/webhooks/recharge")
         click.echo(
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )

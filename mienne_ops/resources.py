@@ -17,6 +17,7 @@ from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.recharge import RechargeResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskResource
@@ -30,6 +31,7 @@ LIVE_SWITCHES = {
     "dcl": "DCL_PASSWORD",
     "stateset": "STATESET_API_KEY",
     "zendesk": "ZENDESK_API_TOKEN",
+    "recharge": "RECHARGE_ACCESS_TOKEN",
 }
 
 
@@ -132,6 +134,22 @@ def zendesk_resource(**client_settings: Any) -> ZendeskResource:
     )
 
 
+def recharge_resource(**client_settings: Any) -> RechargeResource:
+    if is_live("recharge"):
+        return RechargeResource(
+            **client_settings,
+            base_url=os.environ.get("RECHARGE_BASE_URL", "https://api.rechargeapps.com"),
+            access_token=dg.EnvVar("RECHARGE_ACCESS_TOKEN"),
+            client_secret=dg.EnvVar("RECHARGE_CLIENT_SECRET"),
+        )
+    return RechargeResource(
+        **client_settings,
+        base_url=f"{settings.sandbox_url()}/recharge",
+        access_token=sandbox.RECHARGE["access_token"],
+        client_secret=sandbox.RECHARGE["client_secret"],
+    )
+
+
 def ledger_resource() -> LedgerResource:
     if os.environ.get("MIENNE_LEDGER_URL"):
         return LedgerResource(url=dg.EnvVar("MIENNE_LEDGER_URL"))
@@ -153,6 +171,7 @@ def build_resources(**client_settings: Any) -> dict[str, Any]:
         "dcl": dcl_resource(**client_settings),
         "stateset": stateset_resource(**client_settings),
         "zendesk": zendesk_resource(**client_settings),
+        "recharge": recharge_resource(**client_settings),
         "ledger": ledger_resource(),
         "rules": business_rules(),
     }

@@ -46,6 +46,9 @@ def live_variables(url: str) -> dict[str, str]:
         "ZENDESK_EMAIL": credentials.ZENDESK["email"],
         "ZENDESK_API_TOKEN": credentials.ZENDESK["api_token"],
         "ZENDESK_BASE_URL": f"{url}/zendesk",
+        "RECHARGE_ACCESS_TOKEN": credentials.RECHARGE["access_token"],
+        "RECHARGE_CLIENT_SECRET": credentials.RECHARGE["client_secret"],
+        "RECHARGE_BASE_URL": f"{url}/recharge",
     }
 
 
@@ -99,3 +102,15 @@ def test_orders_backfill_with_live_variables_imports_through_them(live):
     expected = f"shopify-order-{placed.json()['id']}"
     assert [so["externalId"] for so in state["netsuite"]["sales_orders"]] == [expected]
     assert [o["data"]["metadata"]["external_id"] for o in state["stateset"]["orders"]] == [expected]
+
+
+def test_the_recharge_webhook_secret_is_never_the_sandbox_one_when_live(monkeypatch):
+    from mienne_ops.cli import recharge_webhook_secret
+
+    monkeypatch.delenv("RECHARGE_ACCESS_TOKEN", raising=False)
+    assert recharge_webhook_secret() == credentials.RECHARGE["client_secret"]
+    monkeypatch.setenv("RECHARGE_ACCESS_TOKEN", "live-token")
+    monkeypatch.delenv("RECHARGE_CLIENT_SECRET", raising=False)
+    assert recharge_webhook_secret() is None  # the route stays off
+    monkeypatch.setenv("RECHARGE_CLIENT_SECRET", "live-secret")
+    assert recharge_webhook_secret() == "live-secret"

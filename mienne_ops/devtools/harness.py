@@ -32,7 +32,9 @@ class ReceiverServer:
 
     def __init__(self, ledger: Ledger) -> None:
         self.port = free_port()
-        app = create_receiver_app(ledger, credentials.SHOPIFY["api_secret"])
+        app = create_receiver_app(
+            ledger, credentials.SHOPIFY["api_secret"], recharge_secret=credentials.RECHARGE["client_secret"]
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         )
@@ -41,6 +43,10 @@ class ReceiverServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks/shopify"
+
+    @property
+    def recharge_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/recharge"
 
     def __enter__(self) -> ReceiverServer:
         self._thread.start()

@@ -42,3 +42,10 @@ ZENDESK = {
 
 #: The sandbox agent behind the Zendesk credentials (comments' default author).
 ZENDESK_AGENT_ID = 900001
+
+RECHARGE = {
+    "access_token": "sk_sandbox_recharge_0001",
+    # The API client secret: signs webhooks (both the legacy and the timestamped scheme).
+    "client_secret": "rc_sandbox_client_secret_0001",
+    "api_version": "2021-11",
+}

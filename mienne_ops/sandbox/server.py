@@ -7,6 +7,7 @@ Layout (a contract: tests, benchmarks and outside harnesses rely on it):
 - ``/dcl/api/v1/…``                                           DCL Logistics
 - ``/stateset/…``                                             StateSet (stateset-node paths)
 - ``/zendesk/api/v2/…``                                       Zendesk Support
+- ``/recharge/…``                                             Recharge (2021-11 REST paths)
 - ``/_sandbox/…``                                             the control plane (see `control.py`)
 
 `SandboxServer` runs it over real HTTP in a background thread (tests, benchmarks); `serve` runs it
@@ -43,6 +44,7 @@ SYSTEM_MODULES = (
     "mienne_ops.sandbox.dcl",
     "mienne_ops.sandbox.stateset",
     "mienne_ops.sandbox.zendesk",
+    "mienne_ops.sandbox.recharge",
 )
 
 

@@ -11,19 +11,25 @@ Processing is the `shopify_orders_sensor`'s job; the reconciliation poll covers 
 and refuses a ``X-Zendesk-Webhook-Signature-Timestamp`` more than 5 minutes away (a replay); the body
 is our trigger's JSON (see `sandbox/zendesk.py` `ticket_event_payload`). It is stored once per
 ticket event: ``<ticket>:ticket_created``, ``<ticket>:<event>:<comment_id>``, else per invocation.
+
+`POST /webhooks/recharge` (when a Recharge client secret is given) checks the timestamped
+``X-Recharge-Webhook-Signature`` (or, without it, the legacy ``X-Recharge-Hmac-Sha256``) with
+`integrations.recharge.verify_webhook`, and stores the event under source ``recharge``. Recharge
+sends no delivery id, so the event id is sha256(topic + raw body): a redelivery is stored once.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mienne_ops.integrations import zendesk
+from mienne_ops.integrations import recharge, zendesk
 from mienne_ops.integrations.shopify import verify_webhook
 from mienne_ops.ledger import Ledger
 
@@ -31,7 +37,11 @@ log = logging.getLogger("mienne_ops.webhooks")
 
 
 def create_receiver_app(
-    ledger: Ledger, shopify_secret: str, *, zendesk_secret: str | None = None
+    ledger: Ledger,
+    shopify_secret: str,
+    *,
+    zendesk_secret: str | None = None,
+    recharge_secret: str | None = None,
 ) -> Starlette:
     async def shopify_webhook(request: Request) -> JSONResponse:
         raw = await request.body()
@@ -68,6 +78,10 @@ def create_receiver_app(
     if zendesk_secret:
         routes.append(
             Route("/webhooks/zendesk", zendesk_webhook_route(ledger, zendesk_secret), methods=["POST"])
+        )
+    if recharge_secret:
+        routes.append(
+            Route("/webhooks/recharge", recharge_webhook_route(ledger, recharge_secret), methods=["POST"])
         )
     return Starlette(routes=routes)
 
@@ -111,3 +125,39 @@ def zendesk_event_id(ticket_id: str, event: str, comment_id: object, invocation_
     if comment_id not in (None, ""):
         return f"{ticket_id}:{event}:{comment_id}"
     return f"{ticket_id}:{event}:{invocation_id}" if invocation_id else None
+
+
+def recharge_webhook_route(ledger: Ledger, secret: str):
+    async def recharge_webhook(request: Request) -> JSONResponse:
+        raw = await request.body()
+        if not recharge.verify_webhook(secret, raw, request.headers):
+            log.warning("rejected a Recharge webhook with an invalid signature")
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        topic = request.headers.get("X-Recharge-Topic", "unknown")
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        # The payload is the REST GET shape, {"subscription": {...}} or {"charge": {...}}.
+        objects = [v for v in payload.values() if isinstance(v, dict)] if isinstance(payload, dict) else []
+        record = objects[0] if len(objects) == 1 else {}
+        stored = ledger.store_event(
+            "recharge",
+            recharge.webhook_event_id(topic, raw),
+            topic,
+            payload,
+            resource_id=str(record["id"]) if record.get("id") is not None else None,
+            triggered_at=_recharge_updated_at(record),
+        )
+        return JSONResponse({"stored": stored})
+
+    return recharge_webhook
+
+
+def _recharge_updated_at(record: dict) -> str | None:
+    """The object's ``updated_at`` (store time) as UTC ISO: the same on every redelivery."""
+    try:
+        moment = recharge.parse_store_time(record.get("updated_at"), ZoneInfo(recharge.STORE_TIMEZONE))
+    except (TypeError, ValueError):
+        return None
+    return moment.isoformat() if moment else None

@@ -6,6 +6,7 @@ import pytest
 
 from mienne_ops.integrations.dcl import DclClient, DclResource
 from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource
+from mienne_ops.integrations.recharge import RechargeClient, RechargeResource
 from mienne_ops.integrations.resource import ClientResource
 from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource
 from mienne_ops.integrations.stateset import StateSetClient, StateSetResource
@@ -18,6 +19,7 @@ DECLARED = {
     "dcl": (DclResource, DclClient),
     "stateset": (StateSetResource, StateSetClient),
     "zendesk": (ZendeskResource, ZendeskClient),
+    "recharge": (RechargeResource, RechargeClient),
 }
 
 

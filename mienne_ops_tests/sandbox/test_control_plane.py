@@ -70,6 +70,14 @@ BAD_INPUT = [
     ("POST", "/zendesk/limits", {"advance_seconds": 5}),
     ("POST", "/zendesk/webhooks", {"url": 5}),
     ("POST", "/zendesk/tickets/999/fill", {"count": 1}),
+    ("POST", "/recharge/customers", {"email": 5}),
+    ("POST", "/recharge/customers", b"{"),
+    ("POST", "/recharge/subscriptions", {"customer_id": "x"}),
+    ("POST", "/recharge/subscriptions", {"customer_id": 1, "sku": "A", "quantity": 1}),
+    ("POST", "/recharge/limits", {"bucket_size": "big"}),
+    ("POST", "/recharge/limits", {"advance_seconds": 1}),
+    ("POST", "/recharge/settings", {"already_cancelled": "maybe"}),
+    ("POST", "/recharge/write_faults", {"operation": "explode"}),
 ]
 
 
