@@ -482,6 +482,13 @@ class RechargeClient:
         )
         if full_refund:
             amount = current.total_price - baseline
+            if amount <= 0:
+                raise PermanentError(
+                    f"nothing left to refund (total_refunds {baseline})",
+                    system=SYSTEM,
+                    operation="charges_refund",
+                    record=record,
+                )
         if amount <= 0:
             raise ValueError(f"refund amount must be positive, got {amount}")
         for _attempt in range(REFUND_ATTEMPTS):
@@ -592,6 +599,8 @@ class RechargeResource(ClientResource[RechargeClient]):
             timeout=self.timeout_seconds,
             retry=self.retry_policy(),
             describe_error=describe_error,
-            transport=RateLimitHint(httpx.HTTPTransport(), self.rate_limit_wait_seconds),
+            transport=RateLimitHint(
+                httpx.HTTPTransport(limits=httpx.Limits(max_connections=20)), self.rate_limit_wait_seconds
+            ),
         )
         return RechargeClient(core, client_secret=self.client_secret, timezone=self.store_timezone)

@@ -36,6 +36,9 @@ Follows ``shared/docs/api/recharge.md`` and its fidelity checklist; mounted unde
   FaultBook's drop / duplicate faults for "recharge"; 20 retries spread like Recharge's 48 h but
   compressed (``webhook_retry_span_seconds``), then the webhook subscription is deleted.
 
+Formats, error shapes and the cursor envelope live in `recharge_records`; webhook delivery in
+`recharge_webhooks`.
+
 Control plane, under ``/_sandbox/recharge``:
 
 - ``POST /customers`` ``{"email", "first_name", "last_name", "shopify_customer_id"?, "address"?}``
@@ -58,48 +61,53 @@ subscription is 422 unless ``already_cancelled`` is ``unchanged``; ``full_refund
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import heapq
 import hmac
-import itertools
 import json
-import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mienne_ops.integrations.recharge import sign_webhook
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
 from mienne_ops.sandbox.control import BadInput
 from mienne_ops.sandbox.limits import SlidingWindowLimiter, apply_clock_knobs
-
-log = logging.getLogger("mienne_ops.sandbox.recharge")
+from mienne_ops.sandbox.recharge_records import (
+    EASTERN,
+    TIME_FILTERS,
+    RechargeError,
+    advance,
+    charge_matches,
+    check_status,
+    error_response,
+    ids_match,
+    includes,
+    invalid,
+    json_object,
+    money,
+    page,
+    parse_day,
+    refund_amount,
+    store_time,
+    times_match,
+    with_totals,
+)
+from mienne_ops.sandbox.recharge_webhooks import WebhookEmitter
 
 SYSTEM = "recharge"
 VERSION = "2021-11"
-EASTERN = ZoneInfo("America/New_York")
-CENT = Decimal("0.01")
-DEFAULT_LIMIT, MAX_LIMIT = 50, 250
 BUCKET_SIZE, LEAK_PER_SECOND = 40, 2.0
 MAX_COMMENTS = 1024
 WEBHOOKS_PER_TOPIC = 10
-WEBHOOK_RETRIES = 20
-WEBHOOK_TIMEOUT_SECONDS = 5.0
 SUBSCRIPTION_STATUSES = ("active", "cancelled", "expired")
 CHARGE_STATUSES = ("success", "queued", "error", "refunded", "partially_refunded", "skipped", "pending")
 REFUNDABLE = ("success", "partially_refunded")
@@ -134,23 +142,6 @@ DEFAULT_ADDRESS = {
     "country_code": "US",
     "phone": "+15125550100",
 }
-
-
-class RechargeError(Exception):
-    """An API error: a dict becomes ``{"errors": {...}}`` (422), a string ``{"errors": "..."}``."""
-
-    def __init__(self, status: int, errors: str | dict[str, list[str]]) -> None:
-        super().__init__(str(errors))
-        self.status = status
-        self.errors = errors
-
-
-def invalid(field_name: str, message: str) -> RechargeError:
-    return RechargeError(422, {field_name: [message]})
-
-
-def error_response(status: int, errors: Any) -> JSONResponse:
-    return JSONResponse({"errors": errors}, status_code=status)
 
 
 class LeakyBucket(SlidingWindowLimiter):
@@ -191,71 +182,6 @@ class Call:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-@dataclass(order=True)
-class Delivery:
-    due: float
-    seq: int
-    topic: str = field(compare=False)
-    address: str = field(compare=False)
-    body: bytes = field(compare=False)
-    webhook_id: int = field(compare=False)
-    attempt: int = field(default=0, compare=False)
-
-
-# -- formats --------------------------------------------------------------------------------------
-def store_time(moment: datetime) -> str:
-    return moment.astimezone(EASTERN).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(CENT))
-
-
-def parse_day(value: Any, field_name: str) -> date:
-    try:
-        if not isinstance(value, str) or len(value) != 10:
-            raise ValueError(value)
-        return date.fromisoformat(value)
-    except ValueError:
-        raise invalid(field_name, "must be a date formatted YYYY-MM-DD") from None
-
-
-def advance(day: date, unit: str, frequency: int) -> date:
-    if unit == "day":
-        return day + timedelta(days=frequency)
-    if unit == "week":
-        return day + timedelta(weeks=frequency)
-    month = day.month - 1 + frequency
-    year, month = day.year + month // 12, month % 12 + 1
-    for last in (31, 30, 29, 28):
-        try:
-            return date(year, month, min(day.day, last))
-        except ValueError:
-            continue
-    raise ValueError(day)
-
-
-def _stamp(value: str) -> datetime:
-    """A filter's timestamp (store time; an offset is converted) as naive store time."""
-    moment = datetime.fromisoformat(value)
-    return moment.astimezone(EASTERN).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def encode_cursor(state: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> dict[str, Any]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        state = json.loads(base64.urlsafe_b64decode(padded))
-        if not isinstance(state, dict) or state.get("d") not in ("next", "prev"):
-            raise ValueError(cursor)
-        return state
-    except ValueError:
-        raise invalid("cursor", "is invalid") from None
-
-
 class Sandbox(SystemSandbox):
     name = SYSTEM
 
@@ -264,15 +190,8 @@ class Sandbox(SystemSandbox):
         self.bucket = LeakyBucket()
         self.skus = build_catalog().by_sku()  # subscriptions name catalog SKUs (product/variant ids)
         self.already_cancelled = "error"
-        self.webhook_retry_span_seconds = 4.0
         self.write_faults: dict[str, list[int]] = {}  # operation -> [status, remaining]
-        self._queue: list[Delivery] = []
-        self._queue_cond = threading.Condition()
-        self._seq = itertools.count()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._log_lock = threading.Lock()
-        self.delivery_log: list[dict[str, Any]] = []
+        self.webhooks = WebhookEmitter(world, faults)
 
     # -- SystemSandbox --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -320,16 +239,10 @@ class Sandbox(SystemSandbox):
         self.skus = catalog.by_sku()
         self.bucket.configure(LEAK_PER_SECOND, BUCKET_SIZE)
         self.already_cancelled = "error"
-        self.webhook_retry_span_seconds = 4.0
         self.write_faults.clear()
-        with self._queue_cond:
-            self._queue.clear()
-        with self._log_lock:
-            self.delivery_log.clear()
+        self.webhooks.reset()
 
     def state(self) -> dict[str, Any]:
-        with self._log_lock:
-            deliveries = len(self.delivery_log)
         return {
             "customers": [self._customer_view(c) for c in self.world.list(SYSTEM, "customer")],
             "addresses": self.world.list(SYSTEM, "address"),
@@ -337,8 +250,8 @@ class Sandbox(SystemSandbox):
             "charges": [self._charge_view(c) for c in self.world.list(SYSTEM, "charge")],
             "refunds": self.world.list(SYSTEM, "refund"),
             "webhooks": self.world.list(SYSTEM, "webhook"),
-            "webhook_deliveries": deliveries,
-            "webhooks_pending": self.pending_webhooks(),
+            "webhook_deliveries": len(self.webhooks.log_entries()),
+            "webhooks_pending": self.webhooks.pending_webhooks(),
         }
 
     def credentials(self) -> dict[str, Any]:
@@ -350,18 +263,10 @@ class Sandbox(SystemSandbox):
         return error_response(status, "Internal server error")
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._deliver_loop, name="recharge-webhooks", daemon=True)
-            self._thread.start()
+        self.webhooks.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._queue_cond:
-            self._queue_cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self.webhooks.stop()
 
     # -- request plumbing -----------------------------------------------------------------------
     def _endpoint(self, get=None, post=None, *, delete=None):
@@ -393,7 +298,7 @@ class Sandbox(SystemSandbox):
             except RechargeError as error:
                 return error_response(error.status, error.errors)
             for topic, event in call.events:
-                self.emit(topic, event)
+                self.webhooks.emit(topic, event)
             lost = self._lost_answer(handler)
             if lost is not None:
                 return error_response(lost, "Internal server error")
@@ -426,7 +331,7 @@ class Sandbox(SystemSandbox):
             except RechargeError as error:
                 return error_response(error.status, error.errors)
             for topic, event in call.events:
-                self.emit(topic, event)
+                self.webhooks.emit(topic, event)
             return JSONResponse(payload, status_code=status)
 
         return endpoint
@@ -469,57 +374,10 @@ class Sandbox(SystemSandbox):
     def _charge_view(charge: dict[str, Any]) -> dict[str, Any]:
         return {key: value for key, value in charge.items() if not key.startswith("_")}
 
-    # -- lists ----------------------------------------------------------------------------------
-    def _page(
-        self,
-        key: str,
-        records: list[dict[str, Any]],
-        params: QueryParams,
-        filters: Callable[[dict[str, Any], dict[str, str]], bool],
-        allowed: tuple[str, ...],
-        sorts: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
-        """A 2021-11 envelope; a cursor carries the filters and the sort, so only ``limit`` joins it."""
-        limit = _limit(params)
-        if params.get("cursor"):
-            state = decode_cursor(params["cursor"])
-            chosen, sort_by, anchor, direction = state["f"], state["s"], state["k"], state["d"]
-        else:
-            chosen = {name: params[name] for name in allowed if params.get(name) not in (None, "")}
-            sort_by = params.get("sort_by") or "id-asc"
-            if sort_by not in (sorts or {"id-asc": "id"}):
-                raise invalid("sort_by", f"must be one of {', '.join(sorts or ['id-asc'])}")
-            anchor, direction = None, "next"
-        column = (sorts or {"id-asc": "id"})[sort_by]
-        descending = sort_by.endswith("-desc")
-
-        def sort_key(record: dict[str, Any]) -> list[Any]:
-            value = record.get(column)
-            return ["" if column == "id" or value is None else str(value), record["id"]]
-
-        rows = sorted((r for r in records if filters(r, chosen)), key=sort_key, reverse=descending)
-        if anchor is None:
-            window, before, after = rows[:limit], False, len(rows) > limit
-        elif direction == "next":
-            rest = [r for r in rows if (sort_key(r) < anchor if descending else sort_key(r) > anchor)]
-            window, before, after = rest[:limit], True, len(rest) > limit
-        else:
-            rest = [r for r in rows if (sort_key(r) > anchor if descending else sort_key(r) < anchor)]
-            window, before, after = rest[-limit:], len(rest) > limit, True
-
-        def cursor(record: dict[str, Any], way: str) -> str:
-            return encode_cursor({"f": chosen, "s": sort_by, "k": sort_key(record), "d": way})
-
-        return {
-            key: window,
-            "next_cursor": cursor(window[-1], "next") if window and after else None,
-            "previous_cursor": cursor(window[0], "prev") if window and before else None,
-        }
-
     # -- customers ------------------------------------------------------------------------------
     def list_customers(self, call: Call) -> tuple[int, Any]:
         records = [self._customer_view(c) for c in self.world.list(SYSTEM, "customer")]
-        allowed = ("email", "external_customer_id", "ids", *_TIME_FILTERS)
+        allowed = ("email", "external_customer_id", "ids", *TIME_FILTERS)
 
         def match(customer: dict[str, Any], f: dict[str, str]) -> bool:
             if "email" in f and customer["email"].lower() != f["email"].strip().lower():
@@ -529,24 +387,24 @@ class Sandbox(SystemSandbox):
                 and (customer["external_customer_id"] or {}).get("ecommerce") != f["external_customer_id"]
             ):
                 return False
-            return _ids_match(customer, f) and _times_match(customer, f)
+            return ids_match(customer, f) and times_match(customer, f)
 
-        return 200, self._page("customers", records, call.params, match, allowed)
+        return 200, page("customers", records, call.params, match, allowed)
 
     def get_customer(self, call: Call) -> tuple[int, Any]:
         customer = self._customer_view(self._load("customer", call.path["id"], "Customer"))
-        includes = _includes(call.params)
-        if includes:
+        wanted = includes(call.params)
+        if wanted:
             customer["include"] = {}
-            if "addresses" in includes:
+            if "addresses" in wanted:
                 customer["include"]["addresses"] = [
                     a for a in self.world.list(SYSTEM, "address") if a["customer_id"] == customer["id"]
                 ]
-            if "subscriptions" in includes:
+            if "subscriptions" in wanted:
                 customer["include"]["subscriptions"] = [
                     s for s in self.world.list(SYSTEM, "subscription") if s["customer_id"] == customer["id"]
                 ]
-            if "payment_methods" in includes:
+            if "payment_methods" in wanted:
                 customer["include"]["payment_methods"] = []
         return 200, {"customer": customer}
 
@@ -555,8 +413,8 @@ class Sandbox(SystemSandbox):
 
     # -- subscriptions --------------------------------------------------------------------------
     def list_subscriptions(self, call: Call) -> tuple[int, Any]:
-        allowed = ("customer_id", "address_id", "ids", "status", "external_variant_id", *_TIME_FILTERS)
-        _check_status(call.params.get("status"), SUBSCRIPTION_STATUSES)
+        allowed = ("customer_id", "address_id", "ids", "status", "external_variant_id", *TIME_FILTERS)
+        check_status(call.params.get("status"), SUBSCRIPTION_STATUSES)
 
         def match(sub: dict[str, Any], f: dict[str, str]) -> bool:
             for name in ("customer_id", "address_id", "status"):
@@ -567,16 +425,16 @@ class Sandbox(SystemSandbox):
                 and sub["external_variant_id"].get("ecommerce") != f["external_variant_id"]
             ):
                 return False
-            return _ids_match(sub, f) and _times_match(sub, f)
+            return ids_match(sub, f) and times_match(sub, f)
 
         records = self.world.list(SYSTEM, "subscription")
-        return 200, self._page("subscriptions", records, call.params, match, allowed)
+        return 200, page("subscriptions", records, call.params, match, allowed)
 
     def get_subscription(self, call: Call) -> tuple[int, Any]:
         return 200, {"subscription": self._load("subscription", call.path["id"], "Subscription")}
 
     def cancel_subscription(self, call: Call) -> tuple[int, Any]:
-        body = _object(call.body)
+        body = json_object(call.body)
         sub = self._load("subscription", call.path["id"], "Subscription")
         reason = body.get("cancellation_reason")
         if not isinstance(reason, str) or not reason.strip():
@@ -619,7 +477,7 @@ class Sandbox(SystemSandbox):
         return 200, {"subscription": sub}
 
     def set_next_charge_date(self, call: Call) -> tuple[int, Any]:
-        body = _object(call.body)
+        body = json_object(call.body)
         if "date" not in body:
             raise invalid("date", "is required")
         day = parse_day(body["date"], "date")
@@ -653,7 +511,7 @@ class Sandbox(SystemSandbox):
         for charge in queued:
             charge["line_items"] = [li for li in charge["line_items"] if li["purchase_item_id"] != sub["id"]]
             if charge["line_items"]:
-                self._save("charge", _with_totals(charge))
+                self._save("charge", with_totals(charge))
             else:
                 self.world.delete(SYSTEM, "charge", charge["id"])
 
@@ -730,7 +588,7 @@ class Sandbox(SystemSandbox):
             "created_at": now,
             "updated_at": now,
         }
-        self._save("charge", _with_totals(charge))
+        self._save("charge", with_totals(charge))
         return charge
 
     # -- charges --------------------------------------------------------------------------------
@@ -748,11 +606,11 @@ class Sandbox(SystemSandbox):
             "scheduled_at_max",
             "processed_at_min",
             "processed_at_max",
-            *_TIME_FILTERS,
+            *TIME_FILTERS,
         )
-        _check_status(call.params.get("status"), CHARGE_STATUSES)
+        check_status(call.params.get("status"), CHARGE_STATUSES)
         records = [self._charge_view(c) for c in self.world.list(SYSTEM, "charge")]
-        return 200, self._page("charges", records, call.params, _charge_matches, allowed, CHARGE_SORTS)
+        return 200, page("charges", records, call.params, charge_matches, allowed, CHARGE_SORTS)
 
     def get_charge(self, call: Call) -> tuple[int, Any]:
         return 200, {"charge": self._charge_view(self._load("charge", call.path["id"], "Charge"))}
@@ -789,7 +647,7 @@ class Sandbox(SystemSandbox):
         return 200, {"charge": self._charge_view(queued)}
 
     def _charge_and_items(self, call: Call) -> tuple[dict[str, Any], list[int]]:
-        body = _object(call.body)
+        body = json_object(call.body)
         ids = body.get("purchase_item_ids")
         if ids is None and ("subscription_id" in body or "subscription_ids" in body):
             raise invalid("purchase_item_ids", "is required (2021-11 no longer takes subscription_id)")
@@ -814,19 +672,19 @@ class Sandbox(SystemSandbox):
             return self._save("charge", charge)
         moved = [li for li in charge["line_items"] if li["purchase_item_id"] in ids]
         charge["line_items"] = [li for li in charge["line_items"] if li["purchase_item_id"] not in ids]
-        self._save("charge", _with_totals(charge))
+        self._save("charge", with_totals(charge))
         day = date.fromisoformat(charge["scheduled_at"])
         return self._new_charge(charge["customer"]["id"], charge["address_id"], day, moved, status)
 
     def refund_charge(self, call: Call) -> tuple[int, Any]:
-        body = _object(call.body)
+        body = json_object(call.body)
         charge = self._load("charge", call.path["id"], "Charge")
         self._guard(charge)
         if charge["status"] == "refunded":
             raise invalid("status", "the charge is already refunded")
         if charge["status"] not in REFUNDABLE:
             raise invalid("status", f"cannot refund a charge that is {charge['status']}")
-        amount = _refund_amount(body.get("amount"))
+        amount = refund_amount(body.get("amount"))
         remaining = Decimal(charge["total_price"]) - Decimal(charge["total_refunds"])
         if amount > remaining:
             raise invalid("amount", f"exceeds the refundable amount {money(remaining)}")
@@ -859,10 +717,10 @@ class Sandbox(SystemSandbox):
             return all(str(hook[name]) == f[name] for name in ("address", "topic") if name in f)
 
         records = self.world.list(SYSTEM, "webhook")
-        return 200, self._page("webhooks", records, call.params, match, ("address", "topic"))
+        return 200, page("webhooks", records, call.params, match, ("address", "topic"))
 
     def create_webhook(self, call: Call) -> tuple[int, Any]:
-        body = _object(call.body)
+        body = json_object(call.body)
         address, topic = body.get("address"), body.get("topic")
         if not isinstance(address, str) or not address.startswith(("http://", "https://")):
             raise invalid("address", "must be an http(s) URL")
@@ -890,102 +748,6 @@ class Sandbox(SystemSandbox):
         self._load("webhook", call.path["id"], "Webhook")
         self.world.delete(SYSTEM, "webhook", call.path["id"])
         return 200, {}
-
-    # -- webhooks (delivery) --------------------------------------------------------------------
-    def emit(self, topic: str, payload: dict[str, Any]) -> None:
-        """Queue ``payload`` (the REST GET shape) for every webhook on ``topic``, with the faults."""
-        hooks = [w for w in self.world.list(SYSTEM, "webhook") if w["topic"] == topic]
-        if not hooks:
-            return
-        faults = self.faults.get(SYSTEM)
-        body = json.dumps(payload).encode()
-        for hook in hooks:
-            if self.faults.chance(faults.webhook_drop_rate):
-                self._record({"topic": topic, "webhook_id": hook["id"], "outcome": "dropped"})
-                continue
-            copies = 2 if self.faults.chance(faults.webhook_duplicate_rate) else 1
-            for _ in range(copies):
-                due = time.monotonic() + faults.webhook_delay_ms / 1000
-                self._enqueue(Delivery(due, next(self._seq), topic, hook["address"], body, hook["id"]))
-
-    def retry_delay(self, attempt: int) -> float:
-        """Delay before retry ``attempt`` (1..20): doubling, the 20 adding up to the (compressed) span."""
-        return self.webhook_retry_span_seconds * 2 ** (attempt - 1) / (2**WEBHOOK_RETRIES - 1)
-
-    def _enqueue(self, delivery: Delivery) -> None:
-        with self._queue_cond:
-            heapq.heappush(self._queue, delivery)
-            self._queue_cond.notify()
-
-    def pending_webhooks(self) -> int:
-        with self._queue_cond:
-            return len(self._queue)
-
-    def _record(self, entry: dict[str, Any]) -> None:
-        with self._log_lock:
-            self.delivery_log.append(entry)
-
-    def _deliver_loop(self) -> None:
-        with httpx.Client(timeout=httpx.Timeout(WEBHOOK_TIMEOUT_SECONDS, connect=1.0)) as client:
-            while not self._stop.is_set():
-                delivery = self._next_due()
-                if delivery is not None:
-                    self._deliver(client, delivery)
-
-    def _next_due(self) -> Delivery | None:
-        with self._queue_cond:
-            if not self._queue:
-                self._queue_cond.wait(timeout=0.2)
-                return None
-            wait = self._queue[0].due - time.monotonic()
-            if wait > 0:
-                self._queue_cond.wait(timeout=min(wait, 0.2))
-                return None
-            return heapq.heappop(self._queue)
-
-    def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
-        if self.world.get(SYSTEM, "webhook", delivery.webhook_id) is None:
-            self._record(
-                {"topic": delivery.topic, "webhook_id": delivery.webhook_id, "outcome": "unsubscribed"}
-            )
-            return
-        headers = {
-            "Content-Type": "application/json",
-            "X-Recharge-Topic": delivery.topic,
-            **sign_webhook(credentials.RECHARGE["client_secret"], delivery.body, int(time.time())),
-        }
-        status: int | None = None
-        reason: str | None = None
-        try:
-            status = client.post(delivery.address, content=delivery.body, headers=headers).status_code
-        except httpx.HTTPError as error:
-            reason = type(error).__name__
-        ok = status is not None and 200 <= status < 300
-        self._record(
-            {
-                "topic": delivery.topic,
-                "webhook_id": delivery.webhook_id,
-                "address": delivery.address,
-                "status": status,
-                "error": reason,
-                "attempt": delivery.attempt + 1,
-                "outcome": "delivered" if ok else "failed",
-            }
-        )
-        if ok:
-            return
-        if delivery.attempt < WEBHOOK_RETRIES:
-            delivery.attempt += 1
-            delivery.due = time.monotonic() + self.retry_delay(delivery.attempt)
-            delivery.seq = next(self._seq)
-            self._enqueue(delivery)
-            return
-        # 20 retries failed: Recharge deletes the webhook subscription.
-        self.world.delete(SYSTEM, "webhook", delivery.webhook_id)
-        self._record(
-            {"topic": delivery.topic, "webhook_id": delivery.webhook_id, "outcome": "webhook_deleted"}
-        )
-        log.info("recharge webhook %s deleted after %d retries", delivery.webhook_id, WEBHOOK_RETRIES)
 
     # -- control plane --------------------------------------------------------------------------
     def control_customer(self, path: dict[str, Any], body: dict[str, Any], events: Events) -> tuple[int, Any]:
@@ -1132,7 +894,7 @@ class Sandbox(SystemSandbox):
         finally:  # a failed Shopify order leaves the charge queued, never stuck "being processed"
             charge = await run_in_threadpool(self._finish_processing, charge_id, created, events)
         for topic, event in events:
-            self.emit(topic, event)
+            self.webhooks.emit(topic, event)
         return JSONResponse({"charge": charge, "shopify_order": created})
 
     def _begin_processing(self, charge_id: int) -> dict[str, Any]:
@@ -1260,10 +1022,10 @@ class Sandbox(SystemSandbox):
             span = body["webhook_retry_span_seconds"]
             if isinstance(span, bool) or not isinstance(span, int | float) or span < 0:
                 raise BadInput("webhook_retry_span_seconds must be a number of at least 0")
-            self.webhook_retry_span_seconds = float(span)
+            self.webhooks.retry_span_seconds = float(span)
         return 200, {
             "already_cancelled": self.already_cancelled,
-            "webhook_retry_span_seconds": self.webhook_retry_span_seconds,
+            "webhook_retry_span_seconds": self.webhooks.retry_span_seconds,
         }
 
     def control_write_faults(
@@ -1279,115 +1041,5 @@ class Sandbox(SystemSandbox):
         return 200, {name: {"status": s, "remaining": n} for name, (s, n) in self.write_faults.items()}
 
     def _log_route(self, request: Request) -> JSONResponse:
-        with self._log_lock:
-            entries = list(self.delivery_log)
-        return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
-
-
-# -- helpers ------------------------------------------------------------------------------------
-_TIME_FILTERS = ("created_at_min", "created_at_max", "updated_at_min", "updated_at_max")
-
-
-def _object(body: Any) -> dict[str, Any]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise RechargeError(400, "The body must be a JSON object")
-    return body
-
-
-def _limit(params: QueryParams) -> int:
-    raw = params.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise invalid("limit", "must be an integer") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid("limit", f"must be between 1 and {MAX_LIMIT}")
-    return limit
-
-
-def _includes(params: QueryParams) -> set[str]:
-    """ONE comma-separated ``include``; a repeated ``include`` (or ``includes``) is ignored."""
-    values = params.getlist("include")
-    if len(values) != 1:
-        return set()
-    return {part.strip() for part in values[0].split(",") if part.strip()}
-
-
-def _check_status(status: str | None, allowed: tuple[str, ...]) -> None:
-    if status and status not in allowed:
-        raise invalid("status", f"must be one of {', '.join(allowed)} (lowercase in 2021-11)")
-
-
-def _ids_match(record: dict[str, Any], f: dict[str, str]) -> bool:
-    if "ids" not in f:
-        return True
-    try:
-        return record["id"] in {int(part) for part in f["ids"].split(",") if part.strip()}
-    except ValueError:
-        raise invalid("ids", "must be comma-separated integers") from None
-
-
-def _times_match(
-    record: dict[str, Any], f: dict[str, str], columns: tuple[str, ...] = ("created_at", "updated_at")
-) -> bool:
-    for column in columns:
-        for bound, keep in (("min", lambda a, b: a >= b), ("max", lambda a, b: a <= b)):
-            name = f"{column}_{bound}"
-            if name not in f:
-                continue
-            if not record.get(column):
-                return False
-            try:
-                limit = _stamp(f[name])
-            except ValueError:
-                raise invalid(name, "must be a date or a time") from None
-            if not keep(_stamp(record[column]), limit):
-                return False
-    return True
-
-
-def _charge_matches(charge: dict[str, Any], f: dict[str, str]) -> bool:
-    for name in ("address_id", "status", "scheduled_at"):
-        if name in f and str(charge.get(name)) != f[name]:
-            return False
-    if "customer_id" in f and str(charge["customer"]["id"]) != f["customer_id"]:
-        return False
-    if (
-        "external_order_id" in f
-        and (charge["external_order_id"] or {}).get("ecommerce") != f["external_order_id"]
-    ):
-        return False
-    items = {str(li["purchase_item_id"]) for li in charge["line_items"]}
-    if "purchase_item_id" in f and f["purchase_item_id"] not in items:
-        return False
-    if "purchase_item_ids" in f and not items & {p.strip() for p in f["purchase_item_ids"].split(",")}:
-        return False
-    for bound, keep in (("min", lambda a, b: a >= b), ("max", lambda a, b: a <= b)):
-        name = f"scheduled_at_{bound}"
-        if name in f and not (charge["scheduled_at"] and keep(charge["scheduled_at"], f[name][:10])):
-            return False
-    return _ids_match(charge, f) and _times_match(charge, f, ("created_at", "updated_at", "processed_at"))
-
-
-def _refund_amount(value: Any) -> Decimal:
-    if not isinstance(value, str):
-        raise invalid("amount", 'is required, as a string such as "5.00"')
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise invalid("amount", "is not a number") from None
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
-        raise invalid("amount", "must be positive with at most 2 decimals")
-    return amount
-
-
-def _with_totals(charge: dict[str, Any]) -> dict[str, Any]:
-    subtotal = sum((Decimal(li["total_price"]) for li in charge["line_items"]), Decimal("0"))
-    charge["subtotal_price"] = money(subtotal)
-    charge["total_line_items_price"] = money(subtotal)
-    charge["total_price"] = money(subtotal - Decimal(charge.get("total_discounts") or "0"))
-    return charge
+        entries, pending = self.webhooks.log_entries(), self.webhooks.pending_webhooks()
+        return JSONResponse({"deliveries": entries, "pending": pending})
