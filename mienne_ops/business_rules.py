@@ -72,6 +72,11 @@ class BusinessRules(dg.ConfigurableResource):
     }
     rush_ship_method_ids: list[int] = [103]
     dispatch_batch_size: int = 200
+    # An order DCL cancelled because it was held after dispatch is sent again when released. DCL
+    # refuses an order number it holds; whether it takes a *cancelled* order's number again is not
+    # documented (dcl.md §4, §13): "suffix" sends <number>-R1, -R2… (safe either way; flow C follows
+    # the new number), "same_number" reuses the number (only if DCL is known to accept it).
+    dcl_resend_cancelled_as: str = "suffix"
     # Flow C: DCL -> NetSuite / StateSet / Shopify
     netsuite_location_by_warehouse: dict[str, int] = {"FR": 1, "LA": 2}
     # on_full_shipment | on_each_shipment | never

@@ -491,6 +491,9 @@ def holds_list(show_all: bool, reference: str | None) -> None:
         rows = ledger.active_holds()
     if not rows:
         click.echo("no holds")
+    from mienne_ops.sync.hold_recall import DclState, dcl_states
+
+    at_dcl = dcl_states(ledger, sorted({hold.shopify_order_id for hold in rows}))
     now = datetime.now(UTC)
     for hold in rows:
         state = (
@@ -499,9 +502,11 @@ def holds_list(show_all: bool, reference: str | None) -> None:
             else f"held {_age(hold.age(now))}"
             + (f", until {hold.until:%Y-%m-%d %H:%M} UTC" if hold.until else f", release {hold.release}")
         )
-        click.echo(
-            f"{hold.shopify_order_id:<14} {hold.reason:<12} {state} — {hold.detail} (by {hold.placed_by})"
-        )
+        dcl_state, dcl_detail = at_dcl[hold.shopify_order_id]
+        shown = hold.active and dcl_state != DclState.NOT_SENT
+        dcl = f" [DCL: {dcl_state}: {dcl_detail}]" if shown else ""
+        by = f"(by {hold.placed_by})"
+        click.echo(f"{hold.shopify_order_id:<14} {hold.reason:<12} {state} — {hold.detail} {by}{dcl}")
 
 
 def _age(age) -> str:
@@ -520,6 +525,40 @@ def holds_hold(reference: str, note: str) -> None:
     key = _journey_key(ledger, reference)
     placed = ledger.place_hold(key, HoldDecision(HoldReason.MANUAL, note), placed_by=_operator())
     click.echo(f"{reference} held" if placed else f"{reference} was already held by hand (note updated)")
+    _recall_from_dcl(ledger, key, reference)
+
+
+def _recall_from_dcl(ledger, key: str, reference: str) -> None:
+    """DCL already has the order: cancel it there now (or say it is too late), so the operator sees
+    the outcome at once; the holds sensor does the same for holds placed any other way."""
+    from mienne_ops.errors import MienneOpsError
+    from mienne_ops.sync.hold_recall import DclRecall, DclState, dcl_states, due_recalls
+
+    journey = ledger.journey(key)
+    number = journey.dcl_order_number if journey else None
+    if number is None or number not in due_recalls(ledger):
+        state, detail = dcl_states(ledger, [key])[key]
+        if state != DclState.NOT_SENT:
+            click.echo(f"DCL: {state}: {detail}")
+        return
+    problems = []
+    try:
+        with api_clients() as clients:
+            problems = DclRecall(clients.dcl, clients.netsuite, ledger).recall_all([number]).problems
+    except MienneOpsError as error:
+        problems = []
+        click.echo(f"DCL not reached ({error}); the holds sensor tries again")
+    state, detail = dcl_states(ledger, [key])[key]
+    if state == DclState.WITHDRAWN:
+        click.echo(f"{detail}: flow B sends {reference} to DCL again when the hold is released")
+    elif state == DclState.TOO_LATE:
+        click.echo(f"TOO LATE: {problems[0].message if problems else detail}", err=True)
+        click.echo("the hold stays; see `mienne-ops exceptions list --flow holds`", err=True)
+        raise SystemExit(1)
+    else:
+        reasons = "; ".join(f"{p.reason}: {p.message}" for p in problems)
+        retry = f" ({reasons}); the holds sensor tries again" if reasons else ""
+        click.echo(f"DCL: {state}: {detail}{retry}")
 
 
 @holds.command("release")
@@ -537,6 +576,10 @@ def holds_release(reference: str, reason: str | None) -> None:
     for hold in active:
         ledger.release_hold(key, HoldReason(hold.reason), released_by=_operator())
         click.echo(f"released {hold.reason} on {reference}")
+    journey = ledger.journey(key)
+    if journey and journey.stage in ("withdrawn", "withdrawing") and not ledger.active_holds([key]):
+        number = journey.dcl_order_number
+        click.echo(f"its DCL order {number} was cancelled for the hold: flow B sends it again")
 
 
 @main.group()

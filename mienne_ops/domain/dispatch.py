@@ -65,6 +65,39 @@ def dcl_order_number(tran_id: str) -> str:
     return cleaned
 
 
+# How an order DCL cancelled (a hold placed after dispatch) is sent again: DCL refuses an order
+# number it holds, and whether it takes a *cancelled* order's number again is undocumented (dcl.md §4,
+# §13): "suffix" sends ``<number>-R1``, ``-R2``… (works either way), "same_number" reuses it.
+RESEND_SUFFIX, RESEND_SAME_NUMBER = "suffix", "same_number"
+RESEND_MODES = (RESEND_SUFFIX, RESEND_SAME_NUMBER)
+_RESEND_SUFFIX = re.compile(r"^(?P<base>.+)-R(?P<n>[0-9]+)$")
+
+
+def resend_order_number(base: str, previous: str, mode: str) -> str:
+    """The DCL order number of the next send of an order DCL cancelled under ``previous``.
+
+    ``base`` is the number from the sales order's tranId (`dcl_order_number`); ``previous`` the number
+    DCL cancelled (``base`` or an earlier resend ``base-Rn``). Too long for DCL is refused, never cut.
+    """
+    if mode not in RESEND_MODES:
+        raise ValueError(f"dcl_resend_cancelled_as must be one of {', '.join(RESEND_MODES)}, not {mode!r}")
+    if mode == RESEND_SAME_NUMBER:
+        return previous
+    match = _RESEND_SUFFIX.match(previous)
+    count = int(match["n"]) if match and match["base"] == base else 0
+    number = f"{base}-R{count + 1}"
+    if len(number) > ORDER_NUMBER_MAX:
+        raise InvalidRecordError(
+            "invalid_order_number",
+            f"DCL order {previous} cannot be sent again as {number} (more than {ORDER_NUMBER_MAX} "
+            "characters); set dcl_resend_cancelled_as to same_number if DCL takes a cancelled number again",
+            system="dcl",
+            operation="resend",
+            record=previous,
+        )
+    return number
+
+
 def plan_dcl_order(header: dict[str, Any], lines: Sequence[SalesOrderRow], config: DispatchConfig) -> dict:
     """Map an SO header and its SuiteQL item lines to a DCL `order` for `POST /batches`."""
     order_number = dcl_order_number(str(header.get("tranId") or ""))

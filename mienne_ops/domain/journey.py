@@ -55,6 +55,11 @@ class Stage(StrEnum):
     SHIPPED = "shipped"
     CANCELLED = "cancelled"
     TEST_SKIPPED = "test_skipped"
+    # A hold placed after dispatch (`sync.hold_recall`): DCL is being asked to cancel its order
+    # (*withdrawing*: the intent is written before the call, so a crash never forgets it), then DCL
+    # cancelled it (*withdrawn*): flow B sends the order again, under a new number, when released.
+    WITHDRAWING = "withdrawing"
+    WITHDRAWN = "withdrawn"
 
 
 DISPATCHED_STAGES = frozenset({Stage.DISPATCHED, Stage.PARTIALLY_SHIPPED, Stage.SHIPPED})

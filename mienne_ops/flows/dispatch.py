@@ -1,6 +1,7 @@
 """Flow B in Dagster: approved NetSuite sales orders with ``custbody_sent_to_3pl = F`` go to DCL.
 
-`netsuite_dispatch_sensor` asks SuiteQL for waiting sales orders and requests one run per batch,
+`netsuite_dispatch_sensor` asks SuiteQL for waiting sales orders (and the ledger for orders DCL
+cancelled for a hold, to send again once released) and requests one run per batch,
 only when no dispatch run is already queued or running (one batch in flight at a time, like a
 connector's single flow instance), and leaves out orders quarantined until someone retries them.
 """
@@ -27,6 +28,7 @@ from mienne_ops.sync.dispatch import (
     Dispatcher,
     dispatch_config,
     held_sales_order_ids,
+    withdrawn_sales_order_ids,
 )
 
 
@@ -54,6 +56,7 @@ def dispatch_sales_orders(
             rules, catalog.exploded_kit_components(), dcl.account_number, dcl.freight_account
         ),
         workers=rules.parallel_records,
+        resend_mode=rules.dcl_resend_cancelled_as,
     )
     return finish(context, dispatcher.dispatch(config.sales_order_ids))
 
@@ -101,7 +104,11 @@ def netsuite_dispatch_sensor(
     # Retrying orders need no adding: their flag is still F, so SuiteQL brings them back.
     quarantined = set(read_exceptions(ledger.ledger, FLOW, ENTITY).open)
     quarantined |= held_sales_order_ids(ledger.ledger)  # flow A's open problems hold their orders
-    ids = pending_sales_order_ids(context, netsuite, limit=rules.dispatch_batch_size * 5, skip=quarantined)
+    limit = rules.dispatch_batch_size * 5
+    ids = pending_sales_order_ids(context, netsuite, limit=limit, skip=quarantined)
+    # Orders DCL cancelled for a hold, released since: sent again even if NetSuite's flag is still T.
+    withdrawn = sorted(withdrawn_sales_order_ids(ledger.ledger) - quarantined - set(ids))
+    ids += withdrawn[: max(0, limit - len(ids))]
     requests = DISPATCH_RUNS.requests(ids, size=rules.dispatch_batch_size)
     return sensor_result(requests, skip_reason="no sales orders waiting for DCL")
 

@@ -5,11 +5,13 @@ people (`mienne-ops holds hold|release`); flow B sends only orders without an ac
 module does the rest:
 
 - `order_holds_sensor` requests a `maintain_holds` run when a hold's time has come (edit window,
-  pre-order date), when the ledger and Shopify disagree (a hold placed or released from the CLI), and
-  every `hold_shopify_check_seconds` while holds are mirrored, to find holds released in the Shopify
-  admin and release them here too;
-- `held_orders` (asset, every 5 minutes) lists active holds by reason and age; its check fails when
-  a hold is older than its reason's SLA (`BusinessRules.hold_sla_hours`), so no hold ages silently.
+  pre-order date), when the ledger and Shopify disagree (a hold placed or released from the CLI),
+  when a held order is already at DCL (`sync.hold_recall`: cancelled there while DCL allows it,
+  else reported ``hold_too_late``), and every `hold_shopify_check_seconds` while holds are
+  mirrored, to find holds released in the Shopify admin and release them here too;
+- `held_orders` (asset, every 5 minutes) lists active holds by reason, age and where the order stands
+  at DCL; its check fails when a hold is older than its reason's SLA (`BusinessRules.hold_sla_hours`),
+  so no hold ages silently.
 """
 
 from collections import Counter
@@ -26,9 +28,13 @@ from mienne_ops.flows.common import (
     stop_on_rejected_credentials,
 )
 from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, run_request, sensor_result, tick_stamp
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sync import holds as hold_sync
+from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.hold_recall import DclRecall, DclState, dcl_states, due_recalls
 from mienne_ops.sync.holds import HoldKeeper
 
 FLOW = "holds"
@@ -45,15 +51,23 @@ def maintain_holds(
     context: dg.OpExecutionContext,
     config: MaintainHoldsConfig,
     shopify: ShopifyResource,
+    dcl: DclResource,
+    netsuite: NetSuiteResource,
     ledger: LedgerResource,
     rules: BusinessRules,
 ) -> dg.Output:
-    """Release the holds whose time has come; bring Shopify's holds and the ledger's into agreement."""
+    """Release the holds whose time has come; bring Shopify's holds and the ledger's into agreement;
+    take held orders back from DCL while it allows (else report them too late)."""
     keeper = HoldKeeper(shopify.client, ledger.ledger, rules.hold_policy())
     released = keeper.release_due()
     counts = keeper.sync_with_shopify(read_shopify=config.read_shopify)
+    recall = DclRecall(dcl.client, netsuite.client, ledger.ledger).recall_all()
+    counts["cancelled_at_dcl"] = recall.counts[Outcome.DONE]
+    counts["too_late_or_failed_at_dcl"] = recall.counts[Outcome.QUARANTINED] + recall.counts[Outcome.RETRYING]
     summary = f"released {len(released)} by time; " + ", ".join(f"{k} {v}" for k, v in counts.items())
     context.log.info(summary)
+    for problem in recall.problems:
+        context.log.warning(f"DCL order {problem.key}: {problem.reason}: {problem.message}")
     metadata = {"released_by_time": dg.MetadataValue.int(len(released))}
     metadata.update({name: dg.MetadataValue.int(count) for name, count in counts.items()})
     return dg.Output(len(released) + sum(counts.values()), metadata=metadata)
@@ -79,7 +93,7 @@ def order_holds_sensor(
     cursor = HoldsCursor.parse(context.cursor)
     store, now = ledger.ledger, hold_sync.utc_now()
     due = store.holds_due(now)
-    pending = store.holds_with_mirror_pending()
+    pending = store.holds_with_mirror_pending() or due_recalls(store)
     mirrored = any(hold.shopify_hold_ids for hold in store.active_holds())
     read_shopify = mirrored and (
         cursor.shopify_read_at is None
@@ -104,6 +118,8 @@ def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeR
     holds = ledger.ledger.active_holds()
     late = overdue(holds, rules.hold_sla_hours, now)
     by_reason = Counter(str(hold.reason) for hold in holds)
+    at_dcl = dcl_states(ledger.ledger, sorted({hold.shopify_order_id for hold in holds}))
+    by_dcl_state = Counter(at_dcl[key][0] for key in at_dcl)
     table = metadata_table(
         [
             {
@@ -114,6 +130,8 @@ def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeR
                 "until": hold.until.isoformat() if hold.until else "",
                 "by": hold.placed_by,
                 "detail": hold.detail[:200],
+                "dcl": str(at_dcl[hold.shopify_order_id][0]),
+                "dcl_detail": at_dcl[hold.shopify_order_id][1][:200],
             }
             for hold in holds[:200]
         ],
@@ -125,6 +143,8 @@ def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeR
             ("until", "string"),
             ("by", "string"),
             ("detail", "string"),
+            ("dcl", "string"),
+            ("dcl_detail", "string"),
         ],
     )
     return dg.MaterializeResult(
@@ -132,6 +152,9 @@ def held_orders(ledger: LedgerResource, rules: BusinessRules) -> dg.MaterializeR
             "held": dg.MetadataValue.int(len(holds)),
             **{f"reason_{reason}": dg.MetadataValue.int(n) for reason, n in sorted(by_reason.items())},
             "over_sla": dg.MetadataValue.int(len(late)),
+            # Held after DCL started picking: the order ships unless stopped at DCL by hand.
+            "too_late_at_dcl": dg.MetadataValue.int(by_dcl_state[DclState.TOO_LATE]),
+            "withdrawn_from_dcl": dg.MetadataValue.int(by_dcl_state[DclState.WITHDRAWN]),
             "holds": table,
             "dagster/row_count": dg.MetadataValue.int(len(holds)),
         },

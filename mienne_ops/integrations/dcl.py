@@ -36,6 +36,7 @@ MAX_ITEMS_PAGE = 500
 # Order numbers per GET: keeps the query string short and one page covers the whole chunk.
 ORDER_NUMBERS_PER_LOOKUP = 100
 SERVER_ERRORS = (500, 502, 503, 504)
+CANCELLED_STAGE = 2  # `order_stage` "Order Cancelled" (dcl.md §5)
 
 
 class OrderResult(BaseModel):
@@ -164,7 +165,7 @@ class DclClient:
 
     def _reconcile(self, orders: list[dict]) -> dict[str, OrderResult]:
         numbers = [order["order_number"] for order in orders]
-        existing = {order["order_number"] for order in self.get_orders(numbers)}
+        existing = self._live(numbers)
         return {
             number: OrderResult(order_number=number, accepted=False, already_exists=True)
             for number in numbers
@@ -228,11 +229,21 @@ class DclClient:
         rejected = [number for number, result in results.items() if not result.accepted]
         if not rejected:
             return results
-        existing = {order["order_number"] for order in self.get_orders(rejected)}
+        existing = self._live(rejected)
         for number in rejected:
             if number in existing:
                 results[number] = results[number].model_copy(update={"already_exists": True})
         return results
+
+    def _live(self, order_numbers: list[str]) -> set[str]:
+        """The numbers DCL holds as live orders. A cancelled order under the number is no proof that
+        a create went through: an order DCL cancelled (a hold after dispatch) is sent again, and
+        "already exists" must then mean the new one."""
+        return {
+            order["order_number"]
+            for order in self.get_orders(order_numbers)
+            if not (order.get("is_cancelled") or order.get("order_stage") == CANCELLED_STAGE)
+        }
 
     def get_orders(self, order_numbers: list[str]) -> list[dict]:
         """The orders DCL holds among ``order_numbers`` (unknown numbers are simply absent)."""

@@ -19,6 +19,9 @@ from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
 from mienne_ops.ledger.sql import aware, chunked, insert_ignore, now
 
+# The too-late reports of holds placed after DCL started picking (`sync.hold_recall`'s exceptions).
+HOLDS_FLOW, TOO_LATE_REASON = "holds", "hold_too_late"
+
 
 class HoldRecords(AuditRecords):
     """The `Ledger`'s hold table (mixed into `Ledger`, which owns the engine); changes are audited."""
@@ -75,7 +78,34 @@ class HoldRecords(AuditRecords):
             ).rowcount
         if released:
             self.audit("ledger", "hold.release", key, "ok", detail=f"{reason} by {released_by}")
+            self._settle_too_late_reports(key)
         return bool(released)
+
+    def _settle_too_late_reports(self, shopify_order_id: str) -> None:
+        """The order's last hold is gone: a "too late at DCL" report about it (`sync.hold_recall`)
+        has nothing left to warn about — the order ships as DCL is shipping it."""
+        holds, journeys, exceptions = schema.order_holds, schema.order_journeys, schema.exceptions
+        with self.engine.begin() as conn:
+            still_held = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(holds)
+                .where(holds.c.shopify_order_id == shopify_order_id, holds.c.released_at.is_(None))
+            ).scalar_one()
+            if still_held:
+                return
+            numbers = sa.select(journeys.c.dcl_order_number).where(
+                journeys.c.shopify_order_id == shopify_order_id, journeys.c.dcl_order_number.is_not(None)
+            )
+            conn.execute(
+                sa.update(exceptions)
+                .where(
+                    exceptions.c.flow == HOLDS_FLOW,
+                    exceptions.c.reason == TOO_LATE_REASON,
+                    exceptions.c.key.in_(numbers),
+                    exceptions.c.status != "resolved",
+                )
+                .values(status="resolved", resolved_at=now())
+            )
 
     def record_shopify_holds(
         self, shopify_order_id: str, reason: HoldReason, hold_ids: Iterable[str] | None

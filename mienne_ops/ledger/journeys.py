@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
 from mienne_ops.errors import PermanentError
 from mienne_ops.ledger import schema
+from mienne_ops.ledger.audit import AuditRecords
 from mienne_ops.ledger.sql import aware, chunked, insert_ignore, now
 
 # Stages flow B may move on from when it dispatches (it never moves an order backwards).
@@ -27,7 +28,7 @@ class BindingConflict(PermanentError):
     """A key is already bound to a different remote record: a human must look."""
 
 
-class JourneyRecords:
+class JourneyRecords(AuditRecords):
     """The `Ledger`'s journey and shipment tables (mixed into `Ledger`, which owns the engine)."""
 
     engine: sa.Engine
@@ -182,6 +183,65 @@ class JourneyRecords:
             )
             row = conn.execute(sa.select(table).where(where)).mappings().one()
         return _journey(row)
+
+    # -- writes (a hold placed after dispatch: `sync.hold_recall`, flow B's resend) ---------------
+    def move_stage(self, journey_id: int, before: Sequence[Stage], after: Stage) -> bool:
+        """Move a journey to ``after`` only from one of ``before`` (compare-and-set: two runs racing
+        on one order cannot both move it); True when the journey is at ``after`` now."""
+        table = schema.order_journeys
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.id == journey_id, table.c.stage.in_([str(s) for s in before]))
+                .values(stage=str(after), updated_at=now())
+            )
+            stage = conn.execute(sa.select(table.c.stage).where(table.c.id == journey_id)).scalar()
+        return stage == str(after)
+
+    def rebind_dcl_order(self, journey_id: int, old: str, new: str) -> OrderJourney:
+        """A withdrawn order DCL accepted again as ``new``: the journey moves to that number and back
+        to *dispatched* in one write (flow C finds the shipments of ``new``); ``old`` stays in the
+        audit log. Idempotent (already moved: nothing happens); any other state is a conflict."""
+        table = schema.order_journeys
+        try:
+            with self.engine.begin() as conn:
+                moved = conn.execute(
+                    sa.update(table)
+                    .where(
+                        table.c.id == journey_id,
+                        table.c.dcl_order_number == str(old),
+                        table.c.stage == str(Stage.WITHDRAWN),
+                    )
+                    .values(dcl_order_number=str(new), stage=str(Stage.DISPATCHED), updated_at=now())
+                ).rowcount
+        except sa.exc.IntegrityError as error:  # another journey holds ``new``
+            raise BindingConflict(
+                f"DCL order {new} already belongs to another journey than {journey_id}",
+                system="ledger",
+                operation="rebind_dcl_order",
+                record=str(journey_id),
+            ) from error
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == journey_id)).mappings().one()
+        journey = _journey(row)
+        if journey.dcl_order_number != str(new) or journey.stage in (Stage.WITHDRAWN, Stage.WITHDRAWING):
+            raise BindingConflict(
+                f"journey {journey_id} is at DCL order {journey.dcl_order_number} ({journey.stage}), "
+                f"cannot move it from {old} to {new}",
+                system="ledger",
+                operation="rebind_dcl_order",
+                record=str(journey.shopify_order_id or journey_id),
+            )
+        if moved:
+            self.audit(
+                "ledger",
+                "journey.rebind_dcl_order",
+                str(journey.shopify_order_id or journey.netsuite_sales_order_id),
+                "ok",
+                remote_id=str(new),
+                detail=f"DCL order {old} (cancelled) sent again as {new}",
+            )
+        return journey
 
     # -- writes (flow C) ------------------------------------------------------------------------
     def set_stage(self, journey_id: int, stage: Stage) -> None:

@@ -30,7 +30,8 @@ Control plane (under ``/_sandbox/dcl``):
 - ``GET /orders`` every order as the API renders it (extended dates).
 - ``POST /inventory`` ``{"items": [{"item_number", "inventory_type", "on_hand", "on_hold"?}]}``.
 - ``GET|POST /account``: the undocumented behaviours the fake plays (shipment and receipt shapes,
-  top-level code on partial batches, "no records" codes, ASN updates); see `dcl_dialect`.
+  top-level code on partial batches, "no records" codes, ASN updates, whether a cancelled order's
+  number is taken again); see `dcl_dialect`.
 - ``POST /limits`` ``{"requests_per_second": N, "drop_response_after_create": true}``: the latter
   makes the next successful batch create answer 504 although the orders exist (reconciliation);
   ``{"frozen_clock": true}`` stops the one-second window's clock and ``{"advance_seconds": S}`` moves
@@ -310,9 +311,17 @@ class Sandbox(InboundDocks, SystemSandbox):
             if name in raw:
                 doc[name] = raw[name]
         number = doc["order_number"]
-        if number in seen_in_batch or self.world.get(SYSTEM, "order", number) is not None:
+        if number in seen_in_batch or not self._number_free(number):
             raise DclError(400, 20, f"Order number already exists: {number}")
         return doc
+
+    def _number_free(self, number: str) -> bool:
+        """No order under this number, or (account setting ``cancelled_order_numbers=reusable``) only
+        a cancelled one, which a new order then replaces."""
+        existing = self.world.get(SYSTEM, "order", number)
+        if existing is None:
+            return True
+        return bool(existing["is_cancelled"]) and self.dialect.cancelled_order_numbers == "reusable"
 
     @staticmethod
     def _ordered_date(value: Any) -> str | None:
@@ -379,6 +388,10 @@ class Sandbox(InboundDocks, SystemSandbox):
 
     def _store_new_order(self, doc: dict[str, Any], location: str) -> None:
         now = self.world.now().isoformat()
+        replaced = self.world.get(SYSTEM, "order", doc["order_number"])
+        if replaced is not None:  # a cancelled order whose number DCL takes again (kept for the record)
+            archived = f"{replaced['order_number']}#{replaced['seq']}"
+            self.world.put(SYSTEM, "replaced_order", archived, replaced)
         doc.update(
             {
                 "seq": self.world.next_id("dcl:order_seq"),

@@ -17,6 +17,9 @@ sandbox's historical choices; ``POST /_sandbox/dcl/account`` switches them (``GE
   without the list, instead of an empty list.
 - ``asn_updates``: ``update_in_place`` (default; a new ``reference_transaction_number`` for a known
   ``reference_order_number`` updates that PO) or ``new_po`` (it creates a second PO).
+- ``cancelled_order_numbers``: ``refused`` (default; a new order under the number of a cancelled
+  order is error 20 "Order number already exists", like any duplicate) or ``reusable`` (DCL takes
+  it: the new order replaces the cancelled one under that number). dcl.md documents neither.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ CHOICES = {
     "shipment_shape": ("per_shipment", "shipped_lines"),
     "receipt_shape": ("sandbox", "alternate", "opaque"),
     "asn_updates": ("update_in_place", "new_po"),
+    "cancelled_order_numbers": ("refused", "reusable"),
 }
 FLAGS = ("partial_batch_error_code", "no_records_code")
 
@@ -42,6 +46,7 @@ class Dialect:
     partial_batch_error_code: bool = False
     no_records_code: bool = False
     asn_updates: str = "update_in_place"
+    cancelled_order_numbers: str = "refused"
 
     def configure(self, body: Any) -> None:
         """Apply a control-plane body; anything unknown or mistyped is a 400 and changes nothing."""

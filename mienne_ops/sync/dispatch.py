@@ -11,8 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mienne_ops.domain.dispatch import DispatchConfig, plan_dcl_order
-from mienne_ops.domain.journey import Entity, Flow, Stage
+from mienne_ops.domain.dispatch import (
+    RESEND_SAME_NUMBER,
+    RESEND_SUFFIX,
+    DispatchConfig,
+    plan_dcl_order,
+    resend_order_number,
+)
+from mienne_ops.domain.journey import DISPATCHED_STAGES, Entity, Flow, OrderJourney, Stage
 from mienne_ops.domain.orders import sales_order_external_id
 from mienne_ops.domain.suiteql_rows import SalesOrderLine, UnreadableRow
 from mienne_ops.errors import RemoteValidationError
@@ -22,6 +28,7 @@ from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sync import holds
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
+from mienne_ops.sync.hold_recall import DclRecall
 
 log = logging.getLogger("mienne_ops.sync.dispatch")
 
@@ -88,6 +95,13 @@ def held_sales_order_ids(ledger: Ledger) -> set[str]:
     return {j.netsuite_sales_order_id for j in journeys if j.netsuite_sales_order_id}
 
 
+def withdrawn_sales_order_ids(ledger: Ledger) -> set[str]:
+    """Sales orders whose DCL order was cancelled for a hold (`sync.hold_recall`): flow B sends them
+    again once released, found here even if NetSuite's flag was never set back to F (a crash)."""
+    journeys = ledger.journeys_in_stage([Stage.WITHDRAWN, Stage.WITHDRAWING])
+    return {j.netsuite_sales_order_id for j in journeys if j.netsuite_sales_order_id}
+
+
 @dataclass(frozen=True)
 class PlannedDispatch:
     """A sales order ready for DCL: the DCL order and the Shopify order it came from (if any)."""
@@ -95,6 +109,9 @@ class PlannedDispatch:
     dcl_order: dict
     shopify_order_id: str | None
     tranid: str | None
+    # A resend of an order DCL cancelled for a hold: its journey and the cancelled number.
+    journey_id: int | None = None
+    resend_of: str | None = None
 
 
 @dataclass
@@ -104,6 +121,8 @@ class Dispatcher:
     ledger: Ledger
     config: DispatchConfig
     workers: int = 1
+    # How an order DCL cancelled for a hold is sent again (`BusinessRules.dcl_resend_cancelled_as`).
+    resend_mode: str = RESEND_SUFFIX
 
     def dispatch(self, sales_order_ids: list[str]) -> BatchReport:
         """Plan every order, send the good ones to DCL in one batch, then set their flags."""
@@ -115,18 +134,28 @@ class Dispatcher:
             if so_id in held:
                 return Outcome.SKIPPED
             header = self.netsuite.get("salesOrder", so_id, expand=True)
-            if header.get("custbody_sent_to_3pl") is True:
-                return Outcome.SKIPPED
             # The Shopify order, from the sales order's own external id: found once, used for both
             # the cancelled check and the journey written when DCL accepts.
             key = shopify_order_key(header.get("externalId"))
             journey = self.ledger.journey(key) if key else None
             if journey and journey.stage == Stage.CANCELLED:
                 return Outcome.SKIPPED
+            if journey and journey.stage == Stage.WITHDRAWING:
+                # Released while DCL was being asked to cancel: finish that first (never guess).
+                if not DclRecall(self.dcl, self.netsuite, self.ledger).withdraw(journey):
+                    return Outcome.SKIPPED  # DCL refused: it still has the order, which goes on
+                journey = self.ledger.journey(str(key))
+            resend = journey is not None and journey.stage == Stage.WITHDRAWN
+            if not resend and header.get("custbody_sent_to_3pl") is True:
+                return Outcome.SKIPPED
+            order = plan_dcl_order(header, lines.get(so_id, []), self.config)
+            order["order_number"] = self._order_number(order["order_number"], journey)
             planned[so_id] = PlannedDispatch(
-                dcl_order=plan_dcl_order(header, lines.get(so_id, []), self.config),
+                dcl_order=order,
                 shopify_order_id=key,
                 tranid=header.get("tranId"),
+                journey_id=journey.id if resend and journey else None,
+                resend_of=journey.dcl_order_number if resend and journey else None,
             )
             return Outcome.DONE
 
@@ -145,12 +174,26 @@ class Dispatcher:
         def confirm(so_id: str) -> Outcome:
             order = planned[so_id].dcl_order
             result = results.get(order["order_number"])
+            plan = planned[so_id]
             if result is None or not (result.accepted or result.already_exists):
                 message = result.error_message if result else "no result for this order in the batch"
+                if plan.resend_of and self.resend_mode == RESEND_SAME_NUMBER:
+                    message += (
+                        f" (sending DCL order {plan.resend_of} again after DCL cancelled it: DCL does "
+                        "not take the cancelled order's number again; set dcl_resend_cancelled_as "
+                        "to suffix and retry)"
+                    )
                 raise RemoteValidationError(
                     message, system="dcl", operation="batches", record=order["order_number"]
                 )
-            self.ledger.audit("dcl", "batches.order", order["order_number"], "ok", remote_id=so_id)
+            resent = f" (again, after {plan.resend_of} was cancelled)" if plan.resend_of else ""
+            self.ledger.audit(
+                "dcl", "batches.order", order["order_number"], "ok", remote_id=so_id, detail=resent or None
+            )
+            if plan.resend_of and plan.journey_id is not None:
+                # Before NetSuite's flag: flow C must find the new number's shipments, and a crash
+                # after this leaves a journey flow B re-confirms under the new number.
+                self.ledger.rebind_dcl_order(plan.journey_id, plan.resend_of, order["order_number"])
             self.netsuite.patch("salesOrder", so_id, {"custbody_sent_to_3pl": True})
             self.ledger.record_dispatch(
                 so_id,
@@ -167,6 +210,17 @@ class Dispatcher:
         report.counts[Outcome.DONE] -= len(planned)
         report.merge(confirmed)
         return report
+
+    def _order_number(self, base: str, journey: OrderJourney | None) -> str:
+        """The DCL number to send: a withdrawn order's next number; an order DCL already has, the
+        number it has it under (a resend's may differ from the tranId's); else the tranId's."""
+        if journey is None or not journey.dcl_order_number:
+            return base
+        if journey.stage == Stage.WITHDRAWN:
+            return resend_order_number(base, journey.dcl_order_number, self.resend_mode)
+        if journey.stage in DISPATCHED_STAGES:
+            return journey.dcl_order_number
+        return base
 
 
 def dispatch_config(rules, kit_components: dict[str, list[tuple[str, int]]], account: str, freight: str):

@@ -30,13 +30,17 @@ from mienne_ops.domain.holds import (
     evaluate_holds,
     order_facts,
 )
+from mienne_ops.domain.journey import Entity
 from mienne_ops.domain.shopify import ShopifyOrder
+from mienne_ops.errors import PermanentError, TransientError
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
+from mienne_ops.ledger.holds import HOLDS_FLOW
 
 log = logging.getLogger("mienne_ops.sync.holds")
 
 BY_RULES = "rules"
+SHOPIFY_REFUSED = "shopify_hold_refused"
 BY_SHOPIFY = "shopify"
 # Holds the rules may release on their own when they no longer apply.
 RELEASED_BY_RULES = (Release.AT_TIME, Release.ON_CORRECTION)
@@ -101,11 +105,13 @@ class HoldKeeper:
         - with ``read_shopify`` (one read per held order: not on every tick), a hold of ours gone from
           every fulfillment order was released in the Shopify admin.
         """
-        counts = {"mirrored": 0, "released_in_shopify": 0, "released_from_shopify": 0}
+        counts = {"mirrored": 0, "released_in_shopify": 0, "released_from_shopify": 0, "refused": 0}
         for hold in self.ledger.holds_with_mirror_pending():
             if hold.active:
-                self._mirror(hold.shopify_order_id, hold.reason, hold.detail)
-                counts["mirrored"] += 1
+                if self._mirror_or_report(hold):
+                    counts["mirrored"] += 1
+                else:
+                    counts["refused"] += 1
             else:
                 self._unmirror(hold.shopify_order_id, hold.reason)
                 counts["released_in_shopify"] += 1
@@ -117,6 +123,31 @@ class HoldKeeper:
         return counts
 
     # -- Shopify --------------------------------------------------------------------------------
+    def _mirror_or_report(self, hold: OrderHold) -> bool:
+        """Mirror one hold; a refusal by Shopify (e.g. a fulfillment order it will not hold in its
+        status) does not stop the others: it is reported (`shopify_hold_refused`, flow ``holds``) and
+        recorded as mirrored on nothing, so the ledger's hold stands and nobody believes Shopify
+        shows it. A transient failure is left pending for the next run."""
+        key = hold.shopify_order_id
+        try:
+            self._mirror(key, hold.reason, hold.detail)
+        except TransientError as error:
+            log.warning("hold %s on %s not mirrored yet: %s", hold.reason, key, error)
+            return False
+        except PermanentError as error:
+            self.ledger.quarantine(
+                HOLDS_FLOW,
+                Entity.ORDER,
+                key,
+                SHOPIFY_REFUSED,
+                f"{hold.reason} hold not shown in Shopify: {error}",
+                context={"reason": str(hold.reason)},
+            )
+            self.ledger.record_shopify_holds(key, hold.reason, [])
+            self.ledger.audit("shopify", "fulfillmentOrderHold", key, "refused", detail=str(error)[:500])
+            return False
+        return True
+
     def _mirror(self, key: str, reason: HoldReason, detail: str) -> None:
         hold_ids = self.shopify.hold_fulfillment_orders(
             int(key), SHOPIFY_HOLD_REASON[reason], f"mienne-ops: {detail}", shopify_handle(reason)
