@@ -247,3 +247,18 @@ def test_suiteql_decimal_strings_and_omitted_null_columns_read_as_whole_units():
     assert plan_dcl_order(HEADER, [row], CONFIG)["lines"] == [
         {"line_number": 7, "item_number": "MN-SERUM-001", "quantity": 3}
     ]
+
+
+def test_an_order_dcl_cancelled_is_sent_again_under_the_switchs_number():
+    from mienne_ops.domain.dispatch import resend_order_number
+
+    assert resend_order_number("SO1001", "SO1001", "suffix") == "SO1001-R1"
+    assert resend_order_number("SO1001", "SO1001-R1", "suffix") == "SO1001-R2"
+    assert resend_order_number("SO1001", "SO1001-R9", "suffix") == "SO1001-R10"
+    # A tranId that itself ends like a resend is still the base.
+    assert resend_order_number("INV-R2", "INV-R2", "suffix") == "INV-R2-R1"
+    assert resend_order_number("SO1001", "SO1001", "same_number") == "SO1001"
+    with pytest.raises(InvalidRecordError, match="more than 25"):
+        resend_order_number("A" * 24, "A" * 24, "suffix")
+    with pytest.raises(ValueError, match="dcl_resend_cancelled_as"):
+        resend_order_number("SO1", "SO1", "renumber")

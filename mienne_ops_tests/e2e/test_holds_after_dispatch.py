@@ -174,3 +174,25 @@ def test_a_hold_once_dcl_is_picking_is_reported_too_late_and_the_order_ships(sta
     assert not _agree(stack, key)
     assert not ledger.exceptions(statuses=["open", "retrying"], flow="holds")  # settled by the release
     assert len(_dcl_orders(url, number)) == 1
+
+
+@pytest.mark.parametrize("stack", [{"dcl_resend_cancelled_as": "same_number"}], indirect=True)
+def test_same_number_against_a_dcl_that_refuses_it_is_an_exception_naming_the_switch(stack):
+    """The switch says DCL takes a cancelled number again, the account says no: flow B does not
+    believe the cancelled order is the resend; the order waits, visibly, with the fix named."""
+    url, ledger = stack["sandbox"].url, stack["ledger"]
+    key, number = _dispatched(stack, 23)
+    ledger.place_hold(key, HoldDecision(HoldReason.MANUAL, "customer asked to wait"), placed_by="ana")
+    _settle(stack)
+    assert ledger.journey(key).stage == Stage.WITHDRAWN
+    assert _cli("holds", "release", key).exit_code == 0
+    _settle(stack)
+    assert _live(url, number) == [] and ledger.journey(key).stage == Stage.WITHDRAWN
+    (refused,) = ledger.exceptions(statuses=["open"], flow="B")
+    assert "already exists" in refused.message and "dcl_resend_cancelled_as" in refused.message
+
+    # DCL's answer changes (or the switch is corrected): a person retries, the order goes out once.
+    _post(url, "/_sandbox/dcl/account", {"cancelled_order_numbers": "reusable"})
+    assert _cli("exceptions", "retry", str(refused.id)).exit_code == 0
+    _settle(stack)
+    assert _live(url, number) == [number] and ledger.journey(key).stage == Stage.DISPATCHED

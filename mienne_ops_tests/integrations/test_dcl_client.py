@@ -209,3 +209,18 @@ def test_items_report_available_and_move_on_ship(sandbox_url):
     ship(sandbox_url, "INV-1")
     (after,) = client.iter_items(item_numbers=["MN-SERUM-001"], inventory_type="FR")
     assert after["on_hand"] == before["on_hand"] - 2
+
+
+def test_a_cancelled_order_under_the_number_is_not_taken_for_an_accepted_create(sandbox_url):
+    """Sending an order DCL cancelled again under its number: "already exists" is proof of nothing
+    (the cancelled one is there), so the client reports the refusal instead of a success."""
+    client = make_client(sandbox_url)
+    assert client.submit_batch([order("SO-40")])[0].accepted
+    assert client.cancel_order("SO-40")
+    (again,) = client.submit_batch([order("SO-40")])
+    assert not again.ok and again.error_code == 20
+    httpx.post(f"{sandbox_url}/_sandbox/dcl/account", json={"cancelled_order_numbers": "reusable"})
+    (reused,) = client.submit_batch([order("SO-40")])
+    assert reused.accepted
+    (repeat,) = client.submit_batch([order("SO-40")])  # now a live order: idempotent success
+    assert repeat.already_exists and repeat.ok

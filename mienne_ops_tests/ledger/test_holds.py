@@ -72,3 +72,24 @@ def test_operators_hold_list_and_release_from_the_cli(state_dir, monkeypatch):
     assert history.count("released") == 2 and "by ana" in history
     assert runner.invoke(main, ["holds", "list"]).output.strip() == "no holds"
     ledger.dispose()
+
+
+def test_a_withdrawn_journey_is_rebound_to_its_new_dcl_number_once(ledger):
+    from mienne_ops.ledger.journeys import BindingConflict
+
+    ledger.record_order("9001", "#9001", Stage.IN_NETSUITE)
+    journey = ledger.record_dispatch("601", "SO601", shopify_order_id="9001", tranid="SO601")
+    assert not ledger.move_stage(journey.id, [Stage.WITHDRAWING], Stage.WITHDRAWN)  # not from dispatched
+    assert ledger.move_stage(journey.id, [Stage.DISPATCHED], Stage.WITHDRAWING)
+    assert ledger.move_stage(journey.id, [Stage.WITHDRAWING], Stage.WITHDRAWN)
+    with pytest.raises(BindingConflict):
+        ledger.rebind_dcl_order(journey.id, "SO999", "SO601-R1")  # not its number
+    moved = ledger.rebind_dcl_order(journey.id, "SO601", "SO601-R1")
+    assert moved.dcl_order_number == "SO601-R1" and moved.stage == Stage.DISPATCHED
+    assert ledger.rebind_dcl_order(journey.id, "SO601", "SO601-R1") == moved  # a re-run: nothing moves
+    assert ledger.journey_by_dcl_order("SO601-R1").id == journey.id
+    assert ledger.journey_by_dcl_order("SO601") is None
+    (rebound,) = [a for a in ledger.audit_trail(["9001"]) if a["operation"] == "journey.rebind_dcl_order"]
+    assert "SO601" in rebound["detail"] and rebound["remote_id"] == "SO601-R1"
+    with pytest.raises(BindingConflict):
+        ledger.rebind_dcl_order(journey.id, "SO601-R1", "SO601-R2")  # dispatched, not withdrawn

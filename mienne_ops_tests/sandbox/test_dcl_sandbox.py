@@ -163,3 +163,23 @@ def test_asn_receipt_raises_stock_and_duplicate_reference_is_refused(api):
     receipts = api.get("/dcl/api/v1/po_receipts").json()["po_receipts"]
     assert receipts[0]["dcl_po_number"] == created.json()["dcl_po_number"]
     assert receipts[0]["lines"][0]["quantity_received"] == 40
+
+
+def test_a_cancelled_orders_number_is_refused_or_reused_as_the_account_setting_says(api):
+    """Undocumented (dcl.md §4, §13): by default a cancelled order's number is a duplicate like any
+    other (error 20); with ``cancelled_order_numbers=reusable`` a new order replaces the cancelled one."""
+    account = credentials.DCL["account_number"]
+    assert batch(api, [order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
+    api.put("/dcl/api/v1/orders/cancel", json={"account_number": account, "order_number": "R-1"})
+    refused = batch(api, [order("R-1")]).json()["order_statuses"][0]
+    assert refused["error_code"] == 20 and "already exists" in refused["error_message"]
+
+    setting = api.post("/_sandbox/dcl/account", json={"cancelled_order_numbers": "reusable"})
+    assert setting.json()["cancelled_order_numbers"] == "reusable"
+    assert batch(api, [order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
+    (live,) = api.get("/dcl/api/v1/orders", params={"order_numbers": "R-1"}).json()["orders"]
+    assert live["order_stage"] == 10 and live["is_cancelled"] is False
+    duplicate = batch(api, [order("R-1")]).json()["order_statuses"][0]  # a live order's number: refused
+    assert duplicate["error_code"] == 20
+    bad = api.post("/_sandbox/dcl/account", json={"cancelled_order_numbers": "maybe"})
+    assert bad.status_code == 400
