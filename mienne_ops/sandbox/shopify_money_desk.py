@@ -189,6 +189,8 @@ class MoneyDesk:
             if li.get("requires_shipping", True)
         ):
             raise UserErrors(["orderId"], "Cannot cancel an order with fulfilled items", "INVALID")
+        if any(t["kind"] == "authorization" and t.get("status") == "pending" for t in order["_transactions"]):
+            raise UserErrors(["orderId"], "Cannot cancel an order with a pending authorization", "INVALID")
         return order
 
     def cancel_order(

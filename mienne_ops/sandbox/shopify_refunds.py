@@ -402,6 +402,8 @@ def apply_refund(
 ) -> tuple[dict[str, Any], dict[int, int]]:
     """Validate and book one refund on ``order`` (in place); returns (REST refund, {line id: units
     to restock}). Raises `UserErrors` (nothing booked) when Shopify would refuse it."""
+    if request.get("currency") and str(request["currency"]).upper() != order["currency"]:
+        raise UserErrors(["currency"], f"Currency must be the order's currency, {order['currency']}")
     shipping = request.get("shipping") or {}
     calc = calculate(
         order,
@@ -443,7 +445,7 @@ def apply_refund(
                 "line_item": {k: v for k, v in line.items() if not k.startswith("_")},
             }
         )
-        _remove_units(order, line, quantity)
+        _remove_units(order, line, quantity, restock_type)
     refund_shipping_lines, adjustments = [], []
     if calc.shipping or calc.shipping_tax:
         ship = (order.get("shipping_lines") or [{}])[0]
@@ -513,10 +515,16 @@ def apply_refund(
     return refund, restock
 
 
-def _remove_units(order: dict[str, Any], line: dict[str, Any], quantity: int) -> None:
-    """Refunded units leave the order: unfulfilled ones first, out of its open fulfillment orders."""
-    line["current_quantity"] = int(line.get("current_quantity", line["quantity"])) - quantity
-    unfulfilled = min(quantity, int(line.get("fulfillable_quantity", 0)))
+def _remove_units(order: dict[str, Any], line: dict[str, Any], quantity: int, restock_type: str) -> None:
+    """Refunded units leave the order, out of its open fulfillment orders when unfulfilled: unfulfilled
+    units go first, except for a RETURN, which gives back units that were fulfilled."""
+    current = int(line.get("current_quantity", line["quantity"]))
+    pending = int(line.get("fulfillable_quantity", 0))
+    line["current_quantity"] = current - quantity
+    if restock_type == "return":
+        unfulfilled = max(0, quantity - (current - pending))
+    else:
+        unfulfilled = min(quantity, pending)
     line["fulfillable_quantity"] = int(line.get("fulfillable_quantity", 0)) - unfulfilled
     for fo in order.get("_fulfillment_orders") or []:
         if unfulfilled <= 0:

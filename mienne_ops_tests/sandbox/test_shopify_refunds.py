@@ -449,3 +449,48 @@ def test_captured_payments_are_refunded_from_the_capture_not_the_authorization(s
     refused = create(sandbox, wrong_parent, "auth")
     assert refused["refund"] is None and refused["userErrors"][0]["field"][-1] == "parentId"
     assert create(sandbox, refund_input(order, suggested, [(cream["id"], 1)]), "capture")["userErrors"] == []
+
+
+def test_refunded_units_leave_the_open_fulfillment_order_and_a_return_takes_shipped_ones(sandbox):
+    lines = [{**ORDER["line_items"][0], "fulfillable_quantity": 2}, ORDER["line_items"][1]]  # 1 of 3 shipped
+    order = inject(sandbox, line_items=lines, fulfillment_status="partial")
+    serum = money(sandbox, order)["lineItems"]["nodes"][0]
+
+    def one_unit(restock_type: str) -> dict:
+        line = {"lineItemId": serum["id"], "quantity": 1, "restockType": restock_type}
+        return {"orderId": order["admin_graphql_api_id"], "refundLineItems": [line]}
+
+    assert create(sandbox, one_unit("RETURN"), "return")["userErrors"] == []
+    after = money(sandbox, order)["lineItems"]["nodes"][0]
+    assert (after["refundableQuantity"], after["unfulfilledQuantity"]) == (2, 2)
+    assert create(sandbox, one_unit("NO_RESTOCK"), "cancel")["userErrors"] == []
+    after = money(sandbox, order)["lineItems"]["nodes"][0]
+    assert (after["refundableQuantity"], after["unfulfilledQuantity"]) == (1, 1)
+    query = """query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 5) { nodes { status
+      lineItems(first: 5) { nodes { sku remainingQuantity } } } } } }"""
+    fos = data(sandbox, query, {"id": order["admin_graphql_api_id"]})["order"]["fulfillmentOrders"]["nodes"]
+    open_serum = [
+        line["remainingQuantity"]
+        for fo in fos
+        if fo["status"] == "OPEN"
+        for line in fo["lineItems"]["nodes"]
+        if line["sku"] == "MN-SERUM-001"
+    ]
+    assert open_serum == [1]
+
+
+def test_a_refund_in_another_currency_and_a_cancel_with_a_pending_authorization_are_refused(sandbox):
+    order = inject(sandbox)
+    cream = money(sandbox, order)["lineItems"]["nodes"][1]
+    suggested = suggest(sandbox, order, [(cream["id"], 1)])
+    euros = create(sandbox, refund_input(order, suggested, [(cream["id"], 1)], currency="EUR"))
+    assert euros["refund"] is None and euros["userErrors"][0]["field"] == ["currency"]
+    pending = inject(
+        sandbox,
+        financial_status="pending",
+        transactions=[
+            {"kind": "authorization", "status": "pending", "gateway": "shopify_payments", "amount": "57.60"}
+        ],
+    )
+    answer = data(sandbox, CANCEL, {"id": pending["admin_graphql_api_id"], "refund": True, "restock": False})
+    assert "pending authorization" in answer["orderCancel"]["orderCancelUserErrors"][0]["message"]
