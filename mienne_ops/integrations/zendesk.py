@@ -78,7 +78,7 @@ def describe_error(response: httpx.Response) -> tuple[str | None, str]:
 
 
 def reference_line(dedupe_key: str) -> str:
-    return f"{REF_PREFIX}{dedupe_key}"
+    return f"{REF_PREFIX}{dedupe_key.strip()}"
 
 
 def carries_reference(body: str, dedupe_key: str) -> bool:
@@ -207,6 +207,8 @@ class ZendeskClient:
         is closed (Zendesk refuses every update to a closed ticket: the customer must be reached on
         a follow-up ticket). ``status`` is set in the same update, atomically with the comment.
         """
+        if not dedupe_key.strip() or any(c in dedupe_key for c in "\r\n"):
+            raise ValueError("dedupe_key must be one non-empty line")
         text = f"{body.rstrip()}\n\n{reference_line(dedupe_key)}"
         record = f"{ticket_id}:{dedupe_key}"
         for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):

@@ -16,6 +16,10 @@ Follows ``shared/docs/api/zendesk.md`` (its "Sandbox fidelity checklist") with t
   ``page[after]``; ``meta.has_more``/``after_cursor``, ``links.next``) or offset pagination
   (``page``, ``per_page``; ``next_page``, ``count``).
 - ``GET  /api/v2/users/{id}.json``.
+- ``POST|GET /api/v2/webhooks``, ``GET|DELETE /api/v2/webhooks/{id}``,
+  ``GET /api/v2/webhooks/{id}/signing_secret``: the Webhooks API (every sandbox webhook signs with the
+  one sandbox secret; an active POST webhook subscribed to ``conditional_ticket_events`` plays one
+  connected to our trigger and hears the ticket events).
 - Limits, every answer carrying ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining`` (the account's): the
   account limit (700/min), the Update Ticket limit (100/min) and the per-ticket per-user update cap
   (30 per 10 min), each answered 429 + ``Retry-After`` (seconds until the window frees a slot).
@@ -364,6 +368,13 @@ class Sandbox(SystemSandbox):
             ),
             Route("/api/v2/tickets/{id:int}/comments.json", api(self.list_comments), methods=["GET"]),
             Route("/api/v2/users/{id:int}.json", api(self.show_user), methods=["GET"]),
+            Route("/api/v2/webhooks", api(self.list_webhooks, self.create_webhook), methods=["GET", "POST"]),
+            Route(
+                "/api/v2/webhooks/{id}",
+                api(self.show_webhook, delete=self.delete_webhook),
+                methods=["GET", "DELETE"],
+            ),
+            Route("/api/v2/webhooks/{id}/signing_secret", api(self.signing_secret), methods=["GET"]),
         ]
 
     def control_routes(self) -> list[BaseRoute]:
@@ -484,12 +495,14 @@ class Sandbox(SystemSandbox):
         try:
             payload = await _json_payload(request)
             status, body = await run_in_threadpool(
-                self._in_tx, handler, request.path_params["id"], request.query_params, payload, user_id
+                self._in_tx, handler, request.path_params.get("id"), request.query_params, payload, user_id
             )
         except ZendeskError as error:
             return JSONResponse(
                 error_body(error.error, error.description, error.details), status_code=error.status
             )
+        if status == 204:
+            return Response(status_code=204)
         return JSONResponse(body, status_code=status)
 
     def _in_tx(self, handler, *args) -> tuple[int, Any]:
@@ -823,29 +836,89 @@ class Sandbox(SystemSandbox):
 
     # -- webhooks -------------------------------------------------------------------------------
     def register_webhook(self, url: str) -> dict[str, Any]:
+        """The control route's shortcut: a webhook connected to our trigger (one per URL)."""
         with self.world.tx():
             for webhook in self.world.list(SYSTEM, "webhook"):
                 if webhook["endpoint"] == url:
                     return webhook
-            webhook = {
-                "id": "01" + uuid.uuid4().hex[:24].upper(),
-                "name": "mienne-ops ticket events",
-                "status": "active",
-                "endpoint": url,
-                "http_method": "POST",
-                "request_format": "json",
-                "subscriptions": ["conditional_ticket_events"],
-                "created_at": stamp(self.world.now()),
-            }
-            self.world.put(SYSTEM, "webhook", webhook["id"], webhook)
-            return webhook
+            return self._new_webhook(
+                {
+                    "name": "mienne-ops ticket events",
+                    "status": "active",
+                    "endpoint": url,
+                    "http_method": "POST",
+                    "request_format": "json",
+                    "subscriptions": ["conditional_ticket_events"],
+                }
+            )
+
+    def _new_webhook(self, fields: dict[str, Any]) -> dict[str, Any]:
+        webhook = {
+            "id": "01" + uuid.uuid4().hex[:24].upper(),
+            **fields,
+            "created_at": stamp(self.world.now()),
+            "created_by": str(credentials.ZENDESK_AGENT_ID),
+        }
+        self.world.put(SYSTEM, "webhook", webhook["id"], webhook)
+        return webhook
+
+    # The Webhooks API (create / list / show / delete / signing secret). Every sandbox webhook signs
+    # with the one sandbox secret (Zendesk makes one per webhook), so the receiver can check them all.
+    def create_webhook(self, path_id, params, body: Any, user_id: int) -> tuple[int, dict[str, Any]]:
+        fields = body.get("webhook") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            raise ZendeskError(400, "InvalidInput", 'The request body must be {"webhook": {...}}')
+        checks = {
+            "name": lambda v: isinstance(v, str) and v.strip(),
+            "endpoint": lambda v: isinstance(v, str) and v.startswith(("http://", "https://")),
+            "http_method": lambda v: v in ("GET", "POST", "PUT", "PATCH", "DELETE"),
+            "request_format": lambda v: v in ("json", "xml", "form_encoded"),
+            "status": lambda v: v in ("active", "inactive"),
+            "subscriptions": lambda v: isinstance(v, list) and v and all(isinstance(x, str) for x in v),
+        }
+        for name, ok in checks.items():
+            if not ok(fields.get(name)):
+                raise ZendeskError(400, "InvalidInput", f"webhook.{name} is missing or invalid")
+        subscriptions = fields["subscriptions"]
+        if "conditional_ticket_events" in subscriptions and len(subscriptions) > 1:
+            raise ZendeskError(
+                400, "InvalidInput", "a webhook connected to triggers cannot subscribe to Zendesk events"
+            )
+        webhook = self._new_webhook({name: fields[name] for name in checks})
+        return 201, {"webhook": webhook}
+
+    def list_webhooks(self, path_id, params, body, user_id: int) -> tuple[int, dict[str, Any]]:
+        webhooks = self.world.list(SYSTEM, "webhook")
+        return 200, {"webhooks": webhooks, "meta": {"has_more": False}, "links": {"next": None, "prev": None}}
+
+    def show_webhook(self, webhook_id: str, params, body, user_id: int) -> tuple[int, dict[str, Any]]:
+        return 200, {"webhook": self._webhook(webhook_id)}
+
+    def delete_webhook(self, webhook_id: str, params, body, user_id: int) -> tuple[int, None]:
+        self._webhook(webhook_id)
+        self.world.delete(SYSTEM, "webhook", webhook_id)
+        return 204, None
+
+    def signing_secret(self, webhook_id: str, params, body, user_id: int) -> tuple[int, dict[str, Any]]:
+        self._webhook(webhook_id)
+        return 200, {
+            "signing_secret": {"algorithm": "SHA256", "secret": credentials.ZENDESK["webhook_secret"]}
+        }
+
+    def _webhook(self, webhook_id: str) -> dict[str, Any]:
+        webhook = self.world.get(SYSTEM, "webhook", webhook_id)
+        if webhook is None:
+            raise not_found()
+        return webhook
 
     def emit(self, payload: dict[str, Any]) -> None:
         """Invoke every active webhook with ``payload`` (faults drawn at invocation time)."""
         faults = self.faults.get(SYSTEM)
         body = json.dumps(payload).encode()
         for webhook in self.world.list(SYSTEM, "webhook"):
-            if webhook["status"] != "active":
+            # Only an active webhook connected to our trigger (POST, JSON) hears ticket events.
+            connected = "conditional_ticket_events" in webhook["subscriptions"]
+            if webhook["status"] != "active" or not connected or webhook["http_method"] != "POST":
                 continue
             if self.faults.chance(faults.webhook_drop_rate):
                 self._record({"event": payload["event"], "webhook_id": webhook["id"], "outcome": "dropped"})

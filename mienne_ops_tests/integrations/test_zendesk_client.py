@@ -211,3 +211,10 @@ def test_the_resource_builds_a_client_that_talks_to_the_sandbox(url):
         assert client.ticket(new_ticket(url)).status == "new"
     finally:
         client.close()
+
+
+def test_a_dedupe_key_is_one_line(url):
+    ticket_id = new_ticket(url)
+    for bad in ("", "a\nb"):
+        with pytest.raises(ValueError):
+            make_client(url).add_comment(ticket_id, "x", public=False, dedupe_key=bad)

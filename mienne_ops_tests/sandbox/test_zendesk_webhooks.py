@@ -183,3 +183,39 @@ def test_duplicated_and_retried_deliveries_reach_the_inbox_once(url, receiver):
         f"{ticket['id']}:comment_added:{comment_id}",
     ]
     assert {e.resource_id for e in events} == {str(ticket["id"])}
+
+
+def test_the_webhooks_api_creates_a_trigger_webhook_with_a_readable_signing_secret(url):
+    catcher = Catcher()
+    auth = (f"{credentials.ZENDESK['email']}/token", credentials.ZENDESK["api_token"])
+    api = httpx.Client(base_url=f"{url}/zendesk/api/v2", auth=auth)
+    fields = {
+        "name": "mienne-ops",
+        "status": "active",
+        "endpoint": catcher.url,
+        "http_method": "POST",
+        "request_format": "json",
+        "subscriptions": ["conditional_ticket_events"],
+    }
+    try:
+        created = api.post("/webhooks", json={"webhook": fields})
+        assert created.status_code == 201
+        webhook = created.json()["webhook"]
+        inactive = api.post("/webhooks", json={"webhook": {**fields, "status": "inactive"}}).json()["webhook"]
+        assert api.post("/webhooks", json={"webhook": {**fields, "endpoint": "ftp://x"}}).status_code == 400
+        mixed = {**fields, "subscriptions": ["conditional_ticket_events", "zen:event-type:user.created"]}
+        assert api.post("/webhooks", json={"webhook": mixed}).status_code == 400
+        secret = api.get(f"/webhooks/{webhook['id']}/signing_secret").json()["signing_secret"]
+        assert secret["algorithm"] == "SHA256"
+        write_in(url)
+        wait_until(lambda: settled(url, 1), "the delivery")
+        assert api.delete(f"/webhooks/{inactive['id']}").status_code == 204
+        assert api.get(f"/webhooks/{inactive['id']}").status_code == 404
+        assert [w["id"] for w in api.get("/webhooks").json()["webhooks"]] == [webhook["id"]]
+    finally:
+        api.close()
+        catcher.close()
+    ((headers, body, _),) = catcher.requests  # the inactive webhook heard nothing
+    assert headers["x-zendesk-webhook-id"] == webhook["id"]
+    timestamp = headers["x-zendesk-webhook-signature-timestamp"]
+    assert verify_webhook(secret["secret"], body, headers["x-zendesk-webhook-signature"], timestamp)

@@ -97,3 +97,16 @@ def test_a_body_without_ticket_id_is_refused(client, ledger):
 def test_without_a_secret_the_route_is_not_served(ledger):
     bare = TestClient(create_receiver_app(ledger, "shopify-secret"))
     assert _post(bare, CREATED).status_code == 404
+
+
+def test_the_cli_takes_the_live_secret_or_the_sandbox_one_never_mixing_them(monkeypatch):
+    from mienne_ops.cli import zendesk_webhook_secret
+    from mienne_ops.sandbox import credentials
+
+    monkeypatch.delenv("ZENDESK_API_TOKEN", raising=False)
+    monkeypatch.setenv("ZENDESK_WEBHOOK_SECRET", "live-secret")
+    assert zendesk_webhook_secret() == credentials.ZENDESK["webhook_secret"]  # sandbox mode
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "live-token")
+    assert zendesk_webhook_secret() == "live-secret"
+    monkeypatch.delenv("ZENDESK_WEBHOOK_SECRET")
+    assert zendesk_webhook_secret() is None  # live without its secret: the route is not served
