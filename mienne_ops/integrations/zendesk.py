@@ -111,7 +111,9 @@ def verify_webhook(
     sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
     if abs((now or datetime.now(UTC)) - sent) > tolerance:
         return False
-    return hmac.compare_digest(webhook_signature(secret, timestamp, body), signature.strip())
+    # Bytes, not text: a forged non-ASCII header must be refused, not crash the comparison.
+    expected = webhook_signature(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, signature.strip().encode())
 
 
 class ZendeskClient:

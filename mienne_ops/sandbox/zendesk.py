@@ -198,7 +198,8 @@ class RateWindow:
         hits = self._window(key)
         if len(hits) < self.limit:
             return None
-        return max(1, math.ceil(hits[0] + self.seconds - self.clock.now()))
+        # Rounded first: (t + 600) - t in floating point may be 600.0000000001, not worth a 601.
+        return max(1, math.ceil(round(hits[0] + self.seconds - self.clock.now(), 6)))
 
     def hit(self, key: str) -> None:
         self._window(key).append(self.clock.now())
@@ -513,7 +514,7 @@ class Sandbox(SystemSandbox):
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
         agent_id = credentials.ZENDESK_AGENT_ID
         if scheme.lower() == "bearer":
-            ok = hmac.compare_digest(value.strip(), credentials.ZENDESK["oauth_token"])
+            ok = hmac.compare_digest(value.strip().encode(), credentials.ZENDESK["oauth_token"].encode())
             return agent_id if ok else None
         if scheme.lower() != "basic":
             return None
@@ -522,8 +523,9 @@ class Sandbox(SystemSandbox):
         except (binascii.Error, UnicodeDecodeError):
             return None
         expected_user = f"{credentials.ZENDESK['email']}/token"
-        user_ok = hmac.compare_digest(username, expected_user)
-        token_ok = hmac.compare_digest(password, credentials.ZENDESK["api_token"])
+        # Bytes, not text: a non-ASCII header must be refused (401), not crash the comparison.
+        user_ok = hmac.compare_digest(username.encode(), expected_user.encode())
+        token_ok = hmac.compare_digest(password.encode(), credentials.ZENDESK["api_token"].encode())
         return agent_id if user_ok and token_ok else None
 
     # -- records --------------------------------------------------------------------------------

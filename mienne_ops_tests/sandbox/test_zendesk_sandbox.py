@@ -58,6 +58,7 @@ def test_auth_is_email_slash_token_basic_or_bearer_and_nothing_else(url):
         assert set(refused.json()) >= {"error", "description"}
     assert httpx.get(path, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert httpx.get(path).status_code == 401
+    assert httpx.get(path, auth=("agent\u00e9/token", "t\u00e9")).status_code == 401
 
 
 def test_update_appends_the_comment_public_by_default_and_applies_fields(url):

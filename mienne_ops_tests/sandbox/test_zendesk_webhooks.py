@@ -123,7 +123,7 @@ def test_a_failed_attempt_is_retried_under_the_same_invocation(url):
     try:
         httpx.post(f"{url}/_sandbox/zendesk/webhooks", json={"url": catcher.url})
         write_in(url)
-        wait_until(lambda: len(catcher.requests) == 3, "two failures and a success")
+        wait_until(lambda: settled(url, 3), "two failures and a success")
     finally:
         catcher.close()
     invocations = {headers["x-zendesk-webhook-invocation-id"] for headers, _, _ in catcher.requests}

@@ -85,6 +85,11 @@ def test_bad_tampered_or_stale_signatures_are_401_and_not_stored(client, ledger)
     assert _post(client, CREATED, age=-timedelta(minutes=6)).status_code == 401
     unsigned = client.post("/webhooks/zendesk", content=json.dumps(CREATED).encode())
     assert unsigned.status_code == 401
+    garbage = {
+        "X-Zendesk-Webhook-Signature": "sig\u00e9".encode("latin-1"),
+        "X-Zendesk-Webhook-Signature-Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert client.post("/webhooks/zendesk", content=b"{}", headers=garbage).status_code == 401
     assert ledger.events_after("zendesk", 0) == []
     assert _post(client, CREATED, age=timedelta(minutes=4)).json() == {"stored": True}
 
