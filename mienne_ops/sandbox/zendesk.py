@@ -35,7 +35,7 @@ Control plane, under ``/_sandbox/zendesk``:
   ticket meanwhile (moves ``updated_at``: the concurrent writer safe updates guard against).
 - ``POST /tickets/{id}/fill`` ``{"count"}``: that many filler internal notes (to reach the cap).
 - ``POST /limits`` ``{"account_per_minute", "update_ticket_per_minute", "ticket_user_updates",
-  "ticket_user_window_seconds", "frozen_clock", "advance_seconds"}`` (any subset).
+  "ticket_user_window_seconds", "comment_cap", "frozen_clock", "advance_seconds"}`` (any subset).
 - ``POST /webhooks`` ``{"url"}``: a webhook connected to our trigger (idempotent per URL);
   ``GET /webhooks``: the webhooks and the delivery log.
 
