@@ -16,6 +16,7 @@ import dagster as dg
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.gorgias import GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeResource
 from mienne_ops.integrations.shopify import ShopifyResource
@@ -32,6 +33,7 @@ LIVE_SWITCHES = {
     "stateset": "STATESET_API_KEY",
     "zendesk": "ZENDESK_API_TOKEN",
     "recharge": "RECHARGE_ACCESS_TOKEN",
+    "gorgias": "GORGIAS_API_KEY",
 }
 
 
@@ -150,6 +152,28 @@ def recharge_resource(**client_settings: Any) -> RechargeResource:
     )
 
 
+def gorgias_resource(**client_settings: Any) -> GorgiasResource:
+    if is_live("gorgias"):
+        domain = os.environ.get("GORGIAS_DOMAIN", "")
+        return GorgiasResource(
+            **client_settings,
+            # GORGIAS_BASE_URL (the API root, ending in /api) wins over the account's GORGIAS_DOMAIN.
+            base_url=os.environ.get("GORGIAS_BASE_URL") or f"https://{domain}.gorgias.com/api",
+            email=dg.EnvVar("GORGIAS_EMAIL"),
+            api_key=dg.EnvVar("GORGIAS_API_KEY"),
+            sender_user_id=dg.EnvVar.int("GORGIAS_SENDER_USER_ID"),
+            support_address=dg.EnvVar("GORGIAS_SUPPORT_ADDRESS"),
+        )
+    return GorgiasResource(
+        **client_settings,
+        base_url=f"{settings.sandbox_url()}/gorgias/api",
+        email=sandbox.GORGIAS["email"],
+        api_key=sandbox.GORGIAS["api_key"],
+        sender_user_id=sandbox.GORGIAS["sender_user_id"],
+        support_address=sandbox.GORGIAS["support_address"],
+    )
+
+
 def ledger_resource() -> LedgerResource:
     if os.environ.get("MIENNE_LEDGER_URL"):
         return LedgerResource(url=dg.EnvVar("MIENNE_LEDGER_URL"))
@@ -172,6 +196,7 @@ def build_resources(**client_settings: Any) -> dict[str, Any]:
         "stateset": stateset_resource(**client_settings),
         "zendesk": zendesk_resource(**client_settings),
         "recharge": recharge_resource(**client_settings),
+        "gorgias": gorgias_resource(**client_settings),
         "ledger": ledger_resource(),
         "rules": business_rules(),
     }

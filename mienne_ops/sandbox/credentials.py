@@ -4,6 +4,8 @@ Returned by `GET /_sandbox/credentials` and used by `definitions.py` when no rea
 configured for a system. Anything else is rejected the way the real system rejects it.
 """
 
+from typing import Any
+
 SHOPIFY = {
     "shop_domain": "mienne-sandbox.myshopify.com",
     "access_token": "shpat_sandbox_0000000000000000000000000000",
@@ -48,4 +50,17 @@ RECHARGE = {
     # The API client secret: signs webhooks (both the legacy and the timestamped scheme).
     "client_secret": "rc_sandbox_client_secret_0001",
     "api_version": "2021-11",
+}
+
+GORGIAS: dict[str, Any] = {
+    "domain": "mienne-sandbox",
+    "email": "ops@mienne-sandbox.com",
+    "api_key": "gorgias_sandbox_api_key_0001",
+    "sender_user_id": 1001,
+    # The secret header our HTTP integration sends (X-Mienne-Webhook-Secret): Gorgias signs nothing.
+    "webhook_secret": "gorgias-sandbox-webhook-secret",
+    # Not needed by mienne-ops; the fake also accepts this OAuth2 token (80 requests / 20 s).
+    "oauth_access_token": "gorgias_sandbox_oauth_token_0001",
+    # The address of the account's email integration: outgoing email must come from it.
+    "support_address": "support@mienne-sandbox.com",
 }

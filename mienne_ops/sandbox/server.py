@@ -8,6 +8,7 @@ Layout (a contract: tests, benchmarks and outside harnesses rely on it):
 - ``/stateset/…``                                             StateSet (stateset-node paths)
 - ``/zendesk/api/v2/…``                                       Zendesk Support
 - ``/recharge/…``                                             Recharge (2021-11 REST paths)
+- ``/gorgias/api/…``                                          Gorgias REST
 - ``/_sandbox/…``                                             the control plane (see `control.py`)
 
 `SandboxServer` runs it over real HTTP in a background thread (tests, benchmarks); `serve` runs it
@@ -45,6 +46,7 @@ SYSTEM_MODULES = (
     "mienne_ops.sandbox.stateset",
     "mienne_ops.sandbox.zendesk",
     "mienne_ops.sandbox.recharge",
+    "mienne_ops.sandbox.gorgias",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mienne_ops.integrations.dcl import DclClient, DclResource
+from mienne_ops.integrations.gorgias import GorgiasClient, GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeClient, RechargeResource
 from mienne_ops.integrations.resource import ClientResource
@@ -20,6 +21,7 @@ DECLARED = {
     "stateset": (StateSetResource, StateSetClient),
     "zendesk": (ZendeskResource, ZendeskClient),
     "recharge": (RechargeResource, RechargeClient),
+    "gorgias": (GorgiasResource, GorgiasClient),
 }
 
 
