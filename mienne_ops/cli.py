@@ -3,6 +3,7 @@
 mienne-ops dev                       sandbox + demo traffic + webhook receiver + `dagster dev`
 mienne-ops sandbox serve             the sandbox server alone
 mienne-ops webhooks serve            the webhook receiver alone
+mienne-ops gorgias connect --url U   register the Gorgias HTTP integrations that call the receiver
 mienne-ops order status <ref>        one order's journey through A → B → C (Shopify id/name, DCL number)
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
 mienne-ops exceptions list|retry|resolve
@@ -116,7 +117,7 @@ def webhooks() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
 def webhooks_serve(host: str, port: int) -> None:
-    """Receive Shopify (and Zendesk, Recharge) webhooks into the ledger inbox."""
+    """Receive Shopify, Zendesk and Recharge webhooks and Gorgias calls into the ledger inbox."""
     import uvicorn
 
     from mienne_ops.ledger import Ledger
@@ -129,6 +130,7 @@ def webhooks_serve(host: str, port: int) -> None:
         secret,
         zendesk_secret=zendesk_webhook_secret(),
         recharge_secret=recharge_webhook_secret(),
+        gorgias_secret=gorgias_webhook_secret(),
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -184,6 +186,24 @@ def register_zendesk_webhook(sandbox_url: str, receiver_url: str) -> None:
     answer.raise_for_status()
 
 
+def gorgias_webhook_secret() -> str | None:
+    """The secret header value our Gorgias HTTP integration sends: ``GORGIAS_WEBHOOK_SECRET`` when
+    Gorgias is live (never the public sandbox constant: without it the route is not served),
+    the sandbox constant otherwise."""
+    from mienne_ops.resources import is_live
+    from mienne_ops.sandbox import credentials
+
+    if not is_live("gorgias"):
+        return credentials.GORGIAS["webhook_secret"]
+    secret = os.environ.get("GORGIAS_WEBHOOK_SECRET")
+    if not secret:
+        click.echo(
+            "GORGIAS_API_KEY is set but GORGIAS_WEBHOOK_SECRET is not: /webhooks/gorgias is not served",
+            err=True,
+        )
+    return secret or None
+
+
 @webhooks.command("subscribe")
 @click.option("--uri", required=True, help="public URL of /webhooks/shopify")
 def webhooks_subscribe(uri: str) -> None:
@@ -195,6 +215,44 @@ def webhooks_subscribe(uri: str) -> None:
 def subscribe_order_webhooks(uri: str) -> dict[str, str]:
     with api_clients() as clients:
         return {topic: clients.shopify.subscribe_webhook(topic, uri) for topic in WEBHOOK_TOPICS}
+
+
+# -- gorgias ------------------------------------------------------------------------------------
+GORGIAS_TRIGGERS = ("ticket-created", "ticket-message-created")
+
+
+@main.group()
+def gorgias() -> None:
+    """The Gorgias helpdesk."""
+
+
+@gorgias.command("connect")
+@click.option("--url", required=True, help="public URL of the receiver's /webhooks/gorgias")
+def gorgias_connect(url: str) -> None:
+    """Register (or update) the HTTP integrations that call the receiver (idempotent)."""
+    for trigger, integration_id in connect_gorgias(url).items():
+        click.echo(f"{trigger}: HTTP integration {integration_id}")
+
+
+def connect_gorgias(url: str) -> dict[str, int]:
+    """One HTTP integration per trigger, so each call's form can name its trigger (a form has no
+    variable for it); both carry the secret header the receiver checks."""
+    from mienne_ops.integrations.gorgias import WEBHOOK_SECRET_HEADER
+    from mienne_ops.resources import gorgias_resource
+
+    secret = gorgias_webhook_secret()
+    if not secret:
+        raise click.ClickException("set GORGIAS_WEBHOOK_SECRET (the receiver checks it) before connecting")
+    with gorgias_resource().process_config_and_initialize_cm() as resource:
+        return {
+            trigger: resource.client.ensure_http_integration(
+                name=f"mienne-ops {trigger}",
+                url=url,
+                headers={WEBHOOK_SECRET_HEADER: secret},
+                triggers=[trigger],
+            )
+            for trigger in GORGIAS_TRIGGERS
+        }
 
 
 # -- dev ----------------------------------------------------------------------------------------
@@ -250,6 +308,8 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
             )
         if not is_live("recharge"):  # a live Recharge gets the public HTTPS URL, registered by hand
             subscribe_recharge_webhooks(f"http://127.0.0.1:{webhook_port}/webhooks/recharge")
+        if not is_live("gorgias"):  # a live helpdesk is never pointed at a local receiver
+            connect_gorgias(f"http://127.0.0.1:{webhook_port}/webhooks/gorgias")
         click.echo(
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )

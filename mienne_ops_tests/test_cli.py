@@ -49,6 +49,12 @@ def live_variables(url: str) -> dict[str, str]:
         "RECHARGE_ACCESS_TOKEN": credentials.RECHARGE["access_token"],
         "RECHARGE_CLIENT_SECRET": credentials.RECHARGE["client_secret"],
         "RECHARGE_BASE_URL": f"{url}/recharge",
+        "GORGIAS_API_KEY": credentials.GORGIAS["api_key"],
+        "GORGIAS_EMAIL": credentials.GORGIAS["email"],
+        "GORGIAS_BASE_URL": f"{url}/gorgias/api",
+        "GORGIAS_SENDER_USER_ID": str(credentials.GORGIAS["sender_user_id"]),
+        "GORGIAS_SUPPORT_ADDRESS": credentials.GORGIAS["support_address"],
+        "GORGIAS_WEBHOOK_SECRET": credentials.GORGIAS["webhook_secret"],
     }
 
 
@@ -114,3 +120,13 @@ def test_the_recharge_webhook_secret_is_never_the_sandbox_one_when_live(monkeypa
     assert recharge_webhook_secret() is None  # the route stays off
     monkeypatch.setenv("RECHARGE_CLIENT_SECRET", "live-secret")
     assert recharge_webhook_secret() == "live-secret"
+
+
+def test_gorgias_connect_with_live_variables_uses_them(live):
+    url = "https://ops.mienne.com/webhooks/gorgias"
+    result = CliRunner().invoke(main, ["gorgias", "connect", "--url", url])
+    assert result.exit_code == 0, (result.output, result.exception)
+    integrations = sandbox_state(live.url)["gorgias"]["integrations"]
+    assert [(i["http"]["url"], i["http"]["headers"]) for i in integrations] == [
+        (url, {"X-Mienne-Webhook-Secret": credentials.GORGIAS["webhook_secret"]})
+    ] * 2

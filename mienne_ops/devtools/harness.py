@@ -33,7 +33,10 @@ class ReceiverServer:
     def __init__(self, ledger: Ledger) -> None:
         self.port = free_port()
         app = create_receiver_app(
-            ledger, credentials.SHOPIFY["api_secret"], recharge_secret=credentials.RECHARGE["client_secret"]
+            ledger,
+            credentials.SHOPIFY["api_secret"],
+            recharge_secret=credentials.RECHARGE["client_secret"],
+            gorgias_secret=credentials.GORGIAS["webhook_secret"],
         )
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -47,6 +50,10 @@ class ReceiverServer:
     @property
     def recharge_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks/recharge"
+
+    @property
+    def gorgias_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/gorgias"
 
     def __enter__(self) -> ReceiverServer:
         self._thread.start()

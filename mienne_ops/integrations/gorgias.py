@@ -19,9 +19,11 @@ HTTP status only (the error body ``{"error": {"msg"}}`` is the sandbox's, not do
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -405,6 +407,62 @@ def webhook_form(triggers: list[str]) -> dict[str, str]:
         "updated_datetime": "{{ticket.updated_datetime}}",
         "event": triggers[0] if len(triggers) == 1 else "ticket-event",
     }
+
+
+WEBHOOK_SECRET_HEADER = "X-Mienne-Webhook-Secret"
+
+
+def verify_webhook_secret(expected: str, given: str | None) -> bool:
+    """Gorgias signs nothing: the integration sends our secret in a header, compared in constant time."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class GorgiasWebhook(BaseModel):
+    """One call of our HTTP integration: the rendered `webhook_form`."""
+
+    ticket_id: int
+    message_id: int | None = None
+    event: str = "ticket-event"
+    updated_datetime: str | None = None
+
+    @classmethod
+    def parse(cls, body: Any) -> GorgiasWebhook:
+        """The call's body; ValueError when it is not the form we registered."""
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        ticket_id = _positive_id(body.get("ticket_id"))
+        if ticket_id is None:
+            raise ValueError("ticket_id must be a ticket id")
+        event = body.get("event")
+        updated = body.get("updated_datetime")
+        return cls(
+            ticket_id=ticket_id,
+            message_id=_positive_id(body.get("message_id")),
+            event=event if isinstance(event, str) and event.strip() else "ticket-event",
+            updated_datetime=updated if isinstance(updated, str) and updated else None,
+        )
+
+    @property
+    def event_id(self) -> str:
+        """The inbox key: a ticket and the message that triggered the call, so duplicate calls (and
+        ``ticket-created`` plus ``ticket-message-created`` for one first message) are stored once.
+        Should a tenant render no message id, the ticket's update time stands in for it."""
+        if self.message_id is not None:
+            return f"{self.ticket_id}:{self.message_id}"
+        return f"{self.ticket_id}:{self.updated_datetime or uuid.uuid4().hex}"
+
+
+def _positive_id(value: Any) -> int | None:
+    """A rendered template's id: ``"123"`` or 123 (a form renders strings); anything else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
 
 
 def _unique(names: list[str]) -> list[str]:

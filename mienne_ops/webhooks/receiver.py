@@ -16,6 +16,13 @@ ticket event: ``<ticket>:ticket_created``, ``<ticket>:<event>:<comment_id>``, el
 ``X-Recharge-Webhook-Signature`` (or, without it, the legacy ``X-Recharge-Hmac-Sha256``) with
 `integrations.recharge.verify_webhook`, and stores the event under source ``recharge``. Recharge
 sends no delivery id, so the event id is sha256(topic + raw body): a redelivery is stored once.
+
+`POST /webhooks/gorgias` (when a Gorgias secret is given) takes the calls of our Gorgias HTTP
+integration. Gorgias signs nothing, so the integration sends a secret header
+(``X-Mienne-Webhook-Secret``, compared in constant time; 401 and nothing stored otherwise). The body
+is the form `integrations.gorgias.webhook_form` registers; it is stored under source ``gorgias`` with
+the event id ``<ticket id>:<message id>`` (a duplicate call is stored once), the trigger as topic and
+the ticket id as resource id. A body that is not that form is answered 400.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mienne_ops.integrations import recharge, zendesk
+from mienne_ops.integrations.gorgias import WEBHOOK_SECRET_HEADER, GorgiasWebhook, verify_webhook_secret
 from mienne_ops.integrations.shopify import verify_webhook
 from mienne_ops.ledger import Ledger
 
@@ -42,6 +50,7 @@ def create_receiver_app(
     *,
     zendesk_secret: str | None = None,
     recharge_secret: str | None = None,
+    gorgias_secret: str | None = None,
 ) -> Starlette:
     async def shopify_webhook(request: Request) -> JSONResponse:
         raw = await request.body()
@@ -68,6 +77,20 @@ def create_receiver_app(
         )
         return JSONResponse({"stored": stored})
 
+    async def gorgias_webhook(request: Request) -> JSONResponse:
+        if not verify_webhook_secret(gorgias_secret or "", request.headers.get(WEBHOOK_SECRET_HEADER)):
+            log.warning("rejected a Gorgias call without the right secret header")
+            return JSONResponse({"error": "invalid secret"}, status_code=401)
+        try:
+            payload = json.loads(await request.body())
+            call = GorgiasWebhook.parse(payload)
+        except ValueError as error:  # JSONDecodeError included
+            return JSONResponse({"error": f"not our Gorgias form: {error}"}, status_code=400)
+        stored = ledger.store_event(
+            "gorgias", call.event_id, call.event, payload, resource_id=str(call.ticket_id)
+        )
+        return JSONResponse({"stored": stored})
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
@@ -83,6 +106,8 @@ def create_receiver_app(
         routes.append(
             Route("/webhooks/recharge", recharge_webhook_route(ledger, recharge_secret), methods=["POST"])
         )
+    if gorgias_secret:
+        routes.append(Route("/webhooks/gorgias", gorgias_webhook, methods=["POST"]))
     return Starlette(routes=routes)
 
 
