@@ -73,6 +73,11 @@ RESEND_MODES = (RESEND_SUFFIX, RESEND_SAME_NUMBER)
 _RESEND_SUFFIX = re.compile(r"^(?P<base>.+)-R(?P<n>[0-9]+)$")
 
 
+def is_resend_number(order_number: str) -> bool:
+    """Whether a DCL order number looks like a resend (``<number>-R<n>``)."""
+    return _RESEND_SUFFIX.match(order_number) is not None
+
+
 def resend_order_number(base: str, previous: str, mode: str) -> str:
     """The DCL order number of the next send of an order DCL cancelled under ``previous``.
 

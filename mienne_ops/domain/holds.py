@@ -15,8 +15,8 @@ its reason, a readable detail and its release:
 - ``manual``: an operator's hold (never produced here; `mienne-ops holds hold`) — released by a person.
 
 DCL's API has no documented update of an order it already holds (dcl.md §3, §6): holds therefore
-keep orders out of flow B; a hold placed after dispatch can only cancel the DCL order (refused from
-stage 20, picking started) and the order is sent again when released.
+keep orders out of flow B; a hold placed after dispatch can only cancel the DCL order (refused once
+picking started: reported too late) and the order is sent again when released (`sync.hold_recall`).
 """
 
 from __future__ import annotations

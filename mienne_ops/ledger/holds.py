@@ -82,8 +82,8 @@ class HoldRecords(AuditRecords):
         return bool(released)
 
     def _settle_too_late_reports(self, shopify_order_id: str) -> None:
-        """The order's last hold is gone: a "too late at DCL" report about it (`sync.hold_recall`)
-        has nothing left to warn about — the order ships as DCL is shipping it."""
+        """The order's last hold is gone: the holds' reports about it — too late at DCL
+        (`sync.hold_recall`), not shown in Shopify (`sync.holds`) — have nothing left to warn about."""
         holds, journeys, exceptions = schema.order_holds, schema.order_journeys, schema.exceptions
         with self.engine.begin() as conn:
             still_held = conn.execute(
@@ -96,14 +96,13 @@ class HoldRecords(AuditRecords):
             numbers = sa.select(journeys.c.dcl_order_number).where(
                 journeys.c.shopify_order_id == shopify_order_id, journeys.c.dcl_order_number.is_not(None)
             )
+            about_it = sa.or_(
+                (exceptions.c.reason == TOO_LATE_REASON) & exceptions.c.key.in_(numbers),
+                (exceptions.c.entity == "order") & (exceptions.c.key == shopify_order_id),
+            )
             conn.execute(
                 sa.update(exceptions)
-                .where(
-                    exceptions.c.flow == HOLDS_FLOW,
-                    exceptions.c.reason == TOO_LATE_REASON,
-                    exceptions.c.key.in_(numbers),
-                    exceptions.c.status != "resolved",
-                )
+                .where(exceptions.c.flow == HOLDS_FLOW, about_it, exceptions.c.status != "resolved")
                 .values(status="resolved", resolved_at=now())
             )
 

@@ -107,6 +107,17 @@ from mienne_ops.sandbox.shopify_refunds import ensure_money_records
 log = logging.getLogger("mienne_ops.sandbox.shopify")
 
 SYSTEM = "shopify"
+# `FulfillmentOrderRequestStatus` (shopify.md §3.3): set by fulfillment services, forced by tests.
+FO_REQUEST_STATUSES = (
+    "unsubmitted",
+    "submitted",
+    "accepted",
+    "rejected",
+    "cancellation_requested",
+    "cancellation_accepted",
+    "cancellation_rejected",
+    "closed",
+)
 SUPPORTED_VERSIONS = ("2025-10", "2026-01", "2026-04", "2026-07", "2026-10")
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 WEBHOOK_ATTEMPTS = 8
@@ -697,11 +708,15 @@ class Sandbox(MoneyDesk, SystemSandbox):
 
     async def _fo_status_route(self, request: Request) -> JSONResponse:
         """Force a fulfillment order into a status our mutations cannot reach (INCOMPLETE and
-        CANCELLED come from fulfillment-service apps and merchants), so tests can meet it."""
+        CANCELLED come from fulfillment-service apps and merchants), so tests can meet it; with
+        ``request_status`` (e.g. ``accepted``: a fulfillment service took it on) as well."""
         body = json.loads(await request.body() or b"{}")
         status = str(body.get("status") or "").lower()
         if status not in ("open", "in_progress", "on_hold", "scheduled", "incomplete", "closed", "cancelled"):
             return JSONResponse({"errors": f"unknown status {status!r}"}, status_code=400)
+        request_status = str(body.get("request_status") or "").lower() or None
+        if request_status not in (None, *FO_REQUEST_STATUSES):
+            return JSONResponse({"errors": f"unknown request_status {request_status!r}"}, status_code=400)
         with self.world.tx():
             index = self.world.get(SYSTEM, "fo_index", request.path_params["fo_id"])
             order = self.load_order(index["order_id"]) if index else None
@@ -709,6 +724,8 @@ class Sandbox(MoneyDesk, SystemSandbox):
                 return JSONResponse({"errors": "Not Found"}, status_code=404)
             fo = next(f for f in order["_fulfillment_orders"] if f["id"] == request.path_params["fo_id"])
             fo["status"] = status
+            if request_status:
+                fo["request_status"] = request_status
             refresh_actions(fo)
             self.save_order(order)
         return JSONResponse({"fulfillment_order": fo})

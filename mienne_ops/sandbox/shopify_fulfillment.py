@@ -9,7 +9,8 @@ GraphQL surface over it, a mixin of the fake's root `Resolvers`:
   text; the same template for the other statuses is our assumption). An FO whose units are all
   fulfilled becomes CLOSED.
 - ``fulfillmentOrderHold`` / ``fulfillmentOrderReleaseHold``: holds with reason and handle (at most
-  10, unique handles, as the schema's descriptions say); a hold on some lines splits them off, the
+  10, unique handles, as the schema's descriptions say; an IN_PROGRESS FO a fulfillment service
+  accepted is refused — our assumption); a hold on some lines splits them off, the
   rest staying OPEN in ``remainingFulfillmentOrder``; released, the FO goes back to OPEN (or
   IN_PROGRESS when partly fulfilled).
 - ``fulfillmentOrderMove``: without lines, an FO with no fulfilled units is moved as a whole (same
@@ -70,6 +71,12 @@ class FulfillmentResolvers:
             order, fo = self._require_fo(id, ["id"], "FULFILLMENT_ORDER_NOT_FOUND")
             if fo["status"] not in ("open", "in_progress", "on_hold"):
                 raise UserErrors(["id"], f"Fulfillment order with status {fo['status']} can't be held.")
+            if fo["status"] == "in_progress" and fo.get("request_status") == "accepted":
+                # Assumption (undocumented): a fulfillment service that accepted the request is
+                # working on it; the merchant's app cannot hold it (a merchant-managed FO partly
+                # fulfilled, also IN_PROGRESS, can be held).
+                refused = "The fulfillment order is being fulfilled by a fulfillment service"
+                raise UserErrors(["id"], f"{refused} and can't be held.")
             handle = fulfillmentHold.get("handle") or ""
             holds = fo.setdefault("fulfillment_holds", [])
             if any((h.get("handle") or "") == handle for h in holds):

@@ -26,6 +26,7 @@ from mienne_ops.domain.dcl_records import (
     Shipment,
     parse_dcl_order,
 )
+from mienne_ops.domain.dispatch import is_resend_number
 from mienne_ops.domain.fulfillment import (
     WAITING_FO_REASONS,
     fulfillments_with_tracking,
@@ -40,7 +41,7 @@ from mienne_ops.domain.fulfillment import (
 )
 from mienne_ops.domain.journey import Entity, Flow, OrderJourney, Stage
 from mienne_ops.domain.suiteql_rows import SalesOrderLine, UnreadableRow
-from mienne_ops.errors import InvalidRecordError, NotFoundError, WaitingError
+from mienne_ops.errors import InvalidRecordError, NotFoundError, TransientError, WaitingError
 from mienne_ops.integrations.netsuite import NetSuiteClient, suiteql_literal
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
@@ -180,6 +181,13 @@ class ShipmentSync:
                 f"AND t.tranid = {suiteql_literal(str(order_number))}"
             )
         )
+        if not rows and is_resend_number(order_number):
+            # An order DCL cancelled for a hold, sent again: flow B moves the journey to this number
+            # right after DCL accepts it (`Ledger.rebind_dcl_order`); a crash in between is finished
+            # by flow B's next run, so this shipment comes back later instead of being quarantined.
+            raise TransientError(
+                "a resent DCL order flow B has not recorded yet", system="ledger", record=order_number
+            )
         if not rows:
             raise NotFoundError(
                 "no NetSuite sales order for this DCL order", system="netsuite", record=order_number

@@ -32,7 +32,7 @@ from mienne_ops.domain.holds import (
 )
 from mienne_ops.domain.journey import Entity
 from mienne_ops.domain.shopify import ShopifyOrder
-from mienne_ops.errors import PermanentError, TransientError
+from mienne_ops.errors import AuthError, PermanentError, TransientError
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.holds import HOLDS_FLOW
@@ -78,7 +78,7 @@ class HoldKeeper:
         wanted = {decision.reason for decision in decisions}
         for decision in decisions:
             if self.ledger.place_hold(key, decision, placed_by=BY_RULES):
-                self._mirror(key, decision.reason, decision.detail)
+                self._mirror_or_report(key, decision.reason, decision.detail)
         for hold in self.ledger.active_holds([key]):
             if hold.placed_by == BY_RULES and hold.release in RELEASED_BY_RULES and hold.reason not in wanted:
                 self.release(key, hold.reason, BY_RULES)
@@ -108,7 +108,7 @@ class HoldKeeper:
         counts = {"mirrored": 0, "released_in_shopify": 0, "released_from_shopify": 0, "refused": 0}
         for hold in self.ledger.holds_with_mirror_pending():
             if hold.active:
-                if self._mirror_or_report(hold):
+                if self._mirror_or_report(hold.shopify_order_id, hold.reason, hold.detail):
                     counts["mirrored"] += 1
                 else:
                     counts["refused"] += 1
@@ -123,16 +123,18 @@ class HoldKeeper:
         return counts
 
     # -- Shopify --------------------------------------------------------------------------------
-    def _mirror_or_report(self, hold: OrderHold) -> bool:
+    def _mirror_or_report(self, key: str, reason: HoldReason, detail: str) -> bool:
         """Mirror one hold; a refusal by Shopify (e.g. a fulfillment order it will not hold in its
-        status) does not stop the others: it is reported (`shopify_hold_refused`, flow ``holds``) and
-        recorded as mirrored on nothing, so the ledger's hold stands and nobody believes Shopify
-        shows it. A transient failure is left pending for the next run."""
-        key = hold.shopify_order_id
+        status) stops neither the other holds nor flow A's import: it is reported
+        (`shopify_hold_refused`, flow ``holds``) and recorded as mirrored on nothing, so the ledger's
+        hold stands and nobody believes Shopify shows it. A transient failure is left pending for the
+        holds run (the hold is in the ledger, not yet mirrored)."""
         try:
-            self._mirror(key, hold.reason, hold.detail)
+            self._mirror(key, reason, detail)
+        except AuthError:
+            raise  # no hold's fault: the run stops with one clear error
         except TransientError as error:
-            log.warning("hold %s on %s not mirrored yet: %s", hold.reason, key, error)
+            log.warning("hold %s on %s not mirrored yet: %s", reason, key, error)
             return False
         except PermanentError as error:
             self.ledger.quarantine(
@@ -140,10 +142,10 @@ class HoldKeeper:
                 Entity.ORDER,
                 key,
                 SHOPIFY_REFUSED,
-                f"{hold.reason} hold not shown in Shopify: {error}",
-                context={"reason": str(hold.reason)},
+                f"{reason} hold not shown in Shopify: {error}",
+                context={"reason": str(reason)},
             )
-            self.ledger.record_shopify_holds(key, hold.reason, [])
+            self.ledger.record_shopify_holds(key, reason, [])
             self.ledger.audit("shopify", "fulfillmentOrderHold", key, "refused", detail=str(error)[:500])
             return False
         return True

@@ -262,3 +262,10 @@ def test_an_order_dcl_cancelled_is_sent_again_under_the_switchs_number():
         resend_order_number("A" * 24, "A" * 24, "suffix")
     with pytest.raises(ValueError, match="dcl_resend_cancelled_as"):
         resend_order_number("SO1", "SO1", "renumber")
+
+
+def test_resend_numbers_are_recognised():
+    from mienne_ops.domain.dispatch import is_resend_number
+
+    assert is_resend_number("SO1001-R1") and is_resend_number("SO1001-R12")
+    assert not is_resend_number("SO1001") and not is_resend_number("SO1001-RX")

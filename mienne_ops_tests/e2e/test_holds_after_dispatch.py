@@ -97,7 +97,7 @@ def _cli(*args: str):
     ("stack", "dcl_account", "placed_by"),
     [
         ({"dcl_resend_cancelled_as": "suffix"}, "refused", "cli"),
-        ({"dcl_resend_cancelled_as": "same_number"}, "reusable", "rules"),
+        ({"dcl_resend_cancelled_as": "same_number"}, "reusable", "sensor"),
     ],
     indirect=["stack"],
 )
@@ -196,3 +196,33 @@ def test_same_number_against_a_dcl_that_refuses_it_is_an_exception_naming_the_sw
     assert _cli("exceptions", "retry", str(refused.id)).exit_code == 0
     _settle(stack)
     assert _live(url, number) == [number] and ledger.journey(key).stage == Stage.DISPATCHED
+
+
+def test_a_hold_on_a_partly_shipped_order_holds_its_in_progress_fulfillment_order_and_is_too_late(stack):
+    """DCL shipped part of the order (Shopify's fulfillment order is IN_PROGRESS) when the hold comes:
+    Shopify holds the rest, DCL cannot take anything back (reported without a cancel), and the rest's
+    tracking reaches Shopify once a person releases the hold."""
+    url, ledger = stack["sandbox"].url, stack["ledger"]
+    key, number = _dispatched(stack, 26)
+    lines = _dcl_orders(url, number)[number]["lines"]
+    first = {"line_number": lines[0]["line_number"], "quantity": 1}
+    _post(url, f"/_sandbox/dcl/orders/{number}/ship", {"lines": [first], "tracking_numbers": ["1ZPARTONE"]})
+    _settle(stack)
+    assert ledger.journey(key).stage == Stage.PARTIALLY_SHIPPED
+    order = next(o for o in sandbox_state(url)["shopify"]["orders"] if str(o["id"]) == key)
+    assert {fo["status"] for fo in order["fulfillment_orders"]} == {"in_progress"}
+
+    ledger.place_hold(key, HoldDecision(HoldReason.MANUAL, "customer asked to wait"), placed_by="ana")
+    _settle(stack)
+    assert _agree(stack, key) == {HoldReason.MANUAL}  # the IN_PROGRESS fulfillment order is held
+    (report,) = ledger.exceptions(statuses=["open"], flow="holds")
+    assert report.reason == "hold_too_late" and report.context["dcl_stage"] == 50
+    assert _live(url, number) == [number]
+
+    _post(url, f"/_sandbox/dcl/orders/{number}/ship", {"tracking_numbers": ["1ZPARTTWO"]})
+    _settle(stack)
+    assert _shopify_tracking(url, key) == ["1ZPARTONE"]  # the rest waits on the held fulfillment order
+    assert _cli("holds", "release", key).exit_code == 0
+    _settle(stack)
+    assert _shopify_tracking(url, key) == ["1ZPARTONE", "1ZPARTTWO"]
+    assert ledger.journey(key).stage == Stage.SHIPPED and not _agree(stack, key)

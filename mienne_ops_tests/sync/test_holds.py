@@ -112,3 +112,38 @@ def test_a_corrected_address_releases_its_hold_and_a_manual_hold_is_mirrored_by_
     assert keeper.sync_with_shopify()["mirrored"] == 1
     assert shopify_handles(keeper, key) == {"mienne-manual"}
     assert keeper.evaluate(key, corrected)[0].reason == HoldReason.MANUAL  # the rules never release it
+
+
+def _force_fo(sandbox, keeper: HoldKeeper, key: str, **status) -> None:
+    for fo in keeper.shopify.fulfillment_orders(int(key)):
+        fo_id = str(fo["id"]).rsplit("/", 1)[-1]
+        forced = httpx.post(f"{sandbox.url}/_sandbox/shopify/fulfillment_orders/{fo_id}/status", json=status)
+        assert forced.status_code == 200, forced.text
+
+
+def test_an_in_progress_fulfillment_order_is_held_and_a_refusal_is_reported_not_hidden(keeper, sandbox):
+    from mienne_ops.domain.holds import HoldDecision
+
+    partly = str(place(keeper, sandbox).id)  # merchant-managed, partly fulfilled: Shopify holds it
+    _force_fo(sandbox, keeper, partly, status="in_progress")
+    keeper.ledger.place_hold(
+        partly, HoldDecision(HoldReason.MANUAL, "customer asked to wait"), placed_by="ana"
+    )
+    assert keeper.sync_with_shopify(read_shopify=False)["mirrored"] == 1
+    assert shopify_handles(keeper, partly) == {"mienne-manual"}
+
+    # A fulfillment service accepted it and is working on it: Shopify refuses the hold (assumed).
+    taken = str(place(keeper, sandbox).id)
+    _force_fo(sandbox, keeper, taken, status="in_progress", request_status="accepted")
+    keeper.ledger.place_hold(
+        taken, HoldDecision(HoldReason.MANUAL, "customer asked to wait"), placed_by="ana"
+    )
+    assert keeper.sync_with_shopify(read_shopify=False)["refused"] == 1
+    assert shopify_handles(keeper, taken) == set()
+    (hold,) = keeper.ledger.active_holds([taken])  # the ledger's hold stands (flow B still keeps it back)
+    assert hold.shopify_hold_ids == ()
+    (report,) = keeper.ledger.exceptions(statuses=["open"], flow="holds", key=taken)
+    assert report.reason == "shopify_hold_refused" and "fulfillment service" in report.message
+    assert keeper.sync_with_shopify()["refused"] == 0  # reported once, not retried on every run
+    keeper.ledger.release_hold(taken, HoldReason.MANUAL, "ana")
+    assert keeper.ledger.exceptions(statuses=["open"], flow="holds") == []
