@@ -245,6 +245,9 @@ class Sandbox(MoneyDesk, SystemSandbox):
             "webhooks_pending": self.pending_webhooks(),
             "inventory": self.inventory.state(),
             "bulk_operations": self.bulk.all(),
+            # Refunds are on their orders (`refunds`, `transactions`); orderCancel's jobs and staff notes:
+            "jobs": self.world.list(SYSTEM, "job"),
+            "cancel_staff_notes": self.world.list(SYSTEM, "cancel_staff_note"),
         }
 
     def credentials(self) -> dict[str, Any]:

@@ -239,8 +239,8 @@ class MoneyDesk:
                 order["financial_status"] = "voided"
             order["cancelled_at"] = order["closed_at"] = now
             order["cancel_reason"] = reason.lower()
-            if staff_note:
-                order["note"] = "\n".join(p for p in (order.get("note"), staff_note) if p)
+            if staff_note:  # staff-only, on the order's timeline (not its note, not in webhooks)
+                self.world.put(SYSTEM, "cancel_staff_note", order["id"], {"note": staff_note, "at": now})
             for fo in order["_fulfillment_orders"]:
                 fo["status"], fo["supported_actions"], fo["updated_at"] = "closed", [], now
             recompute_current_totals(order)

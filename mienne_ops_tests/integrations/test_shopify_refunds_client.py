@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,8 @@ from mienne_ops.errors import PermanentError, RemoteValidationError
 from mienne_ops.integrations.http import HttpCore, RetryPolicy
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.sandbox import credentials
+from mienne_ops.sandbox.catalog import build_catalog
+from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sandbox.server import SandboxServer
 from mienne_ops_tests.support import single_system_server
 
@@ -312,3 +315,38 @@ def test_iter_refunds_yields_the_refunds_created_since(sandbox, client):
     assert sorted(found) == sorted([(first, "admin", Decimal("37.89")), (second, None, Decimal("105.01"))])
     assert untouched not in {order_id for order_id, _, _ in found}
     assert list(client.iter_refunds(created_since=datetime.now(UTC) + timedelta(hours=1))) == []
+
+
+def refund_as_suggested(client, order_id: str, lines: list, suggested, key: str) -> None:
+    client.create_refund(
+        order_id,
+        lines=lines,
+        shipping_amount=suggested.shipping or None,
+        transactions=suggested.transactions,
+        note=key,
+        notify=False,
+        restock=False,
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_refunding_a_factory_order_in_parts_gives_back_exactly_what_was_paid(sandbox, client, seed):
+    """Discounts, taxes (added or included), shipping and gift cards: the parts add up to the cent."""
+    rng = random.Random(seed)
+    payload = build_order(build_catalog(), rng, taxes_included=seed % 3 == 2, gift_card=seed % 2 == 0)
+    order_id = inject(sandbox, payload)
+    money = client.order_money(order_id)
+    assert money.total == Decimal(payload["total_price"])
+    assert sum(t.amount for t in money.transactions) == money.total
+    first = [(line.gid, 1) for line in money.lines[:1]]
+    part = client.suggested_refund(order_id, lines=first)
+    refund_as_suggested(client, order_id, first, part, f"{seed}-a")
+    money = client.order_money(order_id)
+    rest = [(line.gid, line.refundable_quantity) for line in money.lines if line.refundable_quantity]
+    final = client.suggested_refund(order_id, lines=rest, refund_shipping=True)
+    refund_as_suggested(client, order_id, rest, final, f"{seed}-b")
+    money = client.order_money(order_id)
+    assert money.total_refunded == money.total == part.amount + final.amount
+    assert money.display_financial_status == "REFUNDED"
+    assert all(line.refundable_quantity == 0 for line in money.lines)

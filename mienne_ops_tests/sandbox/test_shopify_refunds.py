@@ -379,7 +379,8 @@ def test_order_cancel_2026_04_refunds_restocks_and_runs_as_a_job(sandbox, receiv
     assert available(sandbox, "MN-SERUM-001") == before
     assert wait_for(receiver, "refunds/create")[0]["order_id"] == order["id"]
     cancelled = wait_for(receiver, "orders/cancelled")[0]
-    assert cancelled["cancel_reason"] == "customer" and "asked by phone" in cancelled["note"]
+    assert cancelled["cancel_reason"] == "customer" and cancelled["financial_status"] == "refunded"
+    assert sandbox.world.get("shopify", "cancel_staff_note", order["id"])["note"] == "asked by phone"
     again = data(sandbox, CANCEL, {"id": order["admin_graphql_api_id"], "refund": True, "restock": True})
     assert again["orderCancel"]["job"] is None
     assert again["orderCancel"]["orderCancelUserErrors"][0]["code"] == "INVALID"
@@ -429,6 +430,10 @@ def test_admin_refund_route_books_a_refund_like_refund_create(sandbox, receiver)
     refused = httpx.post(url, json={"lines": [{"sku": "MN-SERUM-001", "quantity": 3}]})
     assert refused.status_code == 422 and "quantity" in json.dumps(refused.json()["errors"])
     assert httpx.post(f"{sandbox.url}/_sandbox/shopify/orders/1/refunds", json={}).status_code == 404
+    shown = httpx.get(f"{sandbox.url}/_sandbox/state").json()["shopify"]["orders"]
+    [stored] = [o for o in shown if o["id"] == order["id"]]
+    assert [r["id"] for r in stored["refunds"]] == [refund["id"]]
+    assert [t["kind"] for t in stored["transactions"]] == ["sale", "refund"]
 
 
 def test_captured_payments_are_refunded_from_the_capture_not_the_authorization(sandbox):
