@@ -133,6 +133,16 @@ CHARGE_SORTS = {
     "scheduled_at-asc": "scheduled_at",
     "scheduled_at-desc": "scheduled_at",
 }
+# Subscriptions ship free by the standard method (a sandbox choice): the Shopify order Recharge
+# creates carries it, so flow A maps its ship method like any order's.
+SUBSCRIPTION_SHIPPING = {
+    "code": "standard",
+    "title": "Standard Shipping",
+    "price": "0.00",
+    "source": "recharge",
+    "taxable": False,
+    "tax_lines": [],
+}
 DEFAULT_ADDRESS = {
     "address1": "100 Congress Ave",
     "address2": None,
@@ -573,7 +583,7 @@ class Sandbox(SystemSandbox):
             "processed_at": None,
             "currency": "USD",
             "line_items": lines,
-            "shipping_lines": [],
+            "shipping_lines": [dict(SUBSCRIPTION_SHIPPING)],
             "tax_lines": [],
             "discounts": [],
             "total_discounts": "0.00",
@@ -882,20 +892,41 @@ class Sandbox(SystemSandbox):
         shopify = shopify.systems.get("shopify") if shopify is not None else None
         if shopify is None:
             raise BadInput("the Shopify fake is not mounted: a processed charge creates a Shopify order")
-        charge_id = request.path_params["id"]
         try:
-            order_payload = await run_in_threadpool(self._begin_processing, charge_id)
+            charge, created = await run_in_threadpool(self.process_charge, request.path_params["id"], shopify)
         except RechargeError as error:
             return error_response(error.status, error.errors)
+        return JSONResponse({"charge": charge, "shopify_order": created})
+
+    def process_charge(self, charge_id: int, shopify: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Charge a queued charge and create its Shopify order through ``shopify`` (the Shopify fake's
+        `inject_order`); returns (the charge, the order's ``{id, name, admin_graphql_api_id}``)."""
+        order_payload = self._begin_processing(charge_id)
         created: dict[str, Any] | None = None
-        events: list[tuple[str, dict[str, Any]]] = []
+        events: Events = []
         try:
-            created = await run_in_threadpool(shopify.inject_order, order_payload)
+            created = shopify.inject_order(order_payload)
         finally:  # a failed Shopify order leaves the charge queued, never stuck "being processed"
-            charge = await run_in_threadpool(self._finish_processing, charge_id, created, events)
+            charge = self._finish_processing(charge_id, created, events)
         for topic, event in events:
             self.webhooks.emit(topic, event)
-        return JSONResponse({"charge": charge, "shopify_order": created})
+        assert created is not None
+        return charge, created
+
+    def create_customer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The control route's customer, from Python (the traffic simulator)."""
+        return self._control_call(self.control_customer, body)["customer"]
+
+    def create_subscription(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The control route's subscription and queued charge, from Python."""
+        return self._control_call(self.control_subscription, body)
+
+    def _control_call(self, handler: Callable[..., tuple[int, Any]], body: dict[str, Any]) -> dict[str, Any]:
+        call = Call({}, QueryParams(), body)
+        _, answer = self._run_control(handler, call)
+        for topic, event in call.events:
+            self.webhooks.emit(topic, event)
+        return answer
 
     def _begin_processing(self, charge_id: int) -> dict[str, Any]:
         with self.world.tx():
@@ -980,6 +1011,9 @@ class Sandbox(SystemSandbox):
                     "title": li["title"],
                 }
                 for li in charge["line_items"]
+            ],
+            "shipping_lines": [
+                {**line, "discounted_price": line["price"]} for line in charge.get("shipping_lines") or []
             ],
             "shipping_address": shipping,
             "billing_address": dict(shipping),

@@ -241,5 +241,6 @@ def with_totals(charge: dict[str, Any]) -> dict[str, Any]:
     subtotal = sum((Decimal(li["total_price"]) for li in charge["line_items"]), Decimal("0"))
     charge["subtotal_price"] = money(subtotal)
     charge["total_line_items_price"] = money(subtotal)
-    charge["total_price"] = money(subtotal - Decimal(charge.get("total_discounts") or "0"))
+    shipping = sum((Decimal(line["price"]) for line in charge.get("shipping_lines") or []), Decimal("0"))
+    charge["total_price"] = money(subtotal - Decimal(charge.get("total_discounts") or "0") + shipping)
     return charge

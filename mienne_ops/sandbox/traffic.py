@@ -5,7 +5,9 @@ no address, all lines removed) and, once DCL has held an order for a while, ship
 two shipments, sometimes with two tracking numbers — so a person watching the Dagster UI sees
 orders move through flows A → B → C within about a minute. About once a minute it also creates a
 NetSuite purchase order for a few DCL-stocked SKUs and, once flow D has announced it to DCL, receives
-it at DCL in two parts (about half of the first line, then the rest). Off in tests; on in the dev
+it at DCL in two parts (about half of the first line, then the rest). About every 40 seconds a
+Recharge subscription renews: a catalog customer's monthly subscription is charged, which creates a
+Shopify order tagged ``Subscription`` (flow F's subscription orders). Off in tests; on in the dev
 command.
 """
 
@@ -33,6 +35,7 @@ class TrafficSimulator:
         bad_order_rate: float = 0.05,
         seed: int | None = None,
         purchase_order_every_seconds: float = 60.0,
+        subscription_order_every_seconds: float = 40.0,
     ) -> None:
         self.hub = hub
         self.order_every = order_every_seconds
@@ -44,6 +47,7 @@ class TrafficSimulator:
         self._first_seen: dict[str, datetime] = {}
         self.purchase_order_every = purchase_order_every_seconds
         self._po_seen: dict[int, datetime] = {}
+        self.subscription_order_every = subscription_order_every_seconds
 
     def start(self) -> None:
         self._thread.start()
@@ -55,6 +59,7 @@ class TrafficSimulator:
     def _run(self) -> None:
         next_order = time.monotonic()
         next_po = time.monotonic() + self.purchase_order_every / 2
+        next_renewal = time.monotonic() + self.subscription_order_every / 2
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_order:
@@ -65,6 +70,11 @@ class TrafficSimulator:
                     self.place_purchase_order()
                     next_po = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.purchase_order_every
                 self.receive_announced_purchase_orders()
+                if time.monotonic() >= next_renewal and "recharge" in self.hub.systems:
+                    self.place_subscription_order()
+                    next_renewal = (
+                        time.monotonic() + self.rng.uniform(0.5, 1.5) * self.subscription_order_every
+                    )
             except Exception:  # the simulator must never take the sandbox down
                 log.exception("traffic simulator step failed")
             self._stop.wait(1.0)
@@ -149,3 +159,53 @@ class TrafficSimulator:
             else:
                 dcl.receive_po_number(number)
                 log.info("traffic: DCL received the rest of PO %s", number)
+
+    # -- subscriptions (flow F) -------------------------------------------------------------------
+    def place_subscription_order(self) -> dict[str, Any]:
+        """Renew one catalog customer's Recharge subscription (created on first use): the charge is
+        processed and the Shopify order it creates enters flow A like any other."""
+        recharge, shopify = self.hub.system("recharge"), self.hub.system("shopify")
+        person = self.rng.choice(self.hub.catalog.customers)
+        known = [c for c in self.hub.world.list("recharge", "customer") if c["email"] == person.email]
+        customer = (
+            known[0]
+            if known
+            else recharge.create_customer(
+                {
+                    "email": person.email,
+                    "first_name": person.first_name,
+                    "last_name": person.last_name,
+                    "shopify_customer_id": str(person.shopify_customer_id),
+                    "address": {
+                        "address1": person.address["address1"],
+                        "address2": person.address["address2"],
+                        "city": person.address["city"],
+                        "province": person.address["province_code"],
+                        "zip": person.address["zip"],
+                        "country_code": person.address["country_code"],
+                        "phone": person.address["phone"],
+                    },
+                }
+            )
+        )
+        queued = [
+            c
+            for c in self.hub.world.list("recharge", "charge")
+            if c["status"] == "queued" and c["customer"]["id"] == customer["id"]
+        ]
+        if not queued:
+            item = self.rng.choice(self.hub.catalog.sellable_skus())
+            created = recharge.create_subscription(
+                {
+                    "customer_id": customer["id"],
+                    "sku": item.sku,
+                    "quantity": self.rng.choice((1, 1, 2)),
+                    "price": str(item.price),
+                    "order_interval_unit": "month",
+                    "order_interval_frequency": 1,
+                }
+            )
+            queued = [created["charge"]]
+        charge, order = recharge.process_charge(queued[0]["id"], shopify)
+        log.info("traffic: Recharge charge %s renewed as Shopify order %s", charge["id"], order["name"])
+        return order

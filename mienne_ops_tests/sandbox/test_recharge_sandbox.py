@@ -438,3 +438,36 @@ def test_a_failing_webhook_is_retried_20_times_then_deleted(url):
         assert log[-1]["outcome"] == "webhook_deleted"
     finally:
         failing.close()
+
+
+def test_the_traffic_simulator_renews_subscriptions_into_shopify_orders(url, server):
+    from mienne_ops.sandbox.traffic import TrafficSimulator
+
+    simulator = TrafficSimulator(server.hub, seed=3)
+    orders = [simulator.place_subscription_order() for _ in range(3)]
+    state = httpx.get(f"{url}/_sandbox/state").json()
+    paid = [c for c in state["recharge"]["charges"] if c["status"] == "success"]
+    assert sorted(c["external_order_id"]["ecommerce"] for c in paid) == sorted(str(o["id"]) for o in orders)
+    shopify = {o["id"]: o for o in state["shopify"]["orders"]}
+    for order in orders:
+        placed = shopify[order["id"]]
+        assert "Subscription" in placed["tags"]
+        assert [line["code"] for line in placed["shipping_lines"]] == ["standard"]  # flow A maps it
+        assert placed["shipping_address"]["zip"] and placed["customer"]["id"]
+
+
+def test_a_subscription_order_maps_to_a_netsuite_sales_order_like_any_order(url, server):
+    from mienne_ops.business_rules import BusinessRules
+    from mienne_ops.domain.orders import plan_sales_order
+    from mienne_ops.domain.shopify import ShopifyOrder
+    from mienne_ops.sync.orders import mapping_config
+
+    owner = customer(url, "theo@example.com", shopify_id="8008")
+    created = subscription(url, owner["id"], quantity=3)
+    done = httpx.post(f"{url}/_sandbox/recharge/charges/{created['charge']['id']}/process").json()
+    state = httpx.get(f"{url}/_sandbox/state").json()
+    (raw,) = [o for o in state["shopify"]["orders"] if o["id"] == done["shopify_order"]["id"]]
+    item_ids = {s.sku: s.netsuite_item_id for s in server.hub.catalog.skus}
+    plan = plan_sales_order(ShopifyOrder.from_rest(raw), mapping_config(BusinessRules(), item_ids))
+    assert plan.ship_method_id == BusinessRules().ship_methods["standard"]
+    assert [(line.quantity, line.rate) for line in plan.lines if line.item_id == item_ids[SKU]] == [(3, 24)]
