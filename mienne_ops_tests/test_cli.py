@@ -130,3 +130,15 @@ def test_gorgias_connect_with_live_variables_uses_them(live):
     assert [(i["http"]["url"], i["http"]["headers"]) for i in integrations] == [
         (url, {"X-Mienne-Webhook-Secret": credentials.GORGIAS["webhook_secret"]})
     ] * 2
+
+
+def test_the_dev_stack_registers_the_recharge_webhooks_once(sandbox, monkeypatch):
+    from mienne_ops.cli import subscribe_recharge_webhooks
+    from mienne_ops.integrations.recharge import WEBHOOK_TOPICS
+
+    monkeypatch.delenv("RECHARGE_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
+    first = subscribe_recharge_webhooks("http://127.0.0.1:8766/webhooks/recharge")
+    assert subscribe_recharge_webhooks("http://127.0.0.1:8766/webhooks/recharge") == first
+    hooks = sandbox_state(sandbox.url)["recharge"]["webhooks"]
+    assert sorted(h["topic"] for h in hooks) == sorted(WEBHOOK_TOPICS)
