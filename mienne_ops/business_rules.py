@@ -16,6 +16,8 @@ from decimal import Decimal
 import dagster as dg
 
 from mienne_ops.domain.holds import HoldPolicy, pre_order_dates
+from mienne_ops.domain.refund_policy import RefundPolicy
+from mienne_ops.domain.ticket_rules import TicketRules
 
 
 class BusinessRules(dg.ConfigurableResource):
@@ -160,6 +162,25 @@ class BusinessRules(dg.ConfigurableResource):
         "high_value": 24,
         "manual": 72,
     }
+    # Flow F: cancellations and refunds (domain/refund_policy.py; README "Cancellations and refunds").
+    refund_window_days: int = 60  # refunds are possible this long after the order
+    refund_approval_above: str | None = "150.00"  # a refund above this waits for a person; None: never
+    refund_approve_repeat: bool = True  # a second refund on the same order waits for a person
+    # Subscription orders whose charge Recharge processed are refunded on Recharge, which took the
+    # money (False: Shopify Checkout takes subscription payments and every refund goes through Shopify).
+    refund_subscriptions_on_recharge: bool = True
+    refund_shipping_item_id: int | None = None  # NetSuite item for refunded shipping (None: shippingCost)
+    refund_payment_method_id: str | None = None  # NetSuite payment method of customer refunds
+    # Ticket tags (or macros adding them) that make a support ticket a request.
+    ticket_cancel_tags: list[str] = ["cancel-order"]
+    ticket_refund_tags: list[str] = ["refund-request"]
+    ticket_cancel_subscription_tags: list[str] = ["cancel-subscription"]
+    ticket_skip_subscription_tags: list[str] = ["skip-subscription"]
+    ticket_done_tag: str = "mienne-handled"
+    # How often open requests waiting for billing, and the helpdesks (for lost HTTP-integration
+    # calls) and Shopify refunds (for lost refunds/create webhooks), are polled.
+    requests_poll_seconds: int = 300
+    requests_lookback_hours: int = 24
 
     def hold_policy(self) -> HoldPolicy:
         return HoldPolicy(
@@ -170,6 +191,24 @@ class BusinessRules(dg.ConfigurableResource):
             pre_order_tags=pre_order_dates(self.hold_pre_order_tags.items()),
             shop_timezone=self.shop_timezone,
             check_addresses=self.hold_check_addresses,
+        )
+
+    def refund_policy(self) -> RefundPolicy:
+        return RefundPolicy(
+            refund_window_days=self.refund_window_days,
+            approval_above=Decimal(self.refund_approval_above) if self.refund_approval_above else None,
+            approve_repeat_refunds=self.refund_approve_repeat,
+        )
+
+    def ticket_rules(self) -> TicketRules:
+        def lowered(tags: list[str]) -> frozenset[str]:
+            return frozenset(tag.lower() for tag in tags)
+
+        return TicketRules(
+            cancel_tags=lowered(self.ticket_cancel_tags),
+            refund_tags=lowered(self.ticket_refund_tags),
+            cancel_subscription_tags=lowered(self.ticket_cancel_subscription_tags),
+            skip_subscription_tags=lowered(self.ticket_skip_subscription_tags),
         )
 
     @property

@@ -10,6 +10,9 @@ mienne-ops exceptions list|retry|resolve
 mienne-ops holds list|hold|release    holds before dispatch
 mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
 mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
+mienne-ops orders cancel <ref>        flow F: cancel everywhere (see requests_cli.py)
+mienne-ops refunds create <ref>       flow F: refund lines / shipping / an amount
+mienne-ops approvals list|approve|deny  refunds waiting for a person
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from mienne_ops import settings
 
 if TYPE_CHECKING:
     from mienne_ops.integrations.dcl import DclClient
+    from mienne_ops.integrations.gorgias import GorgiasClient
     from mienne_ops.integrations.netsuite import NetSuiteClient
+    from mienne_ops.integrations.recharge import RechargeClient
     from mienne_ops.integrations.shopify import ShopifyClient
     from mienne_ops.integrations.stateset import StateSetClient
+    from mienne_ops.integrations.zendesk import ZendeskClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED")
@@ -63,6 +69,9 @@ class ApiClients:
     netsuite: NetSuiteClient
     dcl: DclClient
     stateset: StateSetClient
+    recharge: RechargeClient
+    gorgias: GorgiasClient
+    zendesk: ZendeskClient
 
 
 @contextmanager
@@ -74,7 +83,15 @@ def api_clients() -> Iterator[ApiClients]:
     teardown, so a command from the shell talks to exactly what a run would.
     """
     from mienne_ops.integrations.resource import ClientResource, ClientT
-    from mienne_ops.resources import dcl_resource, netsuite_resource, shopify_resource, stateset_resource
+    from mienne_ops.resources import (
+        dcl_resource,
+        gorgias_resource,
+        netsuite_resource,
+        recharge_resource,
+        shopify_resource,
+        stateset_resource,
+        zendesk_resource,
+    )
 
     with ExitStack() as stack:
 
@@ -86,6 +103,9 @@ def api_clients() -> Iterator[ApiClients]:
             netsuite=ready(netsuite_resource()),
             dcl=ready(dcl_resource()),
             stateset=ready(stateset_resource()),
+            recharge=ready(recharge_resource()),
+            gorgias=ready(gorgias_resource()),
+            zendesk=ready(zendesk_resource()),
         )
 
 
@@ -694,6 +714,15 @@ def exceptions_resolve(exception_id: int) -> None:
 from mienne_ops.inventory_cli import inventory as _inventory  # noqa: E402
 
 main.add_command(_inventory)
+
+# -- cancellations, refunds, approvals (flow F; the commands live in requests_cli.py) -------------
+from mienne_ops.requests_cli import approvals as _approvals  # noqa: E402
+from mienne_ops.requests_cli import orders_cancel as _orders_cancel  # noqa: E402
+from mienne_ops.requests_cli import refunds as _refunds  # noqa: E402
+
+orders.add_command(_orders_cancel)
+main.add_command(_refunds)
+main.add_command(_approvals)
 
 
 if __name__ == "__main__":

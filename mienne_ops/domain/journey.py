@@ -23,6 +23,7 @@ class Flow(StrEnum):
     FULFILLMENT = "C"
     INBOUND = "D"
     INVENTORY = "E"
+    REQUESTS = "F"  # cancellations and refunds (returns join them)
 
 
 class Entity(StrEnum):
@@ -35,6 +36,8 @@ class Entity(StrEnum):
     INBOUND_ORDER = "inbound_order"  # a NetSuite PO / TO (key: internal id)
     DCL_PO = "dcl_po"  # a DCL purchase order notification (key: dcl_po_number)
     DCL_RECEIPT = "dcl_receipt"  # one DCL receipt (key: <dcl_po_number>-<receipt key>)
+    REQUEST = "request"  # a cancel/refund request (key: its idempotency key)
+    TICKET = "ticket"  # a helpdesk ticket that could not be read as a request (key: system:id)
 
 
 class System(StrEnum):
@@ -42,6 +45,9 @@ class System(StrEnum):
     NETSUITE = "netsuite"
     DCL = "dcl"
     STATESET = "stateset"
+    GORGIAS = "gorgias"
+    ZENDESK = "zendesk"
+    RECHARGE = "recharge"
     LEDGER = "ledger"
 
 

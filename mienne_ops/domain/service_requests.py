@@ -39,6 +39,7 @@ class RequestStatus(StrEnum):
     RECEIVED = "received"  # recorded, not yet carried out
     AWAITING_APPROVAL = "awaiting_approval"  # the policy wants a person to decide
     APPROVED = "approved"  # a person approved; carried out at the next run
+    IN_PROGRESS = "in_progress"  # a run is carrying it out (a lease: a dead run's is taken over)
     AWAITING_BOOKS = "awaiting_books"  # money moved; NetSuite waits for the order to be billed
     DONE = "done"
     REFUSED = "refused"  # the policy said no (too late, outside the window); the ticket was told why
@@ -47,7 +48,11 @@ class RequestStatus(StrEnum):
 
 
 #: Statuses a run still has work for.
-OPEN_STATUSES = frozenset({RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.AWAITING_BOOKS})
+OPEN_STATUSES = frozenset(
+    {RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.AWAITING_BOOKS, RequestStatus.IN_PROGRESS}
+)
+#: Statuses a run may take a request from (an in-progress one only once its lease ran out).
+CLAIMABLE_STATUSES = frozenset({RequestStatus.RECEIVED, RequestStatus.APPROVED, RequestStatus.AWAITING_BOOKS})
 FINAL_STATUSES = frozenset(
     {RequestStatus.DONE, RequestStatus.REFUSED, RequestStatus.DENIED, RequestStatus.FAILED}
 )
@@ -127,6 +132,11 @@ class ServiceRequest:
     decided_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        """A person approved it (the policy does not ask again)."""
+        return self.decided_by is not None and "approved" in self.outcome.get("approvals", [])
 
     @property
     def label(self) -> str:

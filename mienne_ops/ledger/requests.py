@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from mienne_ops.domain.service_requests import (
+    CLAIMABLE_STATUSES,
     OPEN_STATUSES,
     RequestDetails,
     RequestKind,
@@ -153,6 +155,42 @@ class RequestRecords(AuditRecords):
                 + (f": {'; '.join(reasons)}" if reasons else "")
             )
             self.audit("ledger", "request.status", str(key), "ok", detail=detail[:500])
+        return bool(changed)
+
+    def claim_request(self, request_id: int, lease: timedelta) -> bool:
+        """Take a request to carry it out: from a claimable status, or from a run whose lease ran out
+        (it died). Two runs never work on one request at once: the database decides who claimed it."""
+        table = schema.service_requests
+        at = now()
+        claimable = table.c.status.in_([str(s) for s in CLAIMABLE_STATUSES])
+        expired = (table.c.status == str(RequestStatus.IN_PROGRESS)) & (table.c.updated_at < at - lease)
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                sa.update(table)
+                .where(table.c.id == request_id, claimable | expired)
+                .values(status=str(RequestStatus.IN_PROGRESS), updated_at=at)
+            ).rowcount
+        return bool(claimed)
+
+    def approve_request(self, request_id: int, approver: str) -> bool:
+        """A person approves a refund waiting for approval; False when it was not waiting."""
+        table = schema.service_requests
+        with self.engine.begin() as conn:
+            current = conn.execute(sa.select(table.c.outcome).where(table.c.id == request_id)).scalar()
+            changed = conn.execute(
+                sa.update(table)
+                .where(table.c.id == request_id, table.c.status == str(RequestStatus.AWAITING_APPROVAL))
+                .values(
+                    status=str(RequestStatus.APPROVED),
+                    decided_by=approver,
+                    decided_at=now(),
+                    updated_at=now(),
+                    outcome={**(current or {}), "approvals": ["approved"]},
+                )
+            ).rowcount
+            key = conn.execute(sa.select(table.c.request_key).where(table.c.id == request_id)).scalar()
+        if changed:
+            self.audit("ledger", "request.approve", str(key), "ok", detail=f"approved by {approver}")
         return bool(changed)
 
     def _request_where(self, where: Any) -> ServiceRequest | None:

@@ -1,0 +1,439 @@
+"""Flow F in Dagster: cancellations and refunds from tickets, from Shopify and from operators.
+
+- `service_requests_sensor` turns the webhook inbox (Gorgias and Zendesk tickets, Shopify
+  ``refunds/create``), a reconciliation poll of both (lost deliveries) and the ledger's open requests
+  (approved, waiting for billing, retrying) into `service_requests_job` runs;
+- `cancel_order_job` and `refund_order_job` are what an operator launches from the UI, with typed
+  config (the same as `mienne-ops orders cancel` and `mienne-ops refunds create`);
+- `refund_approvals` (asset) is the approval queue: refunds waiting for a person
+  (`mienne-ops approvals approve|deny`);
+- `refund_reconciliation` (daily partitions, with a check) compares the money refunded in Shopify and
+  Recharge with the refunds booked in NetSuite, per day, and opens an exception for any difference.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.journey import Entity
+from mienne_ops.domain.money import cents, to_decimal
+from mienne_ops.domain.refund_reconciliation import BookedRefund, CustomerRefund, reconcile_refunds
+from mienne_ops.domain.service_requests import (
+    RequestDetails,
+    RequestedLine,
+    RequestKind,
+    RequestStatus,
+    SubscriptionAction,
+    TicketRef,
+)
+from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, metadata_table, report_metadata, stop_on_rejected_credentials
+from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, read_exceptions, run_request, sensor_result, tick_stamp
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.gorgias import GorgiasResource
+from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
+from mienne_ops.integrations.recharge import RechargeResource
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.integrations.zendesk import ZendeskResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.sync.batch import BatchReport, run_batch
+from mienne_ops.sync.request_intake import RequestIntake
+from mienne_ops.sync.service_requests import (
+    ENTITY,
+    FLOW,
+    RefundBooks,
+    RequestRules,
+    RequestWorker,
+    netsuite_refund_external_id,
+    shopify_booking_key,
+)
+from mienne_ops.sync.support_desk import SupportDesk
+
+TICKET_SOURCES = ("gorgias", "zendesk")
+REFUND_TOPIC = "refunds/create"
+CHECK_RECONCILED = "refunds_reconciled"
+REQUEST_LEASE = timedelta(minutes=15)
+
+
+def request_rules(rules: BusinessRules) -> RequestRules:
+    return RequestRules(
+        policy=rules.refund_policy(),
+        books=RefundBooks(
+            tax_item_id=rules.tax_item_id,
+            shipping_item_id=rules.refund_shipping_item_id,
+            payment_method_id=rules.refund_payment_method_id,
+        ),
+        refund_subscriptions_on_recharge=rules.refund_subscriptions_on_recharge,
+        ticket_done_tag=rules.ticket_done_tag,
+    )
+
+
+@contextmanager
+def request_worker(
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> Iterator[tuple[RequestWorker, RequestIntake]]:
+    desk = SupportDesk(gorgias=gorgias.client, zendesk=zendesk.client)
+    worker = RequestWorker(
+        shopify=shopify.client,
+        netsuite=netsuite.client,
+        dcl=dcl.client,
+        stateset=stateset.client,
+        ledger=ledger.ledger,
+        rules=request_rules(rules),
+        desk=desk,
+        recharge=recharge.client,
+    )
+    intake = RequestIntake(ledger=ledger.ledger, shopify=shopify.client, desk=desk, rules=rules.ticket_rules())
+    yield worker, intake
+
+
+def carry_out(worker: RequestWorker, keys: list[str]) -> BatchReport:
+    return run_batch(flow=FLOW, entity=ENTITY, keys=sorted(set(keys)), handle=worker.carry_out, ledger=worker.ledger)
+
+
+# -- the sensor-driven job ---------------------------------------------------------------------------
+class ServiceRequestsConfig(dg.Config):
+    tickets: list[str] = []  # "gorgias:123", "zendesk:45"
+    refunded_order_ids: list[str] = []  # Shopify orders with a refund made in the Shopify admin
+    request_keys: list[str] = []  # requests to carry out (open, approved, retrying)
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def handle_service_requests(
+    context: dg.OpExecutionContext,
+    config: ServiceRequestsConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Record the requests tickets and Shopify refunds make, then carry out every request asked for."""
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
+        worker,
+        intake,
+    ):
+        keys = list(config.request_keys)
+        intake_report = run_batch(
+            flow=FLOW,
+            entity=Entity.TICKET.value,
+            keys=config.tickets,
+            handle=lambda ticket: _take_in_ticket(intake, ticket, keys),
+            ledger=ledger.ledger,
+        )
+        for order_id in config.refunded_order_ids:
+            order = shopify.client.order_money(order_id)
+            for refund in order.refunds:
+                request = intake.from_shopify_refund(order, refund)
+                if request is not None:
+                    keys.append(request.request_key)
+        report = carry_out(worker, keys)
+        report.merge(intake_report)
+    context.log.info(report.summary())
+    return dg.Output(report.total, metadata=report_metadata(report))
+
+
+def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]):
+    from mienne_ops.sync.batch import Outcome
+
+    system, _, ticket_id = ticket.partition(":")
+    requests = intake.from_ticket(TicketRef(system, ticket_id))
+    keys.extend(request.request_key for request in requests)
+    return Outcome.DONE if requests else Outcome.SKIPPED
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def service_requests_job():
+    handle_service_requests()
+
+
+class RequestsCursor(SensorCursor):
+    inbox: dict[str, int] = {}
+    polled_at: datetime | None = None
+
+
+@flow_sensor(
+    job=service_requests_job,
+    description="Tickets, Shopify admin refunds, approved and waiting requests -> flow F runs",
+)
+def service_requests_sensor(
+    context: dg.SensorEvaluationContext,
+    shopify: ShopifyResource,
+    gorgias: GorgiasResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.SensorResult:
+    cursor = RequestsCursor.parse(context.cursor)
+    store, now = ledger.ledger, datetime.now(UTC)
+    tickets: set[str] = set()
+    for source in TICKET_SOURCES:
+        after = cursor.inbox.get(source, 0)
+        if after > store.last_event_id(source):
+            after = 0  # a fresh ledger: its inbox starts again
+        events = store.events_after(source, after, limit=1000)
+        if events:
+            cursor.inbox[source] = events[-1].id
+        tickets |= {f"{source}:{e.resource_id}" for e in events if e.resource_id}
+    after = cursor.inbox.get("shopify-refunds", 0)
+    if after > store.last_event_id("shopify"):
+        after = 0
+    shopify_events = store.events_after("shopify", after, limit=2000)
+    if shopify_events:
+        cursor.inbox["shopify-refunds"] = shopify_events[-1].id
+    refunded = {
+        str(e.payload.get("order_id")) for e in shopify_events if e.topic == REFUND_TOPIC and e.payload.get("order_id")
+    }
+    keys = {r.request_key for r in store.requests(statuses=[RequestStatus.RECEIVED, RequestStatus.APPROVED])}
+    # A run that died while carrying a request out: its lease has run out, the next run takes it over.
+    keys |= {
+        r.request_key
+        for r in store.requests(statuses=[RequestStatus.IN_PROGRESS])
+        if r.updated_at is not None and now - r.updated_at > REQUEST_LEASE
+    }
+    keys |= read_exceptions(store, FLOW, ENTITY).due(set())
+    poll_stamp = ""
+    if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.requests_poll_seconds):
+        since = now - timedelta(hours=rules.requests_lookback_hours)
+        # Lost HTTP-integration calls and refunds/create webhooks: the poll finds them (their keys
+        # make a ticket or refund seen twice one request).
+        tickets |= {f"gorgias:{t.id}" for t in gorgias.client.iter_tickets(created_since=since)}
+        refunded |= {order.id for order, _ in shopify.client.iter_refunds(created_since=since)}
+        keys |= {r.request_key for r in store.requests(statuses=[RequestStatus.AWAITING_BOOKS])}
+        cursor.polled_at = now
+        poll_stamp = tick_stamp(now)
+    requests = []
+    if tickets or refunded or keys:
+        config = ServiceRequestsConfig(
+            tickets=sorted(tickets), refunded_order_ids=sorted(refunded), request_keys=sorted(keys)
+        )
+        run_key = f"requests:{tick_stamp(now)}:{poll_stamp}"
+        requests.append(run_request(handle_service_requests, config, run_key=run_key, flow=FLOW))
+    return sensor_result(requests, skip_reason="no new tickets, refunds or open requests", cursor=cursor)
+
+
+# -- operator jobs (launched from the UI) -----------------------------------------------------------
+class CancelOrderConfig(dg.Config):
+    order: str  # "#1001" or the Shopify order id
+    reason: str = "customer"
+    subscription: str = "none"  # none | cancel | skip
+    key: str | None = None  # an idempotency key of your own (default: derived from the request)
+
+
+class RefundOrderConfig(dg.Config):
+    order: str
+    lines: list[str] = []  # "SKU:QTY"
+    shipping: bool = False
+    amount: str | None = None  # "5.00"; alone: an amount refund; with lines/shipping: at most their worth
+    currency: str | None = None
+    full: bool = False
+    reason: str = "customer"
+    subscription: str = "none"
+    key: str | None = None
+
+
+def _operator_request(
+    worker: RequestWorker, intake: RequestIntake, kind: RequestKind, order: str, details: RequestDetails, key: str | None
+) -> dg.Output:
+    request, new = intake.from_operator(kind, order, details, key=key)
+    report = carry_out(worker, [request.request_key])
+    stored = worker.ledger.request_by_key(request.request_key) or request
+    metadata = {
+        "request": dg.MetadataValue.text(stored.request_key),
+        "status": dg.MetadataValue.text(str(stored.status)),
+        "new": dg.MetadataValue.bool(new),
+        "decision": dg.MetadataValue.text("; ".join(stored.decision) or "-"),
+        **report_metadata(report),
+    }
+    return dg.Output(str(stored.status), metadata=metadata)
+
+
+@dg.op(tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def cancel_order(
+    config: CancelOrderConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Cancel an order everywhere (refused once DCL is picking it or it shipped)."""
+    details = RequestDetails(reason=config.reason, subscription=SubscriptionAction(config.subscription))
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (w, i):
+        return _operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
+
+
+@dg.op(tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def refund_order(
+    config: RefundOrderConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Refund lines, shipping and/or an amount (priced by Shopify, booked in NetSuite to the cent)."""
+    details = RequestDetails(
+        lines=tuple(RequestedLine.parse(line) for line in config.lines),
+        shipping=config.shipping,
+        amount=Decimal(config.amount) if config.amount else None,
+        currency=config.currency,
+        full=config.full,
+        reason=config.reason,
+        subscription=SubscriptionAction(config.subscription),
+    )
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (w, i):
+        return _operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def cancel_order_job():
+    cancel_order()
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def refund_order_job():
+    refund_order()
+
+
+# -- the approval queue and the daily reconciliation -----------------------------------------------
+@dg.asset(
+    group_name="operations",
+    description="Refunds waiting for a person (mienne-ops approvals approve|deny)",
+)
+def refund_approvals(ledger: LedgerResource) -> dg.MaterializeResult:
+    waiting = ledger.ledger.requests(statuses=[RequestStatus.AWAITING_APPROVAL])
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "request": r.request_key,
+            "order": r.order_name or r.shopify_order_id or "",
+            "kind": str(r.kind),
+            "asked": r.details.model_dump_json(exclude_defaults=True)[:200],
+            "why": "; ".join(r.decision)[:200],
+            "age_hours": round((now - r.created_at).total_seconds() / 3600, 1) if r.created_at else 0.0,
+        }
+        for r in waiting[:200]
+    ]
+    columns = [("request", "string"), ("order", "string"), ("kind", "string"), ("asked", "string"), ("why", "string"), ("age_hours", "float")]
+    return dg.MaterializeResult(
+        metadata={
+            "waiting": dg.MetadataValue.int(len(waiting)),
+            "approvals": metadata_table(rows, columns),
+            "dagster/row_count": dg.MetadataValue.int(len(waiting)),
+        }
+    )
+
+
+refund_days = dg.DailyPartitionsDefinition(start_date="2026-01-01", timezone="UTC", end_offset=1)
+
+
+@dg.asset(
+    group_name="operations",
+    partitions_def=refund_days,
+    description="Per day: money refunded in Shopify and Recharge vs refunds booked in NetSuite",
+    check_specs=[dg.AssetCheckSpec(CHECK_RECONCILED, asset="refund_reconciliation")],
+)
+def refund_reconciliation(
+    context: dg.AssetExecutionContext,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    recharge: RechargeResource,
+    ledger: LedgerResource,
+) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    store = ledger.ledger
+    refunds = [
+        CustomerRefund("shopify", order.name, (shopify_booking_key(refund.gid),), refund.total)
+        for order, refund in shopify.client.iter_refunds(created_since=start)
+        if start <= refund.created_at < end and refund.total > 0
+    ]
+    requests = store.requests(limit=100_000)
+    by_charge: dict[str, list[str]] = {}
+    for request in requests:
+        charge_id = request.outcome.get("recharge_charge_id")
+        if charge_id is not None and request.outcome.get("recharge_refunded"):
+            by_charge.setdefault(str(charge_id), []).append(netsuite_refund_external_id(request))
+    for charge in recharge.client.iter_charges(updated_since=start):
+        if charge.total_refunds > 0 and charge.updated_at < end:
+            keys = tuple(by_charge.get(str(charge.id), [f"recharge-charge-{charge.id}"]))
+            refunds.append(CustomerRefund("recharge", str(charge.id), keys, charge.total_refunds))
+    booked = [booked_refund(row) for row in netsuite.client.refunds_between(day - timedelta(days=1), day + timedelta(days=2))]
+    waiting = frozenset(
+        netsuite_refund_external_id(r) for r in requests if r.status == RequestStatus.AWAITING_BOOKS
+    )
+    result = reconcile_refunds(day, refunds, booked, waiting)
+    for problem in result.problems:
+        store.quarantine(FLOW, "refund", f"{day}:{problem.key}", problem.reason, problem.message)
+    return dg.MaterializeResult(
+        metadata={
+            "refunded": dg.MetadataValue.text(f"{result.refunded}"),
+            "booked": dg.MetadataValue.text(f"{result.booked}"),
+            "waiting_for_billing": dg.MetadataValue.int(result.waiting),
+            "differences": dg.MetadataValue.int(len(result.problems)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CHECK_RECONCILED,
+                passed=not result.problems,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "differences": dg.MetadataValue.text(
+                        "; ".join(p.message for p in result.problems[:20]) or "none"
+                    )
+                },
+            )
+        ],
+    )
+
+
+def booked_refund(row: dict) -> BookedRefund:
+    when = parse_suiteql_datetime(row.get("trandate") or row.get("tranDate"))
+    return BookedRefund(
+        external_id=str(row.get("externalid") or row.get("externalId") or ""),
+        record_type=str(row.get("type") or ""),
+        total=cents(abs(to_decimal(row.get("total")))),
+        tran_date=when.date() if when else date.min,
+    )
+
+
+refund_reconciliation_schedule = dg.build_schedule_from_partitioned_job(
+    dg.define_asset_job("refund_reconciliation_job", selection=[refund_reconciliation], partitions_def=refund_days),
+    hour_of_day=2,
+)
+
+#: Flow F's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(
+    jobs=[service_requests_job, cancel_order_job, refund_order_job],
+    sensors=[service_requests_sensor],
+    assets=[refund_approvals, refund_reconciliation],
+    schedules=[refund_reconciliation_schedule],
+)

@@ -1,0 +1,121 @@
+"""How requests come in: a tagged support ticket, a refund made in the Shopify admin, an operator.
+
+Each source gets its natural idempotency key (see `domain.service_requests`) and is recorded in the
+ledger once; `RequestWorker` carries it out. A ticket becomes a request when a rule marks it — one of
+the rules' tags (or a macro that adds one) — until the support agent classifies free text; a ticket
+without such a tag is not ours and is left alone. The order is the one the customer names (``#1001``)
+or else their latest order; a ticket naming none that we can find is still recorded, and fails with
+a clear reason on its internal note rather than vanishing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mienne_ops.domain.service_requests import (
+    RequestDetails,
+    RequestKind,
+    RequestSource,
+    ServiceRequest,
+    TicketRef,
+    operator_request_key,
+    order_names_in,
+    ticket_request_key,
+)
+from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
+from mienne_ops.integrations.shopify import ShopifyClient
+from mienne_ops.ledger import Ledger
+from mienne_ops.domain.ticket_rules import TicketRules
+from mienne_ops.sync.support_desk import SupportDesk
+
+OUR_REFUND_NOTE = "mienne-ops "  # the note our own refunds carry (see RequestWorker)
+
+
+@dataclass
+class RequestIntake:
+    ledger: Ledger
+    shopify: ShopifyClient
+    desk: SupportDesk
+    rules: TicketRules
+
+    def from_ticket(self, ticket: TicketRef) -> list[ServiceRequest]:
+        """The requests a ticket makes (none when no rule marks it); recorded once per ticket and kind."""
+        view = self.desk.read(ticket)
+        kinds = self.rules.kinds(view.tags)
+        if not kinds:
+            return []
+        names = order_names_in(f"{view.subject}\n{view.text}")
+        order_name = names[0] if names else self._latest_order_name(view.requester_email)
+        action = self.rules.subscription_action(view.tags)
+        recorded = []
+        for kind in kinds:
+            details = RequestDetails(
+                full=kind == RequestKind.REFUND,
+                reason="customer",
+                subscription=action,
+                note=view.subject[:200] or None,
+            )
+            request, _ = self.ledger.record_request(
+                ticket_request_key(ticket, kind),
+                kind,
+                RequestSource(ticket.system),
+                details,
+                ticket=ticket,
+                order_name=order_name,
+                requester=(view.requester_email or "").lower() or None,
+            )
+            recorded.append(request)
+        return recorded
+
+    def _latest_order_name(self, email: str | None) -> str | None:
+        if not email:
+            return None
+        for order_id in self.shopify.iter_order_ids(f"email:{email} status:open"):
+            order = self.shopify.order_money(order_id)
+            if order.cancelled_at is None:
+                return order.name
+        return None
+
+    def from_shopify_refund(self, order: OrderMoney, refund: OrderRefund) -> ServiceRequest | None:
+        """A refund made in the Shopify admin (not one of ours): NetSuite and StateSet must follow it."""
+        if (refund.note or "").startswith(OUR_REFUND_NOTE):
+            return None
+        key = f"shopify:refund:{refund.gid.rsplit('/', 1)[-1]}"
+        details = RequestDetails(amount=refund.total if refund.total > 0 else None, reason="shopify_admin")
+        request, new = self.ledger.record_request(
+            key,
+            RequestKind.REFUND,
+            RequestSource.SHOPIFY,
+            details,
+            shopify_order_id=order.id,
+            order_name=order.name,
+        )
+        if new:
+            request = self.ledger.note_outcome(request.id, shopify_refund_id=refund.gid)
+        return request
+
+    def from_operator(
+        self,
+        kind: RequestKind,
+        order_name: str,
+        details: RequestDetails,
+        *,
+        key: str | None = None,
+    ) -> tuple[ServiceRequest, bool]:
+        """A request typed by an operator (CLI, Dagster UI): not checked against a requester."""
+        request_key = operator_request_key(kind, order_name, details, key)
+        order_id = order_name if order_name.isdigit() else None
+        return self.ledger.record_request(
+            request_key,
+            kind,
+            RequestSource.OPERATOR,
+            details,
+            shopify_order_id=order_id,
+            order_name=None if order_id else _normalised_name(order_name),
+        )
+
+
+def _normalised_name(name: str) -> str:
+    name = name.strip()
+    return name if name.startswith("#") else f"#{name}"
+
