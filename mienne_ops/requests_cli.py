@@ -63,7 +63,10 @@ def _worker():
                 desk=desk,
                 recharge=clients.recharge,
             )
-            yield worker, RequestIntake(ledger=ledger, shopify=clients.shopify, desk=desk, rules=rules.ticket_rules())
+            yield (
+                worker,
+                RequestIntake(ledger=ledger, shopify=clients.shopify, desk=desk, rules=rules.ticket_rules()),
+            )
     finally:
         ledger.dispose()
 
@@ -74,14 +77,18 @@ def _carry_out(kind: RequestKind, reference: str, details: RequestDetails, key: 
     with _worker() as (worker, intake):
         request, new = intake.from_operator(kind, reference, details, key=key)
         if not new:
-            click.echo(f"request {request.request_key} was made before (status {request.status}); carrying on")
+            click.echo(
+                f"request {request.request_key} was made before (status {request.status}); carrying on"
+            )
         report = carry_out(worker, [request.request_key])
         stored = worker.ledger.request_by_key(request.request_key) or request
     click.echo(_describe(stored))
     for problem in report.problems:
         click.echo(f"  {problem.outcome}: {problem.reason}: {problem.message}")
     if stored.status == RequestStatus.FAILED:
-        raise click.ClickException("the request failed; it is in the exceptions queue (mienne-ops exceptions list)")
+        raise click.ClickException(
+            "the request failed; it is in the exceptions queue (mienne-ops exceptions list)"
+        )
 
 
 def _describe(request: ServiceRequest) -> str:
@@ -96,9 +103,13 @@ def _describe(request: ServiceRequest) -> str:
 
 @click.command("cancel")
 @click.argument("reference")
-@click.option("--reason", default="customer", show_default=True, help="customer, fraud, inventory, declined, staff")
+@click.option(
+    "--reason", default="customer", show_default=True, help="customer, fraud, inventory, declined, staff"
+)
 @click.option("--subscription", type=click.Choice([a.value for a in SubscriptionAction]), default="none")
-@click.option("--key", default=None, help="an idempotency key of your own (default: derived from the request)")
+@click.option(
+    "--key", default=None, help="an idempotency key of your own (default: derived from the request)"
+)
 def orders_cancel(reference: str, reason: str, subscription: str, key: str | None) -> None:
     """Cancel an order everywhere: refused once DCL has started picking it or it shipped."""
     details = RequestDetails(reason=reason, subscription=SubscriptionAction(subscription))
@@ -176,7 +187,9 @@ def approvals_list() -> None:
         click.echo("nothing waits for approval")
     for request in waiting:
         asked = request.details.model_dump_json(exclude_defaults=True)
-        click.echo(f"#{request.id:<5} {request.request_key}  {request.order_name or request.shopify_order_id}  {asked}")
+        click.echo(
+            f"#{request.id:<5} {request.request_key}  {request.order_name or request.shopify_order_id}  {asked}"
+        )
         click.echo(f"       why: {'; '.join(request.decision)}")
 
 

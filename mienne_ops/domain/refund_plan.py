@@ -32,7 +32,9 @@ class RefundPlan:
 def plan_refund(order: OrderMoney, details: RequestDetails) -> RefundPlan:
     """The lines and shipping to refund; ``full`` takes every unit still refundable and shipping."""
     if details.full:
-        lines = tuple((line.gid, line.refundable_quantity) for line in order.lines if line.refundable_quantity > 0)
+        lines = tuple(
+            (line.gid, line.refundable_quantity) for line in order.lines if line.refundable_quantity > 0
+        )
         return RefundPlan(lines=lines, refund_shipping=True)
     wanted: dict[str, int] = defaultdict(int)
     for requested in details.lines:

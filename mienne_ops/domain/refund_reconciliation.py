@@ -97,7 +97,11 @@ def reconcile_refunds(
                 )
             )
     for record in booked:
-        if record.tran_date == day and booking_key(record.external_id) not in explained and _ours(record.external_id):
+        if (
+            record.tran_date == day
+            and booking_key(record.external_id) not in explained
+            and _ours(record.external_id)
+        ):
             result.problems.append(
                 RefundProblem(
                     f"netsuite:{record.external_id}",

@@ -52,6 +52,9 @@ def note_text(request_key: str, decision: Decision | None, facts: dict[str, obje
     """The internal note: what was decided, why, and every record id."""
     lines = [f"mienne-ops request {request_key}"]
     if decision is not None and decision.verdict != Verdict.PROCEED:
-        lines.append(f"{decision.verdict}: {'; '.join(decision.reasons)}" + (f" [{decision.code}]" if decision.code else ""))
+        lines.append(
+            f"{decision.verdict}: {'; '.join(decision.reasons)}"
+            + (f" [{decision.code}]" if decision.code else "")
+        )
     lines += [f"{name}: {value}" for name, value in sorted(facts.items()) if value not in (None, "")]
     return "\n".join(lines)

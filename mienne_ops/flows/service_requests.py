@@ -30,8 +30,21 @@ from mienne_ops.domain.service_requests import (
     SubscriptionAction,
     TicketRef,
 )
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, metadata_table, report_metadata, stop_on_rejected_credentials
-from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, read_exceptions, run_request, sensor_result, tick_stamp
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    metadata_table,
+    report_metadata,
+    stop_on_rejected_credentials,
+)
+from mienne_ops.flows.sensor_kit import (
+    SensorCursor,
+    flow_sensor,
+    read_exceptions,
+    run_request,
+    sensor_result,
+    tick_stamp,
+)
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.gorgias import GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
@@ -95,12 +108,16 @@ def request_worker(
         desk=desk,
         recharge=recharge.client,
     )
-    intake = RequestIntake(ledger=ledger.ledger, shopify=shopify.client, desk=desk, rules=rules.ticket_rules())
+    intake = RequestIntake(
+        ledger=ledger.ledger, shopify=shopify.client, desk=desk, rules=rules.ticket_rules()
+    )
     yield worker, intake
 
 
 def carry_out(worker: RequestWorker, keys: list[str]) -> BatchReport:
-    return run_batch(flow=FLOW, entity=ENTITY, keys=sorted(set(keys)), handle=worker.carry_out, ledger=worker.ledger)
+    return run_batch(
+        flow=FLOW, entity=ENTITY, keys=sorted(set(keys)), handle=worker.carry_out, ledger=worker.ledger
+    )
 
 
 # -- the sensor-driven job ---------------------------------------------------------------------------
@@ -198,7 +215,9 @@ def service_requests_sensor(
     if shopify_events:
         cursor.inbox["shopify-refunds"] = shopify_events[-1].id
     refunded = {
-        str(e.payload.get("order_id")) for e in shopify_events if e.topic == REFUND_TOPIC and e.payload.get("order_id")
+        str(e.payload.get("order_id"))
+        for e in shopify_events
+        if e.topic == REFUND_TOPIC and e.payload.get("order_id")
     }
     keys = {r.request_key for r in store.requests(statuses=[RequestStatus.RECEIVED, RequestStatus.APPROVED])}
     # A run that died while carrying a request out: its lease has run out, the next run takes it over.
@@ -249,7 +268,12 @@ class RefundOrderConfig(dg.Config):
 
 
 def _operator_request(
-    worker: RequestWorker, intake: RequestIntake, kind: RequestKind, order: str, details: RequestDetails, key: str | None
+    worker: RequestWorker,
+    intake: RequestIntake,
+    kind: RequestKind,
+    order: str,
+    details: RequestDetails,
+    key: str | None,
 ) -> dg.Output:
     request, new = intake.from_operator(kind, order, details, key=key)
     report = carry_out(worker, [request.request_key])
@@ -280,7 +304,10 @@ def cancel_order(
 ) -> dg.Output:
     """Cancel an order everywhere (refused once DCL is picking it or it shipped)."""
     details = RequestDetails(reason=config.reason, subscription=SubscriptionAction(config.subscription))
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (w, i):
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
+        w,
+        i,
+    ):
         return _operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
 
 
@@ -308,7 +335,10 @@ def refund_order(
         reason=config.reason,
         subscription=SubscriptionAction(config.subscription),
     )
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (w, i):
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
+        w,
+        i,
+    ):
         return _operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
 
 
@@ -341,7 +371,14 @@ def refund_approvals(ledger: LedgerResource) -> dg.MaterializeResult:
         }
         for r in waiting[:200]
     ]
-    columns = [("request", "string"), ("order", "string"), ("kind", "string"), ("asked", "string"), ("why", "string"), ("age_hours", "float")]
+    columns = [
+        ("request", "string"),
+        ("order", "string"),
+        ("kind", "string"),
+        ("asked", "string"),
+        ("why", "string"),
+        ("age_hours", "float"),
+    ]
     return dg.MaterializeResult(
         metadata={
             "waiting": dg.MetadataValue.int(len(waiting)),
@@ -386,7 +423,10 @@ def refund_reconciliation(
         if charge.total_refunds > 0 and charge.updated_at < end:
             keys = tuple(by_charge.get(str(charge.id), [f"recharge-charge-{charge.id}"]))
             refunds.append(CustomerRefund("recharge", str(charge.id), keys, charge.total_refunds))
-    booked = [booked_refund(row) for row in netsuite.client.refunds_between(day - timedelta(days=1), day + timedelta(days=2))]
+    booked = [
+        booked_refund(row)
+        for row in netsuite.client.refunds_between(day - timedelta(days=1), day + timedelta(days=2))
+    ]
     waiting = frozenset(
         netsuite_refund_external_id(r) for r in requests if r.status == RequestStatus.AWAITING_BOOKS
     )
@@ -426,7 +466,9 @@ def booked_refund(row: dict) -> BookedRefund:
 
 
 refund_reconciliation_schedule = dg.build_schedule_from_partitioned_job(
-    dg.define_asset_job("refund_reconciliation_job", selection=[refund_reconciliation], partitions_def=refund_days),
+    dg.define_asset_job(
+        "refund_reconciliation_job", selection=[refund_reconciliation], partitions_def=refund_days
+    ),
     hour_of_day=2,
 )
 

@@ -118,4 +118,3 @@ class RequestIntake:
 def _normalised_name(name: str) -> str:
     name = name.strip()
     return name if name.startswith("#") else f"#{name}"
-

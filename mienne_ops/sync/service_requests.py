@@ -176,7 +176,9 @@ class RequestWorker:
             try:
                 return self.shopify.order_money(request.shopify_order_id)
             except NotFoundError as error:
-                raise InvalidRecordError("unknown_order", f"order {request.shopify_order_id} does not exist") from error
+                raise InvalidRecordError(
+                    "unknown_order", f"order {request.shopify_order_id} does not exist"
+                ) from error
         name = request.order_name
         if not name:
             raise InvalidRecordError("unknown_order", "the request names no order")
@@ -220,7 +222,9 @@ class RequestWorker:
                 decision = refused("picking_started", "the warehouse has already started packing it")
                 return StepResult(decision, refused_reply(request.kind, order.name, decision))
             request = self.ledger.note_outcome(request.id, dcl_cancelled=journey.dcl_order_number)
-            self.ledger.audit("dcl", "order.cancel", request.request_key, "ok", remote_id=journey.dcl_order_number)
+            self.ledger.audit(
+                "dcl", "order.cancel", request.request_key, "ok", remote_id=journey.dcl_order_number
+            )
         refunded = self._cancel_in_shopify(request, order)
         request = self._close_elsewhere(self.ledger.request(request.id) or request, journey, order)
         request = self._subscription(request, order)
@@ -263,7 +267,11 @@ class RequestWorker:
         if journey and journey.netsuite_sales_order_id and not request.outcome.get("netsuite_closed"):
             self.netsuite.close_sales_order(journey.netsuite_sales_order_id)
             self.ledger.audit(
-                "netsuite", "salesOrder.close", request.request_key, "ok", remote_id=journey.netsuite_sales_order_id
+                "netsuite",
+                "salesOrder.close",
+                request.request_key,
+                "ok",
+                remote_id=journey.netsuite_sales_order_id,
             )
             request = self.ledger.note_outcome(request.id, netsuite_closed=journey.netsuite_sales_order_id)
         if journey and journey.stateset_order_id and not request.outcome.get("stateset_cancelled"):
@@ -337,7 +345,9 @@ class RequestWorker:
                 idempotency_key=_shopify_key(request),
             )
             self.ledger.audit("shopify", "refund.create", request.request_key, "ok", remote_id=refund.gid)
-            self.ledger.note_outcome(request.id, shopify_refund_id=refund.gid, money_refunded=str(refund.total))
+            self.ledger.note_outcome(
+                request.id, shopify_refund_id=refund.gid, money_refunded=str(refund.total)
+            )
         return None
 
     def _follow_shopify_refund(self, request: ServiceRequest, order: OrderMoney) -> StepResult:
@@ -360,7 +370,9 @@ class RequestWorker:
         refund = next((r for r in order.refunds if r.gid == refund_gid), None) if refund_gid else None
         if refund is not None:
             return breakdown_of(refund, request.request_key)
-        return RefundBreakdown(lines=(), shipping=ZERO, tax=ZERO, total=amount, memo=f"mienne-ops {request.request_key}")
+        return RefundBreakdown(
+            lines=(), shipping=ZERO, tax=ZERO, total=amount, memo=f"mienne-ops {request.request_key}"
+        )
 
     # -- money on Recharge -------------------------------------------------------------------------
     def _recharge_charge(self, order: OrderMoney) -> RechargeCharge | None:
@@ -375,7 +387,9 @@ class RequestWorker:
         before = cents(request.outcome.get("recharge_refunds_before") or charge.total_refunds)
         # Noted before the call: Recharge has no idempotency key, so a retry compares the charge's
         # refunded total with this to know whether the first attempt landed.
-        self.ledger.note_outcome(request.id, recharge_charge_id=charge.id, recharge_refunds_before=str(before))
+        self.ledger.note_outcome(
+            request.id, recharge_charge_id=charge.id, recharge_refunds_before=str(before)
+        )
         self.recharge.refund_charge(charge.id, amount, expected_total_refunds_before=before)
         self.ledger.audit("recharge", "charge.refund", request.request_key, "ok", remote_id=str(charge.id))
         self.ledger.note_outcome(request.id, money_refunded=str(amount), recharge_refunded=str(amount))
@@ -387,14 +401,18 @@ class RequestWorker:
             return True
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
         if journey is None or not journey.netsuite_sales_order_id:
-            raise InvalidRecordError("not_in_netsuite", "the order has no NetSuite sales order to book against")
+            raise InvalidRecordError(
+                "not_in_netsuite", "the order has no NetSuite sales order to book against"
+            )
         external_id = netsuite_refund_external_id(request)
         books = self.rules.books
         if journey.cash_sale_id:
             source = ("cashSale", journey.cash_sale_id)
             body = self._refund_body(source, breakdown, external_id)
             record_id = self.netsuite.cash_refund(source=source, external_id=external_id, body=body)
-            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund")
+            self.ledger.note_outcome(
+                request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund"
+            )
         elif journey.invoice_id:
             source = ("invoice", journey.invoice_id)
             body = self._refund_body(source, breakdown, external_id)
@@ -408,13 +426,17 @@ class RequestWorker:
                 amount=breakdown.total,
                 payment_method_id=books.payment_method_id,
             )
-            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund")
+            self.ledger.note_outcome(
+                request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund"
+            )
         else:
             return False
         self.ledger.audit("netsuite", "refund.book", request.request_key, "ok", remote_id=record_id)
         return True
 
-    def _refund_body(self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str) -> dict[str, Any]:
+    def _refund_body(
+        self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str
+    ) -> dict[str, Any]:
         books = self.rules.books
         source_lines = self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
         return cash_refund_body(
@@ -436,7 +458,11 @@ class RequestWorker:
     # -- subscriptions --------------------------------------------------------------------------
     def _subscription(self, request: ServiceRequest, order: OrderMoney) -> ServiceRequest:
         action = request.details.subscription
-        if action == SubscriptionAction.NONE or request.outcome.get("subscription_done") or self.recharge is None:
+        if (
+            action == SubscriptionAction.NONE
+            or request.outcome.get("subscription_done")
+            or self.recharge is None
+        ):
             return request
         ids = self._subscription_ids(order)
         if not ids:
@@ -444,7 +470,9 @@ class RequestWorker:
         if action == SubscriptionAction.CANCEL:
             for subscription_id in ids:
                 self.recharge.cancel_subscription(
-                    subscription_id, reason=request.details.reason, comments=f"mienne-ops {request.request_key}"
+                    subscription_id,
+                    reason=request.details.reason,
+                    comments=f"mienne-ops {request.request_key}",
                 )
         else:
             customer_id = self._recharge_customer_id(order)
@@ -483,7 +511,9 @@ class RequestWorker:
         assert request is not None
         decision = result.decision
         if result.waiting_for_books:
-            self.ledger.set_request_status(request.id, RequestStatus.AWAITING_BOOKS, reasons=["waiting for billing"])
+            self.ledger.set_request_status(
+                request.id, RequestStatus.AWAITING_BOOKS, reasons=["waiting for billing"]
+            )
             return Outcome.WAITING
         status = {
             Verdict.PROCEED: RequestStatus.DONE,
@@ -515,7 +545,10 @@ def breakdown_of(refund: OrderRefund, memo: str) -> RefundBreakdown:
     """A Shopify refund as NetSuite books it: line subtotals, shipping and tax, summing to the refund
     total to the cent; a refund whose money is not its lines' worth (an amount alone, a partial
     goodwill refund on lines) is booked as its total."""
-    lines = tuple(BookedRefundLine(sku=line.sku or "", quantity=line.quantity, amount=line.subtotal) for line in refund.lines)
+    lines = tuple(
+        BookedRefundLine(sku=line.sku or "", quantity=line.quantity, amount=line.subtotal)
+        for line in refund.lines
+    )
     tax = cents(sum((line.total_tax for line in refund.lines), ZERO))
     if cents(sum((line.amount for line in lines), ZERO) + refund.shipping + tax) == refund.total:
         return RefundBreakdown(lines=lines, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo)

@@ -55,7 +55,9 @@ def test_a_cancellation_needs_an_open_unshipped_order(order, verdict, code):
 
 
 def test_a_currency_that_is_not_the_orders_is_bad_input():
-    decision = refund_decision(None, RequestDetails(amount=Decimal("5.00"), currency="eur"), facts(), Decimal("5.00"), POLICY, NOW)
+    decision = refund_decision(
+        None, RequestDetails(amount=Decimal("5.00"), currency="eur"), facts(), Decimal("5.00"), POLICY, NOW
+    )
     assert (decision.verdict, decision.code) == (Verdict.INVALID, "currency_mismatch")
     assert "EUR" in decision.reasons[0] and "USD" in decision.reasons[0]
 
@@ -65,7 +67,12 @@ def test_a_currency_that_is_not_the_orders_is_bad_input():
     [
         (Decimal("120.01"), facts(), Verdict.INVALID, "above_refundable"),
         (Decimal("0.00"), facts(refundable=Decimal("0.00")), Verdict.INVALID, "nothing_refundable"),
-        (Decimal("10.00"), facts(processed_at=NOW - timedelta(days=61)), Verdict.REFUSED, "outside_refund_window"),
+        (
+            Decimal("10.00"),
+            facts(processed_at=NOW - timedelta(days=61)),
+            Verdict.REFUSED,
+            "outside_refund_window",
+        ),
         (Decimal("100.01"), facts(), Verdict.NEEDS_APPROVAL, "needs_approval"),
         (Decimal("10.00"), facts(prior_refunds=1), Verdict.NEEDS_APPROVAL, "needs_approval"),
         (Decimal("100.01"), facts(approved=True), Verdict.PROCEED, None),

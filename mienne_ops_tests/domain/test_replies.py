@@ -20,7 +20,9 @@ def test_a_refund_reply_names_the_amount_to_the_cent():
 
 
 def test_a_cancellation_too_late_offers_a_return_and_other_refusals_say_why():
-    late = refused_reply(RequestKind.CANCEL, "#1003", refused("picking_started", "the warehouse is packing it"))
+    late = refused_reply(
+        RequestKind.CANCEL, "#1003", refused("picking_started", "the warehouse is packing it")
+    )
     assert "return" in late and "packing" in late
     window = refused_reply(RequestKind.REFUND, "#1003", refused("outside_refund_window", "60 days passed"))
     assert "60 days passed" in window and "return" not in window

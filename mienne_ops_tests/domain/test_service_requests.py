@@ -39,7 +39,10 @@ def test_the_same_operator_command_is_one_request_and_a_given_key_makes_another(
     same = operator_request_key(RequestKind.REFUND, "#1001", details, None)
     assert same == operator_request_key(RequestKind.REFUND, "#1001", details.model_copy(), None)
     assert same != operator_request_key(RequestKind.REFUND, "#1002", details, None)
-    assert operator_request_key(RequestKind.REFUND, "#1001", details, "second-goodwill") == "operator:second-goodwill"
+    assert (
+        operator_request_key(RequestKind.REFUND, "#1001", details, "second-goodwill")
+        == "operator:second-goodwill"
+    )
 
 
 def test_a_ticket_makes_one_request_of_each_kind():
@@ -62,7 +65,10 @@ def test_ticket_rules_read_tags():
         skip_subscription_tags=frozenset({"skip-subscription"}),
     )
     assert rules.kinds(frozenset({"vip", "cancel-order"})) == [RequestKind.CANCEL]
-    assert rules.kinds(frozenset({"refund-request", "cancel-order"})) == [RequestKind.CANCEL, RequestKind.REFUND]
+    assert rules.kinds(frozenset({"refund-request", "cancel-order"})) == [
+        RequestKind.CANCEL,
+        RequestKind.REFUND,
+    ]
     assert rules.kinds(frozenset({"question"})) == []
     assert rules.subscription_action(frozenset({"cancel-subscription"})) == SubscriptionAction.CANCEL
     assert rules.subscription_action(frozenset()) == SubscriptionAction.NONE
