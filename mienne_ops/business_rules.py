@@ -169,8 +169,6 @@ class BusinessRules(dg.ConfigurableResource):
     # Subscription orders whose charge Recharge processed are refunded on Recharge, which took the
     # money (False: Shopify Checkout takes subscription payments and every refund goes through Shopify).
     refund_subscriptions_on_recharge: bool = True
-    refund_shipping_item_id: int | None = None  # NetSuite item for refunded shipping (None: shippingCost)
-    refund_payment_method_id: str | None = None  # NetSuite payment method of customer refunds
     # Ticket tags (or macros adding them) that make a support ticket a request.
     ticket_cancel_tags: list[str] = ["cancel-order"]
     ticket_refund_tags: list[str] = ["refund-request"]

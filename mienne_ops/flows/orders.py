@@ -114,7 +114,13 @@ def ingest_shopify_orders(
                     )
                 )
     if config.cancelled_order_ids:
-        canceller = OrderCanceller(netsuite=netsuite.client, dcl=dcl.client, ledger=ledger.ledger)
+        canceller = OrderCanceller(
+            netsuite=netsuite.client,
+            dcl=dcl.client,
+            ledger=ledger.ledger,
+            shopify=shopify.client,
+            stateset=stateset.client,
+        )
         cancelled = run_batch(
             flow=FLOW,
             entity=ENTITY,

@@ -78,7 +78,11 @@ def request_rules(rules: BusinessRules) -> RequestRules:
         books=RefundBooks(
             tax_item_id=rules.tax_item_id,
             shipping_item_id=rules.refund_shipping_item_id,
-            payment_method_id=rules.refund_payment_method_id,
+            adjustment_item_id=rules.refund_adjustment_item_id,
+            payment_method_id=(
+                str(rules.customer_refund_payment_method_id) if rules.customer_refund_payment_method_id else None
+            ),
+            source=rules.netsuite_refund_source,
         ),
         refund_subscriptions_on_recharge=rules.refund_subscriptions_on_recharge,
         ticket_done_tag=rules.ticket_done_tag,

@@ -318,29 +318,45 @@ class OrderCanceller:
     """A Shopify cancellation before dispatch closes the NetSuite sales order so it never ships.
 
     After dispatch, DCL is asked to cancel first (it refuses once picking started); an order DCL
-    will ship anyway is quarantined for a human instead of being silently left inconsistent.
+    will ship anyway is quarantined for a human instead of being silently left inconsistent. The
+    webhook's word is not taken for it: Shopify is asked whether the order is cancelled (a delivery
+    replayed under another topic would otherwise cancel a paid, open order), and StateSet's record
+    is cancelled too.
     """
 
     netsuite: NetSuiteClient
     dcl: DclClient
     ledger: Ledger
+    shopify: ShopifyClient
+    stateset: StateSetClient | None = None
 
     def cancel(self, key: str) -> Outcome:
         known: OrderJourney | None = self.ledger.journey(key)
         if known and known.stage == Stage.CANCELLED:
             return Outcome.SKIPPED
+        order = self.shopify.get_order(int(key))
+        if order is None or not order.get("cancelledAt"):
+            raise InvalidRecordError(
+                "not_cancelled_in_shopify",
+                "a cancellation arrived for an order Shopify does not show as cancelled; nothing was changed",
+            )
         sales_order_id = known.netsuite_sales_order_id if known else None
         dcl_order_number = known.dcl_order_number if known else None
-        if dcl_order_number and not self.dcl.cancel_order(dcl_order_number):
-            raise PermanentError(
-                "cancelled in Shopify after DCL started picking; stop the shipment or refund by hand",
-                system="dcl",
-                operation="cancel_order",
-                record=dcl_order_number,
-                code="cancel_after_dispatch",
-            )
+        if dcl_order_number:
+            if not self.dcl.cancel_order(dcl_order_number):
+                raise PermanentError(
+                    "cancelled in Shopify after DCL started picking; stop the shipment or refund by hand",
+                    system="dcl",
+                    operation="cancel_order",
+                    record=dcl_order_number,
+                    code="cancel_after_dispatch",
+                )
+            self.ledger.audit("dcl", "order.cancel", key, "ok", remote_id=dcl_order_number)
         if sales_order_id:
             self._close_sales_order(sales_order_id, key)
+        if known and known.stateset_order_id and self.stateset is not None:
+            self.stateset.cancel_order(known.stateset_order_id, reason=order.get("cancelReason") or "customer")
+            self.ledger.audit("stateset", "order.cancel", key, "ok", remote_id=known.stateset_order_id)
         self.ledger.record_order(key, None, Stage.CANCELLED)
         return Outcome.DONE
 

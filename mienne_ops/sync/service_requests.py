@@ -32,7 +32,13 @@ from typing import Any
 from mienne_ops.domain.holds import HoldDecision, HoldReason
 from mienne_ops.domain.journey import Entity, Flow, OrderJourney, Stage
 from mienne_ops.domain.money import ZERO, cents
-from mienne_ops.domain.refund_books import BookedRefundLine, RefundBreakdown, cash_refund_body
+from mienne_ops.domain.refund_books import (
+    BookedRefundLine,
+    RefundBreakdown,
+    cash_refund_body,
+    return_authorization_body,
+)
+from mienne_ops.domain.refund_reconciliation import CUSTOMER_REFUND_SUFFIX
 from mienne_ops.domain.refund_plan import (
     RefundPlanError,
     allocate,
@@ -103,9 +109,13 @@ class RefundBooks:
     """How NetSuite books a refund (from `BusinessRules`)."""
 
     tax_item_id: int
-    shipping_item_id: int | None = None
+    shipping_item_id: int | None = None  # None: refunded shipping in the shippingCost field
     shipping_cost_field: str = "shippingCost"
-    payment_method_id: str | None = None
+    adjustment_item_id: int | None = None  # books an amount that is not its lines' worth
+    payment_method_id: str | None = None  # of customer refunds (invoiced orders)
+    # "cash_sale": refund records transformed from the cash sale / invoice; "return_authorization":
+    # from an approved RMA on the sales order (accounts where NetSuite refuses the direct transforms).
+    source: str = "cash_sale"
 
 
 @dataclass(frozen=True)
@@ -401,58 +411,76 @@ class RequestWorker:
             return True
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
         if journey is None or not journey.netsuite_sales_order_id:
-            raise InvalidRecordError(
-                "not_in_netsuite", "the order has no NetSuite sales order to book against"
-            )
+            raise InvalidRecordError("not_in_netsuite", "the order has no NetSuite sales order to book against")
+        if not (journey.cash_sale_id or journey.invoice_id):
+            return False
         external_id = netsuite_refund_external_id(request)
-        books = self.rules.books
+        source = self._refund_source(request, journey, breakdown, external_id)
+        body = self._refund_body(source, breakdown, external_id)
         if journey.cash_sale_id:
-            source = ("cashSale", journey.cash_sale_id)
-            body = self._refund_body(source, breakdown, external_id)
             record_id = self.netsuite.cash_refund(source=source, external_id=external_id, body=body)
-            self.ledger.note_outcome(
-                request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund"
-            )
-        elif journey.invoice_id:
-            source = ("invoice", journey.invoice_id)
-            body = self._refund_body(source, breakdown, external_id)
+            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund")
+        else:
             memo_id = self.netsuite.credit_memo(source=source, external_id=external_id, body=body)
-            request = self.ledger.note_outcome(request.id, netsuite_credit_memo_id=memo_id)
-            customer = self.netsuite.get("salesOrder", journey.netsuite_sales_order_id)["entity"]["id"]
+            self.ledger.note_outcome(request.id, netsuite_credit_memo_id=memo_id)
+            customer = self.netsuite.get("salesOrder", str(journey.netsuite_sales_order_id))["entity"]["id"]
             record_id = self.netsuite.customer_refund(
-                external_id=f"{external_id}-PAY",
+                external_id=f"{external_id}{CUSTOMER_REFUND_SUFFIX}",
                 customer_id=str(customer),
                 credit_memo_id=memo_id,
                 amount=breakdown.total,
-                payment_method_id=books.payment_method_id,
+                payment_method_id=self.rules.books.payment_method_id,
             )
-            self.ledger.note_outcome(
-                request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund"
-            )
-        else:
-            return False
+            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund")
         self.ledger.audit("netsuite", "refund.book", request.request_key, "ok", remote_id=record_id)
         return True
 
-    def _refund_body(
-        self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str
-    ) -> dict[str, Any]:
+    def _refund_source(
+        self, request: ServiceRequest, journey: OrderJourney, breakdown: RefundBreakdown, external_id: str
+    ) -> tuple[str, str]:
+        """What the refund record is transformed from: the cash sale / invoice, or an approved RMA on
+        the sales order where the account refuses the direct transforms (`netsuite_refund_source`)."""
+        if self.rules.books.source != "return_authorization":
+            return ("cashSale", str(journey.cash_sale_id)) if journey.cash_sale_id else ("invoice", str(journey.invoice_id))
+        rma_id = request.outcome.get("netsuite_rma_id")
+        if not rma_id:
+            so = ("salesOrder", str(journey.netsuite_sales_order_id))
+            books = self.rules.books
+            body = return_authorization_body(
+                breakdown,
+                source_lines=self._source_lines(so),
+                tax_item_id=books.tax_item_id,
+                shipping_item_id=books.shipping_item_id,
+                shipping_cost_field=books.shipping_cost_field,
+                external_id=f"{external_id}-RMA",
+                adjustment_item_id=books.adjustment_item_id,
+            )
+            rma_id = self.netsuite.return_authorization(source=so, external_id=f"{external_id}-RMA", body=body)
+            self.ledger.note_outcome(request.id, netsuite_rma_id=rma_id)
+        return ("returnAuthorization", str(rma_id))
+
+    def _source_lines(self, source: tuple[str, str]) -> list[dict]:
+        return self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
+
+    def _refund_body(self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str) -> dict[str, Any]:
         books = self.rules.books
-        source_lines = self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
         return cash_refund_body(
             breakdown,
-            source_lines=source_lines,
+            source_lines=self._source_lines(source),
             tax_item_id=books.tax_item_id,
             shipping_item_id=books.shipping_item_id,
             shipping_cost_field=books.shipping_cost_field,
             external_id=external_id,
+            adjustment_item_id=books.adjustment_item_id,
         )
 
     def _record_in_stateset(self, request: ServiceRequest, amount: Decimal) -> ServiceRequest:
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
         if journey is None or not journey.stateset_order_id or request.outcome.get("stateset_refunded"):
             return request
-        self.stateset.refund_order(journey.stateset_order_id, amount=amount, reason=request.details.reason)
+        # StateSet has no idempotency key: the reason names the request, so a retry is recognised.
+        reason = f"mienne-ops {request.request_key}: {request.details.reason}"
+        self.stateset.refund_order(journey.stateset_order_id, amount=amount, reason=reason)
         return self.ledger.note_outcome(request.id, stateset_refunded=str(amount))
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -542,17 +570,22 @@ class RequestWorker:
 
 
 def breakdown_of(refund: OrderRefund, memo: str) -> RefundBreakdown:
-    """A Shopify refund as NetSuite books it: line subtotals, shipping and tax, summing to the refund
-    total to the cent; a refund whose money is not its lines' worth (an amount alone, a partial
-    goodwill refund on lines) is booked as its total."""
-    lines = tuple(
-        BookedRefundLine(sku=line.sku or "", quantity=line.quantity, amount=line.subtotal)
-        for line in refund.lines
-    )
+    """A Shopify refund as NetSuite books it, to the cent: shipping and tax on their own lines, the
+    merchandise as money without units (on the adjustment item) — no goods come back, so NetSuite's
+    stock must not grow (flow E would sell units DCL does not have). The memo names what was refunded.
+    A refund worth less than its shipping and tax (a partial amount) is booked as its total."""
+    what = ", ".join(f"{line.sku or '?'} x{line.quantity}" for line in refund.lines)
+    memo = f"{memo}: {what}" if what else memo
     tax = cents(sum((line.total_tax for line in refund.lines), ZERO))
-    if cents(sum((line.amount for line in lines), ZERO) + refund.shipping + tax) == refund.total:
-        return RefundBreakdown(lines=lines, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo)
-    return RefundBreakdown(lines=(), shipping=ZERO, tax=ZERO, total=refund.total, memo=memo)
+    money = tuple(BookedRefundLine(sku=line.sku or "", quantity=0, amount=line.subtotal) for line in refund.lines)
+    parts = cents(sum((line.amount for line in money), ZERO) + refund.shipping + tax)
+    if parts == refund.total:
+        return RefundBreakdown(lines=money, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999])
+    if refund.shipping + tax <= refund.total:
+        rest = cents(refund.total - refund.shipping - tax)
+        lines = (BookedRefundLine(sku="", quantity=0, amount=rest),) if rest else ()
+        return RefundBreakdown(lines=lines, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999])
+    return RefundBreakdown(lines=(), shipping=ZERO, tax=ZERO, total=refund.total, memo=memo[:999])
 
 
 def netsuite_refund_external_id(request: ServiceRequest) -> str:
