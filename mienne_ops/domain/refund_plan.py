@@ -87,22 +87,3 @@ def allocate(transactions: list[SuggestedTransaction], amount: Decimal) -> list[
         raise RefundPlanError("above_refundable", f"{amount} is more than the payments can refund")
     return chosen
 
-
-def refundable_payments(order: OrderMoney) -> list[SuggestedTransaction]:
-    """The order's successful sales and captures with what each still holds, as refund suggestions
-    (for a refund of an amount alone, which `suggestedRefund` does not allocate)."""
-    refunded: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for transaction in order.transactions:
-        if transaction.kind == "REFUND" and transaction.status == "SUCCESS" and transaction.parent_gid:
-            refunded[transaction.parent_gid] += transaction.amount
-    payments = []
-    for transaction in order.transactions:
-        if transaction.kind in ("SALE", "CAPTURE") and transaction.status == "SUCCESS":
-            left = cents(transaction.amount - refunded[transaction.gid])
-            if left > 0:
-                payments.append(
-                    SuggestedTransaction(
-                        parent_gid=transaction.gid, gateway=transaction.gateway, amount=left, kind="REFUND"
-                    )
-                )
-    return payments

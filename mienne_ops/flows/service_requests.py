@@ -47,7 +47,7 @@ from mienne_ops.flows.sensor_kit import (
 )
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.gorgias import GorgiasResource
-from mienne_ops.integrations.netsuite import NetSuiteResource, parse_suiteql_datetime
+from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeResource
 from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
@@ -233,7 +233,13 @@ def service_requests_sensor(
     keys |= read_exceptions(store, FLOW, ENTITY).due(set())
     poll_stamp = ""
     if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.requests_poll_seconds):
-        since = now - timedelta(hours=rules.requests_lookback_hours)
+        # From the last poll (minus an overlap for the vendors' clocks); the first looks a day back.
+        since = poll_since(
+            cursor.polled_at,
+            now,
+            overlap=timedelta(minutes=rules.reconcile_lookback_minutes),
+            first_poll=timedelta(hours=rules.requests_lookback_hours),
+        )
         # Lost HTTP-integration calls and refunds/create webhooks: the poll finds them (their keys
         # make a ticket or refund seen twice one request).
         tickets |= {f"gorgias:{t.id}" for t in gorgias.client.iter_tickets(created_since=since)}
@@ -460,12 +466,12 @@ def refund_reconciliation(
 
 
 def booked_refund(row: dict) -> BookedRefund:
-    when = parse_suiteql_datetime(row.get("trandate") or row.get("tranDate"))
+    """A row of `NetSuiteClient.refunds_between` (``tranDate`` ISO, ``total`` positive)."""
     return BookedRefund(
-        external_id=str(row.get("externalid") or row.get("externalId") or ""),
+        external_id=str(row.get("externalId") or ""),
         record_type=str(row.get("type") or ""),
         total=cents(abs(to_decimal(row.get("total")))),
-        tran_date=when.date() if when else date.min,
+        tran_date=date.fromisoformat(str(row.get("tranDate"))[:10]),
     )
 
 

@@ -44,7 +44,6 @@ from mienne_ops.domain.refund_plan import (
     allocate,
     money_left,
     plan_refund,
-    refundable_payments,
 )
 from mienne_ops.domain.refund_policy import (
     PROCEED,
@@ -73,7 +72,7 @@ from mienne_ops.domain.service_requests import (
     ServiceRequest,
     SubscriptionAction,
 )
-from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
+from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund, allocate_refund
 from mienne_ops.errors import InvalidRecordError, NotFoundError, PermanentError
 from mienne_ops.integrations.dcl import DclClient
 from mienne_ops.integrations.netsuite import NetSuiteClient
@@ -332,7 +331,11 @@ class RequestWorker:
         else:
             if details.amount is None:
                 raise RefundPlanError("nothing_asked", "the request names no lines, shipping or amount")
-            amount, payments = details.amount, refundable_payments(order)
+            amount = details.amount
+            try:
+                payments = allocate_refund(order, amount)
+            except ValueError as error:
+                raise RefundPlanError("above_refundable", str(error)) from error
         decision = refund_decision(
             request.requester, details, self._facts(order, request), amount, self.rules.policy, self.clock()
         )
