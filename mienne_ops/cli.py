@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from mienne_ops.integrations.zendesk import ZendeskClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED")
+WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED", "REFUNDS_CREATE")
 
 
 @click.group()

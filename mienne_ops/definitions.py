@@ -12,7 +12,16 @@ from typing import Any
 
 import dagster as dg
 
-from mienne_ops.flows import dispatch, fulfillment, holds, inbound, inventory, operations, orders
+from mienne_ops.flows import (
+    dispatch,
+    fulfillment,
+    holds,
+    inbound,
+    inventory,
+    operations,
+    orders,
+    service_requests,
+)
 from mienne_ops.resources import build_resources
 
 
@@ -25,6 +34,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         inbound.defs,
         inventory.defs,
         operations.defs,
+        service_requests.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

@@ -14,7 +14,6 @@ mienne-ops approvals approve REQUEST | deny REQUEST --reason …
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
@@ -42,11 +41,10 @@ def _worker():
     from mienne_ops.cli import api_clients  # here, not at the top: cli.py imports this module
     from mienne_ops.flows.service_requests import request_rules
     from mienne_ops.ledger import Ledger
+    from mienne_ops.resources import business_rules
     from mienne_ops.sync.request_intake import RequestIntake
     from mienne_ops.sync.service_requests import RequestWorker
     from mienne_ops.sync.support_desk import SupportDesk
-
-    from mienne_ops.resources import business_rules
 
     rules: BusinessRules = business_rules()
     ledger = Ledger(settings.ledger_url())
@@ -188,7 +186,8 @@ def approvals_list() -> None:
     for request in waiting:
         asked = request.details.model_dump_json(exclude_defaults=True)
         click.echo(
-            f"#{request.id:<5} {request.request_key}  {request.order_name or request.shopify_order_id}  {asked}"
+            f"#{request.id:<5} {request.request_key}  "
+            f"{request.order_name or request.shopify_order_id}  {asked}"
         )
         click.echo(f"       why: {'; '.join(request.decision)}")
 

@@ -86,4 +86,3 @@ def allocate(transactions: list[SuggestedTransaction], amount: Decimal) -> list[
     if remaining > 0:
         raise RefundPlanError("above_refundable", f"{amount} is more than the payments can refund")
     return chosen
-

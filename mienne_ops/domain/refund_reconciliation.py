@@ -85,7 +85,8 @@ def reconcile_refunds(
                 RefundProblem(
                     f"{refund.system}:{refund.reference}",
                     "refund_not_booked",
-                    f"{refund.system} refunded {refund.total} on {refund.reference}; NetSuite has no refund for it",
+                    f"{refund.system} refunded {refund.total} on {refund.reference}; "
+                    "NetSuite has no refund for it",
                 )
             )
         elif amount != refund.total:
@@ -93,7 +94,8 @@ def reconcile_refunds(
                 RefundProblem(
                     f"{refund.system}:{refund.reference}",
                     "refund_amount_differs",
-                    f"{refund.system} refunded {refund.total} on {refund.reference}; NetSuite booked {amount}",
+                    f"{refund.system} refunded {refund.total} on {refund.reference}; "
+                    f"NetSuite booked {amount}",
                 )
             )
     for record in booked:

@@ -19,7 +19,7 @@ from decimal import Decimal
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.journey import Entity
+from mienne_ops.domain.journey import Entity, Stage
 from mienne_ops.domain.money import cents, to_decimal
 from mienne_ops.domain.refund_reconciliation import BookedRefund, CustomerRefund, reconcile_refunds
 from mienne_ops.domain.service_requests import (
@@ -40,6 +40,7 @@ from mienne_ops.flows.common import (
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
     flow_sensor,
+    poll_since,
     read_exceptions,
     run_request,
     sensor_result,
@@ -54,7 +55,7 @@ from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sync.batch import BatchReport, run_batch
-from mienne_ops.sync.request_intake import RequestIntake
+from mienne_ops.sync.request_intake import RequestIntake, shopify_refund_request_key
 from mienne_ops.sync.service_requests import (
     ENTITY,
     FLOW,
@@ -80,7 +81,9 @@ def request_rules(rules: BusinessRules) -> RequestRules:
             shipping_item_id=rules.refund_shipping_item_id,
             adjustment_item_id=rules.refund_adjustment_item_id,
             payment_method_id=(
-                str(rules.customer_refund_payment_method_id) if rules.customer_refund_payment_method_id else None
+                str(rules.customer_refund_payment_method_id)
+                if rules.customer_refund_payment_method_id
+                else None
             ),
             source=rules.netsuite_refund_source,
         ),
@@ -188,6 +191,8 @@ def service_requests_job():
 class RequestsCursor(SensorCursor):
     inbox: dict[str, int] = {}
     polled_at: datetime | None = None
+    # Tickets the poll has handed over, by their last change (the poll's overlap sees them again).
+    polled_tickets: dict[str, str] = {}
 
 
 @flow_sensor(
@@ -203,34 +208,9 @@ def service_requests_sensor(
 ) -> dg.SensorResult:
     cursor = RequestsCursor.parse(context.cursor)
     store, now = ledger.ledger, datetime.now(UTC)
-    tickets: set[str] = set()
-    for source in TICKET_SOURCES:
-        after = cursor.inbox.get(source, 0)
-        if after > store.last_event_id(source):
-            after = 0  # a fresh ledger: its inbox starts again
-        events = store.events_after(source, after, limit=1000)
-        if events:
-            cursor.inbox[source] = events[-1].id
-        tickets |= {f"{source}:{e.resource_id}" for e in events if e.resource_id}
-    after = cursor.inbox.get("shopify-refunds", 0)
-    if after > store.last_event_id("shopify"):
-        after = 0
-    shopify_events = store.events_after("shopify", after, limit=2000)
-    if shopify_events:
-        cursor.inbox["shopify-refunds"] = shopify_events[-1].id
-    refunded = {
-        str(e.payload.get("order_id"))
-        for e in shopify_events
-        if e.topic == REFUND_TOPIC and e.payload.get("order_id")
-    }
-    keys = {r.request_key for r in store.requests(statuses=[RequestStatus.RECEIVED, RequestStatus.APPROVED])}
-    # A run that died while carrying a request out: its lease has run out, the next run takes it over.
-    keys |= {
-        r.request_key
-        for r in store.requests(statuses=[RequestStatus.IN_PROGRESS])
-        if r.updated_at is not None and now - r.updated_at > REQUEST_LEASE
-    }
-    keys |= read_exceptions(store, FLOW, ENTITY).due(set())
+    tickets = _delivered_tickets(store, cursor)
+    refunded = _delivered_refunds(store, cursor)
+    keys = _open_request_keys(store, now)
     poll_stamp = ""
     if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.requests_poll_seconds):
         # From the last poll (minus an overlap for the vendors' clocks); the first looks a day back.
@@ -240,11 +220,14 @@ def service_requests_sensor(
             overlap=timedelta(minutes=rules.reconcile_lookback_minutes),
             first_poll=timedelta(hours=rules.requests_lookback_hours),
         )
-        # Lost HTTP-integration calls and refunds/create webhooks: the poll finds them (their keys
-        # make a ticket or refund seen twice one request).
-        tickets |= {f"gorgias:{t.id}" for t in gorgias.client.iter_tickets(created_since=since)}
-        refunded |= {order.id for order, _ in shopify.client.iter_refunds(created_since=since)}
-        keys |= {r.request_key for r in store.requests(statuses=[RequestStatus.AWAITING_BOOKS])}
+        # Lost HTTP-integration calls and refunds/create webhooks are found by the poll.
+        tickets |= _polled_tickets(gorgias, cursor, since)
+        refunded |= {
+            order.id
+            for order, refund in shopify.client.iter_refunds(created_since=since)
+            if store.request_by_key(shopify_refund_request_key(refund.gid)) is None
+        }
+        keys |= _books_ready(store)
         cursor.polled_at = now
         poll_stamp = tick_stamp(now)
     requests = []
@@ -255,6 +238,71 @@ def service_requests_sensor(
         run_key = f"requests:{tick_stamp(now)}:{poll_stamp}"
         requests.append(run_request(handle_service_requests, config, run_key=run_key, flow=FLOW))
     return sensor_result(requests, skip_reason="no new tickets, refunds or open requests", cursor=cursor)
+
+
+def _delivered_tickets(store, cursor: RequestsCursor) -> set[str]:
+    """Tickets the helpdesks told the receiver about since the last tick (``<system>:<id>``)."""
+    tickets: set[str] = set()
+    for source in TICKET_SOURCES:
+        events = _new_events(store, cursor, source, source)
+        tickets |= {f"{source}:{e.resource_id}" for e in events if e.resource_id}
+    return tickets
+
+
+def _delivered_refunds(store, cursor: RequestsCursor) -> set[str]:
+    """Orders with a ``refunds/create`` webhook since the last tick."""
+    events = _new_events(store, cursor, "shopify", "shopify-refunds")
+    return {
+        str(e.payload.get("order_id"))
+        for e in events
+        if e.topic == REFUND_TOPIC and e.payload.get("order_id")
+    }
+
+
+def _new_events(store, cursor: RequestsCursor, source: str, mark: str) -> list:
+    after = cursor.inbox.get(mark, 0)
+    if after > store.last_event_id(source):
+        after = 0  # a fresh ledger: its inbox starts again
+    events = store.events_after(source, after, limit=2000)
+    if events:
+        cursor.inbox[mark] = events[-1].id
+    return events
+
+
+def _open_request_keys(store, now: datetime) -> set[str]:
+    """Requests recorded or approved and not carried out yet, those a dead run left (its lease ran
+    out), and those whose failure is due for a retry."""
+    keys = {r.request_key for r in store.requests(statuses=[RequestStatus.RECEIVED, RequestStatus.APPROVED])}
+    keys |= {
+        r.request_key
+        for r in store.requests(statuses=[RequestStatus.IN_PROGRESS])
+        if r.updated_at is not None and now - r.updated_at > REQUEST_LEASE
+    }
+    return keys | read_exceptions(store, FLOW, ENTITY).due(set())
+
+
+def _polled_tickets(gorgias: GorgiasResource, cursor: RequestsCursor, since: datetime) -> set[str]:
+    """Gorgias tickets created since ``since`` that the poll has not handed over yet (or that
+    changed since), and the cursor's memory of them kept to the window."""
+    found: set[str] = set()
+    seen: dict[str, str] = {}
+    for ticket in gorgias.client.iter_tickets(created_since=since):
+        key, changed = f"gorgias:{ticket.id}", str(ticket.updated_datetime or ticket.created_datetime)
+        if cursor.polled_tickets.get(key) != changed:
+            found.add(key)
+        seen[key] = changed
+    cursor.polled_tickets = seen
+    return found
+
+
+def _books_ready(store) -> set[str]:
+    """Requests waiting for billing whose order has been billed (or cancelled) since."""
+    ready = set()
+    for request in store.requests(statuses=[RequestStatus.AWAITING_BOOKS]):
+        journey = store.journey(request.shopify_order_id) if request.shopify_order_id else None
+        if journey is None or journey.cash_sale_id or journey.invoice_id or journey.stage == Stage.CANCELLED:
+            ready.add(request.request_key)
+    return ready
 
 
 # -- operator jobs (launched from the UI) -----------------------------------------------------------
@@ -421,7 +469,7 @@ def refund_reconciliation(
     refunds = [
         CustomerRefund("shopify", order.name, (shopify_booking_key(refund.gid),), refund.total)
         for order, refund in shopify.client.iter_refunds(created_since=start)
-        if start <= refund.created_at < end and refund.total > 0
+        if start <= refund.created_at < end and refund.total > 0 and _booked_in_netsuite(store, order.id)
     ]
     requests = store.requests(limit=100_000)
     by_charge: dict[str, list[str]] = {}
@@ -430,7 +478,7 @@ def refund_reconciliation(
         if charge_id is not None and request.outcome.get("recharge_refunded"):
             by_charge.setdefault(str(charge_id), []).append(netsuite_refund_external_id(request))
     for charge in recharge.client.iter_charges(updated_since=start):
-        if charge.total_refunds > 0 and charge.updated_at < end:
+        if charge.total_refunds > 0 and (charge.updated_at is None or charge.updated_at < end):
             keys = tuple(by_charge.get(str(charge.id), [f"recharge-charge-{charge.id}"]))
             refunds.append(CustomerRefund("recharge", str(charge.id), keys, charge.total_refunds))
     booked = [
@@ -465,6 +513,15 @@ def refund_reconciliation(
     )
 
 
+def _booked_in_netsuite(store, order_id: str) -> bool:
+    """Whether NetSuite books this order's refunds: it was billed, or may still be (an order never
+    imported, or cancelled before billing, took no money in NetSuite: its refunds have nothing to match)."""
+    journey = store.journey(order_id)
+    if journey is None or not journey.netsuite_sales_order_id:
+        return False
+    return bool(journey.cash_sale_id or journey.invoice_id) or journey.stage != Stage.CANCELLED
+
+
 def booked_refund(row: dict) -> BookedRefund:
     """A row of `NetSuiteClient.refunds_between` (``tranDate`` ISO, ``total`` positive)."""
     return BookedRefund(
@@ -475,16 +532,16 @@ def booked_refund(row: dict) -> BookedRefund:
     )
 
 
+refund_reconciliation_job = dg.define_asset_job(
+    "refund_reconciliation_job", selection=[refund_reconciliation]
+)
 refund_reconciliation_schedule = dg.build_schedule_from_partitioned_job(
-    dg.define_asset_job(
-        "refund_reconciliation_job", selection=[refund_reconciliation], partitions_def=refund_days
-    ),
-    hour_of_day=2,
+    refund_reconciliation_job, hour_of_day=2
 )
 
 #: Flow F's Dagster objects; `mienne_ops.definitions` merges every flow's and adds the resources.
 defs = dg.Definitions(
-    jobs=[service_requests_job, cancel_order_job, refund_order_job],
+    jobs=[service_requests_job, cancel_order_job, refund_order_job, refund_reconciliation_job],
     sensors=[service_requests_sensor],
     assets=[refund_approvals, refund_reconciliation],
     schedules=[refund_reconciliation_schedule],

@@ -355,7 +355,9 @@ class OrderCanceller:
         if sales_order_id:
             self._close_sales_order(sales_order_id, key)
         if known and known.stateset_order_id and self.stateset is not None:
-            self.stateset.cancel_order(known.stateset_order_id, reason=order.get("cancelReason") or "customer")
+            self.stateset.cancel_order(
+                known.stateset_order_id, reason=order.get("cancelReason") or "customer"
+            )
             self.ledger.audit("stateset", "order.cancel", key, "ok", remote_id=known.stateset_order_id)
         self.ledger.record_order(key, None, Stage.CANCELLED)
         return Outcome.DONE

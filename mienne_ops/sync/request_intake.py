@@ -23,9 +23,9 @@ from mienne_ops.domain.service_requests import (
     ticket_request_key,
 )
 from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
+from mienne_ops.domain.ticket_rules import TicketRules
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
-from mienne_ops.domain.ticket_rules import TicketRules
 from mienne_ops.sync.support_desk import SupportDesk
 
 OUR_REFUND_NOTE = "mienne-ops "  # the note our own refunds carry (see RequestWorker)
@@ -80,7 +80,11 @@ class RequestIntake:
         """A refund made in the Shopify admin (not one of ours): NetSuite and StateSet must follow it."""
         if (refund.note or "").startswith(OUR_REFUND_NOTE):
             return None
-        key = f"shopify:refund:{refund.gid.rsplit('/', 1)[-1]}"
+        journey = self.ledger.journey(order.id)
+        billed = journey is not None and bool(journey.cash_sale_id or journey.invoice_id)
+        if order.cancelled_at is not None and not billed:
+            return None  # the cancellation's own refund: NetSuite took no money, the sales order is closed
+        key = shopify_refund_request_key(refund.gid)
         details = RequestDetails(amount=refund.total if refund.total > 0 else None, reason="shopify_admin")
         request, new = self.ledger.record_request(
             key,
@@ -113,6 +117,10 @@ class RequestIntake:
             shopify_order_id=order_id,
             order_name=None if order_id else _normalised_name(order_name),
         )
+
+
+def shopify_refund_request_key(refund_gid: str) -> str:
+    return f"shopify:refund:{refund_gid.rsplit('/', 1)[-1]}"
 
 
 def _normalised_name(name: str) -> str:

@@ -38,7 +38,6 @@ from mienne_ops.domain.refund_books import (
     cash_refund_body,
     return_authorization_body,
 )
-from mienne_ops.domain.refund_reconciliation import CUSTOMER_REFUND_SUFFIX
 from mienne_ops.domain.refund_plan import (
     RefundPlanError,
     allocate,
@@ -56,6 +55,7 @@ from mienne_ops.domain.refund_policy import (
     refund_decision,
     refused,
 )
+from mienne_ops.domain.refund_reconciliation import CUSTOMER_REFUND_SUFFIX
 from mienne_ops.domain.replies import (
     cancelled_reply,
     note_text,
@@ -414,15 +414,23 @@ class RequestWorker:
             return True
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
         if journey is None or not journey.netsuite_sales_order_id:
-            raise InvalidRecordError("not_in_netsuite", "the order has no NetSuite sales order to book against")
+            raise InvalidRecordError(
+                "not_in_netsuite", "the order has no NetSuite sales order to book against"
+            )
         if not (journey.cash_sale_id or journey.invoice_id):
+            if journey.stage == Stage.CANCELLED:
+                # Cancelled before it was billed: the sales order is closed, NetSuite took no money.
+                self.ledger.note_outcome(request.id, netsuite_refund_id="none: cancelled before billing")
+                return True
             return False
         external_id = netsuite_refund_external_id(request)
         source = self._refund_source(request, journey, breakdown, external_id)
         body = self._refund_body(source, breakdown, external_id)
         if journey.cash_sale_id:
             record_id = self.netsuite.cash_refund(source=source, external_id=external_id, body=body)
-            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund")
+            self.ledger.note_outcome(
+                request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund"
+            )
         else:
             memo_id = self.netsuite.credit_memo(source=source, external_id=external_id, body=body)
             self.ledger.note_outcome(request.id, netsuite_credit_memo_id=memo_id)
@@ -434,7 +442,9 @@ class RequestWorker:
                 amount=breakdown.total,
                 payment_method_id=self.rules.books.payment_method_id,
             )
-            self.ledger.note_outcome(request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund")
+            self.ledger.note_outcome(
+                request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund"
+            )
         self.ledger.audit("netsuite", "refund.book", request.request_key, "ok", remote_id=record_id)
         return True
 
@@ -444,7 +454,11 @@ class RequestWorker:
         """What the refund record is transformed from: the cash sale / invoice, or an approved RMA on
         the sales order where the account refuses the direct transforms (`netsuite_refund_source`)."""
         if self.rules.books.source != "return_authorization":
-            return ("cashSale", str(journey.cash_sale_id)) if journey.cash_sale_id else ("invoice", str(journey.invoice_id))
+            return (
+                ("cashSale", str(journey.cash_sale_id))
+                if journey.cash_sale_id
+                else ("invoice", str(journey.invoice_id))
+            )
         rma_id = request.outcome.get("netsuite_rma_id")
         if not rma_id:
             so = ("salesOrder", str(journey.netsuite_sales_order_id))
@@ -458,14 +472,18 @@ class RequestWorker:
                 external_id=f"{external_id}-RMA",
                 adjustment_item_id=books.adjustment_item_id,
             )
-            rma_id = self.netsuite.return_authorization(source=so, external_id=f"{external_id}-RMA", body=body)
+            rma_id = self.netsuite.return_authorization(
+                source=so, external_id=f"{external_id}-RMA", body=body
+            )
             self.ledger.note_outcome(request.id, netsuite_rma_id=rma_id)
         return ("returnAuthorization", str(rma_id))
 
     def _source_lines(self, source: tuple[str, str]) -> list[dict]:
         return self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
 
-    def _refund_body(self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str) -> dict[str, Any]:
+    def _refund_body(
+        self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str
+    ) -> dict[str, Any]:
         books = self.rules.books
         return cash_refund_body(
             breakdown,
@@ -580,14 +598,20 @@ def breakdown_of(refund: OrderRefund, memo: str) -> RefundBreakdown:
     what = ", ".join(f"{line.sku or '?'} x{line.quantity}" for line in refund.lines)
     memo = f"{memo}: {what}" if what else memo
     tax = cents(sum((line.total_tax for line in refund.lines), ZERO))
-    money = tuple(BookedRefundLine(sku=line.sku or "", quantity=0, amount=line.subtotal) for line in refund.lines)
+    money = tuple(
+        BookedRefundLine(sku=line.sku or "", quantity=0, amount=line.subtotal) for line in refund.lines
+    )
     parts = cents(sum((line.amount for line in money), ZERO) + refund.shipping + tax)
     if parts == refund.total:
-        return RefundBreakdown(lines=money, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999])
+        return RefundBreakdown(
+            lines=money, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999]
+        )
     if refund.shipping + tax <= refund.total:
         rest = cents(refund.total - refund.shipping - tax)
         lines = (BookedRefundLine(sku="", quantity=0, amount=rest),) if rest else ()
-        return RefundBreakdown(lines=lines, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999])
+        return RefundBreakdown(
+            lines=lines, shipping=refund.shipping, tax=tax, total=refund.total, memo=memo[:999]
+        )
     return RefundBreakdown(lines=(), shipping=ZERO, tax=ZERO, total=refund.total, memo=memo[:999])
 
 

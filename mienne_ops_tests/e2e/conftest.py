@@ -7,6 +7,7 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
+from mienne_ops.cli import WEBHOOK_TOPICS, connect_gorgias
 from mienne_ops.definitions import build_definitions
 from mienne_ops.devtools.harness import FlowDriver, ReceiverServer
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
@@ -32,13 +33,15 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
         "reconcile_every_seconds": 0,
         "waiting_fulfillment_recheck_seconds": 0,
         "hold_edit_window_minutes": 0,
+        "requests_poll_seconds": 0,
     }
     resources["rules"] = BusinessRules(**{**rules, **getattr(request, "param", {})})
     defs = build_definitions(resources)
     with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
         with shopify_resource().process_config_and_initialize_cm() as shopify:
-            for topic in ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED"):
+            for topic in WEBHOOK_TOPICS:
                 shopify.client.subscribe_webhook(topic, receiver.url)
+        connect_gorgias(receiver.gorgias_url)
         yield {
             "sandbox": sandbox,
             "ledger": ledger,
