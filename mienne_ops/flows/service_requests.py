@@ -55,7 +55,7 @@ from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sync.batch import BatchReport, run_batch
-from mienne_ops.sync.request_intake import RequestIntake, shopify_refund_request_key
+from mienne_ops.sync.request_intake import RequestIntake, refund_to_follow, shopify_refund_request_key
 from mienne_ops.sync.service_requests import (
     ENTITY,
     FLOW,
@@ -226,6 +226,7 @@ def service_requests_sensor(
             order.id
             for order, refund in shopify.client.iter_refunds(created_since=since)
             if store.request_by_key(shopify_refund_request_key(refund.gid)) is None
+            and refund_to_follow(order, refund, store.journey(order.id))
         }
         keys |= _books_ready(store)
         cursor.polled_at = now

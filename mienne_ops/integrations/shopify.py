@@ -491,7 +491,9 @@ class ShopifyClient(BulkQueries):
         released = 0
         for fo in self.fulfillment_orders(order_id):
             ids = [h["id"] for h in fo["holds"] if h["handle"] == handle]
-            if not ids:
+            # Only a fulfillment order on hold can be released; one cancelled or closed since (the
+            # order was cancelled) has nothing left to release.
+            if not ids or fo.get("status", "ON_HOLD") != "ON_HOLD":
                 continue
             data = self._run(
                 "fulfillment_order_release_hold", {"id": fo["id"], "holdIds": ids}, record=str(order_id)

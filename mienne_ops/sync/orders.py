@@ -360,6 +360,8 @@ class OrderCanceller:
             )
             self.ledger.audit("stateset", "order.cancel", key, "ok", remote_id=known.stateset_order_id)
         self.ledger.record_order(key, None, Stage.CANCELLED)
+        for hold in self.ledger.active_holds([key]):  # nothing left to hold
+            self.ledger.release_hold(key, hold.reason, released_by="cancellation")
         return Outcome.DONE
 
     def _close_sales_order(self, sales_order_id: str, key: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mienne_ops.domain.journey import OrderJourney
 from mienne_ops.domain.service_requests import (
     RequestDetails,
     RequestKind,
@@ -78,12 +79,8 @@ class RequestIntake:
 
     def from_shopify_refund(self, order: OrderMoney, refund: OrderRefund) -> ServiceRequest | None:
         """A refund made in the Shopify admin (not one of ours): NetSuite and StateSet must follow it."""
-        if (refund.note or "").startswith(OUR_REFUND_NOTE):
+        if not refund_to_follow(order, refund, self.ledger.journey(order.id)):
             return None
-        journey = self.ledger.journey(order.id)
-        billed = journey is not None and bool(journey.cash_sale_id or journey.invoice_id)
-        if order.cancelled_at is not None and not billed:
-            return None  # the cancellation's own refund: NetSuite took no money, the sales order is closed
         key = shopify_refund_request_key(refund.gid)
         details = RequestDetails(amount=refund.total if refund.total > 0 else None, reason="shopify_admin")
         request, new = self.ledger.record_request(
@@ -117,6 +114,16 @@ class RequestIntake:
             shopify_order_id=order_id,
             order_name=None if order_id else _normalised_name(order_name),
         )
+
+
+def refund_to_follow(order: OrderMoney, refund: OrderRefund, journey: OrderJourney | None) -> bool:
+    """Whether a Shopify refund is one flow F must follow in the books: not one of ours (the request
+    that made it books it), and not a cancellation's own refund of an order NetSuite never billed
+    (its sales order is closed; NetSuite took no money)."""
+    if (refund.note or "").startswith(OUR_REFUND_NOTE):
+        return False
+    billed = journey is not None and bool(journey.cash_sale_id or journey.invoice_id)
+    return order.cancelled_at is None or billed
 
 
 def shopify_refund_request_key(refund_gid: str) -> str:

@@ -241,7 +241,7 @@ class RequestWorker:
             self.ledger.set_stage(journey.id, Stage.CANCELLED)
         else:
             self.ledger.record_order(order.id, order.name, Stage.CANCELLED)
-        self._release_hold(request, order.id)
+        self._release_all_holds(order.id)
         reply = cancelled_reply(order.name, refunded, order.currency)
         extra = subscription_reply(str(request.details.subscription))
         return StepResult(PROCEED, f"{reply} {extra}".strip())
@@ -289,8 +289,15 @@ class RequestWorker:
         return request
 
     def _release_hold(self, request: ServiceRequest, order_id: str) -> None:
+        """The hold the cancellation placed (the order stays as it was when DCL refused)."""
         if (self.ledger.request(request.id) or request).outcome.get("hold_placed"):
             self.ledger.release_hold(order_id, HoldReason.MANUAL, released_by=CANCELLING)
+
+    def _release_all_holds(self, order_id: str) -> None:
+        """A cancelled order has nothing left to hold: every hold ends (and the held-orders list and
+        its SLA check stop counting it)."""
+        for hold in self.ledger.active_holds([order_id]):
+            self.ledger.release_hold(order_id, hold.reason, released_by=CANCELLING)
 
     # -- refund -------------------------------------------------------------------------------------
     def _refund(self, request: ServiceRequest, order: OrderMoney) -> StepResult:
