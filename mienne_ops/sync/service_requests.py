@@ -578,7 +578,10 @@ class RequestWorker:
             Verdict.INVALID: RequestStatus.FAILED,
         }[decision.verdict]
         self.ledger.set_request_status(request.id, status, reasons=decision.reasons)
-        self._answer(request, decision, result.reply, status)
+        # Bad input is for the support team (internal note), not a reply to whoever wrote in: the
+        # requester may not be the order's customer.
+        reply = None if decision.verdict == Verdict.INVALID else result.reply
+        self._answer(request, decision, reply, status)
         if decision.verdict == Verdict.INVALID:
             raise InvalidRecordError(decision.code or "invalid_request", "; ".join(decision.reasons))
         return Outcome.DONE
