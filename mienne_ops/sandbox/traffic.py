@@ -7,8 +7,10 @@ orders move through flows A → B → C within about a minute. About once a minu
 NetSuite purchase order for a few DCL-stocked SKUs and, once flow D has announced it to DCL, receives
 it at DCL in two parts (about half of the first line, then the rest). About every 40 seconds a
 Recharge subscription renews: a catalog customer's monthly subscription is charged, which creates a
-Shopify order tagged ``Subscription`` (flow F's subscription orders). Off in tests; on in the dev
-command.
+Shopify order tagged ``Subscription`` (flow F's subscription orders). About every 45 seconds a
+customer writes to support in Gorgias about one of the latest orders — asking to cancel it (done, or
+too late once DCL is picking) or for their money back once it shipped — so flow F's replies and
+internal notes appear on the tickets. Off in tests; on in the dev command.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class TrafficSimulator:
         seed: int | None = None,
         purchase_order_every_seconds: float = 60.0,
         subscription_order_every_seconds: float = 40.0,
+        ticket_every_seconds: float = 45.0,
     ) -> None:
         self.hub = hub
         self.order_every = order_every_seconds
@@ -47,6 +50,8 @@ class TrafficSimulator:
         self._first_seen: dict[str, datetime] = {}
         self.purchase_order_every = purchase_order_every_seconds
         self._po_seen: dict[int, datetime] = {}
+        self.ticket_every = ticket_every_seconds
+        self._ticketed: set[int] = set()
         self.subscription_order_every = subscription_order_every_seconds
 
     def start(self) -> None:
@@ -59,6 +64,7 @@ class TrafficSimulator:
     def _run(self) -> None:
         next_order = time.monotonic()
         next_po = time.monotonic() + self.purchase_order_every / 2
+        next_ticket = time.monotonic() + self.ticket_every
         next_renewal = time.monotonic() + self.subscription_order_every / 2
         while not self._stop.is_set():
             try:
@@ -70,6 +76,9 @@ class TrafficSimulator:
                     self.place_purchase_order()
                     next_po = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.purchase_order_every
                 self.receive_announced_purchase_orders()
+                if time.monotonic() >= next_ticket:
+                    self.open_support_ticket()
+                    next_ticket = time.monotonic() + self.rng.uniform(0.5, 1.5) * self.ticket_every
                 if time.monotonic() >= next_renewal and "recharge" in self.hub.systems:
                     self.place_subscription_order()
                     next_renewal = (
@@ -209,3 +218,35 @@ class TrafficSimulator:
         charge, order = recharge.process_charge(queued[0]["id"], shopify)
         log.info("traffic: Recharge charge %s renewed as Shopify order %s", charge["id"], order["name"])
         return order
+
+    # -- support tickets (flow F) ---------------------------------------------------------------
+    def open_support_ticket(self) -> dict[str, Any] | None:
+        """A customer asks Gorgias to cancel an order, or for a refund of one that shipped."""
+        if "gorgias" not in self.hub.systems:
+            return None
+        orders = [
+            o
+            for o in self.hub.world.list("shopify", "order")
+            if o.get("email") and not o.get("cancelled_at") and int(o["id"]) not in self._ticketed
+        ]
+        if not orders:
+            return None
+        order = self.rng.choice(orders[-20:])  # one of the latest
+        self._ticketed.add(int(order["id"]))
+        shipped = order.get("fulfillment_status") == "fulfilled" or bool(order.get("fulfillments"))
+        tag, words = (
+            ("refund-request", "The parcel arrived but I'd like my money back, please.")
+            if shipped
+            else ("cancel-order", "I ordered by mistake — could you cancel it before it ships?")
+        )
+        body = {
+            "customer_email": order["email"],
+            "customer_name": "A customer",
+            "subject": f"Order {order['name']}",
+            "body_text": f"Hi! About order {order['name']}: {words}",
+            "tags": [tag],
+        }
+        _, ticket = self.hub.system("gorgias").customer_writes_in({}, body)
+        log.info("traffic: customer opened Gorgias ticket %s (%s %s)", ticket.get("id"), tag, order["name"])
+        return ticket
+

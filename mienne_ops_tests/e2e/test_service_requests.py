@@ -17,6 +17,7 @@ from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.service_requests import RequestStatus
 from mienne_ops.resources import shopify_resource
 from mienne_ops.sandbox.order_factory import build_order
+from mienne_ops.sandbox.traffic import TrafficSimulator
 
 pytestmark = pytest.mark.e2e
 
@@ -304,3 +305,16 @@ def test_bad_requests_are_explained_on_the_ticket_and_in_the_queue_and_block_not
     assert too_much.exit_code != 0 and "above_refundable" in too_much.output
     assert euros.exit_code != 0 and "currency_mismatch" in euros.output
     assert not _money(theirs["id"]).refunds
+
+
+def test_the_demo_traffics_support_tickets_are_answered(stack):
+    """What `make dev` shows: the traffic simulator's customers write in, flow F answers them."""
+    url = stack["sandbox"].url
+    placed = _place(stack, 30)
+    _settle(stack)
+    ticket = TrafficSimulator(stack["sandbox"].hub, seed=3).open_support_ticket()
+    assert ticket is not None and "cancel-order" in {t["name"] for t in ticket["tags"]}
+    _settle(stack)
+    (reply,) = _replies(url, ticket["id"])
+    assert placed["name"] in reply and "cancelled" in reply
+    assert _money(placed["id"]).cancelled_at is not None
