@@ -37,6 +37,7 @@ class ReceiverServer:
             credentials.SHOPIFY["api_secret"],
             recharge_secret=credentials.RECHARGE["client_secret"],
             gorgias_secret=credentials.GORGIAS["webhook_secret"],
+            zendesk_secret=credentials.ZENDESK["webhook_secret"],
         )
         self._server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
@@ -50,6 +51,10 @@ class ReceiverServer:
     @property
     def recharge_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/webhooks/recharge"
+
+    @property
+    def zendesk_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/zendesk"
 
     @property
     def gorgias_url(self) -> str:

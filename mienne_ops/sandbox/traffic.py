@@ -249,4 +249,3 @@ class TrafficSimulator:
         _, ticket = self.hub.system("gorgias").customer_writes_in({}, body)
         log.info("traffic: customer opened Gorgias ticket %s (%s %s)", ticket.get("id"), tag, order["name"])
         return ticket
-

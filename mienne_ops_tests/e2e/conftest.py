@@ -7,7 +7,7 @@ import pytest
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.cli import WEBHOOK_TOPICS, connect_gorgias
+from mienne_ops.cli import WEBHOOK_TOPICS, connect_gorgias, register_zendesk_webhook
 from mienne_ops.definitions import build_definitions
 from mienne_ops.devtools.harness import FlowDriver, ReceiverServer
 from mienne_ops.resources import LIVE_SWITCHES, build_resources, shopify_resource
@@ -42,6 +42,7 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
             for topic in WEBHOOK_TOPICS:
                 shopify.client.subscribe_webhook(topic, receiver.url)
         connect_gorgias(receiver.gorgias_url)
+        register_zendesk_webhook(sandbox.url, receiver.zendesk_url)
         yield {
             "sandbox": sandbox,
             "ledger": ledger,

@@ -200,6 +200,34 @@ def test_a_partial_refund_of_a_line_and_shipping_is_booked_in_netsuite_to_the_ce
     assert Decimal(str(payment["amount_refunded"])) == refund.total
 
 
+@pytest.mark.parametrize("stack", [{"refund_approval_above": None}], indirect=True)
+def test_a_zendesk_refund_request_is_refunded_and_answered_on_the_ticket(stack):
+    url = stack["sandbox"].url
+    placed = _place(stack, 33)
+    _settle(stack)
+    _shipped(stack, placed["id"])
+    body = {
+        "requester_email": CUSTOMER,
+        "subject": f"Refund for {placed['name']}",
+        "body": "It arrived but I would like my money back.",
+        "tags": ["refund-request"],
+    }
+    ticket = _post(url, "/_sandbox/zendesk/tickets", body)["ticket"]
+    _settle(stack)
+
+    (refund,) = _money(placed["id"]).refunds
+    assert refund.total == _money(placed["id"]).total
+    booked = [r for r in _cash_refunds(url) if r["externalId"].endswith(refund.gid.rsplit("/", 1)[-1])]
+    assert [Decimal(r["total"]) for r in booked] == [refund.total]
+    (zendesk,) = [t for t in sandbox_state(url)["zendesk"]["tickets"] if t["id"] == ticket["id"]]
+    public = [
+        c["body"] for c in zendesk["comments"] if c["public"] and c["author_id"] != zendesk["requester_id"]
+    ]
+    internal = [c["body"] for c in zendesk["comments"] if not c["public"]]
+    assert len(public) == 1 and f"{refund.total:.2f}" in public[0]
+    assert internal and "shopify_refund_id" in internal[0]
+
+
 def test_a_refund_made_in_the_shopify_admin_reaches_netsuite_and_reconciles(stack):
     url = stack["sandbox"].url
     placed = _place(stack, 25)
