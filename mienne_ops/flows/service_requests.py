@@ -479,7 +479,8 @@ def refund_reconciliation(
         if charge_id is not None and request.outcome.get("recharge_refunded"):
             by_charge.setdefault(str(charge_id), []).append(netsuite_refund_external_id(request))
     for charge in recharge.client.iter_charges(updated_since=start):
-        if charge.total_refunds > 0 and (charge.updated_at is None or charge.updated_at < end):
+        books = charge.shopify_order_id is None or _booked_in_netsuite(store, charge.shopify_order_id)
+        if charge.total_refunds > 0 and books and (charge.updated_at is None or charge.updated_at < end):
             keys = tuple(by_charge.get(str(charge.id), [f"recharge-charge-{charge.id}"]))
             refunds.append(CustomerRefund("recharge", str(charge.id), keys, charge.total_refunds))
     booked = [
