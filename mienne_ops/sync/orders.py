@@ -269,10 +269,23 @@ def edit_pending(payload: dict, recorded_lines: list[dict] | None) -> bool:
     treated as an edit, so the order is re-read rather than missed.
     """
     try:
-        lines = _line_summary(ShopifyOrder.from_rest(payload))
+        lines = _line_summary(ShopifyOrder.from_rest(payload)) + _refunded_units(payload)
     except (KeyError, TypeError, ValueError):
         return True
     return not _same_lines(list(recorded_lines or []), lines)
+
+
+def _refunded_units(payload: dict) -> list[dict]:
+    """Units refunded on the order, by SKU: a refund lowers a line's current quantity, but it is no
+    edit — flow F books it (a cash refund once billed); the sales order keeps its lines."""
+    skus = {str(item["id"]): item.get("sku") for item in payload.get("line_items") or []}
+    refunded = []
+    for refund in payload.get("refunds") or []:
+        for item in refund.get("refund_line_items") or []:
+            sku = skus.get(str(item.get("line_item_id"))) or (item.get("line_item") or {}).get("sku")
+            if sku:
+                refunded.append({"sku": sku, "quantity": int(item["quantity"])})
+    return refunded
 
 
 def _same_lines(old: list[dict], new: list[dict]) -> bool:

@@ -163,7 +163,11 @@ def test_an_order_at_dcl_is_cancelled_there_first_and_too_late_once_picking_star
     assert _dcl_order(url, early["id"]) and _dcl_order(url, late["id"])
     _post(url, f"/_sandbox/dcl/orders/{_dcl_order(url, late['id'])['order_number']}/stage", {"stage": 20})
 
-    _cli("orders", "cancel", early["name"])
+    # An operator cancels from the Dagster UI: the job with its typed config.
+    job = stack["defs"].resolve_job_def("cancel_order_job")
+    run_config = {"ops": {"cancel_order": {"config": {"order": early["name"], "reason": "customer"}}}}
+    result = job.execute_in_process(run_config=run_config, instance=stack["driver"].instance)
+    assert result.success and result.output_for_node("cancel_order") == "done"
     assert _dcl_order(url, early["id"])["is_cancelled"]
     assert _money(early["id"]).cancelled_at is not None
 
@@ -198,6 +202,26 @@ def test_a_partial_refund_of_a_line_and_shipping_is_booked_in_netsuite_to_the_ce
     payment = _stateset_order(url, placed["id"])["data"]["payment_details"]
     assert payment["status"] == "partially_refunded"
     assert Decimal(str(payment["amount_refunded"])) == refund.total
+
+
+@pytest.mark.parametrize("stack", [{"refund_approval_above": None}], indirect=True)
+def test_a_refund_ticket_delivered_twice_refunds_once(stack):
+    url = stack["sandbox"].url
+    placed = _place(stack, 31)
+    _settle(stack)
+    _shipped(stack, placed["id"])
+    ticket = _ticket(stack, placed["name"], ["refund-request"])
+    _settle(stack)
+    # The customer writes again on the same ticket: Gorgias calls us again (and the faults duplicate
+    # deliveries): still one request, one refund, one reply.
+    _post(url, f"/_sandbox/gorgias/tickets/{ticket['id']}/messages", {"body_text": "Any news on my refund?"})
+    _settle(stack)
+    (refund,) = _money(placed["id"]).refunds
+    assert refund.total == _money(placed["id"]).total
+    assert len(_requests(stack, placed["id"])) == 1 and len(_replies(url, ticket["id"])) == 1
+    assert (
+        len([r for r in _cash_refunds(url) if r["externalId"].endswith(refund.gid.rsplit("/", 1)[-1])]) == 1
+    )
 
 
 @pytest.mark.parametrize("stack", [{"refund_approval_above": None}], indirect=True)
