@@ -295,7 +295,8 @@ def test_an_over_cap_refund_waits_for_approval_and_then_goes_through_once(stack)
     )
 
 
-def test_a_subscription_order_is_cancelled_with_its_subscription_and_refunded_on_recharge(stack):
+@pytest.mark.parametrize("action", ["cancel-subscription", "skip-subscription"])
+def test_a_subscription_order_is_cancelled_with_its_subscription_and_refunded_on_recharge(stack, action):
     url = stack["sandbox"].url
     sku = next(s.sku for s in stack["sandbox"].hub.catalog.skus if s.item_type == "InvtPart" and s.active)
     customer = _post(
@@ -316,7 +317,7 @@ def test_a_subscription_order_is_cancelled_with_its_subscription_and_refunded_on
     processed = _post(url, f"/_sandbox/recharge/charges/{created['charge']['id']}/process", {})
     order = processed["shopify_order"]
 
-    ticket = _ticket(stack, order["name"], ["cancel-order", "cancel-subscription"])
+    ticket = _ticket(stack, order["name"], ["cancel-order", action])
     _settle(stack)
 
     (request,) = _requests(stack, order["id"])
@@ -324,10 +325,16 @@ def test_a_subscription_order_is_cancelled_with_its_subscription_and_refunded_on
     recharge = sandbox_state(url)["recharge"]
     subscription = next(s for s in recharge["subscriptions"] if s["id"] == created["subscription"]["id"])
     charge = next(c for c in recharge["charges"] if c["id"] == created["charge"]["id"])
-    assert subscription["status"] == "cancelled"
     assert Decimal(str(charge["total_refunds"])) == Decimal(str(charge["total_price"]))
     assert _money(order["id"]).cancelled_at is not None
-    assert "subscription is cancelled" in _replies(url, ticket["id"])[0]
+    (reply,) = _replies(url, ticket["id"])
+    if action == "cancel-subscription":
+        assert subscription["status"] == "cancelled" and "subscription is cancelled" in reply
+    else:  # the subscription goes on; its next charge is skipped
+        later = sorted((c for c in recharge["charges"] if c["id"] != charge["id"]), key=lambda c: c["id"])
+        # The next charge is skipped; Recharge then queues the one after it.
+        assert subscription["status"] == "active" and [c["status"] for c in later] == ["skipped", "queued"]
+        assert "next subscription delivery is skipped" in reply
 
 
 def test_bad_requests_are_explained_on_the_ticket_and_in_the_queue_and_block_nothing(stack):
@@ -370,3 +377,26 @@ def test_the_demo_traffics_support_tickets_are_answered(stack):
     (reply,) = _replies(url, ticket["id"])
     assert placed["name"] in reply and "cancelled" in reply
     assert _money(placed["id"]).cancelled_at is not None
+
+
+@pytest.mark.parametrize(
+    "stack", [{"billing_record": "invoice", "refund_approval_above": None}], indirect=True
+)
+def test_an_invoiced_order_is_refunded_by_credit_memo_and_customer_refund_to_the_cent(stack):
+    url = stack["sandbox"].url
+    placed = _place(stack, 37)  # three lines, 12.50 shipping
+    _settle(stack)
+    assert not sandbox_state(url)["netsuite"]["invoices"]
+    dcl = _dcl_order(url, placed["id"])
+    _post(url, f"/_sandbox/dcl/orders/{dcl['order_number']}/ship", {})
+    _settle(stack)
+    assert stack["ledger"].journey(str(placed["id"])).invoice_id
+    sku = _money(placed["id"]).lines[0].sku
+    _cli("refunds", "create", placed["name"], "--line", f"{sku}:1", "--shipping")
+
+    (refund,) = _money(placed["id"]).refunds
+    key = f"SHOPIFY-REFUND-{refund.gid.rsplit('/', 1)[-1]}"
+    netsuite = sandbox_state(url)["netsuite"]
+    (memo,) = [m for m in netsuite["credit_memos"] if m["externalId"] == key]
+    (paid,) = [r for r in netsuite["customer_refunds"] if r["externalId"] == f"{key}-PAY"]
+    assert Decimal(memo["total"]) == Decimal(paid["total"]) == refund.total > 0
