@@ -31,13 +31,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import heapq
 import hmac
-import itertools
 import json
 import logging
 import random
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -103,6 +100,7 @@ from mienne_ops.sandbox.shopify_orders import (
     tag_list,
 )
 from mienne_ops.sandbox.shopify_refunds import ensure_money_records
+from mienne_ops.sandbox.webhook_queue import DeliveryQueue
 
 log = logging.getLogger("mienne_ops.sandbox.shopify")
 
@@ -181,13 +179,9 @@ class Sandbox(MoneyDesk, SystemSandbox):
         super().__init__(world, faults)
         self.catalog: Catalog = build_catalog()
         self.bucket = CostBucket()
-        self._queue: list[Delivery] = []
-        self._queue_cond = threading.Condition()
-        self._seq = itertools.count()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._log_lock = threading.Lock()
-        self.delivery_log: list[dict[str, Any]] = []
+        self.deliveries: DeliveryQueue[Delivery] = DeliveryQueue(
+            "shopify-webhooks", self._deliver, timeout_seconds=5.0
+        )
         self._failures: dict[int, int] = {}
         self.inventory = ShopifyInventory(world)  # flow E: items, levels, inventorySetQuantities
         self.bulk = BulkOperations(world, lambda: Resolvers(self), self.emit)  # bulk query operations
@@ -221,11 +215,8 @@ class Sandbox(MoneyDesk, SystemSandbox):
         self.cancel_job_requests = 1
         self.inventory.reset(catalog)
         self.bulk.reset()
-        with self._queue_cond:
-            self._queue.clear()
-        with self._log_lock:
-            self.delivery_log.clear()
-            self._failures.clear()
+        self.deliveries.clear()
+        self._failures.clear()
 
     def state(self) -> dict[str, Any]:
         orders = []
@@ -236,8 +227,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
             view["fulfillment_orders"] = order["_fulfillment_orders"]
             view["transactions"] = order.get("_transactions") or []
             orders.append(view)
-        with self._log_lock:
-            log_count = len(self.delivery_log)
+        log_count = self.deliveries.logged()
         return {
             "orders": orders,
             "webhook_subscriptions": self.world.list(SYSTEM, "webhook_subscription"),
@@ -270,18 +260,10 @@ class Sandbox(MoneyDesk, SystemSandbox):
         )
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._deliver_loop, name="shopify-webhooks", daemon=True)
-            self._thread.start()
+        self.deliveries.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._queue_cond:
-            self._queue_cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self.deliveries.stop()
 
     # -- the GraphQL endpoint -------------------------------------------------------------------
     async def _graphql(self, request: Request) -> Response:
@@ -596,52 +578,35 @@ class Sandbox(MoneyDesk, SystemSandbox):
         triggered_at = self.world.now().isoformat()
         for sub in subscriptions:
             if self.faults.chance(faults.webhook_drop_rate):
-                self._record({"topic": topic, "event_id": event_id, "outcome": "dropped"})
+                self.deliveries.record({"topic": topic, "event_id": event_id, "outcome": "dropped"})
                 continue
             copies = 2 if self.faults.chance(faults.webhook_duplicate_rate) else 1
             for _ in range(copies):
                 due = time.monotonic() + faults.webhook_delay_ms / 1000
                 if faults.webhook_reorder:
                     due += random.uniform(0, 0.3)
-                self._enqueue(
-                    Delivery(due, next(self._seq), topic, sub["uri"], body, event_id, triggered_at, sub["id"])
+                self.deliveries.push(
+                    Delivery(
+                        due,
+                        self.deliveries.next_seq(),
+                        topic,
+                        sub["uri"],
+                        body,
+                        event_id,
+                        triggered_at,
+                        sub["id"],
+                    )
                 )
 
-    def _enqueue(self, delivery: Delivery) -> None:
-        with self._queue_cond:
-            heapq.heappush(self._queue, delivery)
-            self._queue_cond.notify()
-
     def pending_webhooks(self) -> int:
-        with self._queue_cond:
-            return len(self._queue)
-
-    def _record(self, entry: dict[str, Any]) -> None:
-        with self._log_lock:
-            self.delivery_log.append(entry)
-
-    def _deliver_loop(self) -> None:
-        with httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0)) as client:
-            while not self._stop.is_set():
-                delivery = self._next_due()
-                if delivery is not None:
-                    self._deliver(client, delivery)
-
-    def _next_due(self) -> Delivery | None:
-        with self._queue_cond:
-            if not self._queue:
-                self._queue_cond.wait(timeout=0.2)
-                return None
-            wait = self._queue[0].due - time.monotonic()
-            if wait > 0:
-                self._queue_cond.wait(timeout=min(wait, 0.2))
-                return None
-            return heapq.heappop(self._queue)
+        return self.deliveries.pending()
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
         if self.world.get(SYSTEM, "webhook_subscription", delivery.subscription_id) is None:
             # The subscription was removed (by the app, or after 8 consecutive failures): no more tries.
-            self._record({"topic": delivery.topic, "event_id": delivery.event_id, "outcome": "unsubscribed"})
+            self.deliveries.record(
+                {"topic": delivery.topic, "event_id": delivery.event_id, "outcome": "unsubscribed"}
+            )
             return
         webhook_id = str(uuid.uuid4())
         headers = {
@@ -661,7 +626,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
         except httpx.HTTPError as error:
             reason = type(error).__name__
         ok = status is not None and 200 <= status < 300
-        self._record(
+        self.deliveries.record(
             {
                 "topic": delivery.topic,
                 "event_id": delivery.event_id,
@@ -681,9 +646,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
             return  # the subscription is gone: its pending retries are not delivered either
         if delivery.attempt + 1 < WEBHOOK_ATTEMPTS:
             delivery.attempt += 1
-            delivery.due = time.monotonic() + WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt
-            delivery.seq = next(self._seq)
-            self._enqueue(delivery)
+            self.deliveries.retry_later(delivery, WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt)
 
     def _count_failure(self, subscription_id: int) -> bool:
         """8 CONSECUTIVE failed deliveries (retries included, any event) remove an Admin-API
@@ -791,14 +754,13 @@ class Sandbox(MoneyDesk, SystemSandbox):
         return JSONResponse(self.bucket.status())
 
     def _redeliver_route(self, request: Request) -> JSONResponse:
-        with self._log_lock:
-            delivered = [e for e in self.delivery_log if e.get("outcome") == "delivered"]
+        delivered = [e for e in self.deliveries.entries() if e.get("outcome") == "delivered"]
         subs = {s["uri"]: s["id"] for s in self.world.list(SYSTEM, "webhook_subscription")}
         for entry in delivered:
-            self._enqueue(
+            self.deliveries.push(
                 Delivery(
                     time.monotonic(),
-                    next(self._seq),
+                    self.deliveries.next_seq(),
                     entry["topic"],
                     entry["uri"],
                     entry["body"].encode(),
@@ -810,8 +772,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
         return JSONResponse({"queued": len(delivered)})
 
     def _log_route(self, request: Request) -> JSONResponse:
-        with self._log_lock:
-            entries = [{k: v for k, v in e.items() if k != "body"} for e in self.delivery_log]
+        entries = [{k: v for k, v in e.items() if k != "body"} for e in self.deliveries.entries()]
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 

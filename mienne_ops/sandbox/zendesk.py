@@ -57,9 +57,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import heapq
 import hmac
-import itertools
 import json
 import logging
 import math
@@ -83,6 +81,7 @@ from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog
 from mienne_ops.sandbox.control import BadInput
+from mienne_ops.sandbox.webhook_queue import DeliveryQueue
 
 log = logging.getLogger("mienne_ops.sandbox.zendesk")
 
@@ -345,13 +344,9 @@ class Sandbox(SystemSandbox):
         super().__init__(world, faults)
         self.limits = Limits()
         self.comment_cap = COMMENT_CAP
-        self._queue: list[Delivery] = []
-        self._queue_cond = threading.Condition()
-        self._seq = itertools.count()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._log_lock = threading.Lock()
-        self.delivery_log: list[dict[str, Any]] = []
+        self.deliveries: DeliveryQueue[Delivery] = DeliveryQueue(
+            "zendesk-webhooks", self._deliver, timeout_seconds=WEBHOOK_TIMEOUT_SECONDS
+        )
 
     # -- SystemSandbox --------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
@@ -403,10 +398,7 @@ class Sandbox(SystemSandbox):
             "updated_at": now,
         }
         self.world.put(SYSTEM, "user", credentials.ZENDESK_AGENT_ID, agent)
-        with self._queue_cond:
-            self._queue.clear()
-        with self._log_lock:
-            self.delivery_log.clear()
+        self.deliveries.clear()
 
     def state(self) -> dict[str, Any]:
         tickets = []
@@ -414,8 +406,7 @@ class Sandbox(SystemSandbox):
             view = public_ticket(ticket)
             view["comments"] = self.world.list(SYSTEM, _comments_kind(ticket["id"]))
             tickets.append(view)
-        with self._log_lock:
-            deliveries = len(self.delivery_log)
+        deliveries = self.deliveries.logged()
         return {
             "tickets": tickets,
             "users": self.world.list(SYSTEM, "user"),
@@ -443,18 +434,10 @@ class Sandbox(SystemSandbox):
         )
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._deliver_loop, name="zendesk-webhooks", daemon=True)
-            self._thread.start()
+        self.deliveries.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._queue_cond:
-            self._queue_cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self.deliveries.stop()
 
     # -- request plumbing -----------------------------------------------------------------------
     def _endpoint(self, get=None, post=None, *, put=None, delete=None):
@@ -923,15 +906,17 @@ class Sandbox(SystemSandbox):
             if webhook["status"] != "active" or not connected or webhook["http_method"] != "POST":
                 continue
             if self.faults.chance(faults.webhook_drop_rate):
-                self._record({"event": payload["event"], "webhook_id": webhook["id"], "outcome": "dropped"})
+                self.deliveries.record(
+                    {"event": payload["event"], "webhook_id": webhook["id"], "outcome": "dropped"}
+                )
                 continue
             invocations = 2 if self.faults.chance(faults.webhook_duplicate_rate) else 1
             for _ in range(invocations):
                 due = time.monotonic() + faults.webhook_delay_ms / 1000
-                self._enqueue(
+                self.deliveries.push(
                     Delivery(
                         due,
-                        next(self._seq),
+                        self.deliveries.next_seq(),
                         webhook["id"],
                         webhook["endpoint"],
                         body,
@@ -940,37 +925,8 @@ class Sandbox(SystemSandbox):
                     )
                 )
 
-    def _enqueue(self, delivery: Delivery) -> None:
-        with self._queue_cond:
-            heapq.heappush(self._queue, delivery)
-            self._queue_cond.notify()
-
     def pending_webhooks(self) -> int:
-        with self._queue_cond:
-            return len(self._queue)
-
-    def _record(self, entry: dict[str, Any]) -> None:
-        with self._log_lock:
-            self.delivery_log.append(entry)
-
-    def _deliver_loop(self) -> None:
-        timeout = httpx.Timeout(WEBHOOK_TIMEOUT_SECONDS, connect=1.0)
-        with httpx.Client(timeout=timeout) as client:
-            while not self._stop.is_set():
-                delivery = self._next_due()
-                if delivery is not None:
-                    self._deliver(client, delivery)
-
-    def _next_due(self) -> Delivery | None:
-        with self._queue_cond:
-            if not self._queue:
-                self._queue_cond.wait(timeout=0.2)
-                return None
-            wait = self._queue[0].due - time.monotonic()
-            if wait > 0:
-                self._queue_cond.wait(timeout=min(wait, 0.2))
-                return None
-            return heapq.heappop(self._queue)
+        return self.deliveries.pending()
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> None:
         timestamp = stamp(datetime.now(UTC))
@@ -991,7 +947,7 @@ class Sandbox(SystemSandbox):
         except httpx.HTTPError as error:
             reason = type(error).__name__
         ok = status is not None and 200 <= status < 300
-        self._record(
+        self.deliveries.record(
             {
                 "event": delivery.event,
                 "webhook_id": delivery.webhook_id,
@@ -1005,9 +961,7 @@ class Sandbox(SystemSandbox):
         )
         if not ok and delivery.attempt + 1 < WEBHOOK_ATTEMPTS:
             delivery.attempt += 1
-            delivery.due = time.monotonic() + WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt
-            delivery.seq = next(self._seq)
-            self._enqueue(delivery)
+            self.deliveries.retry_later(delivery, WEBHOOK_BACKOFF_SECONDS * 2**delivery.attempt)
 
     # -- control routes -------------------------------------------------------------------------
     async def _create_ticket_route(self, request: Request) -> JSONResponse:
@@ -1039,8 +993,7 @@ class Sandbox(SystemSandbox):
 
     async def _webhooks_route(self, request: Request) -> JSONResponse:
         if request.method == "GET":
-            with self._log_lock:
-                deliveries = list(self.delivery_log)
+            deliveries = self.deliveries.entries()
             return JSONResponse(
                 {
                     "webhooks": self.world.list(SYSTEM, "webhook"),
