@@ -27,9 +27,8 @@ from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
 from mienne_ops.domain.ticket_rules import TicketRules
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
+from mienne_ops.sync.service_requests import OUR_REFUND_NOTE
 from mienne_ops.sync.support_desk import SupportDesk
-
-OUR_REFUND_NOTE = "mienne-ops "  # the note our own refunds carry (see RequestWorker)
 
 
 @dataclass

@@ -88,6 +88,9 @@ log = logging.getLogger("mienne_ops.sync.service_requests")
 FLOW = Flow.REQUESTS.value
 ENTITY = Entity.REQUEST.value
 CANCELLING = "cancellation"  # who holds an order while it is being cancelled
+# Every Shopify refund flow F makes carries this note prefix and its request's key: the intake
+# leaves our own refunds alone, and a re-run finds the refund its crashed run made.
+OUR_REFUND_NOTE = "mienne-ops "
 
 # Shopify's `OrderCancelReason` for the reasons a request may carry.
 SHOPIFY_CANCEL_REASON = {
@@ -303,11 +306,11 @@ class RequestWorker:
     def _refund(self, request: ServiceRequest, order: OrderMoney) -> StepResult:
         if request.source == RequestSource.SHOPIFY:
             return self._follow_shopify_refund(request, order)
-        if not request.outcome.get("money_refunded"):
+        if not request.outcome.get("money_refunded") and not self._adopt_our_refund(request, order):
             result = self._move_money(request, order)
             if result is not None:
                 return result
-            request = self.ledger.request(request.id) or request
+        request = self.ledger.request(request.id) or request
         amount = cents(request.outcome["money_refunded"])
         breakdown = self._breakdown(request, order, amount)
         if not self._book(request, breakdown):
@@ -317,6 +320,16 @@ class RequestWorker:
         reply = refunded_reply(order.name, amount, order.currency)
         extra = subscription_reply(str(request.details.subscription))
         return StepResult(PROCEED, f"{reply} {extra}".strip())
+
+    def _adopt_our_refund(self, request: ServiceRequest, order: OrderMoney) -> bool:
+        """A refund this request made before its run died, before the run could note it: found by
+        the note it carries, noted now, never made again (re-pricing it would find the units gone)."""
+        mark = f"{OUR_REFUND_NOTE}{request.request_key}:"
+        refund = next((r for r in order.refunds if (r.note or "").startswith(mark)), None)
+        if refund is None:
+            return False
+        self.ledger.note_outcome(request.id, shopify_refund_id=refund.gid, money_refunded=str(refund.total))
+        return True
 
     def _move_money(self, request: ServiceRequest, order: OrderMoney) -> StepResult | None:
         """Price the refund and move the money; a StepResult when it stops here (policy, approval)."""
@@ -359,7 +372,7 @@ class RequestWorker:
                 lines=list(plan.lines),
                 shipping_amount=shipping,
                 transactions=allocate(payments, amount),
-                note=f"mienne-ops {request.request_key}: {details.reason}",
+                note=f"{OUR_REFUND_NOTE}{request.request_key}: {details.reason}",
                 notify=True,
                 restock=False,  # no goods come back: inventory stays as it is
                 idempotency_key=_shopify_key(request),
