@@ -155,41 +155,43 @@ def webhooks_serve(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def zendesk_webhook_secret() -> str | None:
-    """The signing secret of our Zendesk webhook: ``ZENDESK_WEBHOOK_SECRET`` when Zendesk is live
-    (never the public sandbox secret: without the variable the route is not served), else the
-    sandbox's."""
-    from mienne_ops.resources import is_live
-    from mienne_ops.sandbox import credentials
+def webhook_secret(system: str, variable: str, sandbox_secret: str, hint: str = "") -> str | None:
+    """The secret a receiver route checks: ``variable`` when ``system`` is live, the public sandbox
+    secret otherwise. A live system without its variable gets no route (``None``), never the
+    sandbox's secret, which anyone can read: a forged delivery would pass."""
+    from mienne_ops.resources import LIVE_SWITCHES, is_live
 
-    if not is_live("zendesk"):
-        return credentials.ZENDESK["webhook_secret"]
-    secret = os.environ.get("ZENDESK_WEBHOOK_SECRET")
+    if not is_live(system):
+        return sandbox_secret
+    secret = os.environ.get(variable)
     if not secret:
         click.echo(
-            "ZENDESK_API_TOKEN is set but ZENDESK_WEBHOOK_SECRET is not: /webhooks/zendesk is not served "
-            "(copy the webhook's signing secret from Zendesk Admin Center)",
+            f"{LIVE_SWITCHES[system]} is set but {variable} is not: /webhooks/{system} is not served{hint}",
             err=True,
         )
     return secret or None
+
+
+def zendesk_webhook_secret() -> str | None:
+    """The signing secret of our Zendesk webhook (copied from Zendesk Admin Center)."""
+    from mienne_ops.sandbox import credentials
+
+    hint = " (copy the webhook's signing secret from Zendesk Admin Center)"
+    return webhook_secret("zendesk", "ZENDESK_WEBHOOK_SECRET", credentials.ZENDESK["webhook_secret"], hint)
 
 
 def recharge_webhook_secret() -> str | None:
-    """RECHARGE_CLIENT_SECRET when Recharge is live, the public sandbox secret otherwise; a live
-    Recharge without its secret gets no /webhooks/recharge route (never the sandbox's secret)."""
-    from mienne_ops.resources import is_live
+    """The API client secret Recharge signs webhooks with."""
     from mienne_ops.sandbox import credentials
 
-    if not is_live("recharge"):
-        return credentials.RECHARGE["client_secret"]
-    secret = os.environ.get("RECHARGE_CLIENT_SECRET")
-    if not secret:
-        click.echo(
-            "RECHARGE_ACCESS_TOKEN is set but RECHARGE_CLIENT_SECRET is not: "
-            "/webhooks/recharge is not served",
-            err=True,
-        )
-    return secret or None
+    return webhook_secret("recharge", "RECHARGE_CLIENT_SECRET", credentials.RECHARGE["client_secret"])
+
+
+def gorgias_webhook_secret() -> str | None:
+    """The secret header value our Gorgias HTTP integration sends (Gorgias signs nothing)."""
+    from mienne_ops.sandbox import credentials
+
+    return webhook_secret("gorgias", "GORGIAS_WEBHOOK_SECRET", credentials.GORGIAS["webhook_secret"])
 
 
 def subscribe_recharge_webhooks(uri: str) -> dict[str, int]:
@@ -204,24 +206,6 @@ def register_zendesk_webhook(sandbox_url: str, receiver_url: str) -> None:
     """Point the sandbox's Zendesk webhook (our trigger's) at the receiver (idempotent)."""
     answer = httpx.post(f"{sandbox_url}/_sandbox/zendesk/webhooks", json={"url": receiver_url}, timeout=30)
     answer.raise_for_status()
-
-
-def gorgias_webhook_secret() -> str | None:
-    """The secret header value our Gorgias HTTP integration sends: ``GORGIAS_WEBHOOK_SECRET`` when
-    Gorgias is live (never the public sandbox constant: without it the route is not served),
-    the sandbox constant otherwise."""
-    from mienne_ops.resources import is_live
-    from mienne_ops.sandbox import credentials
-
-    if not is_live("gorgias"):
-        return credentials.GORGIAS["webhook_secret"]
-    secret = os.environ.get("GORGIAS_WEBHOOK_SECRET")
-    if not secret:
-        click.echo(
-            "GORGIAS_API_KEY is set but GORGIAS_WEBHOOK_SECRET is not: /webhooks/gorgias is not served",
-            err=True,
-        )
-    return secret or None
 
 
 @webhooks.command("subscribe")

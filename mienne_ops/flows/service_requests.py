@@ -54,7 +54,7 @@ from mienne_ops.integrations.shopify import ShopifyResource
 from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.sync.batch import BatchReport, run_batch
+from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 from mienne_ops.sync.request_intake import RequestIntake, refund_to_follow, shopify_refund_request_key
 from mienne_ops.sync.service_requests import (
     ENTITY,
@@ -174,9 +174,8 @@ def handle_service_requests(
     return dg.Output(report.total, metadata=report_metadata(report))
 
 
-def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]):
-    from mienne_ops.sync.batch import Outcome
-
+def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]) -> Outcome:
+    """Record the requests a ticket makes, and add their keys to the run's work."""
     system, _, ticket_id = ticket.partition(":")
     requests = intake.from_ticket(TicketRef(system, ticket_id))
     keys.extend(request.request_key for request in requests)
