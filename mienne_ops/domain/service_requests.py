@@ -26,12 +26,14 @@ from mienne_ops.domain.money import cents
 class RequestKind(StrEnum):
     CANCEL = "cancel"
     REFUND = "refund"
+    RETURN = "return"  # goods come back: a return (ledger ``returns``) carries it on after it opens
 
 
 class RequestSource(StrEnum):
     GORGIAS = "gorgias"
     ZENDESK = "zendesk"
-    SHOPIFY = "shopify"  # cancelled or refunded in Shopify: only the other systems follow
+    SHOPIFY = "shopify"  # cancelled or refunded in Shopify (only the other systems follow), or a
+    # customer's return request made in Shopify
     OPERATOR = "operator"  # the CLI or a Dagster job launched from the UI
 
 

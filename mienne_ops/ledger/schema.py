@@ -186,7 +186,7 @@ service_requests = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("request_key", sa.String(200), nullable=False),  # the idempotency key
-    sa.Column("kind", sa.String(16), nullable=False),  # cancel | refund
+    sa.Column("kind", sa.String(16), nullable=False),  # cancel | refund | return
     sa.Column("source", sa.String(16), nullable=False),  # gorgias | zendesk | shopify | operator
     sa.Column("ticket_system", sa.String(16)),
     sa.Column("ticket_id", sa.String(32)),
