@@ -206,6 +206,38 @@ service_requests = sa.Table(
     sa.Index("ix_service_requests_status", "status"),
 )
 
+# -- flow F: returns, from the label to the refund (see ledger/returns.py) -------------------------
+
+returns = sa.Table(
+    "returns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("return_key", sa.String(200), nullable=False),  # the request's idempotency key
+    sa.Column("request_id", sa.Integer),
+    sa.Column("shopify_order_id", sa.String(32), nullable=False),
+    sa.Column("order_name", sa.String(64)),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("lines", sa.JSON, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("value", sa.String(24), nullable=False),  # Decimal as text: exact on every dialect
+    sa.Column("refunded", sa.String(24), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("rma_number", sa.String(32)),  # NetSuite RMA tranId = DCL rma_number
+    sa.Column("instant", sa.Boolean, nullable=False),
+    sa.Column("label_sent_at", sa.DateTime(timezone=True)),
+    sa.Column("deadline_at", sa.DateTime(timezone=True)),
+    sa.Column("reminders_sent", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.Column("refunded_at", sa.DateTime(timezone=True)),
+    sa.Column("outcome", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("return_key", name="uq_return_key"),
+    sa.UniqueConstraint("rma_number", name="uq_return_rma_number"),
+    sa.Index("ix_returns_order", "shopify_order_id"),
+    sa.Index("ix_returns_status", "status"),
+)
+
 # -- flow E: inventory (see ledger/inventory.py) ---------------------------------------------------
 
 levels = sa.Table(

@@ -23,6 +23,7 @@ from mienne_ops.ledger.inbound import InboundRecords
 from mienne_ops.ledger.journeys import BindingConflict, JourneyRecords
 from mienne_ops.ledger.migrate import check_revision
 from mienne_ops.ledger.requests import RequestRecords
+from mienne_ops.ledger.returns import ReturnRecords
 from mienne_ops.ledger.sql import insert_ignore, now
 
 
@@ -58,10 +59,10 @@ class ExceptionRow:
     context: dict[str, Any] | None
 
 
-class Ledger(JourneyRecords, InboundRecords, HoldRecords, RequestRecords):
+class Ledger(JourneyRecords, InboundRecords, HoldRecords, RequestRecords, ReturnRecords):
     """Inbox, bindings and exceptions here; journeys and shipments (`ledger.journeys`), flow D's
     records (`ledger.inbound`), holds (`ledger.holds`), flow F's requests
-    (`ledger.requests`) and the audit log (`ledger.audit`) mixed in —
+    (`ledger.requests`) and returns (`ledger.returns`) and the audit log (`ledger.audit`) mixed in —
     one object, one engine, one API."""
 
     def __init__(self, url: str) -> None:
