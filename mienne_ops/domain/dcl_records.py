@@ -14,6 +14,12 @@ A record whose lines cannot be read under any of the names is never guessed at: 
 (``unreadable_receipt``, ``unreadable_shipment``, ``unreadable_dcl_order``) instead of recording
 "nothing to post". Quantities are whole units read by `domain.quantities` ("2.5" is unreadable,
 never truncated). A model parses as itself, so a record parsed where it arrives is never read twice.
+
+RMAs (dcl.md §9, ReturnTrak): `DclRma` with its `DclRmaLine`s and `DclRmaReceipt`s, read from
+``GET /rmas`` by pydantic directly (``DclRma.model_validate(raw)``). DCL documents neither the
+field names of received quantities nor receipts nor the carrier's first scan: the names are the
+sandbox's (our design choice, unverified; ``first_scan_date`` is None when DCL does not report it).
+DCL's naive datetimes are US Pacific; they become aware UTC here.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from mienne_ops.domain.quantities import UnreadableQuantity, whole_number
 
+PACIFIC = ZoneInfo("America/Los_Angeles")
 UNREADABLE_RECEIPT = "unreadable_receipt"
 UNREADABLE_SHIPMENT = "unreadable_shipment"
 UNREADABLE_ORDER = "unreadable_dcl_order"
@@ -123,6 +132,120 @@ class DclOrder(_Record):
     def shipped(self) -> bool:
         """Stage 50+ (partially or fully shipped) or any shipment present (dcl.md §5)."""
         return bool(self.shipments) or self.order_stage >= 50
+
+
+# -- RMAs (ReturnTrak) ----------------------------------------------------------------------------
+
+
+def dcl_instant(value: Any) -> datetime | None:
+    """A DCL date or datetime as aware UTC: naive values (and bare dates) are US Pacific."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        moment = datetime.fromisoformat(str(value).strip().replace(" ", "T").replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=PACIFIC)
+    return moment.astimezone(UTC)
+
+
+class DclRmaLine(_Record):
+    item_number: str
+    quantity: int  # authorised (0 for an item DCL received although the RMA did not list it)
+    quantity_received: int = 0
+    description: str | None = None
+
+    @field_validator("quantity", "quantity_received", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> int:
+        return whole_number(value or 0)
+
+
+class DclRmaReceiptLine(_Record):
+    item_number: str
+    quantity: int
+    condition: str  # "good" | "damaged" (our design choice)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> int:
+        return whole_number(value)
+
+
+class DclRmaReceipt(_Record):
+    receipt_id: str
+    received_date: datetime  # aware UTC
+    lines: tuple[DclRmaReceiptLine, ...] = ()
+
+    @field_validator("received_date", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> datetime | None:
+        return dcl_instant(value)
+
+
+class DclRma(_Record):
+    """One RMA of ``GET /rmas`` (dcl.md §9) with its receipts; datetimes aware UTC."""
+
+    rma_number: str
+    original_order_number: str | None = None
+    rma_date: date | None = None
+    cancelled_date: datetime | None = None
+    expired_date: datetime | None = None
+    # The carrier's first scan of the return label (our design choice, unverified: None when DCL
+    # does not report it).
+    first_scan_date: datetime | None = None
+    return_label_url: str | None = None
+    return_label_tracking_number: str | None = None
+    shipping_carrier: str | None = None
+    shipping_service: str | None = None
+    lines: tuple[DclRmaLine, ...] = ()
+    receipts: tuple[DclRmaReceipt, ...] = ()
+
+    @field_validator("cancelled_date", "expired_date", "first_scan_date", mode="before")
+    @classmethod
+    def _instant(cls, value: Any) -> datetime | None:
+        return dcl_instant(value)
+
+    @field_validator("rma_date", mode="before")
+    @classmethod
+    def _day(cls, value: Any) -> date | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        return date.fromisoformat(str(value).strip()[:10])
+
+    @field_validator("lines", "receipts", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        return () if value is None else value
+
+    def received_by_item(self) -> dict[str, int]:
+        """Units received per item, summed over every receipt (any condition)."""
+        received: dict[str, int] = {}
+        for receipt in self.receipts:
+            for line in receipt.lines:
+                received[line.item_number] = received.get(line.item_number, 0) + line.quantity
+        return received
+
+    def expected_by_item(self) -> dict[str, int]:
+        """Units the RMA authorises per item."""
+        expected: dict[str, int] = {}
+        for line in self.lines:
+            expected[line.item_number] = expected.get(line.item_number, 0) + line.quantity
+        return expected
+
+
+def parse_rma(raw: Mapping[str, Any] | DclRma) -> DclRma:
+    """An RMA of ``GET /rmas`` as a `DclRma` (a `DclRma` parses as itself)."""
+    if isinstance(raw, DclRma):
+        return raw
+    return DclRma.model_validate(dict(raw))
 
 
 def first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:

@@ -7,6 +7,14 @@ exists" is treated as success only after a GET confirms the order is at DCL; the
 error messages and relies on ``error_code == 0`` vs non-zero only (see ``shared/docs/api/dcl.md``).
 Naive datetimes in DCL filters mean US Pacific local time; this client converts aware datetimes.
 
+RMAs (ReturnTrak, dcl.md §9) are created with ``POST /rmas`` and read with ``GET /api/v2/rmas``
+(≤ 50 per page). DCL has no idempotency key for them either: a rejected create whose ``rma_number``
+a follow-up GET finds is the existing RMA (a re-run: its label is returned, ``created=False``), and
+a create whose answer was lost (timeout, 5xx) is sent again only after a GET shows it absent. DCL
+documents no error codes, so a refused return label is recognised by a rejection that names the
+label when one was requested (our design choice, unverified) and raised with code
+``label_refused``.
+
 Where DCL's answer is undocumented the client takes every plausible one (dcl.md §4, §5): a batch
 sent with ``allow_partial=true`` is read per order whatever the top-level ``error_code`` says (DCL
 may also flag the batch when one order fails, although the good ones were created), and a list GET
@@ -16,6 +24,7 @@ that answers HTTP 200 with a non-zero code and no records ("No records found") i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,8 +32,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import BaseModel
 
-from mienne_ops.domain.dcl_records import DclOrder, Receipt, parse_dcl_order, parse_receipt
-from mienne_ops.errors import AmbiguousWriteError, RemoteValidationError, TransientError
+from mienne_ops.domain.dcl_records import DclOrder, DclRma, Receipt, parse_dcl_order, parse_receipt, parse_rma
+from mienne_ops.errors import AmbiguousWriteError, PermanentError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import HttpCore
 from mienne_ops.integrations.resource import ClientResource
 
@@ -37,6 +46,19 @@ MAX_ITEMS_PAGE = 500
 ORDER_NUMBERS_PER_LOOKUP = 100
 SERVER_ERRORS = (500, 502, 503, 504)
 CANCELLED_STAGE = 2  # `order_stage` "Order Cancelled" (dcl.md §5)
+MAX_RMAS_PAGE = 50  # GET /api/v2/rmas (dcl.md §3, §9)
+LABEL_REFUSED = "label_refused"
+REJECTION_STATUSES = (400, 409, 422)
+
+
+@dataclass(frozen=True)
+class RmaCreated:
+    """What ``POST /rmas`` left at DCL: the RMA and its return label (None when none was asked)."""
+
+    rma_number: str
+    label_url: str | None
+    tracking_number: str | None
+    created: bool  # False: it already existed (a re-run)
 
 
 class OrderResult(BaseModel):
@@ -292,6 +314,135 @@ class DclClient:
             self._inspect(response)  # unknown order: surface DCL's rejection
         return bool(orders[0].get("is_cancelled"))
 
+    # -- RMAs (ReturnTrak) -----------------------------------------------------------------------
+    @property
+    def rma_root(self) -> str:
+        """``/api/v2`` for the live API (RMAs have a v2), the sandbox root as it is."""
+        return "/api/v2" if self.api_root.endswith("/api/v1") else self.api_root
+
+    def create_rma(self, rma: dict) -> RmaCreated:
+        """Create a return authorization (``account_number`` filled in); see the module docstring.
+
+        Raises `RemoteValidationError` with code ``label_refused`` when DCL refuses the return label
+        (nothing is created), `RemoteValidationError` for other rejections, `AmbiguousWriteError`
+        when the answer was lost and the RMA has no number to look it up by.
+        """
+        body = {"account_number": self.account_number, **rma}
+        number = str(rma["rma_number"]) if rma.get("rma_number") else None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._post_rma(body, number)
+            except (AmbiguousWriteError, TransientError) as error:
+                if number is None or attempt >= self.core.retry.max_attempts:
+                    raise
+                existing = self._rma_or_none(number)
+                if existing is not None:  # the lost answer's create went through
+                    return _created(existing, created=True)
+                self.core.sleep(error.retry_after or self.core.retry.backoff(attempt))
+                continue
+            data = response.json()
+            code = data.get("error_code") or 0
+            if not code and response.status_code < 300:
+                return RmaCreated(
+                    rma_number=str(data.get("rma_number") or number),
+                    label_url=data.get("return_label_url") or None,
+                    tracking_number=data.get("return_label_tracking_number") or None,
+                    created=True,
+                )
+            return self._rma_rejected(response, body, number)
+
+    def _post_rma(self, body: dict, number: str | None) -> httpx.Response:
+        """POST once; a 5xx means "outcome unknown" (DCL may have created the RMA)."""
+        response = self.core.request(
+            "POST",
+            f"{self.rma_root}/rmas",
+            operation="rmas",
+            record=number,
+            json=body,
+            idempotent=False,
+            ok_statuses=(*REJECTION_STATUSES, *SERVER_ERRORS),
+        )
+        if response.status_code in SERVER_ERRORS:
+            raise AmbiguousWriteError(
+                "RMA answer lost; look it up before resending",
+                system=SYSTEM,
+                operation="rmas",
+                record=number,
+                status=response.status_code,
+            )
+        return response
+
+    def _rma_rejected(self, response: httpx.Response, body: dict, number: str | None) -> RmaCreated:
+        """DCL said no: an RMA already under the number is a re-run's (confirmed by a GET, never by
+        the code); a refusal naming the label is ``label_refused``; anything else is raised."""
+        if number is not None:
+            existing = self._rma_or_none(number)
+            if existing is not None:
+                return _created(existing, created=False)
+        data = response.json()
+        code = str(data.get("error_code") or "")
+        message = str(data.get("error_message") or "RMA rejected")
+        context: dict[str, Any] = {
+            "system": SYSTEM,
+            "operation": "rmas",
+            "record": number,
+            "status": response.status_code,
+        }
+        if body.get("generate_return_service_label") and "label" in message.lower():
+            raise RemoteValidationError(
+                f"return label refused (DCL {code}): {message}", code=LABEL_REFUSED, **context
+            )
+        raise RemoteValidationError(message, code=code, **context)
+
+    def _rma_or_none(self, rma_number: str) -> DclRma | None:
+        return next((r for r in self.rmas([rma_number]) if r.rma_number == rma_number), None)
+
+    def rmas(self, rma_numbers: list[str]) -> list[DclRma]:
+        """The RMAs DCL holds among ``rma_numbers`` (unknown numbers are simply absent)."""
+        found: list[DclRma] = []
+        for chunk in _chunks(list(dict.fromkeys(rma_numbers)), MAX_RMAS_PAGE):
+            found.extend(self._iter_rma_pages({"rma_numbers": ",".join(chunk)}))
+        return found
+
+    def iter_rmas(
+        self, *, received_from: datetime | None = None, created_from: datetime | None = None
+    ) -> Iterator[DclRma]:
+        """RMAs page by page (≤ 50), in DCL's order; ``received_from`` selects RMAs with a receipt at
+        or after it, ``created_from`` those created at or after it (datetimes as DCL reads them)."""
+        params: dict[str, Any] = {}
+        if received_from is not None:
+            params["received_from"] = to_dcl_datetime(received_from)
+        if created_from is not None:
+            params["created_from"] = to_dcl_datetime(created_from)
+        yield from self._iter_rma_pages(params)
+
+    def _iter_rma_pages(self, params: dict[str, Any]) -> Iterator[DclRma]:
+        page = 1
+        while True:
+            response = self.core.request(
+                "GET",
+                f"{self.rma_root}/rmas",
+                operation="rmas",
+                params={**params, "page": page, "page_size": MAX_RMAS_PAGE},
+                inspect=lambda answer: self._inspect_listing(answer, "rmas"),
+            )
+            rows = response.json().get("rmas") or []
+            for row in rows:
+                try:
+                    yield parse_rma(row)
+                except ValueError as error:  # pydantic's ValidationError is a ValueError
+                    raise PermanentError(
+                        f"unreadable RMA record: {error}",
+                        system=SYSTEM,
+                        operation="rmas",
+                        record=str(row.get("rma_number")) if isinstance(row, dict) else None,
+                    ) from error
+            if len(rows) < MAX_RMAS_PAGE:
+                return
+            page += 1
+
     # -- inventory and inbound ------------------------------------------------------------------
     def iter_items(
         self,
@@ -364,6 +515,15 @@ class DclClient:
             if len(rows) < page_size:
                 return
             page += 1
+
+
+def _created(rma: DclRma, *, created: bool) -> RmaCreated:
+    return RmaCreated(
+        rma_number=rma.rma_number,
+        label_url=rma.return_label_url,
+        tracking_number=rma.return_label_tracking_number,
+        created=created,
+    )
 
 
 class DclResource(ClientResource[DclClient]):

@@ -3,8 +3,10 @@
 It follows ``shared/docs/api/dcl.md``: HTTP Basic auth, ``error_code`` / ``error_message`` in every
 body (business failures inside 2xx answers), ``POST /batches`` with per-order results in request
 order, ``GET /orders`` with embedded shipments / packages / tracking, ``PUT /orders/cancel``,
-``GET /items`` inventory, and minimal ASNs (``po_notifications``) and ``po_receipts``. The same
-resources are served under ``/api/v1`` and ``/api/sandbox`` (one shared state).
+``GET /items`` inventory, minimal ASNs (``po_notifications``) and ``po_receipts``, and RMAs
+(ReturnTrak: ``POST/GET /rmas``, also under ``/api/v2``; see `dcl_returns` for their rules, record
+shape and control plane). The same resources are served under ``/api/v1`` and ``/api/sandbox`` (one
+shared state).
 
 Sandbox choices where DCL documents nothing (see §13 of the fact file):
 
@@ -19,7 +21,13 @@ Sandbox choices where DCL documents nothing (see §13 of the fact file):
   Kits with ``ship_as_components=False`` in the catalog are pre-packed DCL items.
 - Inventory: ``available = on_hand - on_hold - committed - in_process`` per item x warehouse; shipping
   lowers ``on_hand`` at the order's warehouse (default ``FR``), a PO receipt raises it.
-- Rate limit: 5 requests/s per credential (429, ``error_code`` 90, no ``Retry-After``).
+- Rate limit: 5 requests/s per credential (429, ``error_code`` 90, no ``Retry-After``); it and the
+  fault injection apply to every API route, RMAs included.
+- ``open_rma`` in ``GET /items`` counts the units live RMAs still expect at that warehouse; an RMA
+  receipt raises ``on_hand`` (damaged units also ``on_hold``).
+
+Error-code catalogue (dcl.md §13, our design choice) plus the RMA codes: 15 "Return label not
+available: <detail>" (HTTP 200, nothing created), 22 "RMA number already exists: <n>" (HTTP 400).
 
 Control plane (under ``/_sandbox/dcl``):
 
@@ -80,6 +88,7 @@ from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog, build_catalog
 from mienne_ops.sandbox.dcl_dialect import NO_RECORDS_CODE, Dialect, render_shipment_shape
 from mienne_ops.sandbox.dcl_inbound import InboundDocks
+from mienne_ops.sandbox.dcl_returns import ReturnDesk, RmaSettings
 from mienne_ops.sandbox.dcl_rules import (
     AMOUNT_FIELDS,
     API_PREFIXES,
@@ -93,6 +102,7 @@ from mienne_ops.sandbox.dcl_rules import (
     ORDER_STRING_LIMITS,
     PACIFIC,
     PASSTHROUGH_FIELDS,
+    RMA_PREFIXES,
     STAGES,
     SYSTEM,
     DclError,
@@ -111,7 +121,7 @@ from mienne_ops.sandbox.dcl_rules import (
 from mienne_ops.sandbox.limits import SlidingWindowLimiter, apply_clock_knobs
 
 
-class Sandbox(InboundDocks, SystemSandbox):
+class Sandbox(ReturnDesk, InboundDocks, SystemSandbox):
     name = SYSTEM
 
     def __init__(self, world, faults) -> None:
@@ -119,6 +129,7 @@ class Sandbox(InboundDocks, SystemSandbox):
         self.limiter = SlidingWindowLimiter(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
         self.dialect = Dialect()
+        self.rma_settings = RmaSettings()
         self._load_catalog(build_catalog())
         with world.tx() as conn:
             conn.execute(
@@ -146,11 +157,17 @@ class Sandbox(InboundDocks, SystemSandbox):
             ("/po_notifications", "POST", self.create_po_notification),
             ("/po_receipts", "GET", self.get_po_receipts),
         ]
-        return [
+        routes: list[BaseRoute] = [
             Route(prefix + path, self._endpoint(handler), methods=[method])
             for prefix in API_PREFIXES
             for path, method, handler in endpoints
         ]
+        for prefix in RMA_PREFIXES:
+            routes.append(
+                Route(f"{prefix}/rmas", self._endpoint(self.create_rma, base_url=True), methods=["POST"])
+            )
+            routes.append(Route(f"{prefix}/rmas", self._endpoint(self.get_rmas), methods=["GET"]))
+        return routes
 
     def control_routes(self) -> list[BaseRoute]:
         return [
@@ -163,6 +180,13 @@ class Sandbox(InboundDocks, SystemSandbox):
             Route("/po_notifications/{reference}/receive", self._control_receive, methods=["POST"]),
             Route("/po/{dcl_po_number:int}/receive", self._control_receive_po_number, methods=["POST"]),
             Route("/po/{dcl_po_number:int}/cancel", self._control_cancel_po, methods=["POST"]),
+            Route("/rmas", self._control_rmas, methods=["GET", "POST"]),
+            Route("/rmas/settings", self._control_rma_settings, methods=["GET", "POST"]),
+            Route("/rmas/{rma_number}/scan", self._control_rma_scan, methods=["POST"]),
+            Route("/rmas/{rma_number}/receive", self._control_rma_receive, methods=["POST"]),
+            Route("/rmas/{rma_number}/cancel", self._control_rma_close, methods=["POST"]),
+            Route("/rmas/{rma_number}/expire", self._control_rma_close, methods=["POST"]),
+            Route("/labels/{carrier}/{service}/{label}", self._control_label, methods=["GET"]),
         ]
 
     def reset(self, catalog: Catalog) -> None:
@@ -170,6 +194,7 @@ class Sandbox(InboundDocks, SystemSandbox):
         self.limiter.configure(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
         self.dialect = Dialect()
+        self.rma_settings = RmaSettings()
         with self.world.tx() as conn:
             self.world.clear_system(SYSTEM)
             conn.execute("DELETE FROM dcl_inventory")
@@ -192,6 +217,7 @@ class Sandbox(InboundDocks, SystemSandbox):
             "inventory": self._inventory_rows(None, None),
             "po_notifications": self.world.list(SYSTEM, "po"),
             "po_receipts": self.world.list(SYSTEM, "receipt"),
+            "rmas": self.list_rmas(),
         }
 
     def credentials(self) -> dict[str, Any]:
@@ -203,7 +229,9 @@ class Sandbox(InboundDocks, SystemSandbox):
         return error_response(status, 99, "Service temporarily unavailable")
 
     # -- request plumbing -----------------------------------------------------------------------
-    def _endpoint(self, handler: Callable[..., tuple[int, dict[str, Any]]]):
+    def _endpoint(self, handler: Callable[..., tuple[int, dict[str, Any]]], base_url: bool = False):
+        """``base_url``: the handler also gets the server's root URL (for URLs it hands out)."""
+
         async def endpoint(request: Request) -> Response:
             username = self._authenticate(request)
             if username is None:
@@ -212,7 +240,10 @@ class Sandbox(InboundDocks, SystemSandbox):
                 return error_response(429, 90, "Too many requests")
             try:
                 payload = await _json_payload(request)
-                status, body = await run_in_threadpool(handler, request.query_params, payload)
+                if self.rma_settings.auto_on:
+                    await run_in_threadpool(self.advance_rmas)
+                extra = (f"{request.url.scheme}://{request.url.netloc}",) if base_url else ()
+                status, body = await run_in_threadpool(handler, request.query_params, payload, *extra)
             except DclError as error:
                 return error_response(error.status, error.code, error.message)
             except DroppedResponse:
@@ -466,13 +497,19 @@ class Sandbox(InboundDocks, SystemSandbox):
             args.append(inventory_type)
         with self.world.tx() as conn:
             rows = conn.execute(sql + " ORDER BY item_number, inventory_type", args).fetchall()
-        return [render_item(dict(row)) for row in rows]
+        open_rma = self.open_rma_quantities()
+        return [
+            render_item(dict(row), open_rma.get((row["item_number"], row["inventory_type"]), 0))
+            for row in rows
+        ]
 
-    def adjust_inventory(self, item_number: str, inventory_type: str, delta: int) -> None:
+    def adjust_inventory(self, item_number: str, inventory_type: str, delta: int, on_hold: int = 0) -> None:
+        """Move ``on_hand`` by ``delta`` (and ``on_hold`` by ``on_hold``: damaged returns)."""
         with self.world.tx() as conn:
             conn.execute(
-                "UPDATE dcl_inventory SET on_hand = on_hand + ? WHERE item_number = ? AND inventory_type = ?",
-                (delta, item_number, inventory_type),
+                "UPDATE dcl_inventory SET on_hand = on_hand + ?, on_hold = on_hold + ?"
+                " WHERE item_number = ? AND inventory_type = ?",
+                (delta, on_hold, item_number, inventory_type),
             )
 
     def set_inventory(self, rows: list[dict[str, Any]]) -> None:
@@ -710,6 +747,61 @@ class Sandbox(InboundDocks, SystemSandbox):
 
         return await _control_answer(call)
 
+    # -- RMA control routes (see `dcl_returns`) -------------------------------------------------
+    async def _control_rmas(self, request: Request) -> Response:
+        async def call() -> dict[str, Any]:
+            if request.method == "GET":
+                return {"rmas": await run_in_threadpool(self.list_rmas)}
+            body = control.body_object(await _json_payload(request))
+            return await run_in_threadpool(self.create_portal_rma, body)
+
+        return await _control_answer(call)
+
+    async def _control_rma_settings(self, request: Request) -> Response:
+        async def call() -> dict[str, Any]:
+            if request.method == "POST":
+                self.rma_settings.configure(control.body_object(await _json_payload(request)))
+            return self.rma_settings.as_dict()
+
+        return await _control_answer(call)
+
+    async def _control_rma_scan(self, request: Request) -> Response:
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            at = control.instant(body.get("at"), "at")
+            return await run_in_threadpool(self.scan_rma, request.path_params["rma_number"], at)
+
+        return await _control_answer(call)
+
+    async def _control_rma_receive(self, request: Request) -> Response:
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            lines = control.rma_receipt_lines(body.get("lines"))
+            at = control.instant(body.get("received_at"), "received_at")
+            return await run_in_threadpool(self.receive_rma, request.path_params["rma_number"], lines, at)
+
+        return await _control_answer(call)
+
+    async def _control_rma_close(self, request: Request) -> Response:
+        how = "cancelled" if request.url.path.endswith("/cancel") else "expired"
+
+        async def call() -> dict[str, Any]:
+            body = control.body_object(await _json_payload(request))
+            at = control.instant(body.get("at"), "at")
+            return await run_in_threadpool(self.close_rma, request.path_params["rma_number"], how, at)
+
+        return await _control_answer(call)
+
+    async def _control_label(self, request: Request) -> Response:
+        """The return label a ``return_label_url`` points at (public, like a carrier's label link)."""
+        label = request.path_params["label"]
+        document = None
+        if label.endswith(".pdf"):
+            document = await run_in_threadpool(self.label_document, label[: -len(".pdf")])
+        if document is None:
+            return error_response(404, 31, "Label not found")
+        return Response(document, media_type="application/pdf")
+
 
 # -- rendering ------------------------------------------------------------------------------------
 
@@ -778,7 +870,7 @@ def render_shipment(shipment: dict[str, Any], extended: bool) -> dict[str, Any]:
     return rendered
 
 
-def render_item(row: dict[str, Any]) -> dict[str, Any]:
+def render_item(row: dict[str, Any], open_rma: int = 0) -> dict[str, Any]:
     available = row["on_hand"] - row["on_hold"] - row["committed"] - row["in_process"]
     return {
         "item_number": row["item_number"],
@@ -786,7 +878,7 @@ def render_item(row: dict[str, Any]) -> dict[str, Any]:
         "inventory_type": row["inventory_type"],
         "open_wo": 0,
         "open_po": row["open_po"],
-        "open_rma": 0,
+        "open_rma": open_rma,
         "on_demand": 0,
         "on_hand": row["on_hand"],
         "on_hold": row["on_hold"],
@@ -823,7 +915,7 @@ async def _control_answer(call: Callable[[], Awaitable[dict[str, Any]]]) -> Resp
 
 def _nothing_listed(body: dict[str, Any]) -> bool:
     """A list answer (orders, items, receipts) with no record in it."""
-    lists = [key for key in ("orders", "items", "po_receipts") if key in body]
+    lists = [key for key in ("orders", "items", "po_receipts", "rmas") if key in body]
     return bool(lists) and not any(body[key] for key in lists)
 
 

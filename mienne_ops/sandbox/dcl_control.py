@@ -6,7 +6,7 @@ The control plane is the sandbox's own (not DCL's API), so its errors use DCL's 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mienne_ops.sandbox.dcl_rules import DclError
@@ -129,3 +129,44 @@ def inventory_rows(value: Any) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def instant(value: Any, field: str) -> datetime | None:
+    """A control-plane time: ISO-8601; naive means UTC (the control plane's choice, not DCL's)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad(f"{field} must be an ISO-8601 datetime")
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise bad(f"{field} must be an ISO-8601 datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+CONDITIONS = ("good", "damaged")
+
+
+def rma_receipt_lines(value: Any) -> list[dict[str, Any]] | None:
+    """``[{"item_number", "quantity", "condition"?: "good"|"damaged"}]`` (condition defaults to good)."""
+    entries = objects(value, "lines")
+    if entries is None:
+        return None
+    if not entries:
+        raise bad("lines must not be empty (omit it to receive everything still expected)")
+    lines = []
+    for index, entry in enumerate(entries, start=1):
+        unknown = sorted(set(entry) - {"item_number", "quantity", "condition"})
+        if unknown:
+            raise bad(f"lines[{index}] has unknown field(s) {', '.join(unknown)}")
+        condition = entry.get("condition", "good")
+        if condition not in CONDITIONS:
+            raise bad(f"lines[{index}].condition must be one of {', '.join(CONDITIONS)}")
+        lines.append(
+            {
+                "item_number": text(entry.get("item_number"), f"lines[{index}].item_number", required=True),
+                "quantity": whole(entry.get("quantity"), f"lines[{index}].quantity"),
+                "condition": condition,
+            }
+        )
+    return lines

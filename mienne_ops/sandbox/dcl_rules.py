@@ -16,10 +16,11 @@ from starlette.responses import JSONResponse
 PACIFIC = ZoneInfo("America/Los_Angeles")
 SYSTEM = "dcl"
 API_PREFIXES = ("/api/v1", "/api/sandbox")
+RMA_PREFIXES = ("/api/v1", "/api/v2", "/api/sandbox")  # dcl.md §2: RMAs are also served under v2
 DEFAULT_REQUESTS_PER_SECOND = 5.0
 DEFAULT_LOCATION = "FR"
 MAX_BATCH_ORDERS = 1000
-MAX_PAGE = {"orders": 100, "items": 500, "po_receipts": 100}
+MAX_PAGE = {"orders": 100, "items": 500, "po_receipts": 100, "rmas": 50}
 IDENTIFIER = re.compile(r"^[A-Za-z0-9#-]+$")
 REFERENCE = re.compile(r"^[A-Za-z0-9-]+$")
 US_POSTAL = re.compile(r"^\d{5}(-\d{4})?$")
@@ -61,6 +62,21 @@ AMOUNT_FIELDS = (
 )
 PASSTHROUGH_FIELDS = ("international_code", "system_id", "gift_message", "packing_list_comments")
 LINE_STRING_LIMITS = {"description": 100, "comments": 100, **{f"custom_field{i}": 20 for i in range(1, 6)}}
+# RMAs (dcl.md §9). Account-configured codes and label services: sandbox defaults (our design choice).
+RMA_STRING_LIMITS = {
+    "original_order_number": 25,
+    "customer_number": 25,
+    "shipping_carrier": 30,
+    "shipping_service": 30,
+}
+RMA_LINE_STRING_LIMITS = {"description": 100, "serial_number": 25, "ship_item_number": 35}
+DEFAULT_RMA_TYPES = ("T01",)
+DEFAULT_DISPOSITIONS = (1, 2, 3, 5, 10, 18)
+DEFAULT_LABEL_SERVICES: dict[str, tuple[tuple[str, str], ...]] = {
+    "US": (("USPS", "GROUND ADVANTAGE"), ("UPS", "GROUND")),
+    "CA": (("CANADA POST", "EXPEDITED PARCEL"), ("UPS", "STANDARD")),
+}
+COUNTRY_ALIASES = {"USA": "US", "CAN": "CA"}
 ADDRESS_LIMITS = {"company": 40, "attention": 40, "address1": 40, "address2": 40}
 
 
