@@ -390,7 +390,8 @@ class DclClient:
             "record": number,
             "status": response.status_code,
         }
-        if body.get("generate_return_service_label") and "label" in message.lower():
+        about_label = "label" in message.lower() and "generate_return_service_label" not in message
+        if body.get("generate_return_service_label") and about_label:
             raise RemoteValidationError(
                 f"return label refused (DCL {code}): {message}", code=LABEL_REFUSED, **context
             )

@@ -129,7 +129,7 @@ class Sandbox(ReturnDesk, InboundDocks, SystemSandbox):
         self.limiter = SlidingWindowLimiter(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
         self.dialect = Dialect()
-        self.rma_settings = RmaSettings()
+        self.rma_settings = RmaSettings.from_env()
         self._load_catalog(build_catalog())
         with world.tx() as conn:
             conn.execute(
@@ -194,7 +194,7 @@ class Sandbox(ReturnDesk, InboundDocks, SystemSandbox):
         self.limiter.configure(DEFAULT_REQUESTS_PER_SECOND)
         self.drop_response_after_create = False
         self.dialect = Dialect()
-        self.rma_settings = RmaSettings()
+        self.rma_settings = RmaSettings.from_env()
         with self.world.tx() as conn:
             self.world.clear_system(SYSTEM)
             conn.execute("DELETE FROM dcl_inventory")

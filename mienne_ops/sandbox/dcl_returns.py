@@ -59,13 +59,15 @@ without sleeping):
   ``auto_receive_after_seconds`` (null = off, the default): an RMA's label is scanned N seconds after
   its creation and all its open lines are received in good condition M seconds after it, checked on
   every DCL request (no background thread; the receipt is stamped when it is made, so a
-  ``received_from`` cursor never skips it). ``make dev`` switches it on with
+  ``received_from`` cursor never skips it). Switched on by
   ``POST /_sandbox/dcl/rmas/settings {"auto_scan_after_seconds": 20, "auto_receive_after_seconds":
-  60}``.
+  60}`` or, for ``make dev``, by the sandbox process's environment
+  ``MIENNE_SANDBOX_DCL_RMA_AUTO=20,60`` (kept across resets).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -97,6 +99,7 @@ from mienne_ops.sandbox.dcl_rules import (
     validate_address,
 )
 
+AUTO_ENV = "MIENNE_SANDBOX_DCL_RMA_AUTO"
 RMA_NUMBER_LIMIT = 25
 RMA_ITEM_LIMIT = 35
 RMA_AMOUNT_FIELDS = ("order_amount", "shipping_handling", "sales_tax", "restocking_fee", "total_amount")
@@ -115,6 +118,18 @@ class RmaSettings:
     refuse_labels: bool = False
     auto_scan_after_seconds: float | None = None
     auto_receive_after_seconds: float | None = None
+
+    @classmethod
+    def from_env(cls) -> RmaSettings:
+        """Defaults, plus the demo's auto mode from ``MIENNE_SANDBOX_DCL_RMA_AUTO="<scan s>,<receive s>"``
+        (unset in tests; kept across ``/_sandbox/reset``)."""
+        settings = cls()
+        raw = os.environ.get(AUTO_ENV, "").strip()
+        if raw:
+            scan, _, receive = raw.partition(",")
+            settings.auto_scan_after_seconds = float(scan) if scan.strip() else None
+            settings.auto_receive_after_seconds = float(receive) if receive.strip() else None
+        return settings
 
     @property
     def auto_on(self) -> bool:
@@ -495,14 +510,23 @@ class ReturnDesk:
         if not settings.auto_on:
             return
         now = self.world.now()
-        for rma in self.world.list(SYSTEM, "rma"):
-            if rma["cancelled_at"] or rma["expired_at"]:
-                continue
-            age = now - _at(rma["created_at"])
-            if scan_after is not None and not rma["first_scan_at"] and age >= timedelta(seconds=scan_after):
-                self.scan_rma(rma["rma_number"], now)
-            if receive_after is not None and not rma["receipts"] and age >= timedelta(seconds=receive_after):
-                self.receive_rma(rma["rma_number"], None, now)
+        with self.world.tx():  # one request thread at a time: an RMA is received once
+            for rma in self.world.list(SYSTEM, "rma"):
+                if rma["cancelled_at"] or rma["expired_at"]:
+                    continue
+                age = now - _at(rma["created_at"])
+                if (
+                    scan_after is not None
+                    and not rma["first_scan_at"]
+                    and age >= timedelta(seconds=scan_after)
+                ):
+                    self.scan_rma(rma["rma_number"], now)
+                if (
+                    receive_after is not None
+                    and not rma["receipts"]
+                    and age >= timedelta(seconds=receive_after)
+                ):
+                    self.receive_rma(rma["rma_number"], None, now)
 
 
 # -- rendering ------------------------------------------------------------------------------------

@@ -286,3 +286,33 @@ def test_auto_mode_scans_then_receives_as_the_clock_moves(api, server):
     assert receipt["lines"] == [{"item_number": "MN-SERUM-001", "quantity": 2, "condition": "good"}]
     server.world.clock_offset = timedelta(seconds=300)
     assert len(read()["receipts"]) == 1  # received once
+
+
+def test_auto_mode_from_the_environment(monkeypatch):
+    from mienne_ops.sandbox.dcl_returns import AUTO_ENV, RmaSettings
+
+    assert not RmaSettings.from_env().auto_on
+    monkeypatch.setenv(AUTO_ENV, "20,60")
+    settings = RmaSettings.from_env()
+    assert (settings.auto_scan_after_seconds, settings.auto_receive_after_seconds) == (20.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("rmas", [1]),
+        ("rmas", {"created_at": 5, **body()}),
+        ("rmas", {"location": "XX", **body()}),
+        ("rmas", {"lines": "all"}),
+        ("rmas/settings", {"refuse_labels": "yes"}),
+        ("rmas/settings", {"auto_receive_after_seconds": -1}),
+        ("rmas/A-1/scan", {"at": "tomorrow"}),
+        ("rmas/A-1/receive", {"lines": "all"}),
+        ("rmas/A-1/receive", {"lines": [{"item_number": "MN-SERUM-001", "quantity": 1, "grade": "A"}]}),
+        ("rmas/A-1/expire", {"at": 3}),
+    ],
+)
+def test_bad_control_input_is_a_400(api, server, path, payload):
+    api.post("/dcl/api/v2/rmas", json=body(rma_number="A-1")).raise_for_status()
+    response = httpx.post(f"{server.url}/_sandbox/dcl/{path}", json=payload)
+    assert response.status_code == 400 and response.json()["error_message"]
