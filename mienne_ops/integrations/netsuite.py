@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -128,6 +129,33 @@ def parse_suiteql_datetime(value: Any) -> datetime | None:
 def suiteql_literal(value: str) -> str:
     """A SuiteQL string literal (quotes doubled), for the few lookups that embed a value."""
     return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class RmaLine:
+    """One item line of a return authorization (from SuiteQL ``transactionline``)."""
+
+    line: int  # the RMA's line id: ``orderLine`` of the RMA's item receipts and refunds
+    item_id: str
+    sku: str | None
+    quantity: int
+    quantity_received: int
+    amount: Decimal  # positive
+    is_closed: bool = False
+
+
+@dataclass(frozen=True)
+class RmaSummary:
+    """A return authorization: ids, status letter (A..H, netsuite.md §10.2) and item lines."""
+
+    id: str
+    tran_id: str
+    status: str
+    lines: tuple[RmaLine, ...]
+
+
+#: RMA letters after approval (receipts and refunds possible) and the final ones.
+RMA_PENDING_APPROVAL, RMA_CANCELLED, RMA_REFUNDED, RMA_CLOSED = "A", "C", "G", "H"
 
 
 class SuiteQLRow(dict):
@@ -305,6 +333,99 @@ class NetSuiteClient:
     def return_authorization(self, *, source: tuple[str, str], external_id: str, body: dict) -> str:
         """Transform ``source`` (a sales order, cash sale or invoice) into an RMA, once per id."""
         return self._transform_once(source, "returnAuthorization", "RtnAuth", external_id, body)
+
+    # -- return authorizations: approve, receive, close ------------------------------------------
+    def return_authorization_summary(self, rma_id: str) -> RmaSummary:
+        """The RMA's tranId, status letter and item lines (received quantities included), by SuiteQL
+        (``transactionline.quantityshiprecv`` is the quantity received, netsuite.md §10.3)."""
+        if not str(rma_id).isdigit():
+            raise ValueError(f"not an internal id: {rma_id!r}")
+        header = next(
+            iter(
+                self.suiteql(
+                    f"SELECT id, tranid, status FROM transaction WHERE id = {rma_id} AND type = 'RtnAuth'"
+                )
+            ),
+            None,
+        )
+        if header is None:
+            raise PermanentError(
+                f"no return authorization {rma_id}", system=SYSTEM, operation="return_authorization_summary"
+            )
+        query = (
+            "SELECT l.id, l.item, i.itemid, ABS(l.quantity) AS quantity, l.quantityshiprecv, "
+            "ABS(l.netamount) AS amount, l.isclosed FROM transactionline l "
+            "LEFT JOIN item i ON i.id = l.item "
+            f"WHERE l.transaction = {rma_id} AND l.mainline = 'F' AND l.taxline = 'F' "
+            "AND l.kitmemberof IS NULL ORDER BY l.id"
+        )
+        lines = tuple(
+            RmaLine(
+                line=int(row["id"]),
+                item_id=str(row["item"]),
+                sku=row["itemid"],
+                quantity=int(Decimal(row["quantity"] or "0")),
+                quantity_received=int(Decimal(row["quantityshiprecv"] or "0")),
+                amount=Decimal(row["amount"] or "0").quantize(Decimal("0.01")),
+                is_closed=row["isclosed"] == "T",
+            )
+            for row in self.suiteql(query)
+        )
+        return RmaSummary(
+            id=str(header["id"]), tran_id=header["tranid"], status=header["status"], lines=lines
+        )
+
+    def approve_return_authorization(self, rma_id: str) -> None:
+        """Approve (``orderStatus`` B Pending Receipt) an RMA pending approval; an RMA already
+        approved, or past that, is left as it is."""
+        if self.return_authorization_summary(rma_id).status != RMA_PENDING_APPROVAL:
+            return
+        self.patch("returnAuthorization", rma_id, {"orderStatus": {"id": "B"}})
+
+    def receive_return(self, rma_id: str, *, external_id: str, lines: list[tuple[int, int, str]]) -> str:
+        """Receive returned goods on the RMA (``!transform/itemReceipt``), once per ``external_id``.
+
+        ``lines`` are (RMA line id, quantity, location id); every other line of the RMA is marked
+        ``itemReceive: false``. An item receipt that already carries ``external_id`` is returned as it
+        is, never written twice. More than is left to receive, a closed line or an RMA not approved
+        (or cancelled / closed) is a 400 (`RemoteValidationError`).
+        """
+        wanted = {int(line): (int(quantity), str(location)) for line, quantity, location in lines}
+        if not wanted:
+            raise ValueError("receive_return needs at least one line")
+        items: list[dict[str, Any]] = [
+            {"orderLine": line, "itemReceive": True, "quantity": quantity, "location": {"id": location}}
+            for line, (quantity, location) in wanted.items()
+        ]
+
+        def write() -> str:
+            others = [
+                {"orderLine": line.line, "itemReceive": False}
+                for line in self.return_authorization_summary(rma_id).lines
+                if line.line not in wanted
+            ]
+            body = {"externalId": external_id, "item": {"items": items + others}}
+            return self.transform("returnAuthorization", rma_id, "itemReceipt", body, record=external_id)
+
+        return self._once("ItemRcpt", external_id, write)
+
+    def close_return_authorization(self, rma_id: str) -> bool:
+        """Nothing more will come back (an expired return): an RMA pending approval is cancelled
+        (``orderStatus`` C), otherwise its open lines are closed (``isClosed``), which makes it
+        H Closed once nothing is left to receive or refund (F Pending Refund while received goods
+        wait for their refund). False when there was nothing to change (cancelled, closed, or no
+        open line left)."""
+        summary = self.return_authorization_summary(rma_id)
+        if summary.status == RMA_PENDING_APPROVAL:
+            self.patch("returnAuthorization", rma_id, {"orderStatus": {"id": RMA_CANCELLED}})
+            return True
+        if summary.status in (RMA_CANCELLED, RMA_CLOSED):
+            return False
+        open_lines = [{"line": line.line, "isClosed": True} for line in summary.lines if not line.is_closed]
+        if not open_lines:
+            return False
+        self.patch("returnAuthorization", rma_id, {"item": {"items": open_lines}})
+        return True
 
     def customer_refund(
         self,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from mienne_ops.sandbox import netsuite_refunds as refunds
+from mienne_ops.sandbox import netsuite_returns as returns
 from mienne_ops.sandbox.netsuite_store import (
     CUSTOMER_FIELDS,
     ITEM_RECORD_TYPES,
@@ -348,12 +349,8 @@ def update_simple_transaction(ctx: Ctx, row: sqlite3.Row, body: dict[str, Any], 
     for name in ("memo", "tranDate", "shippedDate"):
         if name in body:
             header[name] = body[name]
-    if row["type"] == "RtnAuth" and "orderStatus" in body:
-        letter = ref_id(body["orderStatus"])
-        if row["status"] != "A" or letter not in ("A", "B"):
-            raise NsError(400, "INVALID_CONTENT", f"Invalid orderStatus {letter!r}.", "orderStatus")
-        header["orderStatus"] = {"id": letter}
-        ctx.conn.execute("UPDATE ns_transaction SET status = ? WHERE id = ?", (letter, row["id"]))
+    if row["type"] == "RtnAuth":
+        returns.update(ctx, row, body, header)  # approve / cancel / close lines, then the letter
     if row["type"] == "ItemShip" and "shipStatus" in body:
         letter = ref_id(body["shipStatus"])
         if letter not in ("A", "B", "C"):
@@ -861,6 +858,9 @@ class Renderer:
             result.update(json.loads(line["record"] or "{}"))
         else:
             result["orderLine"] = line["orderline"]
+            if row["type"] == "RtnAuth":
+                result["quantityReceived"] = number(line["quantityshiprecv"])
+                result["isClosed"] = line["isclosed"] == "T"
             if row["type"] == "ItemShip":
                 result["itemReceive"] = True
             if line["kitmemberof"] is not None:

@@ -18,9 +18,11 @@ added line (a refund adjustment, a shipping refund item). An explicit ``amount``
 Rules (400 ``USER_ERROR`` unless said): the refunded quantity of an item line is at most its quantity
 less what earlier returns / refunds took; a line's amount at most what is left of it; the new
 record's total (lines + ``shippingCost``) at most the source's total less what earlier children
-took; an RMA must be approved (``B``) before it is refunded and becomes ``G`` Refunded once its whole
-total is; a sales order gives an RMA only for what was billed. ``externalId`` is unique per record
-type (``DUP_RCRD``). A ``customerRefund`` (``POST``) applies credit memos of its customer through
+took; an RMA must be approved (``B``) before it is refunded (receipts, closing and its status
+letters — ``G`` Refunded once its whole total is — are `netsuite_returns`'); a sales order gives an
+RMA only for what was billed; a cancelled RMA takes nothing from its source, a closed RMA line only
+what it received (our design choice). ``externalId`` is unique per record type (``DUP_RCRD``). A
+``customerRefund`` (``POST``) applies credit memos of its customer through
 ``apply.items[{doc: {id}, apply: true, amount}]``, each amount at most the memo's unapplied amount.
 
 Sandbox choices (unverified): line quantities and ``foreigntotal`` of these records are positive;
@@ -34,6 +36,7 @@ import sqlite3
 from decimal import Decimal
 from typing import Any
 
+from mienne_ops.sandbox import netsuite_returns as returns
 from mienne_ops.sandbox.netsuite_store import (
     NOTHING_TO_DO,
     PAYMENT_METHODS,
@@ -64,6 +67,7 @@ TRANSFORMS = DIRECT | {
     ("invoice", "returnAuthorization"),
     ("returnAuthorization", "cashRefund"),
     ("returnAuthorization", "creditMemo"),
+    ("returnAuthorization", "itemReceipt"),  # goods back: see `netsuite_returns`
 }
 #: Children that take lines or money back from their source.
 TAKING_TYPES = ("RtnAuth", "CashRfnd", "CustCred")
@@ -107,6 +111,8 @@ def handles(source_type: str, target: str) -> bool:
 
 
 def transform(ctx: Any, source_type: str, source_ref: str, target: str, body: dict[str, Any]) -> int:
+    if target == "itemReceipt":
+        return returns.receive(ctx, source_ref, body)
     if (source_type, target) in DIRECT and not ctx.account.direct_refund_transforms:
         raise NsError(400, "INVALID_CONTENT", f"Transform from {source_type} to {target} is not supported.")
     check_property_names(body, REFUND_HEADER_FIELDS, ctx.name_validation)
@@ -208,6 +214,15 @@ def _requested_lines(ctx: Any, source: sqlite3.Row, body: dict[str, Any]) -> lis
     return result
 
 
+#: Children that still take: not a cancelled RMA.
+_LIVE = "AND NOT (t.type = 'RtnAuth' AND t.status = 'C')"
+#: A line's value ({} = its quantity or amount), or its received share when it is a closed RMA line.
+_CLOSED_RMA_LINE = (
+    "CASE WHEN t.type = 'RtnAuth' AND l.isclosed = 'T' AND l.quantity != 0 "
+    "THEN {} * l.quantityshiprecv / ABS(l.quantity) ELSE {} END"
+)
+
+
 class _LineLeft:
     """What is left of one source line to return or refund."""
 
@@ -228,10 +243,12 @@ def _source_line(conn: sqlite3.Connection, source: sqlite3.Row, row: sqlite3.Row
             return None
         amount = money(amount * billed / quantity) if quantity else Decimal(0)
         quantity = billed
+    # A cancelled RMA takes nothing back; a closed RMA line only what it received.
     taken_quantity, taken_amount = conn.execute(
-        "SELECT COALESCE(SUM(ABS(l.quantity)), 0), COALESCE(SUM(ABS(l.netamount)), 0) "
+        f"SELECT COALESCE(SUM({_CLOSED_RMA_LINE.format('ABS(l.quantity)', 'ABS(l.quantity)')}), 0), "
+        f"COALESCE(SUM({_CLOSED_RMA_LINE.format('ABS(l.netamount)', 'ABS(l.netamount)')}), 0) "
         "FROM ns_transactionline l JOIN ns_transaction t ON t.id = l.[transaction] "
-        f"WHERE t.createdfrom = ? AND l.orderline = ? AND t.type IN ({_in(TAKING_TYPES)})",
+        f"WHERE t.createdfrom = ? AND l.orderline = ? AND t.type IN ({_in(TAKING_TYPES)}) {_LIVE}",
         (source["id"], row["id"]),
     ).fetchone()
     counted = row["itemtype"] in COUNTED_ITEM_TYPES
@@ -311,7 +328,8 @@ def _header_shipping(row: sqlite3.Row) -> Decimal:
 
 def _taken_shipping(conn: sqlite3.Connection, source_id: int) -> Decimal:
     rows = conn.execute(
-        f"SELECT record FROM ns_transaction WHERE createdfrom = ? AND type IN ({_in(TAKING_TYPES)})",
+        "SELECT record FROM ns_transaction t "
+        f"WHERE createdfrom = ? AND type IN ({_in(TAKING_TYPES)}) {_LIVE}",
         (source_id,),
     ).fetchall()
     return sum((_header_shipping(row) for row in rows), Decimal(0))
@@ -331,8 +349,8 @@ def source_total(conn: sqlite3.Connection, source: sqlite3.Row) -> Decimal:
 
 def taken_total(conn: sqlite3.Connection, source_id: int) -> Decimal:
     taken = conn.execute(
-        f"SELECT COALESCE(SUM(foreigntotal), 0) FROM ns_transaction WHERE createdfrom = ? "
-        f"AND type IN ({_in(TAKING_TYPES)})",
+        f"SELECT COALESCE(SUM(foreigntotal), 0) FROM ns_transaction t WHERE createdfrom = ? "
+        f"AND type IN ({_in(TAKING_TYPES)}) {_LIVE}",
         (source_id,),
     ).fetchone()[0]
     return Decimal(str(taken))
@@ -413,14 +431,10 @@ def _set_total(conn: sqlite3.Connection, transaction_id: int, total: Decimal) ->
 
 
 def _after_taking(ctx: Any, source: sqlite3.Row) -> None:
-    """An RMA whose whole total is refunded becomes G Refunded."""
-    if source["type"] != "RtnAuth":
-        return
-    if taken_total(ctx.conn, source["id"]) >= Decimal(str(source["foreigntotal"] or 0)):
-        ctx.conn.execute(
-            "UPDATE ns_transaction SET status = 'G', lastmodifieddate = ? WHERE id = ?",
-            (ctx.now, source["id"]),
-        )
+    """A refund moves its RMA's letter (E -> D, F -> G, … see `netsuite_returns`); never stock:
+    the RMA's item receipt put the goods back."""
+    if source["type"] == "RtnAuth":
+        returns.refresh_status(ctx, source["id"])
 
 
 def _check_payment_method(value: Any) -> None:
@@ -589,6 +603,8 @@ def state_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
                 "item": str(line["item"]),
                 "sku": line["itemid"],
                 "quantity": number(line["quantity"]),
+                "quantityReceived": number(line["quantityshiprecv"]),
+                "isClosed": line["isclosed"] == "T",
                 "amount": str(money(Decimal(str(line["netamount"] or 0)))),
             }
             for line in lines
