@@ -1,4 +1,12 @@
-"""Typed client and Dagster resource for StateSet orders (stateset-node SDK paths and shapes).
+"""Typed client and Dagster resource for StateSet orders and returns (stateset-node SDK paths and
+shapes).
+
+Returns: created once per our key, kept in ``data.metadata.external_id`` (the SDK's
+``ReturnData.metadata``; StateSet has no idempotency key) and found through ``GET
+returns?order_id=`` (exact match only); one return is read as ``response.return``, as the SDK
+does. Each action (approve, receive, refund, cancel, close) is idempotent: a return already at or
+past that state is returned as it is (read first, and again after a 409 or a lost answer; a CLOSED
+return is checked against its history).
 
 StateSet has no idempotency key, so an order is created only after looking it up by our external
 reference (``data.metadata.external_id``). The SDK's only look-up is a full-text search
@@ -28,6 +36,30 @@ from mienne_ops.integrations.resource import ClientResource
 SYSTEM = "stateset"
 SHIPPED_OR_LATER = ("SHIPPED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")
 SEARCH_PAGE = 100
+#: The SDK's `ReturnReason`, `ReturnCondition` and `RefundMethod` values.
+RETURN_REASONS = (
+    "wrong_item",
+    "defective",
+    "not_as_described",
+    "damaged_in_shipping",
+    "size_fit_issue",
+    "quality_issue",
+    "arrived_late",
+    "changed_mind",
+    "other",
+)
+RETURN_CONDITIONS = ("new", "like_new", "used", "damaged", "unsalvageable")
+REFUND_METHODS = ("original_payment", "store_credit", "bank_transfer", "gift_card")
+#: Return statuses at or past each action (its work is done): the action is not sent again.
+_RECEIVED_OR_LATER = ("RECEIVED", "INSPECTING", "PROCESSING_REFUND", "COMPLETED")
+RETURN_DONE: dict[str, tuple[str, ...]] = {
+    "approve": ("APPROVED", "AWAITING_RECEIPT", *_RECEIVED_OR_LATER),
+    "receive": _RECEIVED_OR_LATER,
+    "refund": ("COMPLETED",),
+    "cancel": ("CANCELLED",),
+    "close": ("CLOSED",),
+}
+RECEIVED_BY = "mienne-ops"
 
 log = logging.getLogger("mienne_ops.integrations.stateset")
 
@@ -208,6 +240,196 @@ class StateSetClient:
             record=order_id,
             json=body or {},
         )
+
+    # -- returns ------------------------------------------------------------------------------------
+    def find_return(self, order_id: str, external_id: str) -> dict | None:
+        """The return of ``order_id`` whose ``data.metadata.external_id`` is ``external_id``.
+
+        Read through ``GET returns?order_id=`` (the SDK's `ReturnListParams`), every page; only an
+        exact metadata match counts. Two matches (a duplicate made outside this client) resolve to
+        the oldest, and are logged."""
+        found: list[dict] = []
+        offset = 0
+        while True:
+            body = self._call(
+                "GET",
+                "returns",
+                operation="returns_list",
+                record=order_id,
+                params={"order_id": order_id, "limit": SEARCH_PAGE, "offset": offset},
+            )
+            page = body.get("returns") or []
+            found.extend(r for r in page if _external_id(r) == external_id)
+            offset += len(page)
+            if not page or offset >= int(body.get("total_count") or 0):
+                break
+        if len(found) > 1:
+            log.warning(
+                "stateset: %d returns carry external id %s; using the oldest", len(found), external_id
+            )
+        found.sort(key=lambda record: str(record.get("created_at") or ""))
+        return found[0] if found else None
+
+    def create_return(
+        self,
+        *,
+        order_id: str,
+        external_id: str,
+        items: list[dict],
+        reason: str,
+        customer_email: str | None,
+        shipping_label: dict | None = None,
+    ) -> dict:
+        """Create a return of the order (``POST returns``) unless one carrying ``external_id`` exists.
+
+        StateSet has no idempotency key: our key lives in ``data.metadata.external_id`` (the SDK's
+        `ReturnData.metadata`) and the order's returns are read first (`find_return`), and again
+        after an answer that was lost. ``items`` are `ReturnItem`s (``product_id``, ``quantity``,
+        ``refund_amount``; ``order_item_id``, ``condition`` optional); an item without its own
+        ``reason`` takes ``reason``; reasons outside the SDK's `ReturnReason` become ``other`` (the
+        original kept in ``metadata.reason``). ``customer_id`` is the order's; the email goes to
+        ``metadata.customer_email``. ``shipping_label`` is a `ShippingLabel` (numeric ``cost``)."""
+        existing = self.find_return(order_id, external_id)
+        if existing is not None:
+            return existing
+        order = self.get_order(order_id)
+        data: dict[str, Any] = {
+            "order_id": order_id,
+            "customer_id": str((order.get("data") or {}).get("customer_id") or ""),
+            "items": [_return_item(item, reason) for item in items],
+            "metadata": {
+                "external_id": external_id,
+                "reason": reason,
+                **({"customer_email": customer_email} if customer_email else {}),
+            },
+        }
+        if shipping_label is not None:
+            data["shipping_label"] = _label(shipping_label)
+        try:
+            return _unwrap(
+                self._call(
+                    "POST",
+                    "returns",
+                    operation="returns_create",
+                    record=external_id,
+                    json=data,
+                    idempotent=False,
+                )
+            )
+        except AmbiguousWriteError:
+            found = self.find_return(order_id, external_id)
+            if found is None:
+                raise
+            return found
+
+    def get_return(self, return_id: str) -> dict:
+        return _unwrap(self._call("GET", f"returns/{return_id}", operation="returns_get", record=return_id))
+
+    def approve_return(self, return_id: str, *, shipping_label: dict | None = None) -> dict:
+        """REQUESTED / PENDING_APPROVAL -> APPROVED (the label, if given, travels with it)."""
+        body: dict[str, Any] = {}
+        if shipping_label is not None:
+            body["shipping_label"] = _label(shipping_label)
+        return self._return_action(return_id, "approve", body)
+
+    def receive_return(self, return_id: str, *, items: list[dict], condition: str) -> dict:
+        """APPROVED -> RECEIVED with what came back (``items[{product_id, quantity}]``) in the SDK's
+        `ReturnCondition` (``new``, ``like_new``, ``used``, ``damaged``, ``unsalvageable``).
+
+        StateSet holds one receipt per return: call it once, with what arrived; a return already
+        RECEIVED or later is returned as it is."""
+        if condition not in RETURN_CONDITIONS:
+            raise ValueError(f"not a StateSet return condition: {condition!r}")
+        received = [
+            {"product_id": str(item["product_id"]), "quantity": int(item["quantity"]), "condition": condition}
+            for item in items
+        ]
+        body = {"received_by": RECEIVED_BY, "condition_notes": condition, "items": received}
+        return self._return_action(return_id, "receive", body)
+
+    def refund_return(self, return_id: str, *, amount: Decimal, method: str = "original_payment") -> dict:
+        """RECEIVED (or inspecting) -> COMPLETED with `RefundDetails` ``{method, amount}``; a
+        COMPLETED return is returned as it is. Refunding before the receipt is a 409."""
+        if method not in REFUND_METHODS:
+            raise ValueError(f"not a StateSet refund method: {method!r}")
+        # The SDK types amounts as numbers; two decimals survive the float exactly enough.
+        return self._return_action(return_id, "refund", {"method": method, "amount": float(amount)})
+
+    def cancel_return(self, return_id: str, *, reason: str) -> dict:
+        """Cancel before the goods are received (after: 409, `RemoteValidationError`)."""
+        return self._return_action(return_id, "cancel", {"reason": reason})
+
+    def close_return(self, return_id: str, *, reason: str | None = None) -> dict:
+        """Close a received, completed, rejected or cancelled return."""
+        return self._return_action(return_id, "close", {"reason": reason} if reason else {})
+
+    def _return_action(self, return_id: str, action: str, body: dict) -> dict:
+        """Run an action once: a return already at or past its state is returned as it is — read
+        first, and again after a refusal (409) or a lost answer."""
+        current = self.get_return(return_id)
+        if self._already(current, action):
+            return current
+        try:
+            return _unwrap(
+                self._call(
+                    "POST",
+                    f"returns/{return_id}/{action}",
+                    operation=f"returns_{action}",
+                    record=return_id,
+                    json=body,
+                    idempotent=False,
+                )
+            )
+        except (AmbiguousWriteError, RemoteValidationError) as error:
+            if isinstance(error, RemoteValidationError) and error.status != 409:
+                raise
+            current = self.get_return(return_id)
+            if self._already(current, action):
+                return current
+            raise
+
+    def _already(self, record: dict, action: str) -> bool:
+        status = record.get("status")
+        if status in RETURN_DONE[action]:
+            return True
+        if status != "CLOSED" or action == "close":
+            return False
+        # A closed return: did it pass through this action before closing? Its history says.
+        history = self._call(
+            "GET", f"returns/{record['id']}/history", operation="returns_history", record=record["id"]
+        )
+        return any(entry.get("action") == action for entry in history.get("history") or [])
+
+
+def _unwrap(body: dict) -> dict:
+    """The SDK reads one return as ``response.return``."""
+    return body["return"] if isinstance(body.get("return"), dict) else body
+
+
+def return_reason(reason: str) -> str:
+    """A reason as the SDK's `ReturnReason` (anything else is ``other``)."""
+    normalized = reason.strip().lower().replace("-", "_").replace(" ", "_")
+    return normalized if normalized in RETURN_REASONS else "other"
+
+
+def _return_item(item: dict, reason: str) -> dict:
+    result: dict[str, Any] = {
+        "product_id": str(item["product_id"]),
+        "quantity": int(item["quantity"]),
+        "reason": return_reason(str(item.get("reason") or reason)),
+        # The SDK types amounts as numbers; two decimals survive the float exactly enough.
+        "refund_amount": float(Decimal(str(item.get("refund_amount", 0)))),
+    }
+    for key in ("order_item_id", "serial_number", "notes"):
+        if item.get(key) is not None:
+            result[key] = str(item[key])
+    if item.get("condition") is not None:
+        result["condition"] = item["condition"]
+    return result
+
+
+def _label(label: dict) -> dict:
+    return {**label, "cost": float(Decimal(str(label.get("cost", 0))))}
 
 
 def _external_id(order: dict) -> str | None:

@@ -34,8 +34,26 @@ Sandbox choices (not documented by StateSet):
   keeps the status (``payment_details.status`` ``partially_refunded``), the last one sets REFUNDED
   (``refunded``) — not from an order still to ship (409: cancel it first). ``amount_refunded`` and
   ``data.refunds`` (each refund's ``{amount, reason, processed_at, transaction_id}``) keep the history.
-- Returns: ``RET-…`` ids and generated ``rma_number``; approve / receive / inspect / refund / reject /
-  cancel move through ``ReturnStatus`` (refund ends in COMPLETED).
+- Returns (the SDK's ``Return.ts``; vendor facts first): ``GET returns`` takes ``status``,
+  ``customer_id``, ``order_id``, ``limit``, ``offset``; one return comes back wrapped as
+  ``{"return": {id, object: "return", rma_number, status, created_at, updated_at, data, …}}`` (the SDK
+  reads ``response.return``) with the per-status flag of its ``…ReturnResponse`` (``approved: true``,
+  ``received_at``/``received_by``, ``refund_details``, ``cancellation_reason``, ``closed_reason``…);
+  ``GET returns/{id}/history`` answers ``{history: [{action, from_status, to_status, …}]}``. Bodies:
+  ``ReturnData`` (``order_id``, ``customer_id``, ``items[{product_id, quantity, reason, condition?,
+  refund_amount}]``, ``shipping_label?``, ``metadata?``), ``approve {shipping_label?, notes?}``,
+  ``receive {received_by, condition_notes?}``, ``refund`` = ``RefundDetails {method, amount}``,
+  ``reject|cancel|reopen {reason}``, ``close {reason?}``; reasons, conditions and refund methods are
+  the SDK's enums; amounts are numbers.
+- Returns, sandbox choices: ``RET-…`` ids and ``rma_number`` generated; ``customer_id`` must be the
+  order's and each item a product of the order, no more than ordered; ``receive`` may list what came
+  back in ``items[{product_id, quantity, condition?}]`` (at most what the return holds; none = all) —
+  one receipt per return (``RECEIVED`` is one state in the SDK: a second ``receive`` is a 409);
+  transitions (else 409): approve from REQUESTED / PENDING_APPROVAL / REOPENED, receive from APPROVED
+  / AWAITING_RECEIPT, inspect from RECEIVED, refund from RECEIVED / INSPECTING / PROCESSING_REFUND
+  (→ COMPLETED, never before the goods are received), reject before approval or while inspecting,
+  cancel before receipt, close from RECEIVED / INSPECTING / COMPLETED / REJECTED / CANCELLED, reopen
+  from CLOSED / REJECTED. A refund is at most the items' ``refund_amount`` total (else 400).
 - Rate limit off by default; ``POST /_sandbox/stateset/limits {"requests_per_second": N,
   "retry_after_seconds": S}`` turns it on (429 with ``Retry-After``); ``{"frozen_clock": true}`` stops
   the one-second window's clock and ``{"advance_seconds": S}`` moves it (tests: no wall-clock races).
@@ -109,13 +127,65 @@ ACTION_FIELDS = {
     "return": ("rma_number", "reason", "condition"),
     "refund": ("amount", "reason"),
 }
+RETURN_STATUSES = (
+    "REQUESTED",
+    "PENDING_APPROVAL",
+    "APPROVED",
+    "AWAITING_RECEIPT",
+    "RECEIVED",
+    "INSPECTING",
+    "PROCESSING_REFUND",
+    "COMPLETED",
+    "REJECTED",
+    "CANCELLED",
+    "CLOSED",
+    "REOPENED",
+)
+RETURN_REASONS = (
+    "wrong_item",
+    "defective",
+    "not_as_described",
+    "damaged_in_shipping",
+    "size_fit_issue",
+    "quality_issue",
+    "arrived_late",
+    "changed_mind",
+    "other",
+)
+RETURN_CONDITIONS = ("new", "like_new", "used", "damaged", "unsalvageable")
+REFUND_METHODS = ("original_payment", "store_credit", "bank_transfer", "gift_card")
+BEFORE_RECEIPT = ("REQUESTED", "PENDING_APPROVAL", "APPROVED", "AWAITING_RECEIPT", "REOPENED")
 RETURN_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
-    "approve": (("REQUESTED", "PENDING_APPROVAL"), "APPROVED"),
+    "approve": (("REQUESTED", "PENDING_APPROVAL", "REOPENED"), "APPROVED"),
     "receive": (("APPROVED", "AWAITING_RECEIPT"), "RECEIVED"),
     "inspect": (("RECEIVED",), "INSPECTING"),
     "refund": (("RECEIVED", "INSPECTING", "PROCESSING_REFUND"), "COMPLETED"),
-    "reject": (("REQUESTED", "PENDING_APPROVAL", "INSPECTING"), "REJECTED"),
-    "cancel": (("REQUESTED", "PENDING_APPROVAL", "APPROVED", "AWAITING_RECEIPT"), "CANCELLED"),
+    "reject": (("REQUESTED", "PENDING_APPROVAL", "INSPECTING", "REOPENED"), "REJECTED"),
+    "cancel": (BEFORE_RECEIPT, "CANCELLED"),
+    "close": (("RECEIVED", "INSPECTING", "COMPLETED", "REJECTED", "CANCELLED"), "CLOSED"),
+    "reopen": (("CLOSED", "REJECTED"), "REOPENED"),
+}
+#: Required string fields of each action's SDK body.
+RETURN_ACTION_FIELDS = {
+    "receive": ("received_by",),
+    "reject": ("reason",),
+    "cancel": ("reason",),
+    "reopen": ("reason",),
+}
+#: The boolean the SDK's `…ReturnResponse` carries per status (``approved: true``, …).
+STATUS_FLAGS = {
+    "REQUESTED": "requested",
+    "PENDING_APPROVAL": "pendingApproval",
+    "APPROVED": "approved",
+    "AWAITING_RECEIPT": "awaitingReceipt",
+    "RECEIVED": "received",
+    "INSPECTING": "inspecting",
+    "PROCESSING_REFUND": "processingRefund",
+    "COMPLETED": "completed",
+    "REJECTED": "rejected",
+    "CANCELLED": "cancelled",
+    "CLOSED": "closed",
+    "REOPENED": "reopened",
 }
 
 
@@ -180,6 +250,7 @@ class Sandbox(SystemSandbox):
             Route(
                 "/returns/{id}", api(self.get_return, put=self.update_return), methods=["GET", "PUT", "PATCH"]
             ),
+            Route("/returns/{id}/history", api(self.return_history), methods=["GET"]),
             Route("/returns/{id}/{action}", api(post=self.return_action), methods=["POST"]),
         ]
 
@@ -471,13 +542,24 @@ class Sandbox(SystemSandbox):
         return 201, record
 
     # -- returns --------------------------------------------------------------------------------
+    # The SDK's `Returns` reads every single-return answer as ``response.return``: the fake wraps
+    # the record in ``{"return": …}`` (lists are ``{returns, total_count, limit, offset}``).
+
     def create_return(self, path, params, body: Any) -> tuple[int, dict[str, Any]]:
         data = _require_object(body)
-        order_id = data.get("order_id")
-        if not order_id or self.world.get(SYSTEM, "order", order_id) is None:
+        order = self.world.get(SYSTEM, "order", str(data.get("order_id") or ""))
+        if order is None:
             raise StateSetError(400, "validation_error", "order_id must name an existing order")
-        if not isinstance(data.get("items"), list) or not data["items"]:
-            raise StateSetError(400, "validation_error", "items must be a non-empty list")
+        customer = data.get("customer_id")
+        if not isinstance(customer, str) or not customer:
+            raise StateSetError(400, "validation_error", "customer_id is required")
+        if customer != str(order["data"].get("customer_id")):
+            raise StateSetError(400, "validation_error", "customer_id is not the order's customer")
+        data["items"] = _return_items(data.get("items"), order)
+        if "shipping_label" in data:
+            _require_label(data["shipping_label"])
+        if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
+            raise StateSetError(400, "validation_error", "metadata must be an object")
         now = self.world.now().isoformat()
         with self.world.tx():
             number = self.world.next_id("stateset:return", 5001)
@@ -486,16 +568,22 @@ class Sandbox(SystemSandbox):
                 "object": "return",
                 "rma_number": f"RMA-{number}",
                 "status": "REQUESTED",
+                "requested": True,
                 "created_at": now,
                 "updated_at": now,
                 "data": data,
+                "history": [],
             }
+            self._history(record, "create", None, "REQUESTED")
             self.world.put(SYSTEM, "return", record["id"], record)
-        return 201, record
+        return 201, {"return": record}
 
     def list_returns(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
-        """``Returns.list``: ``{returns, total_count, limit, offset}``."""
+        """``Returns.list``: ``{returns, total_count, limit, offset}``; filters ``status``,
+        ``customer_id`` and ``order_id`` (the SDK's `ReturnListParams`)."""
         records = _filtered(self.world.list(SYSTEM, "return"), params)
+        if params.get("order_id"):
+            records = [r for r in records if str(r["data"].get("order_id")) == params["order_id"]]
         limit, offset = _limit_offset(params)
         return 200, {
             "returns": _window(records, params),
@@ -505,7 +593,11 @@ class Sandbox(SystemSandbox):
         }
 
     def get_return(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
-        return 200, self._load("return", path["id"])
+        return 200, {"return": self._load("return", path["id"])}
+
+    def return_history(self, path, params, body=None) -> tuple[int, dict[str, Any]]:
+        """``Returns.getHistory``: ``{history: [{id, return_id, action, from_status, to_status, …}]}``."""
+        return 200, {"history": self._load("return", path["id"]).get("history", [])}
 
     def update_return(self, path, params, body: Any) -> tuple[int, dict[str, Any]]:
         changes = _require_object(body)
@@ -513,13 +605,17 @@ class Sandbox(SystemSandbox):
             raise StateSetError(400, "validation_error", "status changes go through the action endpoints")
         with self.world.tx():
             record = self._load("return", path["id"])
+            if "items" in changes:
+                order = self._load("order", str(record["data"].get("order_id")))
+                changes["items"] = _return_items(changes["items"], order)
             record["data"].update(changes)
-            return 200, self._save("return", record)
+            return 200, {"return": self._save("return", record)}
 
     def return_action(self, path, params, body: Any) -> tuple[int, dict[str, Any]]:
         action = path["action"]
         if action not in RETURN_ACTIONS:
             raise StateSetError(404, "not_found", f"unknown return action {action}")
+        payload = {} if body is None else _require_object(body)
         with self.world.tx():
             record = self._load("return", path["id"])
             allowed, target = RETURN_ACTIONS[action]
@@ -527,10 +623,83 @@ class Sandbox(SystemSandbox):
                 raise StateSetError(
                     409, "invalid_transition", f"cannot {action} a return in {record['status']}"
                 )
-            if isinstance(body, dict) and body:
-                record["data"].setdefault("history", []).append({"action": action, **body})
+            self._apply_return_action(record, action, payload)
+            for flag in STATUS_FLAGS.values():
+                record.pop(flag, None)
+            record[STATUS_FLAGS[target]] = True
+            self._history(record, action, record["status"], target, payload)
             record["status"] = target
-            return 200, self._save("return", record)
+            return 200, {"return": self._save("return", record)}
+
+    def _apply_return_action(self, record: dict[str, Any], action: str, payload: dict[str, Any]) -> None:
+        """The SDK's body per action and the status-specific extras of its `ReturnResponse`."""
+        now = self.world.now().isoformat()
+        data = record["data"]
+        for field in RETURN_ACTION_FIELDS.get(action, ()):
+            if not isinstance(payload.get(field), str) or not payload[field].strip():
+                raise StateSetError(400, "validation_error", f"{action} requires {field}")
+        if action == "approve":
+            if "shipping_label" in payload:
+                _require_label(payload["shipping_label"])
+                data["shipping_label"] = payload["shipping_label"]
+            record["shipping_label"] = data.get("shipping_label")
+        elif action == "receive":
+            data["received_items"] = _received_items(payload.get("items"), data["items"])
+            record.update(received_at=now, received_by=payload["received_by"])
+            if payload.get("condition_notes"):
+                record["condition_notes"] = payload["condition_notes"]
+        elif action == "inspect":
+            condition = payload.get("condition")
+            if condition is not None and condition not in RETURN_CONDITIONS:
+                raise StateSetError(400, "validation_error", f"condition must be one of {RETURN_CONDITIONS}")
+            record["quality_inspection"] = payload
+        elif action == "refund":
+            record["refund_details"] = data["refund"] = self._return_refund(record, payload, now)
+        elif action == "reject":
+            record["rejection_reason"] = payload["reason"]
+        elif action == "cancel":
+            record["cancellation_reason"] = payload["reason"]
+        elif action == "close":
+            if payload.get("reason"):
+                record["closed_reason"] = payload["reason"]
+        elif action == "reopen":
+            record["reopen_reason"] = payload["reason"]
+
+    def _return_refund(self, record: dict[str, Any], payload: dict[str, Any], now: str) -> dict[str, Any]:
+        """`RefundDetails`: a `RefundMethod` and a numeric amount, at most the items' refund value."""
+        if payload.get("method") not in REFUND_METHODS:
+            raise StateSetError(400, "validation_error", f"method must be one of {', '.join(REFUND_METHODS)}")
+        if "amount" not in payload:
+            raise StateSetError(400, "validation_error", "refund requires amount")
+        _require_amounts(payload, ("amount",), "refund")
+        amount = Decimal(str(payload["amount"]))
+        value = sum((Decimal(str(item["refund_amount"])) for item in record["data"]["items"]), Decimal(0))
+        if amount <= 0 or amount > value:
+            raise StateSetError(
+                400, "validation_error", f"refund amount {amount} exceeds the items' refund value {value}"
+            )
+        return {**payload, "processed_at": now, "transaction_id": f"txn_{uuid.uuid4().hex[:12]}"}
+
+    def _history(
+        self,
+        record: dict[str, Any],
+        action: str,
+        from_status: str | None,
+        to_status: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        record.setdefault("history", []).append(
+            {
+                "id": f"hist_{uuid.uuid4().hex[:12]}",
+                "return_id": record["id"],
+                "action": action,
+                "from_status": from_status,
+                "to_status": to_status,
+                "actor_type": "user",
+                "metadata": details or {},
+                "created_at": self.world.now().isoformat(),
+            }
+        )
 
     # -- control --------------------------------------------------------------------------------
     async def _control_limits(self, request: Request) -> Response:
@@ -601,6 +770,77 @@ def _filtered(records: list[dict[str, Any]], params) -> list[dict[str, Any]]:
     if params.get("customer_id"):
         records = [r for r in records if str(r["data"].get("customer_id")) == params["customer_id"]]
     return records
+
+
+def _return_items(items: Any, order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SDK's `ReturnItem`s: a product of the order, a positive integer quantity (at most the
+    order's), a `ReturnReason`, an optional `ReturnCondition` and a numeric ``refund_amount`` ≥ 0."""
+    if not isinstance(items, list) or not items:
+        raise StateSetError(400, "validation_error", "items must be a non-empty list")
+    ordered: dict[str, int] = {}
+    for line in order["data"].get("items") or []:
+        ordered[str(line.get("product_id"))] = ordered.get(str(line.get("product_id")), 0) + int(
+            line["quantity"]
+        )
+    asked: dict[str, int] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            raise StateSetError(400, "validation_error", "each item must be an object")
+        product, quantity = str(item.get("product_id") or ""), item.get("quantity")
+        if product not in ordered:
+            raise StateSetError(400, "validation_error", f"product_id {product!r} is not on the order")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise StateSetError(400, "validation_error", "each item needs a positive integer quantity")
+        asked[product] = asked.get(product, 0) + quantity
+        if asked[product] > ordered[product]:
+            raise StateSetError(400, "validation_error", f"more {product} returned than ordered")
+        if item.get("reason") not in RETURN_REASONS:
+            raise StateSetError(400, "validation_error", f"reason must be one of {', '.join(RETURN_REASONS)}")
+        if item.get("condition") is not None and item["condition"] not in RETURN_CONDITIONS:
+            raise StateSetError(400, "validation_error", f"condition must be one of {RETURN_CONDITIONS}")
+        if "refund_amount" not in item:
+            raise StateSetError(400, "validation_error", "each item needs refund_amount")
+        _require_amounts(item, ("refund_amount", "restocking_fee"), "items[]")
+        if item["refund_amount"] < 0:
+            raise StateSetError(400, "validation_error", "refund_amount cannot be negative")
+    return [dict(item) for item in items]
+
+
+def _received_items(items: Any, returned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What came back (sandbox extension of ``receive``): products of the return, each at most the
+    quantity returned, with a `ReturnCondition`. No ``items``: everything came back."""
+    if items is None:
+        return [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in returned]
+    if not isinstance(items, list) or not items:
+        raise StateSetError(400, "validation_error", "items must be a non-empty list")
+    expected: dict[str, int] = {}
+    for item in returned:
+        expected[str(item["product_id"])] = expected.get(str(item["product_id"]), 0) + int(item["quantity"])
+    got: dict[str, int] = {}
+    for item in items:
+        product, quantity = str((item or {}).get("product_id") or ""), (item or {}).get("quantity")
+        if product not in expected:
+            raise StateSetError(400, "validation_error", f"product_id {product!r} is not on the return")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise StateSetError(400, "validation_error", "each item needs a positive integer quantity")
+        got[product] = got.get(product, 0) + quantity
+        if got[product] > expected[product]:
+            raise StateSetError(400, "validation_error", f"more {product} received than returned")
+        if item.get("condition") is not None and item["condition"] not in RETURN_CONDITIONS:
+            raise StateSetError(400, "validation_error", f"condition must be one of {RETURN_CONDITIONS}")
+    return [dict(item) for item in items]
+
+
+def _require_label(label: Any) -> None:
+    """The SDK's `ShippingLabel`: carrier, tracking_number, label_url (text) and a numeric cost."""
+    if not isinstance(label, dict):
+        raise StateSetError(400, "validation_error", "shipping_label must be an object")
+    for field in ("carrier", "tracking_number", "label_url"):
+        if not isinstance(label.get(field), str) or not label[field]:
+            raise StateSetError(400, "validation_error", f"shipping_label.{field} is required")
+    if "cost" not in label:
+        raise StateSetError(400, "validation_error", "shipping_label.cost is required")
+    _require_amounts(label, ("cost",), "shipping_label")
 
 
 def _search_text(order: dict[str, Any]) -> str:

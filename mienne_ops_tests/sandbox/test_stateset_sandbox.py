@@ -80,16 +80,51 @@ def test_transitions_follow_the_enum(api):
 
 def test_returns_lifecycle(api):
     order = create(api)
-    created = api.post(
-        "returns", json={"order_id": order["id"], "items": [{"product_id": "P1", "quantity": 1}]}
-    )
+    item = {"product_id": "P1", "quantity": 1, "reason": "size_fit_issue", "refund_amount": 20}
+    created = api.post("returns", json={"order_id": order["id"], "customer_id": "cus_1", "items": [item]})
     assert created.status_code == 201
-    record = created.json()
+    record = created.json()["return"]  # the SDK reads `response.return`
     assert record["id"].startswith("RET-") and record["rma_number"] and record["status"] == "REQUESTED"
-    assert api.post(f"returns/{record['id']}/receive").status_code == 409
-    for action, status in (("approve", "APPROVED"), ("receive", "RECEIVED"), ("refund", "COMPLETED")):
-        assert api.post(f"returns/{record['id']}/{action}").json()["status"] == status
-    assert api.post("returns", json={"order_id": "ord_nope", "items": [{"quantity": 1}]}).status_code == 400
+    path = f"returns/{record['id']}"
+    assert api.post(f"{path}/receive", json={"received_by": "x"}).status_code == 409
+    assert api.post(f"{path}/approve", json={}).json()["return"]["approved"] is True
+    assert api.post(f"{path}/receive", json={}).status_code == 400  # received_by is required
+    received = api.post(f"{path}/receive", json={"received_by": "dock"}).json()["return"]
+    assert received["status"] == "RECEIVED" and received["received_by"] == "dock"
+    assert api.post(f"{path}/cancel", json={"reason": "late"}).status_code == 409  # after receipt
+    assert api.post(f"{path}/refund", json={"method": "original_payment", "amount": "20"}).status_code == 400
+    assert api.post(f"{path}/refund", json={"method": "original_payment", "amount": 20.01}).status_code == 400
+    assert api.post(f"{path}/refund", json={"method": "cash", "amount": 20}).status_code == 400
+    done = api.post(f"{path}/refund", json={"method": "original_payment", "amount": 20}).json()["return"]
+    assert done["status"] == "COMPLETED" and done["refund_details"]["amount"] == 20
+    assert api.post(f"{path}/close", json={}).json()["return"]["status"] == "CLOSED"
+    history = [(h["action"], h["to_status"]) for h in api.get(f"{path}/history").json()["history"]]
+    assert [a for a, _ in history] == ["create", "approve", "receive", "refund", "close"]
+    assert api.post("returns", json={"order_id": "ord_nope", "items": [item]}).status_code == 400
+
+
+def test_return_bodies_are_checked_like_the_sdk_types_them(api):
+    order = create(api)
+    item = {"product_id": "P1", "quantity": 1, "reason": "size_fit_issue", "refund_amount": 20}
+
+    def post(**changes):
+        body = {"order_id": order["id"], "customer_id": "cus_1", "items": [item], **changes}
+        return api.post("returns", json=body)
+
+    assert post(customer_id="cus_2").status_code == 400  # not the order's customer
+    assert post(items=[{**item, "refund_amount": "20"}]).status_code == 400  # amounts are numbers
+    assert post(items=[{**item, "reason": "too small"}]).status_code == 400  # not a ReturnReason
+    assert post(items=[{**item, "quantity": 2}]).status_code == 400  # more than ordered
+    assert post(items=[{**item, "product_id": "P9"}]).status_code == 400  # not on the order
+    assert post(items=[{**item, "condition": "mint"}]).status_code == 400
+    record = post().json()["return"]
+    refund = {"method": "original_payment", "amount": 20}
+    assert api.post(f"returns/{record['id']}/refund", json=refund).status_code == 409  # not received
+    assert api.post(f"returns/{record['id']}/close", json={}).status_code == 409
+    cancelled = api.post(f"returns/{record['id']}/cancel", json={"reason": "changed mind"}).json()["return"]
+    assert cancelled["status"] == "CANCELLED" and cancelled["cancellation_reason"] == "changed mind"
+    listed = api.get("returns", params={"order_id": order["id"]}).json()
+    assert listed["total_count"] == 1 and api.get("returns", params={"order_id": "x"}).json()["returns"] == []
 
 
 # -- the stateset-node SDK's request shapes (src/lib/resources/Order.ts), sent as the SDK sends them --
