@@ -219,7 +219,7 @@ _LIVE = "AND NOT (t.type = 'RtnAuth' AND t.status = 'C')"
 #: A line's value ({} = its quantity or amount), or its received share when it is a closed RMA line.
 _CLOSED_RMA_LINE = (
     "CASE WHEN t.type = 'RtnAuth' AND l.isclosed = 'T' AND l.quantity != 0 "
-    "THEN {} * l.quantityshiprecv / ABS(l.quantity) ELSE {} END"
+    "THEN {} * 1.0 * l.quantityshiprecv / ABS(l.quantity) ELSE {} END"
 )
 
 
@@ -243,6 +243,12 @@ def _source_line(conn: sqlite3.Connection, source: sqlite3.Row, row: sqlite3.Row
             return None
         amount = money(amount * billed / quantity) if quantity else Decimal(0)
         quantity = billed
+    if source["type"] == "RtnAuth" and row["isclosed"] == "T" and row["itemtype"] in COUNTED_ITEM_TYPES:
+        # A closed RMA item line refunds what it received, no more (tax / service lines are money
+        # only: closing them changes nothing) (our design choice).
+        received = Decimal(str(row["quantityshiprecv"] or 0))
+        amount = money(amount * received / quantity) if quantity else Decimal(0)
+        quantity = received
     # A cancelled RMA takes nothing back; a closed RMA line only what it received.
     taken_quantity, taken_amount = conn.execute(
         f"SELECT COALESCE(SUM({_CLOSED_RMA_LINE.format('ABS(l.quantity)', 'ABS(l.quantity)')}), 0), "
@@ -344,16 +350,33 @@ def source_total(conn: sqlite3.Connection, source: sqlite3.Row) -> Decimal:
             (source["id"],),
         ).fetchone()[0]
         return Decimal(str(billed))
+    if source["type"] == "RtnAuth":  # closed lines give only what they received
+        released = conn.execute(
+            f"SELECT {_RELEASED.format(rma='r', only=_COUNTED_LINES)} FROM ns_transaction r WHERE r.id = ?",
+            (source["id"],),
+        ).fetchone()[0]
+        return Decimal(str(source["foreigntotal"] or 0)) - money(Decimal(str(released)))
     return Decimal(str(source["foreigntotal"] or 0))
 
 
 def taken_total(conn: sqlite3.Connection, source_id: int) -> Decimal:
+    """What children took: their totals, less the unreceived share of closed RMA lines."""
     taken = conn.execute(
-        f"SELECT COALESCE(SUM(foreigntotal), 0) FROM ns_transaction t WHERE createdfrom = ? "
-        f"AND type IN ({_in(TAKING_TYPES)}) {_LIVE}",
+        f"SELECT COALESCE(SUM(t.foreigntotal - {_RELEASED.format(rma='t', only='')}), 0) "
+        f"FROM ns_transaction t WHERE createdfrom = ? AND type IN ({_in(TAKING_TYPES)}) {_LIVE}",
         (source_id,),
     ).fetchone()[0]
     return Decimal(str(taken))
+
+
+#: What closing lines gave back on an RMA ({rma} = its alias, {only} = a further line filter): the
+#: unreceived share of its closed lines.
+_RELEASED = (
+    "(SELECT COALESCE(SUM(ABS(l.netamount) * (1.0 - 1.0 * l.quantityshiprecv / ABS(l.quantity))), 0)"
+    " FROM ns_transactionline l WHERE l.[transaction] = {rma}.id AND {rma}.type = 'RtnAuth'"
+    " AND l.isclosed = 'T' AND l.mainline = 'F' AND l.quantity != 0{only})"
+)
+_COUNTED_LINES = f" AND l.itemtype IN ({', '.join(repr(t) for t in COUNTED_ITEM_TYPES)})"
 
 
 def _insert_header(

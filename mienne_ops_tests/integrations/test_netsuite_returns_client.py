@@ -225,3 +225,71 @@ def test_an_rma_refunded_before_its_goods_arrive_can_still_receive_them(client):
     assert client.return_authorization_summary(rma).status == "G"
     assert client.close_return_authorization(rma) is True  # the cleanser never comes
     assert client.return_authorization_summary(rma).status == "G"
+
+
+def test_a_closed_rma_frees_its_goods_for_another_return_and_refunds_only_what_came_back(client):
+    order_id = billed_order(client)
+    first = rma_for_goods(client, order_id, "return-11", approved=True)
+    client.receive_return(first, external_id="rcpt-11", lines=[(1, 1, WAREHOUSE)])
+    client.close_return_authorization(first)
+    with pytest.raises(RemoteValidationError):  # the second cream never came back
+        client.cash_refund(
+            source=("returnAuthorization", first), external_id="refund-11", body=refund_lines({1: 2}, (1, 2))
+        )
+    # The unreceived cream and the cleanser can be returned again, the received cream cannot.
+    with pytest.raises(RemoteValidationError):
+        client.return_authorization(
+            source=("salesOrder", order_id),
+            external_id="return-12",
+            body={"shippingCost": 0, "item": {"items": [{"orderLine": 1, "quantity": 2}]}},
+        )
+    second = client.return_authorization(
+        source=("salesOrder", order_id),
+        external_id="return-12",
+        body={
+            "shippingCost": 0,
+            "item": {
+                "items": [
+                    {"orderLine": 1, "quantity": 1},
+                    {"orderLine": 2, "quantity": 1},
+                    {"orderLine": 3, "itemReceive": False},
+                ]
+            },
+        },
+    )
+    assert [line.quantity for line in client.return_authorization_summary(second).lines] == [1, 1]
+
+
+def test_a_receipt_line_without_a_location_is_refused(client):
+    order_id = billed_order(client)
+    rma = rma_for_goods(client, order_id, "return-13", approved=True)
+    body = {"externalId": "rcpt-13", "item": {"items": [{"orderLine": 1, "quantity": 1}]}}
+    with pytest.raises(RemoteValidationError) as refused:
+        client.transform("returnAuthorization", rma, "itemReceipt", body)
+    assert "Location" in str(refused.value)
+    tax_line = {"orderLine": 3, "quantity": 1, "location": {"id": WAREHOUSE}}
+    with pytest.raises(RemoteValidationError):  # the tax line of an RMA is not receivable
+        client.transform("returnAuthorization", rma, "itemReceipt", {"item": {"items": [tax_line]}})
+
+
+def test_a_returned_kit_is_restocked_as_its_members(client):
+    kit = next(iter(client.suiteql("SELECT id FROM item WHERE itemtype = 'Kit' ORDER BY id")))["id"]
+    members = [
+        (row["item"], int(Decimal(row["quantity"])))
+        for row in client.suiteql(f"SELECT item, quantity FROM itemMember WHERE parentitem = {kit}")
+    ]
+    body = {
+        "entity": {"id": "5000"},
+        "orderStatus": {"id": "B"},
+        "location": {"id": WAREHOUSE},
+        "item": {"items": [{"item": {"id": kit}, "quantity": 1, "rate": 99.0}]},
+    }
+    order_id = client.upsert("salesOrder", "shopify-order-kit", body)
+    client.transform("salesOrder", order_id, "itemFulfillment", {"externalId": "ship-kit"})
+    client.transform("salesOrder", order_id, "cashSale", {"externalId": "bill-kit"})
+    rma = client.return_authorization(
+        source=("salesOrder", order_id), external_id="return-kit", body={"orderStatus": {"id": "B"}}
+    )
+    before = {item: on_hand(client, item) for item, _ in members}
+    client.receive_return(rma, external_id="rcpt-kit", lines=[(1, 1, WAREHOUSE)])
+    assert {item: on_hand(client, item) - before[item] for item, _ in members} == dict(members)
