@@ -11,13 +11,18 @@ the launchpad or through `definitions.py`.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import dagster as dg
+from pydantic import model_validator
 
 from mienne_ops.domain.holds import HoldPolicy, pre_order_dates
 from mienne_ops.domain.refund_policy import RefundPolicy
+from mienne_ops.domain.return_policy import InstantTrigger, LabelService, ReturnPolicy
 from mienne_ops.domain.ticket_rules import TicketRules
+
+#: The steps of a return the ticket is tagged at (`return_ticket_tags` keys).
+RETURN_TICKET_STEPS = frozenset({"label_sent", "received", "refunded", "expired", "refused"})
 
 
 class BusinessRules(dg.ConfigurableResource):
@@ -179,6 +184,75 @@ class BusinessRules(dg.ConfigurableResource):
     # calls) and Shopify refunds (for lost refunds/create webhooks), are polled.
     requests_poll_seconds: int = 300
     requests_lookback_hours: int = 24
+    # Flow F, returns (domain/return_policy.py; README "Returns"). The window counts calendar days in
+    # `shop_timezone` from delivery, or from fulfillment plus the transit allowance when the carrier's
+    # delivery date is unknown (DCL does not report it for every carrier).
+    return_window_days: int = 30
+    return_transit_allowance_days: int = 7
+    # Final sale (refused with the SKU named): by SKU, or by a product tag merchandisers already set.
+    return_final_sale_skus: list[str] = []
+    return_final_sale_tags: list[str] = ["final-sale"]
+    # Destination country (ISO-2) -> [carrier, service] of DCL's prepaid return label. US and Canada
+    # need different carriers; a country not here gets no label: the customer ships to
+    # `return_address_text` and a person is told (an exception).
+    return_label_services: dict[str, list[str]] = {
+        "US": ["USPS", "GROUND ADVANTAGE"],
+        "CA": ["CANADA POST", "EXPEDITED PARCEL"],
+    }
+    # Days after the label was sent: reminders while the parcel has not been handed to the carrier,
+    # then the return expires (records closed everywhere, the ticket told). Reminders come first.
+    return_reminder_days: list[int] = [3, 7]
+    return_expiry_days: int = 14
+    # Instant refunds (at the carrier's first scan, before DCL receives the parcel) for returns worth
+    # at most this much (shop currency; None: never) from customers with at least this many orders
+    # and no refused or expired return before: they wait days less, at a risk bounded by the limit.
+    return_instant_refund_max: str | None = "50.00"
+    return_instant_refund_min_orders: int = 2
+    # "first_scan" refunds at the carrier's first scan; "label_created" as soon as the label exists
+    # (for when DCL's RMA status turns out not to report scans: unverified).
+    return_instant_trigger: str = "first_scan"
+    # Damaged goods are written off; refunded anyway (True) or left to a person (an exception).
+    return_refund_damaged: bool = False
+    # The `returns` asset check fails for a return received but not refunded after this long.
+    return_refund_sla_hours: int = 24
+    # Where customers outside the label countries send their parcel (DCL's Fremont warehouse).
+    return_address_text: str = (
+        "Mienne Returns\nc/o DCL Logistics\n48641 Milmont Drive\nFremont, CA 94538\nUnited States"
+    )
+    # DCL RMA codes, configured per DCL account (dcl.md §9): the RMA type, and the disposition
+    # (2 Return To Stock: DCL puts good units back; damaged ones are reported by condition).
+    dcl_rma_type: str = "T01"
+    dcl_rma_disposition: int = 2
+    # NetSuite location damaged returns are received into (a write-off / quarantine location); None:
+    # damaged units are not received into stock at all, only written off.
+    return_writeoff_location_id: str | None = None
+    # The returns sensor polls DCL RMAs this often, reading receipts this far back (a restart or an
+    # outage shorter than the look-back loses nothing; received quantities are cumulative anyway).
+    returns_poll_seconds: int = 60
+    returns_lookback_hours: int = 72
+    # Ticket tags (or macros adding them) that make a support ticket a return request.
+    ticket_return_tags: list[str] = ["return-request"]
+    # Tags put on the ticket at each step of a return, so agents and helpdesk views can follow it.
+    return_ticket_tags: dict[str, str] = {
+        "label_sent": "return-label-sent",
+        "received": "return-received",
+        "refunded": "return-refunded",
+        "expired": "return-expired",
+        "refused": "return-refused",
+    }
+
+    @model_validator(mode="after")
+    def _check_returns(self) -> BusinessRules:
+        """A bad return knob fails at load, not on the first customer's return."""
+        self.return_policy()
+        missing = sorted(RETURN_TICKET_STEPS - set(self.return_ticket_tags))
+        if missing:
+            raise ValueError(f"return_ticket_tags needs a tag for {', '.join(missing)}")
+        if self.return_refund_sla_hours <= 0 or self.returns_poll_seconds <= 0:
+            raise ValueError("return_refund_sla_hours and returns_poll_seconds are positive")
+        if self.returns_lookback_hours <= 0:
+            raise ValueError("returns_lookback_hours is positive")
+        return self
 
     def hold_policy(self) -> HoldPolicy:
         return HoldPolicy(
@@ -198,6 +272,44 @@ class BusinessRules(dg.ConfigurableResource):
             approve_repeat_refunds=self.refund_approve_repeat,
         )
 
+    def return_policy(self) -> ReturnPolicy:
+        """The return policy of these rules; a ValueError says which knob is wrong."""
+        trigger = self.return_instant_trigger.strip().lower()
+        if trigger not in set(InstantTrigger):
+            raise ValueError(
+                f"return_instant_trigger is one of {', '.join(InstantTrigger)}, "
+                f"not {self.return_instant_trigger!r}"
+            )
+        services = {}
+        for country, pair in self.return_label_services.items():
+            if len(pair) != 2 or not all(part.strip() for part in pair):
+                raise ValueError(f"return_label_services[{country!r}] is [carrier, service], not {pair!r}")
+            services[country.strip().upper()] = LabelService(pair[0].strip(), pair[1].strip())
+        try:
+            instant_max = (
+                Decimal(self.return_instant_refund_max)
+                if self.return_instant_refund_max is not None
+                else None
+            )
+        except InvalidOperation as exc:
+            raise ValueError(
+                f"return_instant_refund_max is an amount like 50.00, not {self.return_instant_refund_max!r}"
+            ) from exc
+        return ReturnPolicy(
+            window_days=self.return_window_days,
+            transit_allowance_days=self.return_transit_allowance_days,
+            final_sale_skus=frozenset(self.return_final_sale_skus),
+            final_sale_tags=frozenset(tag.strip().lower() for tag in self.return_final_sale_tags),
+            label_services=services,
+            reminder_days=tuple(self.return_reminder_days),
+            expiry_days=self.return_expiry_days,
+            instant_refund_max=instant_max,
+            instant_refund_min_orders=self.return_instant_refund_min_orders,
+            instant_trigger=InstantTrigger(trigger),
+            refund_damaged=self.return_refund_damaged,
+            timezone=self.shop_timezone,
+        )
+
     def ticket_rules(self) -> TicketRules:
         def lowered(tags: list[str]) -> frozenset[str]:
             return frozenset(tag.lower() for tag in tags)
@@ -207,6 +319,7 @@ class BusinessRules(dg.ConfigurableResource):
             refund_tags=lowered(self.ticket_refund_tags),
             cancel_subscription_tags=lowered(self.ticket_cancel_subscription_tags),
             skip_subscription_tags=lowered(self.ticket_skip_subscription_tags),
+            return_tags=lowered(self.ticket_return_tags),
         )
 
     @property

@@ -1,7 +1,9 @@
 """Which support tickets are requests: the rules' tags (a macro adding a tag counts the same).
 
-Until the support agent classifies free text, a ticket is a cancellation or refund request only when
-a person or a helpdesk rule tagged it so; a ticket without such a tag is not flow F's.
+Until the support agent classifies free text, a ticket is a cancellation, refund or return request
+only when a person or a helpdesk rule tagged it so; a ticket without such a tag is not flow F's.
+A return refunds when the goods come back, so a ticket tagged for a return *and* a refund is a
+return only: a refund request beside it would pay twice.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ class TicketRules:
     refund_tags: frozenset[str]
     cancel_subscription_tags: frozenset[str]
     skip_subscription_tags: frozenset[str]
+    return_tags: frozenset[str] = frozenset()
 
     def kinds(self, tags: frozenset[str]) -> list[RequestKind]:
         """The requests a ticket with these (lower-cased) tags makes, cancel first."""
         kinds = []
         if tags & self.cancel_tags:
             kinds.append(RequestKind.CANCEL)
-        if tags & self.refund_tags:
+        if tags & self.return_tags:
+            kinds.append(RequestKind.RETURN)
+        elif tags & self.refund_tags:
             kinds.append(RequestKind.REFUND)
         return kinds
 
