@@ -158,7 +158,7 @@ class ReturnDecision:
     decision: Decision
     lines: tuple[tuple[str, int], ...] = ()  # (sku, quantity) approved, in the order asked
     label: LabelService | None = None  # None: no label for the destination (the customer ships it)
-    instant: bool = False  # refund before the goods arrive (at `policy.instant_trigger`)
+    instant: bool = False  # refund before the goods arrive, at `policy.instant_trigger` (needs a label)
     value: Decimal = ZERO  # what the approved lines are worth (unit price x quantity)
     # (line_item_id, quantity): which shipped lines the approved units come from (Shopify's return
     # lines and NetSuite's need the line, not the SKU)
