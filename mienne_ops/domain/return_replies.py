@@ -92,9 +92,7 @@ def refunded_reply(
     order_name: str, amount: Decimal, currency: str, lines: Lines, instant: bool = False
 ) -> str:
     why = (
-        "Your parcel is on its way to us, so we have not waited for it to arrive: "
-        if instant
-        else "Thanks for sending your return. "
+        "We have not waited for your parcel to reach us: " if instant else "Thanks for sending your return: "
     )
     return (
         f"{why}we have refunded {money_text(amount, currency)} for {items_text(lines)} from order "
@@ -114,7 +112,7 @@ def partial_refund_reply(
     if outstanding:
         text += (
             f" We have not received {items_text(outstanding)} yet; we will refund them as soon as they "
-            "arrive. If they are not in your parcel, please send them with the same label."
+            "arrive. If they were not in your parcel, please send them too."
         )
     return text
 
