@@ -42,7 +42,7 @@ class ReturnRecords(AuditRecords):
     ) -> tuple[OrderReturn, bool]:
         """The return under this key, recorded now if it is new; True when it is new."""
         at = now()
-        values = {
+        values: dict[str, Any] = {
             "return_key": return_key,
             "request_id": request_id,
             "shopify_order_id": str(shopify_order_id),
