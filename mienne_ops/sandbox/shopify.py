@@ -100,6 +100,7 @@ from mienne_ops.sandbox.shopify_orders import (
     tag_list,
 )
 from mienne_ops.sandbox.shopify_refunds import ensure_money_records
+from mienne_ops.sandbox.shopify_returns import ReturnDesk, ReturnResolvers
 from mienne_ops.sandbox.webhook_queue import DeliveryQueue
 
 log = logging.getLogger("mienne_ops.sandbox.shopify")
@@ -132,6 +133,8 @@ MULTIWORD_RESOURCES = (
     "inventory_items",
     "draft_orders",
     "order_transactions",
+    "reverse_deliveries",
+    "reverse_fulfillment_orders",
 )
 
 
@@ -172,7 +175,7 @@ class Delivery:
     attempt: int = field(default=0, compare=False)
 
 
-class Sandbox(MoneyDesk, SystemSandbox):
+class Sandbox(ReturnDesk, MoneyDesk, SystemSandbox):
     name = SYSTEM
 
     def __init__(self, world, faults) -> None:
@@ -204,6 +207,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
             Route("/limits", self._limits_route, methods=["POST"]),
             Route("/webhooks/redeliver", self._redeliver_route, methods=["POST"]),
             Route("/webhooks/log", self._log_route, methods=["GET"]),
+            *self.return_control_routes(),
             *self.inventory.control_routes(),
             *self.bulk.control_routes(),
         ]
@@ -238,6 +242,8 @@ class Sandbox(MoneyDesk, SystemSandbox):
             # Refunds are on their orders (`refunds`, `transactions`); orderCancel's jobs and staff notes:
             "jobs": self.world.list(SYSTEM, "job"),
             "cancel_staff_notes": self.world.list(SYSTEM, "cancel_staff_note"),
+            # Returns with their reverse fulfillment orders, deliveries and dispositions (shopify_returns).
+            "returns": self.world.list(SYSTEM, "return"),
         }
 
     def credentials(self) -> dict[str, Any]:
@@ -776,7 +782,7 @@ class Sandbox(MoneyDesk, SystemSandbox):
         return JSONResponse({"deliveries": entries, "pending": self.pending_webhooks()})
 
 
-class Resolvers(RefundResolvers, FulfillmentResolvers, InventoryResolvers, BulkResolvers):
+class Resolvers(ReturnResolvers, RefundResolvers, FulfillmentResolvers, InventoryResolvers, BulkResolvers):
     """Root query and mutation fields for one request (graphql-core calls them as root methods)."""
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -819,14 +825,14 @@ class Resolvers(RefundResolvers, FulfillmentResolvers, InventoryResolvers, BulkR
             orders,
             args,
             key=key,
-            present=lambda o: order_node(o, self.catalog),
+            present=self.order_view,
             descending=bool(reverse),
         )
 
     def order(self, info, id) -> dict | None:
         number = parse_gid(id, "Order")
         order = self.sandbox.load_order(number) if number else None
-        return order_node(order, self.catalog) if order else None
+        return self.order_view(order) if order else None
 
     def fulfillment(self, info, id) -> dict | None:
         found = self._find_fulfillment(id)

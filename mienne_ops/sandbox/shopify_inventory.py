@@ -182,6 +182,23 @@ class ShopifyInventory:
         """Refunded or cancelled units put back into ``available`` where their lines were assigned."""
         self._move(order, {line_id: abs(count) for line_id, count in units.items()})
 
+    def restock_at(self, line: dict[str, Any], location_id: int, quantity: int) -> None:
+        """Returned units of one order line put back into ``available`` at ``location_id`` (a return's
+        RESTOCKED disposition)."""
+        with self.world.tx() as conn:
+            item = conn.execute(
+                "SELECT id FROM shopify_inventory_items WHERE (sku = ? OR variant_id = ?) "
+                "AND requires_components = 0",
+                (line.get("sku") or "", line.get("variant_id") or 0),
+            ).fetchone()
+            if item is None:
+                return
+            conn.execute(
+                "UPDATE shopify_inventory_levels SET available = available + ?, updated_at = ? "
+                "WHERE item_id = ? AND location_id = ?",
+                (int(quantity), shop_time(self.world.now()), item["id"], location_id),
+            )
+
     def _move(self, order: dict[str, Any], deltas: dict[int, int]) -> None:
         located = {
             fo_line["line_item_id"]: fo["assigned_location_id"]

@@ -20,7 +20,7 @@ from mienne_ops.sandbox.shopify_graphql import compare, gid, parse_time
 
 #: The sandbox shop's time zone (timestamps carry its offset, as Shopify's do).
 SHOP_TZ = timezone(timedelta(hours=-5))
-INTERNAL_KEYS = ("_fulfillment_orders", "_transactions", "_risk")
+INTERNAL_KEYS = ("_fulfillment_orders", "_transactions", "_risk", "_return_status")
 
 # Shopify's own assessment of an ordinary online order: low risk, accept (`Order.risk`).
 DEFAULT_RISK = {"recommendation": "ACCEPT", "assessments": [{"riskLevel": "LOW", "facts": []}]}
@@ -531,6 +531,19 @@ def fulfillment_order_node(fo: dict[str, Any], order: dict[str, Any], catalog: C
     }
 
 
+# REST `shipment_status` -> `Fulfillment.displayStatus` (a fulfillment without carrier events: FULFILLED).
+_FULFILLMENT_DISPLAY = {
+    "delivered": "DELIVERED",
+    "in_transit": "IN_TRANSIT",
+    "out_for_delivery": "OUT_FOR_DELIVERY",
+    "attempted_delivery": "ATTEMPTED_DELIVERY",
+    "failure": "FAILURE",
+    "label_printed": "LABEL_PRINTED",
+    "label_purchased": "LABEL_PURCHASED",
+    "confirmed": "CONFIRMED",
+}
+
+
 def fulfillment_node(fulfillment: dict[str, Any], order: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
     """A fulfillment in GraphQL shape (tolerates legacy fixture fulfillments with fewer fields)."""
     lines = {li["id"]: li for li in order["line_items"]}
@@ -551,6 +564,15 @@ def fulfillment_node(fulfillment: dict[str, Any], order: dict[str, Any], catalog
         "status": (fulfillment.get("status") or "success").upper(),
         "createdAt": fulfillment.get("created_at") or order["created_at"],
         "updatedAt": fulfillment.get("updated_at") or order["updated_at"],
+        # Carrier events as the sandbox knows them (the delivered control route, shopify_returns).
+        "deliveredAt": fulfillment.get("delivered_at"),
+        "inTransitAt": fulfillment.get("in_transit_at"),
+        "estimatedDeliveryAt": None,
+        "displayStatus": _FULFILLMENT_DISPLAY.get(str(fulfillment.get("shipment_status") or ""), "FULFILLED")
+        if str(fulfillment.get("status") or "success").lower() == "success"
+        else "CANCELED",
+        "requiresShipping": True,
+        "totalQuantity": sum(int(fl.get("quantity") or 0) for fl in fulfillment.get("line_items") or []),
         "trackingInfo": [
             {"company": company, "number": number, "url": urls[i] if i < len(urls) else None}
             for i, number in enumerate(numbers)
@@ -701,6 +723,8 @@ def order_matches(order: dict[str, Any], field: str, op: str, value: str) -> boo
         return compare(parse_time(order.get(field) or ""), op, parse_time(value))
     if field == "id":  # "Filter by `id` range" (2026-04 `orders(query:)`: id:1234, id:>=1234, id:<=1234)
         return value.isdigit() and compare(int(order["id"]), op, int(value))
+    if field == "return_status":  # `Order.returnStatus`, kept by the returns desk (shopify_returns)
+        return value_lower == (order.get("_return_status") or "no_return")
     if field == "tag":
         return value_lower in {t.lower() for t in tag_list(order.get("tags"))}
     if field == "name":
