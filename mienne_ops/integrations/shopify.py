@@ -36,10 +36,11 @@ from mienne_ops.errors import NotFoundError, PermanentError, RemoteValidationErr
 from mienne_ops.integrations.http import STATS, HttpCore
 from mienne_ops.integrations.resource import ClientResource
 from mienne_ops.integrations.shopify_bulk import BulkQueries
+from mienne_ops.integrations.shopify_returns import ShopifyReturns
 
 SYSTEM = "shopify"
 DEFAULT_API_VERSION = "2026-04"
-FRAGMENT_FILES = ("order_fields", "fulfillment_fields", "inventory_fields", "money_fields")
+FRAGMENT_FILES = ("order_fields", "fulfillment_fields", "inventory_fields", "money_fields", "return_fields")
 MAX_PAGE_SIZE = 250
 MAX_INVENTORY_QUANTITIES = 250  # inventorySetQuantities input-array limit
 
@@ -287,11 +288,11 @@ def throttled_wait(body: dict[str, Any]) -> float:
 
 
 # -- the client -----------------------------------------------------------------------------------
-class ShopifyClient(BulkQueries):
+class ShopifyClient(ShopifyReturns, BulkQueries):
     """Typed calls to the Shopify Admin GraphQL API over the shared HTTP core.
 
     Bulk operations (large reads: run, poll, stream the JSONL) come from `BulkQueries`
-    (``shopify_bulk.py``).
+    (``shopify_bulk.py``), returns from `ShopifyReturns` (``shopify_returns.py``).
     """
 
     def __init__(self, core: HttpCore, api_version: str = DEFAULT_API_VERSION) -> None:
