@@ -723,6 +723,8 @@ def order_matches(order: dict[str, Any], field: str, op: str, value: str) -> boo
         return compare(parse_time(order.get(field) or ""), op, parse_time(value))
     if field == "id":  # "Filter by `id` range" (2026-04 `orders(query:)`: id:1234, id:>=1234, id:<=1234)
         return value.isdigit() and compare(int(order["id"]), op, int(value))
+    if field == "customer_id":  # "Filter orders by the customer id" (2026-04 `orders(query:)`)
+        return str((order.get("customer") or {}).get("id") or "") == value.rsplit("/", 1)[-1]
     if field == "return_status":  # `Order.returnStatus`, kept by the returns desk (shopify_returns)
         return value_lower == (order.get("_return_status") or "no_return")
     if field == "tag":

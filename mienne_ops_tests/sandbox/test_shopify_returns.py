@@ -193,3 +193,13 @@ def test_fulfillments_show_their_delivery(sandbox, client):
     httpx.post(f"{sandbox.url}/_sandbox/shopify/fulfillments/{number}/delivered", json={}).raise_for_status()
     shown = gql(sandbox, query)["fulfillment"]
     assert shown["displayStatus"] == "DELIVERED" and shown["deliveredAt"]
+
+
+def test_orders_can_be_searched_by_customer(sandbox):
+    mine = {**ORDER, "customer": {"id": 7001, "email": "a@example.com"}}
+    theirs = {**ORDER, "customer": {"id": 7002, "email": "b@example.com"}}
+    ids = [
+        str(httpx.post(f"{sandbox.url}/_sandbox/shopify/orders", json=o).json()["id"]) for o in (mine, theirs)
+    ]
+    found = gql(sandbox, '{ orders(first: 5, query: "customer_id:7001") { nodes { legacyResourceId } } }')
+    assert [n["legacyResourceId"] for n in found["orders"]["nodes"]] == [ids[0]]
