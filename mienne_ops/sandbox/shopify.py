@@ -15,6 +15,12 @@ Control plane (a contract used by outside harnesses), under ``/_sandbox/shopify`
   orders/cancelled, orders/updated
 - ``POST /orders/{id}/refunds``  a merchant's admin refund ``{"lines": [{"sku", "quantity"}], "shipping":
   "5.00", "note", "restock", "amount"}`` -> 201 ``{"refund"}``; the refundCreate path, fires refunds/create
+- ``POST /orders/{id}/return_requests``  a customer's return request ``{"lines": [{"sku", "quantity",
+  "reason"}], "customer_note"}`` -> 201 ``{"return"}`` (REQUESTED); fires returns/request
+- ``POST /fulfillments/{id}/delivered``  ``{"at": iso}``: the carrier delivered it (deliveredAt)
+- ``POST /fulfillments/{id}/backdate``   ``{"created_at": iso}``: it was fulfilled then (return windows)
+- ``POST /products/tags``        ``{"sku", "tags": [...]}``: the product's tags (e.g. final-sale)
+  (the four above: `shopify_returns`)
 - ``POST /jobs``                 ``{"cancel_job_requests": n}``: an orderCancel job is done after n later
   API requests (default 1; 0 = done at once)
 - ``POST /limits``               ``{"plan": "standard"}`` (advanced, plus, enterprise) and/or
