@@ -27,7 +27,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-def _when(value: str | None) -> datetime | None:
+def shopify_time(value: str | None) -> datetime | None:
+    """A GraphQL DateTime (``…Z`` or with an offset) as an aware datetime."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
@@ -53,7 +54,7 @@ class ReturnableLine(_Model):
         """From a `ReturnableFulfillment.fulfillment` and one of its returnable line items."""
         fli = node["fulfillmentLineItem"]
         line = fli["lineItem"]
-        fulfilled = _when(fulfillment.get("createdAt"))
+        fulfilled = shopify_time(fulfillment.get("createdAt"))
         assert fulfilled is not None, "a fulfillment always has its createdAt"
         return cls(
             fulfillment_line_item_id=fli["id"],
@@ -61,7 +62,7 @@ class ReturnableLine(_Model):
             sku=line.get("sku"),
             quantity=int(node["quantity"]),
             fulfilled_at=fulfilled,
-            delivered_at=_when(fulfillment.get("deliveredAt")),
+            delivered_at=shopify_time(fulfillment.get("deliveredAt")),
             unit_price=_money(line.get("discountedUnitPriceAfterAllDiscountsSet")),
             product_tags=frozenset(t.strip().lower() for t in (line.get("product") or {}).get("tags") or []),
         )
@@ -74,6 +75,8 @@ class ShopifyReturnLine(_Model):
     sku: str | None = None
     quantity: int
     processed_quantity: int
+    unit_price: Decimal = Decimal("0")  # one unit after all discounts
+    product_tags: frozenset[str] = frozenset()  # lower-cased (final sale)
 
     @property
     def unprocessed_quantity(self) -> int:
@@ -90,6 +93,8 @@ class ShopifyReturnLine(_Model):
             sku=line.get("sku"),
             quantity=int(node["quantity"]),
             processed_quantity=int(node.get("processedQuantity") or 0),
+            unit_price=_money(line.get("discountedUnitPriceAfterAllDiscountsSet")),
+            product_tags=frozenset(t.strip().lower() for t in (line.get("product") or {}).get("tags") or []),
         )
 
 
@@ -129,7 +134,7 @@ class ShopifyReturn(_Model):
             reverse_fulfillment_order_ids=tuple(r["id"] for r in rfos),
             tracking_numbers=tuple(numbers),
             customer_note=next((n for n in notes if n), None),
-            requested_at=_when(node.get("createdAt")),
+            requested_at=shopify_time(node.get("createdAt")),
         )
 
     def line(self, return_line_id: str) -> ShopifyReturnLine | None:

@@ -35,8 +35,8 @@ from typing import Any
 
 from mienne_ops.domain.money import cents
 from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund, SuggestedTransaction
-from mienne_ops.domain.shopify_returns import ReturnableLine, ShopifyReturn
-from mienne_ops.errors import NotFoundError, RemoteValidationError
+from mienne_ops.domain.shopify_returns import ReturnableLine, ShopifyReturn, shopify_time
+from mienne_ops.errors import NotFoundError, PermanentError, RemoteValidationError
 
 SYSTEM = "shopify"
 #: `ReturnReason` values (deprecated in inputs for `returnReasonDefinitionId`, still accepted).
@@ -129,6 +129,25 @@ class ShopifyReturns:
             if not info.get("hasNextPage"):
                 return
             after = info["endCursor"]
+
+    def fulfillment_line_dates(self, order_id: int | str) -> dict[str, tuple[datetime, datetime | None]]:
+        """When each fulfillment line item (gid) of the order shipped and was delivered."""
+        data = self._run("fulfillment_line_dates", {"id": _order_gid(order_id)}, record=str(order_id))
+        dates: dict[str, tuple[datetime, datetime | None]] = {}
+        for fulfillment in (data.get("order") or {}).get("fulfillments") or []:
+            created = shopify_time(fulfillment["createdAt"])
+            assert created is not None, "a fulfillment always has its createdAt"
+            delivered = shopify_time(fulfillment.get("deliveredAt"))
+            items = fulfillment["fulfillmentLineItems"]
+            if items["pageInfo"]["hasNextPage"]:
+                raise PermanentError(
+                    "a fulfillment of more than 30 lines",
+                    system="shopify",
+                    operation="fulfillment_line_dates",
+                )
+            for item in items["nodes"]:
+                dates[item["id"]] = (created, delivered)
+        return dates
 
     def get_return(self, return_id: int | str) -> ShopifyReturn:
         """One return; `NotFoundError` when Shopify has none with that id."""
