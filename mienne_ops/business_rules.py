@@ -248,8 +248,8 @@ class BusinessRules(dg.ConfigurableResource):
         missing = sorted(RETURN_TICKET_STEPS - set(self.return_ticket_tags))
         if missing:
             raise ValueError(f"return_ticket_tags needs a tag for {', '.join(missing)}")
-        if self.return_refund_sla_hours <= 0 or self.returns_poll_seconds <= 0:
-            raise ValueError("return_refund_sla_hours and returns_poll_seconds are positive")
+        if self.return_refund_sla_hours <= 0 or self.returns_poll_seconds < 0:
+            raise ValueError("return_refund_sla_hours is positive and returns_poll_seconds not negative")
         if self.returns_lookback_hours <= 0:
             raise ValueError("returns_lookback_hours is positive")
         return self

@@ -46,7 +46,14 @@ if TYPE_CHECKING:
     from mienne_ops.integrations.zendesk import ZendeskClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_PAID", "ORDERS_UPDATED", "ORDERS_CANCELLED", "REFUNDS_CREATE")
+WEBHOOK_TOPICS = (
+    "ORDERS_CREATE",
+    "ORDERS_PAID",
+    "ORDERS_UPDATED",
+    "ORDERS_CANCELLED",
+    "REFUNDS_CREATE",
+    "RETURNS_REQUEST",  # a customer asks for a return in Shopify: flow F answers it
+)
 
 
 @click.group()

@@ -20,6 +20,7 @@ from mienne_ops.flows import (
     inventory,
     operations,
     orders,
+    returns,
     service_requests,
 )
 from mienne_ops.resources import build_resources
@@ -35,6 +36,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         inventory.defs,
         operations.defs,
         service_requests.defs,
+        returns.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

@@ -70,7 +70,7 @@ def test_the_builder_carries_overrides_through():
         ({"return_instant_refund_max": "fifty"}, "an amount like 50.00"),
         ({"return_instant_refund_max": "-5"}, "instant refund limit"),
         ({"return_ticket_tags": {"label_sent": "x"}}, "needs a tag for expired, received, refunded, refused"),
-        ({"returns_poll_seconds": 0}, "positive"),
+        ({"returns_poll_seconds": -1}, "not negative"),
         ({"shop_timezone": "Nowhere/Special"}, "time zone"),
     ],
 )

@@ -126,7 +126,7 @@ def plan_dcl_order(header: dict[str, Any], lines: Sequence[SalesOrderRow], confi
         "shipping_carrier": carrier,
         "shipping_service": service,
         "order_status": RUSH if ship_method_id in config.rush_ship_method_ids else NORMAL,
-        "shipping_address": _dcl_address(header, record),
+        "shipping_address": dcl_address(header, record),
         "lines": dcl_lines,
     }
     return {key: value for key, value in order.items() if value not in (None, "")}
@@ -172,7 +172,8 @@ def _may_ship(closed: object, kit_member_of: object, item_type: object) -> bool:
     return not item_type or item_type in SHIPPABLE_ITEM_TYPES
 
 
-def _dcl_address(header: dict[str, Any], record: str) -> dict:
+def dcl_address(header: dict[str, Any], record: str) -> dict:
+    """A NetSuite header's shipping address as DCL takes it (orders and RMAs), checked by DCL's rules."""
     address = header.get("shippingAddress") or {}
     country = _ref_id(address.get("country")) or ""
     addressee = (address.get("addressee") or "").strip()

@@ -38,6 +38,8 @@ class Entity(StrEnum):
     DCL_RECEIPT = "dcl_receipt"  # one DCL receipt (key: <dcl_po_number>-<receipt key>)
     REQUEST = "request"  # a cancel/refund request (key: its idempotency key)
     TICKET = "ticket"  # a helpdesk ticket that could not be read as a request (key: system:id)
+    RETURN = "return"  # a return (key: its request's idempotency key)
+    DCL_RMA = "dcl_rma"  # an RMA DCL received (key: rma_number), e.g. one no return of ours made
 
 
 class System(StrEnum):

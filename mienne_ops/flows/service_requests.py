@@ -55,11 +55,17 @@ from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
-from mienne_ops.sync.request_intake import RequestIntake, refund_to_follow, shopify_refund_request_key
+from mienne_ops.sync.netsuite_refunds import RefundBooks
+from mienne_ops.sync.request_intake import (
+    RequestIntake,
+    refund_to_follow,
+    shopify_refund_request_key,
+    shopify_return_request_key,
+)
+from mienne_ops.sync.returns import ReturnRules, ReturnWorker, return_refund_external_id
 from mienne_ops.sync.service_requests import (
     ENTITY,
     FLOW,
-    RefundBooks,
     RequestRules,
     RequestWorker,
     netsuite_refund_external_id,
@@ -69,6 +75,7 @@ from mienne_ops.sync.support_desk import SupportDesk
 
 TICKET_SOURCES = ("gorgias", "zendesk")
 REFUND_TOPIC = "refunds/create"
+RETURN_REQUEST_TOPIC = "returns/request"
 CHECK_RECONCILED = "refunds_reconciled"
 REQUEST_LEASE = timedelta(minutes=15)
 
@@ -89,6 +96,20 @@ def request_rules(rules: BusinessRules) -> RequestRules:
         ),
         refund_subscriptions_on_recharge=rules.refund_subscriptions_on_recharge,
         ticket_done_tag=rules.ticket_done_tag,
+    )
+
+
+def return_rules(rules: BusinessRules) -> ReturnRules:
+    return ReturnRules(
+        policy=rules.return_policy(),
+        books=request_rules(rules).books,
+        rma_type=rules.dcl_rma_type,
+        rma_disposition=rules.dcl_rma_disposition,
+        restock_location_id=str(rules.netsuite_location_id),
+        writeoff_location_id=rules.return_writeoff_location_id,
+        return_address_text=rules.return_address_text,
+        tags=dict(rules.return_ticket_tags),
+        refund_on_recharge=rules.refund_subscriptions_on_recharge,
     )
 
 
@@ -114,6 +135,16 @@ def request_worker(
         rules=request_rules(rules),
         desk=desk,
         recharge=recharge.client,
+        returns=ReturnWorker(
+            shopify=shopify.client,
+            netsuite=netsuite.client,
+            dcl=dcl.client,
+            stateset=stateset.client,
+            ledger=ledger.ledger,
+            rules=return_rules(rules),
+            desk=desk,
+            recharge=recharge.client,
+        ),
     )
     intake = RequestIntake(
         ledger=ledger.ledger, shopify=shopify.client, desk=desk, rules=rules.ticket_rules()
@@ -132,6 +163,7 @@ class ServiceRequestsConfig(dg.Config):
     tickets: list[str] = []  # "gorgias:123", "zendesk:45"
     refunded_order_ids: list[str] = []  # Shopify orders with a refund made in the Shopify admin
     request_keys: list[str] = []  # requests to carry out (open, approved, retrying)
+    return_requests: list[str] = []  # Shopify Return gids a customer requested (returns/request)
 
 
 @dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
@@ -168,6 +200,15 @@ def handle_service_requests(
                 request = intake.from_shopify_refund(order, refund)
                 if request is not None:
                     keys.append(request.request_key)
+        intake_report.merge(
+            run_batch(
+                flow=FLOW,
+                entity=Entity.REQUEST.value,
+                keys=config.return_requests,
+                handle=lambda gid: _take_in_return_request(shopify, intake, gid, keys),
+                ledger=ledger.ledger,
+            )
+        )
         report = carry_out(worker, keys)
         report.merge(intake_report)
     context.log.info(report.summary())
@@ -180,6 +221,18 @@ def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]) -> Outc
     requests = intake.from_ticket(TicketRef(system, ticket_id))
     keys.extend(request.request_key for request in requests)
     return Outcome.DONE if requests else Outcome.SKIPPED
+
+
+def _take_in_return_request(
+    shopify: ShopifyResource, intake: RequestIntake, gid: str, keys: list[str]
+) -> Outcome:
+    """Record the return a customer requested in Shopify, and add it to the run's work."""
+    shopify_return = shopify.client.get_return(gid)
+    request = intake.from_shopify_return(shopify_return, shopify.client.order_money(shopify_return.order_id))
+    if request is None:
+        return Outcome.SKIPPED  # answered already (approved, declined) or made by us
+    keys.append(request.request_key)
+    return Outcome.DONE
 
 
 @dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
@@ -196,7 +249,7 @@ class RequestsCursor(SensorCursor):
 
 @flow_sensor(
     job=service_requests_job,
-    description="Tickets, Shopify admin refunds, approved and waiting requests -> flow F runs",
+    description="Tickets, Shopify refunds and return requests, approved and waiting requests -> flow F",
 )
 def service_requests_sensor(
     context: dg.SensorEvaluationContext,
@@ -209,6 +262,7 @@ def service_requests_sensor(
     store, now = ledger.ledger, datetime.now(UTC)
     tickets = _delivered_tickets(store, cursor)
     refunded = _delivered_refunds(store, cursor)
+    return_requests = _delivered_return_requests(store, cursor)
     keys = _open_request_keys(store, now)
     poll_stamp = ""
     if cursor.polled_at is None or now - cursor.polled_at >= timedelta(seconds=rules.requests_poll_seconds):
@@ -227,13 +281,21 @@ def service_requests_sensor(
             if store.request_by_key(shopify_refund_request_key(refund.gid)) is None
             and refund_to_follow(order, refund, store.journey(order.id))
         }
+        return_requests |= {
+            r.gid
+            for r in shopify.client.iter_returns(updated_since=since)
+            if r.status == "REQUESTED" and store.request_by_key(shopify_return_request_key(r.gid)) is None
+        }
         keys |= _books_ready(store)
         cursor.polled_at = now
         poll_stamp = tick_stamp(now)
     requests = []
-    if tickets or refunded or keys:
+    if tickets or refunded or keys or return_requests:
         config = ServiceRequestsConfig(
-            tickets=sorted(tickets), refunded_order_ids=sorted(refunded), request_keys=sorted(keys)
+            tickets=sorted(tickets),
+            refunded_order_ids=sorted(refunded),
+            request_keys=sorted(keys),
+            return_requests=sorted(return_requests),
         )
         run_key = f"requests:{tick_stamp(now)}:{poll_stamp}"
         requests.append(run_request(handle_service_requests, config, run_key=run_key, flow=FLOW))
@@ -256,6 +318,16 @@ def _delivered_refunds(store, cursor: RequestsCursor) -> set[str]:
         str(e.payload.get("order_id"))
         for e in events
         if e.topic == REFUND_TOPIC and e.payload.get("order_id")
+    }
+
+
+def _delivered_return_requests(store, cursor: RequestsCursor) -> set[str]:
+    """Shopify returns customers requested (``returns/request``) since the last tick."""
+    events = _new_events(store, cursor, "shopify", "shopify-returns")
+    return {
+        str(e.payload.get("admin_graphql_api_id") or f"gid://shopify/Return/{e.payload.get('id')}")
+        for e in events
+        if e.topic == RETURN_REQUEST_TOPIC and (e.payload.get("admin_graphql_api_id") or e.payload.get("id"))
     }
 
 
@@ -325,7 +397,7 @@ class RefundOrderConfig(dg.Config):
     key: str | None = None
 
 
-def _operator_request(
+def operator_request(
     worker: RequestWorker,
     intake: RequestIntake,
     kind: RequestKind,
@@ -366,7 +438,7 @@ def cancel_order(
         w,
         i,
     ):
-        return _operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
+        return operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
 
 
 @dg.op(tags={TAG_FLOW: FLOW})
@@ -397,7 +469,7 @@ def refund_order(
         w,
         i,
     ):
-        return _operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
+        return operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
 
 
 @dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
@@ -477,6 +549,11 @@ def refund_reconciliation(
         charge_id = request.outcome.get("recharge_charge_id")
         if charge_id is not None and request.outcome.get("recharge_refunded"):
             by_charge.setdefault(str(charge_id), []).append(netsuite_refund_external_id(request))
+    for ret in store.returns(limit=100_000):
+        for entry in ret.outcome.get("refunds", []):
+            if str(entry.get("id", "")).startswith("recharge:"):
+                charge_id = str(entry["id"]).split(":")[1]
+                by_charge.setdefault(charge_id, []).append(return_refund_external_id(ret, entry))
     for charge in recharge.client.iter_charges(updated_since=start):
         books = charge.shopify_order_id is None or _booked_in_netsuite(store, charge.shopify_order_id)
         if charge.total_refunds > 0 and books and (charge.updated_at is None or charge.updated_at < end):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mienne_ops.domain.journey import OrderJourney
 from mienne_ops.domain.service_requests import (
     RequestDetails,
+    RequestedLine,
     RequestKind,
     RequestSource,
     ServiceRequest,
@@ -24,6 +25,7 @@ from mienne_ops.domain.service_requests import (
     ticket_request_key,
 )
 from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
+from mienne_ops.domain.shopify_returns import ShopifyReturn
 from mienne_ops.domain.ticket_rules import TicketRules
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
@@ -50,7 +52,7 @@ class RequestIntake:
         recorded = []
         for kind in kinds:
             details = RequestDetails(
-                full=kind == RequestKind.REFUND,
+                full=kind in (RequestKind.REFUND, RequestKind.RETURN),
                 reason="customer",
                 subscription=action,
                 note=view.subject[:200] or None,
@@ -80,6 +82,12 @@ class RequestIntake:
         """A refund made in the Shopify admin (not one of ours): NetSuite and StateSet must follow it."""
         if not refund_to_follow(order, refund, self.ledger.journey(order.id)):
             return None
+        if any(
+            refund.gid == entry.get("id")
+            for ret in self.ledger.returns(shopify_order_id=order.id)
+            for entry in ret.outcome.get("refunds", [])
+        ):
+            return None  # a return's refund (its note lost on the way): the return books it
         key = shopify_refund_request_key(refund.gid)
         details = RequestDetails(amount=refund.total if refund.total > 0 else None, reason="shopify_admin")
         request, new = self.ledger.record_request(
@@ -92,6 +100,34 @@ class RequestIntake:
         )
         if new:
             request = self.ledger.note_outcome(request.id, shopify_refund_id=refund.gid)
+        return request
+
+    def from_shopify_return(self, shopify_return: ShopifyReturn, order: OrderMoney) -> ServiceRequest | None:
+        """A customer's return request made in Shopify (``returns/request``): the policy answers it
+        (approve → a return opens, decline → Shopify tells the customer). Only requests count: a
+        return we created ourselves is already OPEN."""
+        if shopify_return.status != "REQUESTED":
+            return None
+        units: dict[str, int] = {}
+        for line in shopify_return.lines:
+            if line.sku:
+                units[line.sku] = units.get(line.sku, 0) + line.quantity
+        details = RequestDetails(
+            lines=tuple(RequestedLine(sku=sku, quantity=quantity) for sku, quantity in units.items()),
+            reason="customer",
+            note=(shopify_return.customer_note or "")[:200] or None,
+        )
+        request, new = self.ledger.record_request(
+            shopify_return_request_key(shopify_return.gid),
+            RequestKind.RETURN,
+            RequestSource.SHOPIFY,
+            details,
+            shopify_order_id=order.id,
+            order_name=order.name,
+            requester=(order.customer_email or order.email or "").lower() or None,
+        )
+        if new:
+            request = self.ledger.note_outcome(request.id, shopify_return_id=shopify_return.gid)
         return request
 
     def from_operator(
@@ -113,6 +149,10 @@ class RequestIntake:
             shopify_order_id=order_id,
             order_name=None if order_id else _normalised_name(order_name),
         )
+
+
+def shopify_return_request_key(return_gid: str) -> str:
+    return f"shopify-return:{return_gid.rsplit('/', 1)[-1]}"
 
 
 def refund_to_follow(order: OrderMoney, refund: OrderRefund, journey: OrderJourney | None) -> bool:

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from mienne_ops.domain.holds import HoldDecision, HoldReason
 from mienne_ops.domain.journey import Entity, Flow, OrderJourney, Stage
@@ -35,7 +34,6 @@ from mienne_ops.domain.money import ZERO, cents
 from mienne_ops.domain.refund_books import (
     BookedRefundLine,
     RefundBreakdown,
-    cash_refund_body,
     return_authorization_body,
 )
 from mienne_ops.domain.refund_plan import (
@@ -55,7 +53,6 @@ from mienne_ops.domain.refund_policy import (
     refund_decision,
     refused,
 )
-from mienne_ops.domain.refund_reconciliation import CUSTOMER_REFUND_SUFFIX
 from mienne_ops.domain.replies import (
     cancelled_reply,
     note_text,
@@ -81,6 +78,8 @@ from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.netsuite_refunds import RefundBooks, book_refund, shopify_booking_key
+from mienne_ops.sync.returns import ReturnWorker
 from mienne_ops.sync.support_desk import SupportDesk
 
 log = logging.getLogger("mienne_ops.sync.service_requests")
@@ -104,20 +103,6 @@ SHOPIFY_CANCEL_REASON = {
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class RefundBooks:
-    """How NetSuite books a refund (from `BusinessRules`)."""
-
-    tax_item_id: int
-    shipping_item_id: int | None = None  # None: refunded shipping in the shippingCost field
-    shipping_cost_field: str = "shippingCost"
-    adjustment_item_id: int | None = None  # books an amount that is not its lines' worth
-    payment_method_id: str | None = None  # of customer refunds (invoiced orders)
-    # "cash_sale": refund records transformed from the cash sale / invoice; "return_authorization":
-    # from an approved RMA on the sales order (accounts where NetSuite refuses the direct transforms).
-    source: str = "cash_sale"
 
 
 @dataclass(frozen=True)
@@ -147,6 +132,7 @@ class RequestWorker:
     rules: RequestRules
     desk: SupportDesk = field(default_factory=SupportDesk)
     recharge: RechargeClient | None = None
+    returns: ReturnWorker | None = None  # opens returns (kind "return"); None: returns are refused
     clock: Callable[[], datetime] = utc_now
     # How long a run may hold a request before another run takes it over (the first one died).
     lease: timedelta = timedelta(minutes=15)
@@ -176,6 +162,8 @@ class RequestWorker:
             request = self.ledger.request(request.id) or request
             if request.kind == RequestKind.CANCEL:
                 return self._cancel(request, order)
+            if request.kind == RequestKind.RETURN:
+                return self._return(request, order)
             return self._refund(request, order)
         except RefundPlanError as error:
             return StepResult(invalid(error.code, str(error)))
@@ -301,6 +289,19 @@ class RequestWorker:
         its SLA check stop counting it)."""
         for hold in self.ledger.active_holds([order_id]):
             self.ledger.release_hold(order_id, hold.reason, released_by=CANCELLING)
+
+    # -- return -------------------------------------------------------------------------------------
+    def _return(self, request: ServiceRequest, order: OrderMoney) -> StepResult:
+        """Goods come back: the return worker decides and opens it (label, records, reply); the
+        subscription changes the customer asked for follow once it is open."""
+        if self.returns is None:
+            return StepResult(invalid("returns_not_configured", "this deployment does not handle returns"))
+        decision, reply = self.returns.open(request, order)
+        if decision.proceeds:
+            request = self._subscription(self.ledger.request(request.id) or request, order)
+            extra = subscription_reply(str(request.details.subscription))
+            reply = f"{reply} {extra}".strip() if reply else reply
+        return StepResult(decision, reply)
 
     # -- refund -------------------------------------------------------------------------------------
     def _refund(self, request: ServiceRequest, order: OrderMoney) -> StepResult:
@@ -445,27 +446,21 @@ class RequestWorker:
             return False
         external_id = netsuite_refund_external_id(request)
         source = self._refund_source(request, journey, breakdown, external_id)
-        body = self._refund_body(source, breakdown, external_id)
-        if journey.cash_sale_id:
-            record_id = self.netsuite.cash_refund(source=source, external_id=external_id, body=body)
-            self.ledger.note_outcome(
-                request.id, netsuite_refund_id=record_id, netsuite_refund_type="cashRefund"
-            )
-        else:
-            memo_id = self.netsuite.credit_memo(source=source, external_id=external_id, body=body)
-            self.ledger.note_outcome(request.id, netsuite_credit_memo_id=memo_id)
-            customer = self.netsuite.get("salesOrder", str(journey.netsuite_sales_order_id))["entity"]["id"]
-            record_id = self.netsuite.customer_refund(
-                external_id=f"{external_id}{CUSTOMER_REFUND_SUFFIX}",
-                customer_id=str(customer),
-                credit_memo_id=memo_id,
-                amount=breakdown.total,
-                payment_method_id=self.rules.books.payment_method_id,
-            )
-            self.ledger.note_outcome(
-                request.id, netsuite_refund_id=record_id, netsuite_refund_type="customerRefund"
-            )
-        self.ledger.audit("netsuite", "refund.book", request.request_key, "ok", remote_id=record_id)
+        booked = book_refund(
+            self.netsuite,
+            self.rules.books,
+            source=source,
+            breakdown=breakdown,
+            external_id=external_id,
+            invoiced=not journey.cash_sale_id,
+            sales_order_id=str(journey.netsuite_sales_order_id),
+        )
+        if booked.credit_memo_id:
+            self.ledger.note_outcome(request.id, netsuite_credit_memo_id=booked.credit_memo_id)
+        self.ledger.note_outcome(
+            request.id, netsuite_refund_id=booked.record_id, netsuite_refund_type=booked.record_type
+        )
+        self.ledger.audit("netsuite", "refund.book", request.request_key, "ok", remote_id=booked.record_id)
         return True
 
     def _refund_source(
@@ -500,20 +495,6 @@ class RequestWorker:
 
     def _source_lines(self, source: tuple[str, str]) -> list[dict]:
         return self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
-
-    def _refund_body(
-        self, source: tuple[str, str], breakdown: RefundBreakdown, external_id: str
-    ) -> dict[str, Any]:
-        books = self.rules.books
-        return cash_refund_body(
-            breakdown,
-            source_lines=self._source_lines(source),
-            tax_item_id=books.tax_item_id,
-            shipping_item_id=books.shipping_item_id,
-            shipping_cost_field=books.shipping_cost_field,
-            external_id=external_id,
-            adjustment_item_id=books.adjustment_item_id,
-        )
 
     def _record_in_stateset(self, request: ServiceRequest, amount: Decimal) -> ServiceRequest:
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
@@ -644,10 +625,6 @@ def netsuite_refund_external_id(request: ServiceRequest) -> str:
     if refund_gid:
         return shopify_booking_key(str(refund_gid))
     return f"MIENNE-REFUND-{request.id}"
-
-
-def shopify_booking_key(refund_gid: str) -> str:
-    return f"SHOPIFY-REFUND-{refund_gid.rsplit('/', 1)[-1]}"
 
 
 def _shopify_key(request: ServiceRequest) -> str:

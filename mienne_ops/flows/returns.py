@@ -1,0 +1,224 @@
+"""Flow F's returns in Dagster: the wait for the parcel, and a return started from the UI.
+
+- A return *opens* inside flow F's request run (`service_requests_job`): a ticket tagged as a return,
+  a customer's return request in Shopify (``returns/request``) or an operator's request;
+- `returns_sensor` polls DCL's RMAs every `BusinessRules.returns_poll_seconds` for the open returns
+  and launches `returns_job`, which moves each on: the carrier's first scan, DCL's receipts (item
+  receipts, refunds, books), reminders and, after the deadline, the expiry; it also reports RMAs DCL
+  received that no return of ours made;
+- `start_return_job` is what an operator launches from the UI with typed config (the same as
+  `mienne-ops returns start`).
+
+`returns_job` takes an ``as_of`` time: a run dated later replays what the ticks of that day would do
+(reminders, deadlines) — for drills and for tests of a two-week wait that must not sleep for two weeks.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from mienne_ops.business_rules import BusinessRules
+from mienne_ops.domain.returns import ReturnStatus
+from mienne_ops.domain.service_requests import RequestDetails, RequestedLine, RequestKind, SubscriptionAction
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    report_metadata,
+    stop_on_rejected_credentials,
+)
+from mienne_ops.flows.sensor_kit import (
+    SensorCursor,
+    flow_sensor,
+    poll_since,
+    run_request,
+    sensor_result,
+    tick_stamp,
+)
+from mienne_ops.flows.service_requests import operator_request, request_worker, return_rules
+from mienne_ops.integrations.dcl import DclResource
+from mienne_ops.integrations.gorgias import GorgiasResource
+from mienne_ops.integrations.netsuite import NetSuiteResource
+from mienne_ops.integrations.recharge import RechargeResource
+from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.integrations.stateset import StateSetResource
+from mienne_ops.integrations.zendesk import ZendeskResource
+from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.sync.batch import run_batch
+from mienne_ops.sync.returns import ENTITY, FLOW, ReturnWorker
+from mienne_ops.sync.support_desk import SupportDesk
+
+
+@contextmanager
+def return_worker(
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+    as_of: datetime | None = None,
+) -> Iterator[ReturnWorker]:
+    worker = ReturnWorker(
+        shopify=shopify.client,
+        netsuite=netsuite.client,
+        dcl=dcl.client,
+        stateset=stateset.client,
+        ledger=ledger.ledger,
+        rules=return_rules(rules),
+        desk=SupportDesk(gorgias=gorgias.client, zendesk=zendesk.client),
+        recharge=recharge.client,
+    )
+    if as_of is not None:
+        worker.clock = lambda: as_of
+    yield worker
+
+
+# -- the wait: returns_job -------------------------------------------------------------------------
+class ReturnsConfig(dg.Config):
+    return_keys: list[str] = []  # the returns to move on (default: every open one)
+    unknown_since: str | None = None  # ISO time: report RMAs DCL received since then that are not ours
+    as_of: str | None = None  # ISO time the run acts at (default: now); later = a later day's ticks
+
+
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def advance_returns(
+    context: dg.OpExecutionContext,
+    config: ReturnsConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Move every return asked for on by DCL's RMAs, the carrier's scans and the calendar."""
+    as_of = datetime.fromisoformat(config.as_of) if config.as_of else None
+    store = ledger.ledger
+    with return_worker(
+        shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules, as_of
+    ) as worker:
+        returns = (
+            [r for key in config.return_keys if (r := store.return_by_key(key)) is not None]
+            if config.return_keys
+            else store.open_returns()
+        )
+        worker.prefetch(r.rma_number for r in returns if r.rma_number)
+        report = run_batch(
+            flow=FLOW,
+            entity=ENTITY,
+            keys=[r.return_key for r in returns],
+            handle=worker.advance,
+            ledger=store,
+        )
+        unknown = (
+            worker.unknown_receipts(datetime.fromisoformat(config.unknown_since))
+            if config.unknown_since
+            else []
+        )
+    context.log.info(
+        report.summary() + (f"; {len(unknown)} DCL receipt(s) without a return" if unknown else "")
+    )
+    return dg.Output(report.total, metadata=report_metadata(report))
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def returns_job():
+    advance_returns()
+
+
+class ReturnsCursor(SensorCursor):
+    polled_at: datetime | None = None
+
+
+@flow_sensor(
+    job=returns_job,
+    description="Open returns -> DCL's RMAs (scans, receipts), reminders and deadlines",
+    one_run_at_a_time="a returns run",
+)
+def returns_sensor(
+    context: dg.SensorEvaluationContext, dcl: DclResource, ledger: LedgerResource, rules: BusinessRules
+) -> dg.SensorResult:
+    cursor = ReturnsCursor.parse(context.cursor)
+    now = datetime.now(UTC)
+    if cursor.polled_at is not None and now - cursor.polled_at < timedelta(
+        seconds=rules.returns_poll_seconds
+    ):
+        return sensor_result([], skip_reason="not time to poll DCL's RMAs yet", cursor=cursor)
+    since = poll_since(
+        cursor.polled_at,
+        now,
+        overlap=timedelta(minutes=rules.reconcile_lookback_minutes),
+        first_poll=timedelta(hours=rules.returns_lookback_hours),
+    )
+    store = ledger.ledger
+    waiting = [r for r in store.open_returns() if r.status != ReturnStatus.OPENING]
+    cursor.polled_at = now
+    if not waiting and not _unmatched_receipts(dcl, store, since):
+        return sensor_result([], skip_reason="no open returns and no DCL receipts to look at", cursor=cursor)
+    config = ReturnsConfig(return_keys=sorted(r.return_key for r in waiting), unknown_since=since.isoformat())
+    request = run_request(advance_returns, config, run_key=f"returns:{tick_stamp(now)}", flow=FLOW)
+    return sensor_result([request], skip_reason="", cursor=cursor)
+
+
+def _unmatched_receipts(dcl: DclResource, store, since: datetime) -> bool:
+    """Whether DCL received an RMA since ``since`` that no open return of ours is waiting for (the run
+    reports it); checked here so that a quiet day launches no runs."""
+    for rma in dcl.client.iter_rmas(received_from=since):
+        ret = store.return_by_rma(rma.rma_number) if rma.receipts else None
+        if rma.receipts and (ret is None or ret.status in (ReturnStatus.EXPIRED, ReturnStatus.CANCELLED)):
+            return True
+    return False
+
+
+# -- an operator's return: start_return_job ---------------------------------------------------------
+class StartReturnConfig(dg.Config):
+    order: str  # "#1001" or the Shopify order id
+    lines: list[str] = []  # "SKU:QTY"; none: every unit that can still be returned
+    reason: str = "size_fit_issue"
+    subscription: str = "none"  # none | cancel | skip
+    key: str | None = None  # an idempotency key of your own (default: derived from the request)
+
+
+@dg.op(tags={TAG_FLOW: FLOW})
+@stop_on_rejected_credentials
+def start_return(
+    config: StartReturnConfig,
+    shopify: ShopifyResource,
+    netsuite: NetSuiteResource,
+    dcl: DclResource,
+    stateset: StateSetResource,
+    recharge: RechargeResource,
+    gorgias: GorgiasResource,
+    zendesk: ZendeskResource,
+    ledger: LedgerResource,
+    rules: BusinessRules,
+) -> dg.Output:
+    """Open a return: policy, NetSuite RMA, DCL label, StateSet and Shopify returns, the reply."""
+    details = RequestDetails(
+        lines=tuple(RequestedLine.parse(line) for line in config.lines),
+        reason=config.reason,
+        subscription=SubscriptionAction(config.subscription),
+    )
+    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
+        w,
+        i,
+    ):
+        return operator_request(w, i, RequestKind.RETURN, config.order, details, config.key)
+
+
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+def start_return_job():
+    start_return()
+
+
+#: Flow F's return objects; `mienne_ops.definitions` merges every flow's and adds the resources.
+defs = dg.Definitions(jobs=[returns_job, start_return_job], sensors=[returns_sensor])
