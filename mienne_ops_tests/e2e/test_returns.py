@@ -17,8 +17,10 @@ import pytest
 from mienne_ops.devtools.harness import FlowDriver, sandbox_state
 from mienne_ops.domain.returns import ReturnStatus
 from mienne_ops.domain.service_requests import RequestStatus
-from mienne_ops.resources import shopify_resource
+from mienne_ops.integrations.netsuite import suiteql_literal
+from mienne_ops.resources import build_resources, shopify_resource
 from mienne_ops.sandbox.order_factory import build_order
+from mienne_ops.sync.inventory import LEVELS_QUERY
 from mienne_ops_tests.e2e import flow_f_kit as kit
 
 pytestmark = pytest.mark.e2e
@@ -139,12 +141,33 @@ def _units(order_id) -> list[dict]:
     ]
 
 
+def _stock(skus: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Available per SKU at the FR warehouse: NetSuite's (flow E's SuiteQL) and DCL's."""
+    where = f" AND i.itemid IN ({', '.join(suiteql_literal(s) for s in skus)})"
+    resources = build_resources()
+    with (
+        resources["netsuite"].process_config_and_initialize_cm() as netsuite,
+        resources["dcl"].process_config_and_initialize_cm() as dcl,
+    ):
+        books = {
+            row["sku"]: int(float(row["quantityavailable"] or 0))
+            for row in netsuite.client.suiteql(LEVELS_QUERY.format(location=1, skus=where))
+        }
+        warehouse = {
+            row["item_number"]: int(row["available"])
+            for row in dcl.client.iter_items(item_numbers=skus, inventory_type="FR")
+        }
+    return books, warehouse
+
+
 @pytest.mark.parametrize("stack", [NO_INSTANT], indirect=True)
 def test_a_us_return_from_a_ticket_gets_a_label_and_is_refunded_when_dcl_receives_it(stack):
     url = stack["sandbox"].url
     placed = _shipped_order(stack, "US")
     ticket = kit.ticket(stack, placed["name"], ["return-request"])
     _settle(stack)
+    returned = {u["item_number"]: u["quantity"] for u in _units(placed["id"])}
+    books_before, warehouse_before = _stock(sorted(returned))
 
     ret = _one_return(stack, placed["id"])
     assert ret.status == ReturnStatus.AWAITING_PARCEL and ret.rma_number
@@ -160,6 +183,12 @@ def test_a_us_return_from_a_ticket_gets_a_label_and_is_refunded_when_dcl_receive
     assert ret.money_pending == 0
     replies = kit.replies(url, ticket["id"])
     assert len(replies) == 3  # the label, "we received it", "refunded"
+    # The goods are back in stock once in each system (DCL's receipt, NetSuite's item receipt): flow E
+    # sees NetSuite and DCL agree, and nothing was counted twice (Shopify's restock is overwritten by
+    # flow E's next push of NetSuite's level).
+    books_after, warehouse_after = _stock(sorted(returned))
+    for sku, units in returned.items():
+        assert books_after[sku] - books_before[sku] == units == warehouse_after[sku] - warehouse_before[sku]
 
 
 @pytest.mark.parametrize("stack", [NO_INSTANT], indirect=True)
@@ -415,3 +444,20 @@ def test_wrong_items_damaged_goods_and_unknown_rmas_are_exceptions_and_block_not
     assert _shopify_refund_totals(placed["id"]) == ret.refunded == _netsuite_refund_totals(stack, ret) > 0
     assert _open_exceptions(stack, "damaged") and _open_exceptions(stack, "wrong_item")
     assert [e.key for e in _open_exceptions(stack, "unknown_rma")] == [portal["rma_number"]]
+
+
+@pytest.mark.parametrize("stack", [NO_INSTANT], indirect=True)
+def test_a_label_dcl_refuses_fails_the_return_visibly_and_closes_its_rma(stack):
+    url = stack["sandbox"].url
+    placed = _shipped_order(stack, "US")
+    kit.post(url, "/_sandbox/dcl/rmas/settings", {"refuse_labels": True})
+    _start(stack, placed["name"])
+    ret = _one_return(stack, placed["id"])
+    assert ret.status == ReturnStatus.FAILED and ret.outcome["failure_code"] == "label_refused"
+    assert _netsuite_rma(stack, ret)["status"] in ("C", "H")
+    assert sandbox_state(url)["dcl"]["rmas"] == [] and _shopify_returns(stack, placed["id"]) == []
+    (request,) = kit.requests(stack, placed["id"])
+    assert request.status == RequestStatus.FAILED
+    assert [e.reason for e in stack["ledger"].exceptions(flow="F") if e.key == request.request_key] == [
+        "label_refused"
+    ]
