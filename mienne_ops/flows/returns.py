@@ -20,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.domain.returns import ReturnStatus
+from mienne_ops.domain.dcl_records import DclRma
+from mienne_ops.domain.return_policy import ReturnPolicy, due_reminders
+from mienne_ops.domain.returns import WAITING_STATUSES, OrderReturn, ReturnStatus
 from mienne_ops.domain.service_requests import RequestDetails, RequestedLine, RequestKind, SubscriptionAction
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
@@ -32,6 +34,7 @@ from mienne_ops.flows.sensor_kit import (
     SensorCursor,
     flow_sensor,
     poll_since,
+    read_exceptions,
     run_request,
     sensor_result,
     tick_stamp,
@@ -137,6 +140,9 @@ def returns_job():
 
 class ReturnsCursor(SensorCursor):
     polled_at: datetime | None = None
+    # What DCL showed of each waiting return's RMA at the last poll (receipts, first scan): a return
+    # is run again when that changes, when its calendar says so, or when its exception is due.
+    seen: dict[str, str] = {}
 
 
 @flow_sensor(
@@ -161,20 +167,44 @@ def returns_sensor(
     )
     store = ledger.ledger
     waiting = [r for r in store.open_returns() if r.status != ReturnStatus.OPENING]
-    cursor.polled_at = now
-    if not waiting and not _unmatched_receipts(dcl, store, since):
-        return sensor_result([], skip_reason="no open returns and no DCL receipts to look at", cursor=cursor)
-    config = ReturnsConfig(return_keys=sorted(r.return_key for r in waiting), unknown_since=since.isoformat())
+    rmas = {rma.rma_number: rma for rma in dcl.client.rmas([r.rma_number for r in waiting if r.rma_number])}
+    seen = {r.return_key: _fingerprint(rmas.get(r.rma_number or "")) for r in waiting}
+    policy = rules.return_policy()
+    keys = {r.return_key for r in waiting if cursor.seen.get(r.return_key) != seen[r.return_key]}
+    keys |= {r.return_key for r in waiting if _calendar_due(r, policy, now)}
+    keys |= read_exceptions(store, FLOW, ENTITY).due(set())
+    unknown = _unmatched_receipts(dcl, store, since)
+    cursor.polled_at, cursor.seen = now, seen
+    if not keys and not unknown:
+        return sensor_result([], skip_reason="nothing new at DCL and nothing due", cursor=cursor)
+    config = ReturnsConfig(return_keys=sorted(keys), unknown_since=since.isoformat() if unknown else None)
     request = run_request(advance_returns, config, run_key=f"returns:{tick_stamp(now)}", flow=FLOW)
     return sensor_result([request], skip_reason="", cursor=cursor)
 
 
+def _fingerprint(rma: DclRma | None) -> str:
+    if rma is None:
+        return "absent"
+    return f"receipts:{len(rma.receipts)}|scanned:{rma.first_scan_date is not None}"
+
+
+def _calendar_due(ret: OrderReturn, policy: ReturnPolicy, now: datetime) -> bool:
+    """A reminder or the deadline is due (the run sends it, or expires / completes the return)."""
+    if ret.deadline_at is not None and now >= ret.deadline_at:
+        return True
+    if ret.label_sent_at is None or ret.status not in WAITING_STATUSES:
+        return False
+    return due_reminders(ret.label_sent_at, ret.reminders_sent, policy, now) > 0
+
+
 def _unmatched_receipts(dcl: DclResource, store, since: datetime) -> bool:
-    """Whether DCL received an RMA since ``since`` that no open return of ours is waiting for (the run
-    reports it); checked here so that a quiet day launches no runs."""
+    """Whether DCL received an RMA since ``since`` that no open return of ours is waiting for and that
+    is not reported yet (the run reports it); checked here so that a quiet day launches no runs."""
     for rma in dcl.client.iter_rmas(received_from=since):
-        ret = store.return_by_rma(rma.rma_number) if rma.receipts else None
-        if rma.receipts and (ret is None or ret.status in (ReturnStatus.EXPIRED, ReturnStatus.CANCELLED)):
+        if not rma.receipts or store.exceptions(flow=FLOW, key=rma.rma_number):
+            continue
+        ret = store.return_by_rma(rma.rma_number)
+        if ret is None or ret.status in (ReturnStatus.EXPIRED, ReturnStatus.CANCELLED):
             return True
     return False
 
