@@ -13,8 +13,6 @@
 (reminders, deadlines) — for drills and for tests of a two-week wait that must not sleep for two weeks.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -39,46 +37,12 @@ from mienne_ops.flows.sensor_kit import (
     sensor_result,
     tick_stamp,
 )
-from mienne_ops.flows.service_requests import operator_request, request_worker, return_rules
+from mienne_ops.flows.service_requests import operator_request, request_worker, return_worker
 from mienne_ops.integrations.dcl import DclResource
-from mienne_ops.integrations.gorgias import GorgiasResource
-from mienne_ops.integrations.netsuite import NetSuiteResource
-from mienne_ops.integrations.recharge import RechargeResource
-from mienne_ops.integrations.shopify import ShopifyResource
-from mienne_ops.integrations.stateset import StateSetResource
-from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.resources import SupportSystems
 from mienne_ops.sync.batch import run_batch
-from mienne_ops.sync.returns import ENTITY, FLOW, ReturnWorker
-from mienne_ops.sync.support_desk import SupportDesk
-
-
-@contextmanager
-def return_worker(
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
-    rules: BusinessRules,
-    as_of: datetime | None = None,
-) -> Iterator[ReturnWorker]:
-    worker = ReturnWorker(
-        shopify=shopify.client,
-        netsuite=netsuite.client,
-        dcl=dcl.client,
-        stateset=stateset.client,
-        ledger=ledger.ledger,
-        rules=return_rules(rules),
-        desk=SupportDesk(gorgias=gorgias.client, zendesk=zendesk.client),
-        recharge=recharge.client,
-    )
-    if as_of is not None:
-        worker.clock = lambda: as_of
-    yield worker
+from mienne_ops.sync.returns import ENTITY, FLOW
 
 
 # -- the wait: returns_job -------------------------------------------------------------------------
@@ -93,40 +57,29 @@ class ReturnsConfig(dg.Config):
 def advance_returns(
     context: dg.OpExecutionContext,
     config: ReturnsConfig,
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
+    support: SupportSystems,
     rules: BusinessRules,
 ) -> dg.Output:
     """Move every return asked for on by DCL's RMAs, the carrier's scans and the calendar."""
     as_of = datetime.fromisoformat(config.as_of) if config.as_of else None
-    store = ledger.ledger
-    with return_worker(
-        shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules, as_of
-    ) as worker:
-        returns = (
-            [r for key in config.return_keys if (r := store.return_by_key(key)) is not None]
-            if config.return_keys
-            else store.open_returns()
-        )
-        worker.prefetch(r.rma_number for r in returns if r.rma_number)
-        report = run_batch(
-            flow=FLOW,
-            entity=ENTITY,
-            keys=[r.return_key for r in returns],
-            handle=worker.advance,
-            ledger=store,
-        )
-        unknown = (
-            worker.unknown_receipts(datetime.fromisoformat(config.unknown_since))
-            if config.unknown_since
-            else []
-        )
+    store = support.ledger.ledger
+    worker = return_worker(support, rules, as_of)
+    returns = (
+        [r for key in config.return_keys if (r := store.return_by_key(key)) is not None]
+        if config.return_keys
+        else store.open_returns()
+    )
+    worker.prefetch(r.rma_number for r in returns if r.rma_number)
+    report = run_batch(
+        flow=FLOW,
+        entity=ENTITY,
+        keys=[r.return_key for r in returns],
+        handle=worker.advance,
+        ledger=store,
+    )
+    unknown = (
+        worker.unknown_receipts(datetime.fromisoformat(config.unknown_since)) if config.unknown_since else []
+    )
     context.log.info(
         report.summary() + (f"; {len(unknown)} DCL receipt(s) without a return" if unknown else "")
     )
@@ -222,14 +175,7 @@ class StartReturnConfig(dg.Config):
 @stop_on_rejected_credentials
 def start_return(
     config: StartReturnConfig,
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
+    support: SupportSystems,
     rules: BusinessRules,
 ) -> dg.Output:
     """Open a return: policy, NetSuite RMA, DCL label, StateSet and Shopify returns, the reply."""
@@ -238,10 +184,7 @@ def start_return(
         reason=config.reason,
         subscription=SubscriptionAction(config.subscription),
     )
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
-        w,
-        i,
-    ):
+    with request_worker(support, rules) as (w, i):
         return operator_request(w, i, RequestKind.RETURN, config.order, details, config.key)
 
 

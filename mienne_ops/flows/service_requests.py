@@ -46,14 +46,12 @@ from mienne_ops.flows.sensor_kit import (
     sensor_result,
     tick_stamp,
 )
-from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.gorgias import GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeResource
 from mienne_ops.integrations.shopify import ShopifyResource
-from mienne_ops.integrations.stateset import StateSetResource
-from mienne_ops.integrations.zendesk import ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
+from mienne_ops.resources import SupportSystems
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 from mienne_ops.sync.netsuite_refunds import RefundBooks
 from mienne_ops.sync.request_intake import (
@@ -113,41 +111,46 @@ def return_rules(rules: BusinessRules) -> ReturnRules:
     )
 
 
+def return_worker(
+    support: SupportSystems, rules: BusinessRules, as_of: datetime | None = None
+) -> ReturnWorker:
+    """Flow F's return worker over the support systems' clients (``as_of``: a simulated clock)."""
+    worker = ReturnWorker(
+        shopify=support.shopify.client,
+        netsuite=support.netsuite.client,
+        dcl=support.dcl.client,
+        stateset=support.stateset.client,
+        ledger=support.ledger.ledger,
+        rules=return_rules(rules),
+        desk=SupportDesk(gorgias=support.gorgias.client, zendesk=support.zendesk.client),
+        recharge=support.recharge.client,
+    )
+    if as_of is not None:
+        worker.clock = lambda: as_of
+    return worker
+
+
 @contextmanager
 def request_worker(
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
-    rules: BusinessRules,
+    support: SupportSystems, rules: BusinessRules
 ) -> Iterator[tuple[RequestWorker, RequestIntake]]:
-    desk = SupportDesk(gorgias=gorgias.client, zendesk=zendesk.client)
+    returns = return_worker(support, rules)
     worker = RequestWorker(
-        shopify=shopify.client,
-        netsuite=netsuite.client,
-        dcl=dcl.client,
-        stateset=stateset.client,
-        ledger=ledger.ledger,
+        shopify=support.shopify.client,
+        netsuite=support.netsuite.client,
+        dcl=support.dcl.client,
+        stateset=support.stateset.client,
+        ledger=support.ledger.ledger,
         rules=request_rules(rules),
-        desk=desk,
-        recharge=recharge.client,
-        returns=ReturnWorker(
-            shopify=shopify.client,
-            netsuite=netsuite.client,
-            dcl=dcl.client,
-            stateset=stateset.client,
-            ledger=ledger.ledger,
-            rules=return_rules(rules),
-            desk=desk,
-            recharge=recharge.client,
-        ),
+        desk=returns.desk,
+        recharge=support.recharge.client,
+        returns=returns,
     )
     intake = RequestIntake(
-        ledger=ledger.ledger, shopify=shopify.client, desk=desk, rules=rules.ticket_rules()
+        ledger=support.ledger.ledger,
+        shopify=support.shopify.client,
+        desk=returns.desk,
+        rules=rules.ticket_rules(),
     )
     yield worker, intake
 
@@ -171,31 +174,21 @@ class ServiceRequestsConfig(dg.Config):
 def handle_service_requests(
     context: dg.OpExecutionContext,
     config: ServiceRequestsConfig,
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
+    support: SupportSystems,
     rules: BusinessRules,
 ) -> dg.Output:
     """Record the requests tickets and Shopify refunds make, then carry out every request asked for."""
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
-        worker,
-        intake,
-    ):
+    with request_worker(support, rules) as (worker, intake):
         keys = list(config.request_keys)
         intake_report = run_batch(
             flow=FLOW,
             entity=Entity.TICKET.value,
             keys=config.tickets,
             handle=lambda ticket: _take_in_ticket(intake, ticket, keys),
-            ledger=ledger.ledger,
+            ledger=worker.ledger,
         )
         for order_id in config.refunded_order_ids:
-            order = shopify.client.order_money(order_id)
+            order = worker.shopify.order_money(order_id)
             for refund in order.refunds:
                 request = intake.from_shopify_refund(order, refund)
                 if request is not None:
@@ -205,8 +198,8 @@ def handle_service_requests(
                 flow=FLOW,
                 entity=Entity.REQUEST.value,
                 keys=config.return_requests,
-                handle=lambda gid: _take_in_return_request(shopify, intake, gid, keys),
-                ledger=ledger.ledger,
+                handle=lambda gid: _take_in_return_request(intake, gid, keys),
+                ledger=worker.ledger,
             )
         )
         report = carry_out(worker, keys)
@@ -223,12 +216,10 @@ def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]) -> Outc
     return Outcome.DONE if requests else Outcome.SKIPPED
 
 
-def _take_in_return_request(
-    shopify: ShopifyResource, intake: RequestIntake, gid: str, keys: list[str]
-) -> Outcome:
+def _take_in_return_request(intake: RequestIntake, gid: str, keys: list[str]) -> Outcome:
     """Record the return a customer requested in Shopify, and add it to the run's work."""
-    shopify_return = shopify.client.get_return(gid)
-    request = intake.from_shopify_return(shopify_return, shopify.client.order_money(shopify_return.order_id))
+    shopify_return = intake.shopify.get_return(gid)
+    request = intake.from_shopify_return(shopify_return, intake.shopify.order_money(shopify_return.order_id))
     if request is None:
         return Outcome.SKIPPED  # answered already (approved, declined) or made by us
     keys.append(request.request_key)
@@ -422,22 +413,12 @@ def operator_request(
 @stop_on_rejected_credentials
 def cancel_order(
     config: CancelOrderConfig,
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
+    support: SupportSystems,
     rules: BusinessRules,
 ) -> dg.Output:
     """Cancel an order everywhere (refused once DCL is picking it or it shipped)."""
     details = RequestDetails(reason=config.reason, subscription=SubscriptionAction(config.subscription))
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
-        w,
-        i,
-    ):
+    with request_worker(support, rules) as (w, i):
         return operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
 
 
@@ -445,14 +426,7 @@ def cancel_order(
 @stop_on_rejected_credentials
 def refund_order(
     config: RefundOrderConfig,
-    shopify: ShopifyResource,
-    netsuite: NetSuiteResource,
-    dcl: DclResource,
-    stateset: StateSetResource,
-    recharge: RechargeResource,
-    gorgias: GorgiasResource,
-    zendesk: ZendeskResource,
-    ledger: LedgerResource,
+    support: SupportSystems,
     rules: BusinessRules,
 ) -> dg.Output:
     """Refund lines, shipping and/or an amount (priced by Shopify, booked in NetSuite to the cent)."""
@@ -465,10 +439,7 @@ def refund_order(
         reason=config.reason,
         subscription=SubscriptionAction(config.subscription),
     )
-    with request_worker(shopify, netsuite, dcl, stateset, recharge, gorgias, zendesk, ledger, rules) as (
-        w,
-        i,
-    ):
+    with request_worker(support, rules) as (w, i):
         return operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
 
 
