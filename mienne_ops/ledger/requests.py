@@ -29,7 +29,7 @@ from mienne_ops.domain.service_requests import (
 )
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
-from mienne_ops.ledger.sql import aware, insert_ignore, now
+from mienne_ops.ledger.sql import aware, insert_ignore, merge_json, now
 
 
 class RequestRecords(AuditRecords):
@@ -112,13 +112,7 @@ class RequestRecords(AuditRecords):
 
     def note_outcome(self, request_id: int, **facts: Any) -> ServiceRequest:
         """Merge what a step did into the request's outcome (read-modify-write in one transaction)."""
-        table = schema.service_requests
-        with self.engine.begin() as conn:
-            current = conn.execute(sa.select(table.c.outcome).where(table.c.id == request_id)).scalar()
-            merged = {**(current or {}), **json.loads(json.dumps(facts, default=str))}
-            conn.execute(
-                sa.update(table).where(table.c.id == request_id).values(outcome=merged, updated_at=now())
-            )
+        merge_json(self.engine, schema.service_requests.c.outcome, request_id, facts)
         request = self.request(request_id)
         assert request is not None
         return request

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from mienne_ops.domain.returns import OPEN_STATUSES, OrderReturn, ReturnLine, ReturnStatus
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
-from mienne_ops.ledger.sql import aware, insert_ignore, now
+from mienne_ops.ledger.sql import aware, insert_ignore, merge_json, now
 
 
 class ReturnRecords(AuditRecords):
@@ -100,13 +100,7 @@ class ReturnRecords(AuditRecords):
 
     def note_return(self, return_id: int, **facts: Any) -> OrderReturn:
         """Merge what a step did into the return's outcome (read-modify-write in one transaction)."""
-        table = schema.returns
-        with self.engine.begin() as conn:
-            current = conn.execute(sa.select(table.c.outcome).where(table.c.id == return_id)).scalar()
-            merged = {**(current or {}), **json.loads(json.dumps(facts, default=str))}
-            conn.execute(
-                sa.update(table).where(table.c.id == return_id).values(outcome=merged, updated_at=now())
-            )
+        merge_json(self.engine, schema.returns.c.outcome, return_id, facts)
         return self._fresh(return_id)
 
     def append_return_fact(self, return_id: int, key: str, item: Any) -> OrderReturn:

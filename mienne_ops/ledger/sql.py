@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,18 @@ def insert_ignore(engine: sa.Engine, table: sa.Table, conflict_columns: list[str
     if engine.dialect.name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     raise NotImplementedError(f"ledger does not support {engine.dialect.name}")
+
+
+def merge_json(engine: sa.Engine, column: sa.Column, row_id: int, facts: dict[str, Any]) -> None:
+    """Merge ``facts`` into a row's JSON ``column`` (read-modify-write in one transaction): a step
+    notes what it did without losing what the steps before it noted."""
+    table = column.table
+    with engine.begin() as conn:
+        current = conn.execute(sa.select(column).where(table.c.id == row_id)).scalar()
+        merged = {**(current or {}), **json.loads(json.dumps(facts, default=str))}
+        conn.execute(
+            sa.update(table).where(table.c.id == row_id).values({column.name: merged, "updated_at": now()})
+        )
 
 
 def chunked(values: list[str], size: int = 500) -> list[list[str]]:

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from mienne_ops.cli import main
 from mienne_ops.devtools.harness import sandbox_state
+from mienne_ops.errors import TransientError
 from mienne_ops.resources import shopify_resource
 from mienne_ops.sandbox.order_factory import build_order
 
@@ -119,3 +120,22 @@ def shipped(stack, order_id) -> None:
     post(url, f"/_sandbox/dcl/orders/{dcl['order_number']}/ship", {})
     settle(stack)
     assert stack["ledger"].journey(str(order_id)).cash_sale_id
+
+
+class Crash(TransientError):
+    """The process died here (raised once, right after the write it interrupts)."""
+
+
+def crash_once(monkeypatch, target, name: str) -> None:
+    """``target.name`` does its write, then the process "dies" the first time (a `Crash`)."""
+    real = getattr(target, name)
+    calls = {"n": 0}
+
+    def dying(*args, **kwargs):
+        result = real(*args, **kwargs)  # the write happened; the process dies before noting it
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Crash(f"crashed after {name}")
+        return result
+
+    monkeypatch.setattr(target, name, dying)

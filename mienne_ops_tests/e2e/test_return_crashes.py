@@ -12,7 +12,6 @@ import pytest
 from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.returns import ReturnStatus
 from mienne_ops.domain.service_requests import RequestDetails, RequestKind, RequestStatus
-from mienne_ops.errors import TransientError
 from mienne_ops.flows.service_requests import request_rules, return_rules
 from mienne_ops.resources import build_resources
 from mienne_ops.sync.request_intake import RequestIntake
@@ -26,24 +25,6 @@ pytestmark = pytest.mark.e2e
 SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipments_sensor"]
 OPENING = {"return_authorization": "netsuite", "create_rma": "dcl", "create_return": "shopify"}
 RECEIVING = {"receive_return": "netsuite", "process_return": "shopify", "cash_refund": "netsuite"}
-
-
-class Crash(TransientError):
-    """The process died here (raised once, right after the write it interrupts)."""
-
-
-def _crash_once(monkeypatch, target, name: str) -> None:
-    real = getattr(target, name)
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        result = real(*args, **kwargs)  # the write happened; the process dies before noting it
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise Crash(f"crashed after {name}")
-        return result
-
-    monkeypatch.setattr(target, name, dying)
 
 
 def _workers(stack, clients) -> tuple[RequestWorker, ReturnWorker]:
@@ -96,8 +77,8 @@ def test_a_return_that_crashed_after_each_write_finishes_once(stack, monkeypatch
     target = getattr(returns, system)
 
     if step in OPENING:
-        _crash_once(monkeypatch, target, step)
-        with pytest.raises(Crash):
+        kit.crash_once(monkeypatch, target, step)
+        with pytest.raises(kit.Crash):
             requests.carry_out(request.request_key)
         assert stack["ledger"].request(request.id).status == RequestStatus.RECEIVED  # handed back
     requests.carry_out(request.request_key)
@@ -112,8 +93,8 @@ def test_a_return_that_crashed_after_each_write_finishes_once(stack, monkeypatch
     ]
     kit.post(url, f"/_sandbox/dcl/rmas/{ret.rma_number}/receive", {"lines": units})
     if step in RECEIVING:
-        _crash_once(monkeypatch, target, step)
-        with pytest.raises(Crash):
+        kit.crash_once(monkeypatch, target, step)
+        with pytest.raises(kit.Crash):
             returns.advance(ret.return_key)
     for _ in range(2):  # the re-run, and once more: nothing left to do
         returns._rmas.clear()

@@ -12,21 +12,17 @@ import pytest
 
 from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.service_requests import RequestDetails, RequestedLine, RequestKind, RequestStatus
-from mienne_ops.errors import TransientError
 from mienne_ops.flows.service_requests import request_rules
 from mienne_ops.resources import build_resources
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.request_intake import RequestIntake
 from mienne_ops.sync.service_requests import RequestWorker
 from mienne_ops.sync.support_desk import SupportDesk
+from mienne_ops_tests.e2e import flow_f_kit as kit
 
 pytestmark = pytest.mark.e2e
 
 SENSORS = ["shopify_orders_sensor", "netsuite_dispatch_sensor", "dcl_shipments_sensor"]
-
-
-class Crash(TransientError):
-    """The process died here (raised once, where a real crash would stop the run)."""
 
 
 def _shipped_order(stack) -> dict:
@@ -56,20 +52,6 @@ def _worker(stack, clients) -> RequestWorker:
     )
 
 
-def _crash_once(monkeypatch, target, name: str) -> None:
-    real = getattr(target, name)
-    calls = {"n": 0}
-
-    def dying(*args, **kwargs):
-        result = real(*args, **kwargs)  # the write happened; the process dies before noting it
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise Crash(f"crashed after {name}")
-        return result
-
-    monkeypatch.setattr(target, name, dying)
-
-
 @pytest.mark.parametrize("step", ["create_refund", "cash_refund", "refund_order"])
 def test_a_refund_that_crashed_after_each_write_finishes_once(stack, monkeypatch, step):
     url = stack["sandbox"].url
@@ -88,9 +70,9 @@ def test_a_refund_that_crashed_after_each_write_finishes_once(stack, monkeypatch
         "cash_refund": worker.netsuite,
         "refund_order": worker.stateset,
     }[step]
-    _crash_once(monkeypatch, target, step)
+    kit.crash_once(monkeypatch, target, step)
 
-    with pytest.raises(Crash):
+    with pytest.raises(kit.Crash):
         worker.carry_out(request.request_key)
     assert stack["ledger"].request(request.id).status == RequestStatus.RECEIVED  # handed back, not lost
     worker.carry_out(request.request_key)  # the re-run
