@@ -13,6 +13,7 @@ mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 mienne-ops orders cancel <ref>        flow F: cancel everywhere (see requests_cli.py)
 mienne-ops refunds create <ref>       flow F: refund lines / shipping / an amount
 mienne-ops approvals list|approve|deny  refunds waiting for a person
+mienne-ops returns start|list|show|cancel  flow F: returns (see returns_cli.py)
 """
 
 from __future__ import annotations
@@ -432,10 +433,13 @@ def order() -> None:
 @order.command("status")
 @click.argument("reference")
 def order_status(reference: str) -> None:
-    """Print an order's journey: ids in every system, shipments, exceptions, external writes.
+    """Print an order's journey: ids in every system, shipments, returns, exceptions, external writes.
 
     REFERENCE is a Shopify order id or name (#1001), a DCL order number or a NetSuite sales order id.
     """
+    from mienne_ops.domain.money import cents
+    from mienne_ops.returns_cli import label_tracking, lines_text
+
     ledger = _ledger()
     journey = ledger.find_journey(reference)
     if journey is None:
@@ -449,7 +453,7 @@ def order_status(reference: str) -> None:
         click.echo(f"  {'complete':<21} all steps done for {journey.shipments_completed} shipment(s)")
     shipments = ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
     if shipments:
-        click.echo("  shipments:")
+        click.echo(f"  shipments ({len(shipments)}):")
     for shipment in shipments:
         on_shopify = (
             "not yet on Shopify"
@@ -460,19 +464,32 @@ def order_status(reference: str) -> None:
             f"    {shipment.shipment_key:<40} item fulfillment {shipment.item_fulfillment_id or '-'}, "
             f"{on_shopify}"
         )
+    order_returns = (
+        ledger.returns(shopify_order_id=journey.shopify_order_id) if journey.shopify_order_id else []
+    )
+    if order_returns:
+        click.echo(f"  returns ({len(order_returns)}):")
+    for ret in order_returns:
+        tracking = label_tracking(ret)
+        click.echo(
+            f"    {ret.return_key:<40} {ret.status}: {lines_text(ret)}, rma {ret.rma_number or '-'}, "
+            f"label {tracking or '-'}, refunded {cents(ret.refunded)} of {cents(ret.value)} {ret.currency}"
+        )
+    # Flow C audits its writes per shipment and flow F per return: they are the order's writes too.
     records = [r for r in (journey.shopify_order_id, journey.dcl_order_number) if r]
+    records += [shipment.shipment_key for shipment in shipments]
+    records += [r for ret in order_returns for r in (ret.return_key, ret.rma_number) if r]
     click.echo("  external writes:")
     for entry in ledger.audit_trail(records):
         click.echo(
             f"    {entry['at']:%Y-%m-%d %H:%M:%S} {entry['system']:<9} {entry['operation']:<26} "
             f"{entry['outcome']:<5} {entry['remote_id'] or ''}"
         )
-    problems = [
-        p for key in {*records, journey.netsuite_sales_order_id} if key for p in ledger.exceptions(key=key)
-    ]
+    keys = {*records, journey.netsuite_sales_order_id}
+    problems = {p.id: p for key in keys if key for p in ledger.exceptions(key=key)}
     if problems:
         click.echo("  exceptions:")
-        for problem in sorted(problems, key=lambda p: p.id):
+        for problem in sorted(problems.values(), key=lambda p: p.id):
             click.echo(
                 f"    #{problem.id} flow {problem.flow} [{problem.status}] "
                 f"{problem.reason}: {problem.message}"
@@ -714,6 +731,11 @@ from mienne_ops.requests_cli import refunds as _refunds  # noqa: E402
 orders.add_command(_orders_cancel)
 main.add_command(_refunds)
 main.add_command(_approvals)
+
+# -- returns (flow F; the commands live in returns_cli.py) ---------------------------------------
+from mienne_ops.returns_cli import returns as _returns  # noqa: E402
+
+main.add_command(_returns)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from mienne_ops.flows import (
     operations,
     orders,
     returns,
+    returns_report,
     service_requests,
 )
 from mienne_ops.resources import build_resources
@@ -37,6 +38,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         operations.defs,
         service_requests.defs,
         returns.defs,
+        returns_report.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 
