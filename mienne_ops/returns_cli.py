@@ -16,6 +16,7 @@ mienne-ops returns cancel REF --reason …
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -239,14 +240,15 @@ def _show(ledger, ret: OrderReturn, now: datetime) -> None:
     if ret.outcome:
         click.echo("  outcome:")
         for key, value in sorted(ret.outcome.items()):
-            click.echo(f"    {key:<24} {_text(value)}")
+            click.echo(f"    {key:<28} {_text(value)}")
     records = [r for r in (ret.return_key, ret.rma_number) if r]
     trail = ledger.audit_trail(records)
     click.echo("  audit trail:" if trail else "  audit trail: none")
     for entry in trail:
+        said = " ".join(part for part in (entry["remote_id"], entry["detail"]) if part)
         click.echo(
             f"    {entry['at']:%Y-%m-%d %H:%M:%S} {entry['system']:<9} {entry['operation']:<26} "
-            f"{entry['outcome']:<5} {entry['remote_id'] or ''} {entry['detail'] or ''}".rstrip()
+            f"{entry['outcome']:<5} {said}".rstrip()
         )
     problems = sorted(
         {p.id: p for key in records for p in ledger.exceptions(key=key)}.values(), key=lambda p: p.id
@@ -262,10 +264,8 @@ def _show(ledger, ret: OrderReturn, now: datetime) -> None:
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S} UTC"
-    if isinstance(value, list):
-        return "; ".join(_text(v) for v in value) or "-"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_text(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
     return str(value)
 
 

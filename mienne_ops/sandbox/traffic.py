@@ -10,7 +10,11 @@ Recharge subscription renews: a catalog customer's monthly subscription is charg
 Shopify order tagged ``Subscription`` (flow F's subscription orders). About every 45 seconds a
 customer writes to support in Gorgias about one of the latest orders — asking to cancel it (done, or
 too late once DCL is picking) or for their money back once it shipped — so flow F's replies and
-internal notes appear on the tickets. Off in tests; on in the dev command.
+internal notes appear on the tickets. About every 90 seconds a customer asks to send back an item
+of a shipped order — by turns in a Gorgias ticket tagged ``return-request`` and as a return request
+in Shopify's customer account — so returns move through their states in `mienne-ops returns list`
+and the ``returns`` asset (the dev command also lets DCL scan and receive the parcels by itself).
+Off in tests; on in the dev command.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class TrafficSimulator:
         purchase_order_every_seconds: float = 60.0,
         subscription_order_every_seconds: float = 40.0,
         ticket_every_seconds: float = 45.0,
+        return_every_seconds: float = 90.0,
     ) -> None:
         self.hub = hub
         self.order_every = order_every_seconds
@@ -53,6 +58,8 @@ class TrafficSimulator:
         self.ticket_every = ticket_every_seconds
         self._ticketed: set[int] = set()
         self.subscription_order_every = subscription_order_every_seconds
+        self.return_every = return_every_seconds
+        self._returns_asked = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -66,6 +73,7 @@ class TrafficSimulator:
         next_po = time.monotonic() + self.purchase_order_every / 2
         next_ticket = time.monotonic() + self.ticket_every
         next_renewal = time.monotonic() + self.subscription_order_every / 2
+        next_return = time.monotonic() + self.return_every
         while not self._stop.is_set():
             try:
                 if time.monotonic() >= next_order:
@@ -84,6 +92,9 @@ class TrafficSimulator:
                     next_renewal = (
                         time.monotonic() + self.rng.uniform(0.5, 1.5) * self.subscription_order_every
                     )
+                if time.monotonic() >= next_return:
+                    self.ask_for_return()
+                    next_return = time.monotonic() + self.rng.uniform(0.75, 1.25) * self.return_every
             except Exception:  # the simulator must never take the sandbox down
                 log.exception("traffic simulator step failed")
             self._stop.wait(1.0)
@@ -249,3 +260,66 @@ class TrafficSimulator:
         _, ticket = self.hub.system("gorgias").customer_writes_in({}, body)
         log.info("traffic: customer opened Gorgias ticket %s (%s %s)", ticket.get("id"), tag, order["name"])
         return ticket
+
+    # -- returns (flow F) -------------------------------------------------------------------------
+    def ask_for_return(self) -> dict[str, Any] | None:
+        """A customer asks to send back one unit of a shipped order: by turns in a Gorgias ticket
+        tagged ``return-request`` and as a Shopify return request (customer account). Orders that
+        already had a ticket are left alone (a refunded order has nothing to return)."""
+        order = self._returnable_order()
+        if order is None:
+            return None
+        self._ticketed.add(int(order["id"]))
+        line = self.rng.choice([li for li in order["line_items"] if li.get("sku")])
+        via_shopify = self._returns_asked % 2 == 1 or "gorgias" not in self.hub.systems
+        self._returns_asked += 1
+        if via_shopify and self._shopify_return_request(order, line):
+            return order
+        if "gorgias" in self.hub.systems:
+            self._return_ticket(order, line)
+        return order
+
+    def _returnable_order(self) -> dict[str, Any] | None:
+        shipped = [
+            o
+            for o in self.hub.world.list("shopify", "order")
+            if o.get("email")
+            and not o.get("cancelled_at")
+            and o.get("fulfillment_status") == "fulfilled"
+            and o.get("financial_status") == "paid"
+            and int(o["id"]) not in self._ticketed
+            and any(li.get("sku") for li in o.get("line_items") or [])
+        ]
+        return self.rng.choice(shipped[-20:]) if shipped else None
+
+    def _return_ticket(self, order: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
+        words = self.rng.choice(("it doesn't fit", "the colour isn't what I expected", "I changed my mind"))
+        body = {
+            "customer_email": order["email"],
+            "customer_name": "A customer",
+            "subject": f"Return for order {order['name']}",
+            "body_text": (
+                f"Hi! I'd like to return 1 x {line['sku']} ({line.get('title') or line['sku']}) "
+                f"from order {order['name']}: {words}. How do I send it back?"
+            ),
+            "tags": ["return-request"],
+        }
+        _, ticket = self.hub.system("gorgias").customer_writes_in({}, body)
+        log.info("traffic: customer asked Gorgias to return %s of %s", line["sku"], order["name"])
+        return ticket
+
+    def _shopify_return_request(self, order: dict[str, Any], line: dict[str, Any]) -> bool:
+        """A return request in the customer account (the Shopify fake's control plane); False when
+        this sandbox has none or Shopify refuses it (the caller writes a ticket instead)."""
+        request_return = getattr(self.hub.system("shopify"), "request_return", None)
+        if request_return is None:
+            return False
+        reason = self.rng.choice(("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "COLOR"))
+        body = {"lines": [{"sku": line["sku"], "quantity": 1, "reason": reason}]}
+        try:
+            request_return(int(order["id"]), body)
+        except Exception as error:  # a refusal (e.g. nothing returnable left): try the helpdesk
+            log.info("traffic: Shopify refused a return request on %s: %s", order["name"], error)
+            return False
+        log.info("traffic: customer requested a return of %s on %s in Shopify", line["sku"], order["name"])
+        return True
