@@ -438,7 +438,7 @@ def order_status(reference: str) -> None:
     REFERENCE is a Shopify order id or name (#1001), a DCL order number or a NetSuite sales order id.
     """
     from mienne_ops.domain.money import cents
-    from mienne_ops.returns_cli import label_tracking, lines_text
+    from mienne_ops.returns_cli import label_tracking, lines_text, return_exceptions
 
     ledger = _ledger()
     journey = ledger.find_journey(reference)
@@ -487,6 +487,7 @@ def order_status(reference: str) -> None:
         )
     keys = {*records, journey.netsuite_sales_order_id}
     problems = {p.id: p for key in keys if key for p in ledger.exceptions(key=key)}
+    problems |= {p.id: p for ret in order_returns for p in return_exceptions(ledger, ret)}
     if problems:
         click.echo("  exceptions:")
         for problem in sorted(problems.values(), key=lambda p: p.id):

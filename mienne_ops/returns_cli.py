@@ -20,11 +20,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mienne_ops import settings
+from mienne_ops.domain.journey import Flow
 from mienne_ops.domain.money import cents
 from mienne_ops.domain.returns import OPEN_STATUSES, OrderReturn, ReturnStatus
 from mienne_ops.domain.returns_report import ReturnRow
@@ -35,10 +36,11 @@ from mienne_ops.domain.service_requests import (
     SubscriptionAction,
     operator_request_key,
 )
+from mienne_ops.errors import InvalidRecordError
 from mienne_ops.requests_cli import _carry_out, _operator
 
-#: Where the label's tracking number sits in a return's outcome (the DCL RMA's field name first).
-LABEL_TRACKING_KEYS = ("return_label_tracking_number", "label_tracking_number", "label_tracking")
+if TYPE_CHECKING:
+    from mienne_ops.ledger.store import ExceptionRow
 
 
 @click.group()
@@ -137,17 +139,19 @@ def returns_cancel(reference: str, reason: str) -> None:
         ret = _one_return(ledger, reference)
     finally:
         ledger.dispose()
-    with _return_worker() as worker:
-        cancelled = worker.cancel(ret.return_key, by=_operator(), reason=reason)
+    try:
+        with _return_worker() as worker:
+            cancelled = worker.cancel(ret.return_key, by=_operator(), reason=reason)
+    except InvalidRecordError as error:  # e.g. goods already arrived: not cancellable
+        raise click.ClickException(str(error)) from error
     click.echo(_one_line(cancelled, datetime.now(UTC)))
-    if cancelled.status != ReturnStatus.CANCELLED:
-        raise click.ClickException(f"{cancelled.label} is {cancelled.status}: not cancelled")
 
 
 @contextmanager
 def _return_worker() -> Iterator[Any]:
     """The return worker over the clients every CLI command uses (`cli.api_clients`)."""
     from mienne_ops.cli import api_clients  # here, not at the top: cli.py imports this module
+    from mienne_ops.flows.service_requests import return_rules
     from mienne_ops.resources import business_rules
     from mienne_ops.sync.returns import ReturnWorker
     from mienne_ops.sync.support_desk import SupportDesk
@@ -160,10 +164,10 @@ def _return_worker() -> Iterator[Any]:
                 netsuite=clients.netsuite,
                 dcl=clients.dcl,
                 stateset=clients.stateset,
-                recharge=clients.recharge,
                 ledger=ledger,
+                rules=return_rules(business_rules()),
                 desk=SupportDesk(gorgias=clients.gorgias, zendesk=clients.zendesk),
-                rules=business_rules(),
+                recharge=clients.recharge,
             )
     finally:
         ledger.dispose()
@@ -199,7 +203,20 @@ def _one_return(ledger, reference: str) -> OrderReturn:
 
 
 def label_tracking(ret: OrderReturn) -> str | None:
-    return next((str(ret.outcome[k]) for k in LABEL_TRACKING_KEYS if ret.outcome.get(k)), None)
+    """The return label's tracking number (DCL made it with the RMA)."""
+    tracking = ret.outcome.get("tracking_number")
+    return str(tracking) if tracking else None
+
+
+def return_exceptions(ledger, ret: OrderReturn) -> list[ExceptionRow]:
+    """Flow F's exceptions about a return: its request's (same key), its own (``<key>:<reason>``:
+    wrong item, damaged, no label…) and its RMA's (a receipt after it closed)."""
+    keys = {ret.return_key, ret.rma_number}
+    return [
+        row
+        for row in ledger.exceptions(flow=Flow.REQUESTS)
+        if row.key in keys or row.key.startswith(f"{ret.return_key}:")
+    ]
 
 
 def lines_text(ret: OrderReturn) -> str:
@@ -250,9 +267,7 @@ def _show(ledger, ret: OrderReturn, now: datetime) -> None:
             f"    {entry['at']:%Y-%m-%d %H:%M:%S} {entry['system']:<9} {entry['operation']:<26} "
             f"{entry['outcome']:<5} {said}".rstrip()
         )
-    problems = sorted(
-        {p.id: p for key in records for p in ledger.exceptions(key=key)}.values(), key=lambda p: p.id
-    )
+    problems = return_exceptions(ledger, ret)
     click.echo("  exceptions:" if problems else "  exceptions: none")
     for problem in problems:
         click.echo(

@@ -90,11 +90,14 @@ def test_show_finds_a_return_by_key_rma_or_order_with_its_trail_and_exceptions(l
     ledger.note_return(
         ret.id,
         netsuite_rma_id="77",
-        return_label_tracking_number="9202000000001",
+        tracking_number="9202000000001",
         shopify_return_id="gid://R/5",
     )
     ledger.audit("dcl", "rmas.create", "gorgias:7:return", "ok", remote_id="RMA601")
-    ledger.quarantine("F", "return", "gorgias:7:return", "damaged", "MN-CAP×1 arrived damaged")
+    # The worker's keys: the return's own problems under "<key>:<reason>", its RMA's by number.
+    ledger.quarantine("F", "return", "gorgias:7:return:damaged", "damaged", "MN-CAP×1 arrived damaged")
+    ledger.quarantine("F", "dcl_rma", "RMA601", "receipt_after_close", "DCL received RMA601 late")
+    ledger.quarantine("F", "return", "gorgias:70:return:damaged", "damaged", "another return's")
     for reference in ("gorgias:7:return", "RMA601", "#1042", "1042", ORDER_ID, "SO-9001"):
         shown = cli("returns", "show", reference)
         assert shown.startswith("return #1042 (gorgias:7:return) — received"), (reference, shown)
@@ -102,6 +105,7 @@ def test_show_finds_a_return_by_key_rma_or_order_with_its_trail_and_exceptions(l
         assert "9202000000001" in shown and "netsuite_rma_id" in shown and "gid://R/5" in shown
         assert "rmas.create" in shown and "return.status" in shown and "return.record" in shown
         assert "[open] damaged: MN-CAP×1 arrived damaged" in shown
+        assert "receipt_after_close: DCL received RMA601 late" in shown and "another return's" not in shown
 
 
 def test_show_lists_every_return_of_an_order(ledger):
@@ -132,9 +136,9 @@ def test_start_refuses_a_malformed_line_before_recording_anything(ledger):
 def test_order_status_shows_shipments_their_writes_and_the_order_returns(ledger):
     shipped_order(ledger)
     ret = a_return(ledger, "gorgias:7:return", ReturnStatus.AWAITING_PARCEL, rma_number="RMA601")
-    ledger.note_return(ret.id, return_label_tracking_number="9202000000001")
+    ledger.note_return(ret.id, tracking_number="9202000000001")
     ledger.audit("dcl", "rmas.create", "gorgias:7:return", "ok", remote_id="RMA601")
-    ledger.quarantine("F", "return", "gorgias:7:return", "label_refused", "DCL refused the label")
+    ledger.quarantine("F", "return", "gorgias:7:return:no_label", "outside_us_ca", "no label to FR")
     shown = cli("order", "status", "#1042")
     assert "shipments (2):" in shown
     assert "SO-9001-a" in shown and "item fulfillment IF1" in shown and "on Shopify as gid://F/2" in shown
@@ -145,4 +149,4 @@ def test_order_status_shows_shipments_their_writes_and_the_order_returns(ledger)
         "awaiting_parcel: MN-TEE-M×2, MN-CAP×1, rma RMA601, label 9202000000001, refunded 0.00 of 51.00 USD"
     )
     assert "gorgias:7:return" in shown and line in shown
-    assert "rmas.create" in shown and "label_refused: DCL refused the label" in shown
+    assert "rmas.create" in shown and "outside_us_ca: no label to FR" in shown

@@ -8,8 +8,9 @@ still wait for, and the money still owed per currency. Three lists feed the asse
   returns sensor should have expired it; something stopped it;
 - **unrefunded**: received (DCL has the goods, at least some) longer than the refund SLA ago with
   money still pending — the refund failed or waits on a person;
-- **unknown RMAs**: DCL receipts for an RMA the ledger has no return for (open ``unknown_rma``
-  exceptions, keyed by RMA number).
+- **unknown RMAs**: DCL receipts no return will handle — an RMA the ledger has no return for, or
+  one received after its return expired or was cancelled (open ``unknown_rma`` /
+  ``receipt_after_close`` exceptions, keyed by RMA number).
 
 Pure: the caller reads the ledger and passes the returns, the exceptions' keys and ``now``.
 """
@@ -24,8 +25,8 @@ from decimal import Decimal
 from mienne_ops.domain.money import cents
 from mienne_ops.domain.returns import OPEN_STATUSES, WAITING_STATUSES, OrderReturn, ReturnStatus
 
-#: The exceptions-queue reason the return worker files a DCL receipt for an unknown RMA under.
-UNKNOWN_RMA = "unknown_rma"
+#: The exceptions-queue reasons the return worker files a DCL receipt no return handles under.
+UNMATCHED_RECEIPT_REASONS = frozenset({"unknown_rma", "receipt_after_close"})
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class ReturnsReport:
     money_pending: dict[str, Decimal]  # per currency, open returns only
     stuck: tuple[ReturnRow, ...]  # waiting past the deadline
     unrefunded: tuple[ReturnRow, ...]  # received longer than the SLA ago, money pending
-    unknown_rmas: tuple[str, ...]  # RMA numbers DCL received that no return has
+    unknown_rmas: tuple[str, ...]  # RMA numbers DCL received that no (open) return has
     refund_sla: timedelta
 
     @property
@@ -105,7 +106,8 @@ def returns_report(
     refund_sla: timedelta,
     unknown_rmas: Iterable[str] = (),
 ) -> ReturnsReport:
-    """The report of ``returns`` at ``now`` (``unknown_rmas``: keys of open ``unknown_rma`` exceptions)."""
+    """The report of ``returns`` at ``now`` (``unknown_rmas``: the RMA numbers of open exceptions with
+    one of `UNMATCHED_RECEIPT_REASONS`)."""
     every = list(returns)
     counts = {status: 0 for status in ReturnStatus}
     for ret in every:

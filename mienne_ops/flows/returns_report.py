@@ -9,8 +9,8 @@ fail with the returns a person should look at (`mienne-ops returns show`):
   sensor expires those; one left over means it stopped);
 - `received_returns_refunded`: DCL received the goods more than ``return_refund_sla_hours`` ago and
   money is still pending (a refund failed or waits on a person);
-- `dcl_receipts_matched`: DCL received an RMA the ledger has no return for (open ``unknown_rma``
-  exceptions).
+- `dcl_receipts_matched`: DCL received an RMA the ledger has no return for, or one whose return had
+  expired or been cancelled (open ``unknown_rma`` / ``receipt_after_close`` exceptions).
 
 The report job carries no ``mienne-ops/flow`` tag: it only reads, so it never waits behind (or holds
 up) flow F's one run at a time.
@@ -23,7 +23,7 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.journey import Flow
 from mienne_ops.domain.reports import markdown_table
-from mienne_ops.domain.returns_report import UNKNOWN_RMA, ReturnsReport, returns_report
+from mienne_ops.domain.returns_report import UNMATCHED_RECEIPT_REASONS, ReturnsReport, returns_report
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.ledger.store import ExceptionStatus
@@ -41,9 +41,9 @@ def refund_sla(rules: BusinessRules) -> timedelta:
 
 
 def unknown_rmas(ledger: Ledger) -> list[str]:
-    """Keys (RMA numbers) of open or retrying ``unknown_rma`` exceptions of flow F."""
+    """RMA numbers of flow F's open or retrying exceptions for DCL receipts no return handles."""
     rows = ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING], flow=Flow.REQUESTS)
-    return [row.key for row in rows if row.reason == UNKNOWN_RMA]
+    return [row.key for row in rows if row.reason in UNMATCHED_RECEIPT_REASONS]
 
 
 def current_report(ledger: Ledger, rules: BusinessRules, now: datetime | None = None) -> ReturnsReport:

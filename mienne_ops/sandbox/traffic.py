@@ -263,9 +263,10 @@ class TrafficSimulator:
 
     # -- returns (flow F) -------------------------------------------------------------------------
     def ask_for_return(self) -> dict[str, Any] | None:
-        """A customer asks to send back one unit of a shipped order: by turns in a Gorgias ticket
-        tagged ``return-request`` and as a Shopify return request (customer account). Orders that
-        already had a ticket are left alone (a refunded order has nothing to return)."""
+        """A customer asks to send back a shipped order: by turns in a Gorgias ticket tagged
+        ``return-request`` (flow F takes a ticket's return as everything shipped) and as a Shopify
+        return request (customer account) for one unit of one line. Orders that already had a
+        ticket are left alone (a refunded order has nothing to return)."""
         order = self._returnable_order()
         if order is None:
             return None
@@ -299,8 +300,8 @@ class TrafficSimulator:
             "customer_name": "A customer",
             "subject": f"Return for order {order['name']}",
             "body_text": (
-                f"Hi! I'd like to return 1 x {line['sku']} ({line.get('title') or line['sku']}) "
-                f"from order {order['name']}: {words}. How do I send it back?"
+                f"Hi! I'd like to send back what I got in order {order['name']} "
+                f"({line.get('title') or line['sku']}): {words}. How do I return it?"
             ),
             "tags": ["return-request"],
         }

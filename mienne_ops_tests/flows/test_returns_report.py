@@ -112,14 +112,16 @@ def test_received_but_not_refunded_after_the_sla_fails_its_check(env):
     assert checks[flow.CHECK_REFUNDED].passed
 
 
-def test_an_open_unknown_rma_exception_fails_the_receipts_check_until_resolved(env):
+def test_dcl_receipts_no_return_handles_fail_the_receipts_check_until_resolved(env):
     ledger = env["ledger"]
-    ledger.quarantine("F", "return", "RMA777", "unknown_rma", "DCL received RMA777: no return has it")
-    ledger.quarantine("F", "return", "k-other", "wrong_item", "not this check's business")
+    ledger.quarantine("F", "dcl_rma", "RMA777", "unknown_rma", "DCL received RMA777: no return has it")
+    ledger.quarantine("F", "dcl_rma", "RMA778", "receipt_after_close", "DCL received RMA778 after it expired")
+    ledger.quarantine("F", "return", "k-other:wrong_item", "wrong_item", "not this check's business")
     _, checks = materialize(env)
     matched = checks[flow.CHECK_MATCHED]
-    assert not matched.passed and matched.metadata["rma_numbers"].value == "RMA777"
-    ledger.resolve("F", "return", "RMA777")
+    assert not matched.passed and matched.metadata["rma_numbers"].value == "RMA777, RMA778"
+    ledger.resolve("F", "dcl_rma", "RMA777")
+    ledger.resolve("F", "dcl_rma", "RMA778")
     _, checks = materialize(env)
     assert checks[flow.CHECK_MATCHED].passed
 

@@ -41,7 +41,6 @@ def test_a_shipped_orders_customer_asks_gorgias_for_a_return_naming_the_order_an
         m for m in sandbox_state(sandbox.url)["gorgias"]["messages"] if m["ticket_id"] == ticket["id"]
     ]
     assert order["name"] in message["body_text"]
-    assert any(f"1 x {line['sku']}" in message["body_text"] for line in order["line_items"])
     assert order["email"].lower() in str(ticket).lower()
     # The same order is never asked about twice.
     assert simulator.ask_for_return() is None
