@@ -1,6 +1,6 @@
 """Flow F's returns by hand: `mienne-ops returns start|list|show|cancel`.
 
-mienne-ops returns start '#1001' --line SKU:QTY [--line …] [--reason size_fit_issue]
+mienne-ops returns start '#1001' [--line SKU:QTY …] [--reason size_fit_issue]
                          [--subscription cancel|skip] [--key K]
     record a return request and carry it out now (eligibility, label, records, reply), exactly as a
     ticket tagged ``return-request`` or a Shopify return request is; the same command twice is one
@@ -56,7 +56,12 @@ def _ledger():
 
 @returns.command("start")
 @click.argument("reference")
-@click.option("--line", "lines", multiple=True, required=True, help="SKU:QTY coming back (repeatable)")
+@click.option(
+    "--line",
+    "lines",
+    multiple=True,
+    help="SKU:QTY coming back (repeatable; none: every unit still returnable)",
+)
 @click.option(
     "--reason", default="other", show_default=True, help="why it comes back (size_fit_issue, defective, …)"
 )
