@@ -31,13 +31,11 @@ from mienne_ops.ledger.store import ExceptionStatus
 CHECK_DEADLINE = "returns_within_deadline"
 CHECK_REFUNDED = "received_returns_refunded"
 CHECK_MATCHED = "dcl_receipts_matched"
-#: The refund SLA until `BusinessRules.return_refund_sla_hours` exists (the policy's knob).
-DEFAULT_REFUND_SLA_HOURS = 24
 TABLE_COLUMNS = ["order", "status", "age_hours", "deadline", "money_pending", "rma", "return_key"]
 
 
 def refund_sla(rules: BusinessRules) -> timedelta:
-    return timedelta(hours=getattr(rules, "return_refund_sla_hours", DEFAULT_REFUND_SLA_HOURS))
+    return timedelta(hours=rules.return_refund_sla_hours)
 
 
 def unknown_rmas(ledger: Ledger) -> list[str]:
