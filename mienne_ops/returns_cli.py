@@ -17,8 +17,6 @@ mienne-ops returns cancel REF --reason …
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +35,7 @@ from mienne_ops.domain.service_requests import (
     operator_request_key,
 )
 from mienne_ops.errors import InvalidRecordError
-from mienne_ops.requests_cli import _carry_out, _operator
+from mienne_ops.requests_cli import _carry_out, _operator, _worker
 
 if TYPE_CHECKING:
     from mienne_ops.ledger.store import ExceptionRow
@@ -145,37 +143,12 @@ def returns_cancel(reference: str, reason: str) -> None:
     finally:
         ledger.dispose()
     try:
-        with _return_worker() as worker:
-            cancelled = worker.cancel(ret.return_key, by=_operator(), reason=reason)
+        with _worker() as (worker, _):
+            assert worker.returns is not None  # the CLI's flow F worker always handles returns
+            cancelled = worker.returns.cancel(ret.return_key, by=_operator(), reason=reason)
     except InvalidRecordError as error:  # e.g. goods already arrived: not cancellable
         raise click.ClickException(str(error)) from error
     click.echo(_one_line(cancelled, datetime.now(UTC)))
-
-
-@contextmanager
-def _return_worker() -> Iterator[Any]:
-    """The return worker over the clients every CLI command uses (`cli.api_clients`)."""
-    from mienne_ops.cli import api_clients  # here, not at the top: cli.py imports this module
-    from mienne_ops.flows.service_requests import return_rules
-    from mienne_ops.resources import business_rules
-    from mienne_ops.sync.returns import ReturnWorker
-    from mienne_ops.sync.support_desk import SupportDesk
-
-    ledger = _ledger()
-    try:
-        with api_clients() as clients:
-            yield ReturnWorker(
-                shopify=clients.shopify,
-                netsuite=clients.netsuite,
-                dcl=clients.dcl,
-                stateset=clients.stateset,
-                ledger=ledger,
-                rules=return_rules(business_rules()),
-                desk=SupportDesk(gorgias=clients.gorgias, zendesk=clients.zendesk),
-                recharge=clients.recharge,
-            )
-    finally:
-        ledger.dispose()
 
 
 # -- finding and describing returns ---------------------------------------------------------------
