@@ -315,7 +315,7 @@ class TrafficSimulator:
         request_return = getattr(self.hub.system("shopify"), "request_return", None)
         if request_return is None:
             return False
-        reason = self.rng.choice(("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "COLOR"))
+        reason = self.rng.choice(("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "UNWANTED", "COLOR"))  # ReturnReason
         body = {"lines": [{"sku": line["sku"], "quantity": 1, "reason": reason}]}
         try:
             request_return(int(order["id"]), body)
