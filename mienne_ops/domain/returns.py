@@ -107,6 +107,17 @@ class OrderReturn:
         return units
 
     @property
+    def awaiting_refund(self) -> bool:
+        """Goods that arrived in good condition are not all refunded yet (a partial receipt whose rest
+        is still on its way is not waiting; damaged goods wait for a person, in the exceptions queue).
+        Rows without the worker's note of what arrived fall back to money still pending."""
+        received = self.outcome.get("received_units")
+        if received is None:
+            return self.money_pending > 0
+        refunded = self.refunded_units
+        return any(int(units) > refunded.get(sku, 0) for sku, units in received.items())
+
+    @property
     def booked_receipts(self) -> set[str]:
         """DCL receipts NetSuite has an item receipt for."""
         return set(self.outcome.get("receipts_booked", []))

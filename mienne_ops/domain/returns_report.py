@@ -7,7 +7,8 @@ still wait for, and the money still owed per currency. Three lists feed the asse
 - **stuck**: waiting for the parcel (label sent, or in transit) past the return's deadline — the
   returns sensor should have expired it; something stopped it;
 - **unrefunded**: received (DCL has the goods, at least some) longer than the refund SLA ago with
-  money still pending — the refund failed or waits on a person;
+  goods that arrived not yet refunded (`OrderReturn.awaiting_refund`: a partial receipt refunded for
+  what arrived is not late while the rest travels) — the refund failed or waits on a person;
 - **unknown RMAs**: DCL receipts no return will handle — an RMA the ledger has no return for, or
   one received after its return expired or was cancelled (open ``unknown_rma`` /
   ``receipt_after_close`` exceptions, keyed by RMA number).
@@ -130,7 +131,7 @@ def returns_report(
         if r.ret.status == ReturnStatus.RECEIVED
         and r.ret.received_at is not None
         and now - r.ret.received_at > refund_sla
-        and r.ret.money_pending > 0
+        and r.ret.awaiting_refund
     )
     return ReturnsReport(
         now=now,

@@ -166,7 +166,7 @@ def _unmatched_receipts(dcl: DclResource, store, since: datetime) -> bool:
 class StartReturnConfig(dg.Config):
     order: str  # "#1001" or the Shopify order id
     lines: list[str] = []  # "SKU:QTY"; none: every unit that can still be returned
-    reason: str = "size_fit_issue"
+    reason: str = "other"  # size_fit_issue, changed_mind, defective, … (StateSet's ReturnReason)
     subscription: str = "none"  # none | cancel | skip
     key: str | None = None  # an idempotency key of your own (default: derived from the request)
 

@@ -621,6 +621,12 @@ class ReturnWorker:
         self.ledger.set_return_status(ret.id, ReturnStatus.RECEIVED, expect=[*WAITING_STATUSES])
         ret = self._fresh(ret)
         received = _received(rma)
+        good = {
+            sku: min(by.get(GOOD, 0), units)
+            for sku, units in ret.expected.items()
+            if (by := received.get(sku))
+        }
+        ret = self.ledger.note_return(ret.id, received_units={sku: n for sku, n in good.items() if n})
         self._report_problems(ret, received)
         self._stateset_receive(ret, received)
         units = [(sku, sum(by_condition.values())) for sku, by_condition in sorted(received.items())]

@@ -138,6 +138,22 @@ def test_unrefunded_means_received_longer_than_the_sla_ago_with_money_pending(
         assert "#1001 (k1) received" in report.unrefunded_text()
 
 
+def test_a_partial_receipt_refunded_for_what_arrived_is_not_late_while_the_rest_travels():
+    """Two units expected, one arrived and was refunded: money is pending, but nothing that arrived
+    waits for its refund (the worker notes what arrived in good condition)."""
+    waiting = ret(1, S.RECEIVED, received_h_ago=48, value="40.00", refunded="20.00")
+    waiting.lines = (ReturnLine(sku="MN-TEE-M", quantity=2, unit_price=Decimal("20.00")),)
+    waiting.outcome = {
+        "received_units": {"MN-TEE-M": 1},
+        "refunds": [{"n": 1, "units": {"MN-TEE-M": 1}, "amount": "20.00"}],
+    }
+    owed = ret(2, S.RECEIVED, received_h_ago=48, value="40.00", refunded="20.00")
+    owed.lines = waiting.lines
+    owed.outcome = {**waiting.outcome, "received_units": {"MN-TEE-M": 2}}  # the second one arrived
+    report = returns_report([waiting, owed], NOW, refund_sla=SLA)
+    assert [r.ret.return_key for r in report.unrefunded] == ["k2"]
+
+
 def test_unknown_rmas_are_listed_once_each_in_order():
     report = returns_report([], NOW, refund_sla=SLA, unknown_rmas=["RMA9", "RMA2", "RMA9"])
     assert report.unknown_rmas == ("RMA2", "RMA9")
