@@ -34,8 +34,10 @@ typecheck: setup
 validate: setup
 	MIENNE_STATE_DIR=$$(mktemp -d) $(BIN)/dagster definitions validate -w workspace.yaml
 
+# worksteal: an idle worker takes queued tests from a busy one (the end-to-end tests run for tens of
+# seconds each; a fixed split left one worker idle for minutes).
 pytest: setup
-	$(BIN)/pytest -n 2 -p no:cacheprovider
+	$(BIN)/pytest -n 2 --dist worksteal -p no:cacheprovider
 
 services:
 	bash scripts/ensure-services.sh
