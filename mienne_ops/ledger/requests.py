@@ -29,7 +29,7 @@ from mienne_ops.domain.service_requests import (
 )
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
-from mienne_ops.ledger.sql import aware, insert_ignore, merge_json, now
+from mienne_ops.ledger.sql import aware, insert_once, merge_json, now, rows_by_status
 
 
 class RequestRecords(AuditRecords):
@@ -66,8 +66,7 @@ class RequestRecords(AuditRecords):
             "created_at": at,
             "updated_at": at,
         }
-        with self.engine.begin() as conn:
-            inserted = conn.execute(insert_ignore(self.engine, table, ["request_key"]), values).rowcount
+        inserted = insert_once(self.engine, table, "request_key", values)
         request = self.request_by_key(request_key)
         assert request is not None  # inserted now or before
         if inserted:
@@ -87,14 +86,14 @@ class RequestRecords(AuditRecords):
         shopify_order_id: str | None = None,
         limit: int = 500,
     ) -> list[ServiceRequest]:
-        table = schema.service_requests
-        query = sa.select(table).order_by(table.c.id).limit(limit)
-        if statuses is not None:
-            query = query.where(table.c.status.in_([str(s) for s in statuses]))
-        if shopify_order_id is not None:
-            query = query.where(table.c.shopify_order_id == str(shopify_order_id))
-        with self.engine.connect() as conn:
-            return [_request(row) for row in conn.execute(query).mappings()]
+        rows = rows_by_status(
+            self.engine,
+            schema.service_requests,
+            statuses=statuses,
+            shopify_order_id=shopify_order_id,
+            limit=limit,
+        )
+        return [_request(row) for row in rows]
 
     def open_requests(self, limit: int = 500) -> list[ServiceRequest]:
         """Requests a run still has work for, oldest first."""

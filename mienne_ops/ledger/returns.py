@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from mienne_ops.domain.returns import OPEN_STATUSES, OrderReturn, ReturnLine, ReturnStatus
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
-from mienne_ops.ledger.sql import aware, insert_ignore, merge_json, now
+from mienne_ops.ledger.sql import aware, insert_once, merge_json, now, rows_by_status
 
 
 class ReturnRecords(AuditRecords):
@@ -59,10 +59,7 @@ class ReturnRecords(AuditRecords):
             "created_at": at,
             "updated_at": at,
         }
-        with self.engine.begin() as conn:
-            inserted = conn.execute(
-                insert_ignore(self.engine, schema.returns, ["return_key"]), values
-            ).rowcount
+        inserted = insert_once(self.engine, schema.returns, "return_key", values)
         ret = self.return_by_key(return_key)
         assert ret is not None  # inserted now or before
         if inserted:
@@ -85,14 +82,10 @@ class ReturnRecords(AuditRecords):
         shopify_order_id: str | None = None,
         limit: int = 1000,
     ) -> list[OrderReturn]:
-        table = schema.returns
-        query = sa.select(table).order_by(table.c.id).limit(limit)
-        if statuses is not None:
-            query = query.where(table.c.status.in_([str(s) for s in statuses]))
-        if shopify_order_id is not None:
-            query = query.where(table.c.shopify_order_id == str(shopify_order_id))
-        with self.engine.connect() as conn:
-            return [_return(row) for row in conn.execute(query).mappings()]
+        rows = rows_by_status(
+            self.engine, schema.returns, statuses=statuses, shopify_order_id=shopify_order_id, limit=limit
+        )
+        return [_return(row) for row in rows]
 
     def open_returns(self, limit: int = 1000) -> list[OrderReturn]:
         """Returns a run still has work for, oldest first."""

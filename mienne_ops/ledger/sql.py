@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,30 @@ def insert_ignore(engine: sa.Engine, table: sa.Table, conflict_columns: list[str
     if engine.dialect.name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     raise NotImplementedError(f"ledger does not support {engine.dialect.name}")
+
+
+def insert_once(engine: sa.Engine, table: sa.Table, key_column: str, values: dict[str, Any]) -> bool:
+    """Insert the row unless one with its key exists; True when this call inserted it."""
+    with engine.begin() as conn:
+        return bool(conn.execute(insert_ignore(engine, table, [key_column]), values).rowcount)
+
+
+def rows_by_status(
+    engine: sa.Engine,
+    table: sa.Table,
+    *,
+    statuses: Iterable[str] | None,
+    shopify_order_id: str | None,
+    limit: int,
+) -> list[Any]:
+    """A flow's rows (requests, returns) oldest first, by status and/or order."""
+    query = sa.select(table).order_by(table.c.id).limit(limit)
+    if statuses is not None:
+        query = query.where(table.c.status.in_([str(s) for s in statuses]))
+    if shopify_order_id is not None:
+        query = query.where(table.c.shopify_order_id == str(shopify_order_id))
+    with engine.connect() as conn:
+        return list(conn.execute(query).mappings())
 
 
 def merge_json(engine: sa.Engine, column: sa.Column, row_id: int, facts: dict[str, Any]) -> None:
