@@ -71,7 +71,7 @@ class OrderReturn:
     status: ReturnStatus
     lines: tuple[ReturnLine, ...]
     currency: str
-    value: Decimal  # what the accepted lines are worth (the money pending until refunded)
+    value: Decimal  # what refunding the lines gives back, tax included (the money pending until refunded)
     refunded: Decimal = Decimal("0")
     country: str | None = None
     rma_number: str | None = None  # NetSuite's RMA tranId, DCL's rma_number

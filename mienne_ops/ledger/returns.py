@@ -114,7 +114,7 @@ class ReturnRecords(AuditRecords):
 
     def update_return(self, return_id: int, **columns: Any) -> OrderReturn:
         """Set columns (rma_number, label_sent_at, deadline_at, reminders_sent, received_at,
-        refunded, refunded_at, instant)."""
+        refunded, refunded_at, instant, country, value)."""
         allowed = {
             "rma_number",
             "label_sent_at",
@@ -125,6 +125,7 @@ class ReturnRecords(AuditRecords):
             "refunded_at",
             "instant",
             "country",
+            "value",
         }
         unknown = set(columns) - allowed
         if unknown:

@@ -366,6 +366,8 @@ class ReturnWorker:
         rma_id = ret.outcome.get("netsuite_rma_id")
         if not rma_id:
             breakdown = self._rma_breakdown(ret)
+            # What the customer gets back is the lines with their tax: the money pending until refunded.
+            ret = self.ledger.update_return(ret.id, value=breakdown.total)
             so = ("salesOrder", str(journey.netsuite_sales_order_id))
             books = self.rules.books
             body = return_authorization_body(
