@@ -27,7 +27,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,13 +37,7 @@ import httpx
 from mienne_ops import settings
 
 if TYPE_CHECKING:
-    from mienne_ops.integrations.dcl import DclClient
-    from mienne_ops.integrations.gorgias import GorgiasClient
-    from mienne_ops.integrations.netsuite import NetSuiteClient
-    from mienne_ops.integrations.recharge import RechargeClient
-    from mienne_ops.integrations.shopify import ShopifyClient
-    from mienne_ops.integrations.stateset import StateSetClient
-    from mienne_ops.integrations.zendesk import ZendeskClient
+    from mienne_ops.resources import ApiClients
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_TOPICS = (
@@ -71,17 +64,6 @@ def main(verbose: bool) -> None:
 
 
 # -- API clients --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ApiClients:
-    shopify: ShopifyClient
-    netsuite: NetSuiteClient
-    dcl: DclClient
-    stateset: StateSetClient
-    recharge: RechargeClient
-    gorgias: GorgiasClient
-    zendesk: ZendeskClient
-
-
 @contextmanager
 def api_clients() -> Iterator[ApiClients]:
     """Every system's client, from its resource initialised the way Dagster initialises it.
@@ -92,6 +74,7 @@ def api_clients() -> Iterator[ApiClients]:
     """
     from mienne_ops.integrations.resource import ClientResource, ClientT
     from mienne_ops.resources import (
+        ApiClients,
         dcl_resource,
         gorgias_resource,
         netsuite_resource,

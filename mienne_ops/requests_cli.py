@@ -39,43 +39,15 @@ def _worker():
     """Flow F's worker and intake over the clients every CLI command uses (`cli.api_clients`)."""
     from mienne_ops.business_rules import BusinessRules
     from mienne_ops.cli import api_clients  # here, not at the top: cli.py imports this module
-    from mienne_ops.flows.service_requests import request_rules, return_rules
+    from mienne_ops.flows.service_requests import build_request_worker
     from mienne_ops.ledger import Ledger
     from mienne_ops.resources import business_rules
-    from mienne_ops.sync.request_intake import RequestIntake
-    from mienne_ops.sync.returns import ReturnWorker
-    from mienne_ops.sync.service_requests import RequestWorker
-    from mienne_ops.sync.support_desk import SupportDesk
 
     rules: BusinessRules = business_rules()
     ledger = Ledger(settings.ledger_url())
     try:
         with api_clients() as clients:
-            desk = SupportDesk(gorgias=clients.gorgias, zendesk=clients.zendesk)
-            worker = RequestWorker(
-                shopify=clients.shopify,
-                netsuite=clients.netsuite,
-                dcl=clients.dcl,
-                stateset=clients.stateset,
-                ledger=ledger,
-                rules=request_rules(rules),
-                desk=desk,
-                recharge=clients.recharge,
-                returns=ReturnWorker(
-                    shopify=clients.shopify,
-                    netsuite=clients.netsuite,
-                    dcl=clients.dcl,
-                    stateset=clients.stateset,
-                    ledger=ledger,
-                    rules=return_rules(rules),
-                    desk=desk,
-                    recharge=clients.recharge,
-                ),
-            )
-            yield (
-                worker,
-                RequestIntake(ledger=ledger, shopify=clients.shopify, desk=desk, rules=rules.ticket_rules()),
-            )
+            yield build_request_worker(clients, ledger, rules)
     finally:
         ledger.dispose()
 

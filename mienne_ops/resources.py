@@ -9,19 +9,20 @@ default, like SQLite for Dagster's own storage.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
-from mienne_ops.integrations.dcl import DclResource
-from mienne_ops.integrations.gorgias import GorgiasResource
-from mienne_ops.integrations.netsuite import NetSuiteResource
-from mienne_ops.integrations.recharge import RechargeResource
-from mienne_ops.integrations.shopify import ShopifyResource
-from mienne_ops.integrations.stateset import StateSetResource
-from mienne_ops.integrations.zendesk import ZendeskResource
+from mienne_ops.integrations.dcl import DclClient, DclResource
+from mienne_ops.integrations.gorgias import GorgiasClient, GorgiasResource
+from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource
+from mienne_ops.integrations.recharge import RechargeClient, RechargeResource
+from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource
+from mienne_ops.integrations.stateset import StateSetClient, StateSetResource
+from mienne_ops.integrations.zendesk import ZendeskClient, ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sandbox import credentials as sandbox
 
@@ -187,6 +188,19 @@ def business_rules() -> BusinessRules:
     return BusinessRules(hold_edit_window_minutes=int(window)) if window else BusinessRules()
 
 
+@dataclass(frozen=True)
+class ApiClients:
+    """Every system's typed client (the CLI's, or a run's through `SupportSystems.clients`)."""
+
+    shopify: ShopifyClient
+    netsuite: NetSuiteClient
+    dcl: DclClient
+    stateset: StateSetClient
+    recharge: RechargeClient
+    gorgias: GorgiasClient
+    zendesk: ZendeskClient
+
+
 class SupportSystems(dg.ConfigurableResource):
     """Every system flow F (cancellations, refunds, returns) works in, as one resource: its ops take
     this and the rules instead of eight resources each. The same per-system resources as the other
@@ -200,6 +214,17 @@ class SupportSystems(dg.ConfigurableResource):
     gorgias: GorgiasResource
     zendesk: ZendeskResource
     ledger: LedgerResource
+
+    def clients(self) -> ApiClients:
+        return ApiClients(
+            shopify=self.shopify.client,
+            netsuite=self.netsuite.client,
+            dcl=self.dcl.client,
+            stateset=self.stateset.client,
+            recharge=self.recharge.client,
+            gorgias=self.gorgias.client,
+            zendesk=self.zendesk.client,
+        )
 
 
 def build_resources(**client_settings: Any) -> dict[str, Any]:

@@ -22,6 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mienne_ops.domain.money import cents
 
+# Every Shopify refund flow F makes (requests and returns) carries this note prefix and its key: the
+# intake leaves our own refunds alone, and a re-run finds the refund its crashed run made.
+OUR_REFUND_NOTE = "mienne-ops "
+
 
 class RequestKind(StrEnum):
     CANCEL = "cancel"

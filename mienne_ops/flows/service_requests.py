@@ -50,8 +50,9 @@ from mienne_ops.integrations.gorgias import GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeResource
 from mienne_ops.integrations.shopify import ShopifyResource
+from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops.resources import SupportSystems
+from mienne_ops.resources import ApiClients, SupportSystems
 from mienne_ops.sync.batch import BatchReport, Outcome, run_batch
 from mienne_ops.sync.netsuite_refunds import RefundBooks
 from mienne_ops.sync.request_intake import (
@@ -111,48 +112,58 @@ def return_rules(rules: BusinessRules) -> ReturnRules:
     )
 
 
-def return_worker(
-    support: SupportSystems, rules: BusinessRules, as_of: datetime | None = None
+def build_return_worker(
+    clients: ApiClients, ledger: Ledger, rules: BusinessRules, as_of: datetime | None = None
 ) -> ReturnWorker:
-    """Flow F's return worker over the support systems' clients (``as_of``: a simulated clock)."""
+    """Flow F's return worker over every system's client (``as_of``: a simulated clock)."""
     worker = ReturnWorker(
-        shopify=support.shopify.client,
-        netsuite=support.netsuite.client,
-        dcl=support.dcl.client,
-        stateset=support.stateset.client,
-        ledger=support.ledger.ledger,
+        shopify=clients.shopify,
+        netsuite=clients.netsuite,
+        dcl=clients.dcl,
+        stateset=clients.stateset,
+        ledger=ledger,
         rules=return_rules(rules),
-        desk=SupportDesk(gorgias=support.gorgias.client, zendesk=support.zendesk.client),
-        recharge=support.recharge.client,
+        desk=SupportDesk(gorgias=clients.gorgias, zendesk=clients.zendesk),
+        recharge=clients.recharge,
     )
     if as_of is not None:
         worker.clock = lambda: as_of
     return worker
 
 
+def build_request_worker(
+    clients: ApiClients, ledger: Ledger, rules: BusinessRules
+) -> tuple[RequestWorker, RequestIntake]:
+    """Flow F's request worker (with its return worker) and intake: the jobs' and the CLI's."""
+    returns = build_return_worker(clients, ledger, rules)
+    worker = RequestWorker(
+        shopify=clients.shopify,
+        netsuite=clients.netsuite,
+        dcl=clients.dcl,
+        stateset=clients.stateset,
+        ledger=ledger,
+        rules=request_rules(rules),
+        desk=returns.desk,
+        recharge=clients.recharge,
+        returns=returns,
+    )
+    intake = RequestIntake(
+        ledger=ledger, shopify=clients.shopify, desk=returns.desk, rules=rules.ticket_rules()
+    )
+    return worker, intake
+
+
+def return_worker(
+    support: SupportSystems, rules: BusinessRules, as_of: datetime | None = None
+) -> ReturnWorker:
+    return build_return_worker(support.clients(), support.ledger.ledger, rules, as_of)
+
+
 @contextmanager
 def request_worker(
     support: SupportSystems, rules: BusinessRules
 ) -> Iterator[tuple[RequestWorker, RequestIntake]]:
-    returns = return_worker(support, rules)
-    worker = RequestWorker(
-        shopify=support.shopify.client,
-        netsuite=support.netsuite.client,
-        dcl=support.dcl.client,
-        stateset=support.stateset.client,
-        ledger=support.ledger.ledger,
-        rules=request_rules(rules),
-        desk=returns.desk,
-        recharge=support.recharge.client,
-        returns=returns,
-    )
-    intake = RequestIntake(
-        ledger=support.ledger.ledger,
-        shopify=support.shopify.client,
-        desk=returns.desk,
-        rules=rules.ticket_rules(),
-    )
-    yield worker, intake
+    yield build_request_worker(support.clients(), support.ledger.ledger, rules)
 
 
 def carry_out(worker: RequestWorker, keys: list[str]) -> BatchReport:

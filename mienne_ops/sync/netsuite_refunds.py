@@ -43,6 +43,11 @@ class BookedRefund:
     credit_memo_id: str | None = None
 
 
+def source_lines(netsuite: NetSuiteClient, source: tuple[str, str]) -> list[dict]:
+    """A record's item lines as NetSuite's REST record shows them (what a transform body names)."""
+    return netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
+
+
 def refund_body(
     netsuite: NetSuiteClient,
     books: RefundBooks,
@@ -51,10 +56,9 @@ def refund_body(
     external_id: str,
 ) -> dict:
     """The transform body over the source record's own lines."""
-    lines = netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
     return cash_refund_body(
         breakdown,
-        source_lines=lines,
+        source_lines=source_lines(netsuite, source),
         tax_item_id=books.tax_item_id,
         shipping_item_id=books.shipping_item_id,
         shipping_cost_field=books.shipping_cost_field,

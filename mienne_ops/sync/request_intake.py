@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from mienne_ops.domain.journey import OrderJourney
 from mienne_ops.domain.service_requests import (
+    OUR_REFUND_NOTE,
     RequestDetails,
     RequestedLine,
     RequestKind,
@@ -29,7 +30,6 @@ from mienne_ops.domain.shopify_returns import ShopifyReturn
 from mienne_ops.domain.ticket_rules import TicketRules
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
-from mienne_ops.sync.service_requests import OUR_REFUND_NOTE
 from mienne_ops.sync.support_desk import SupportDesk
 
 

@@ -67,7 +67,13 @@ from mienne_ops.domain.returns import (
     receipt_external_id,
     return_external_id,
 )
-from mienne_ops.domain.service_requests import RequestedLine, RequestSource, ServiceRequest, TicketRef
+from mienne_ops.domain.service_requests import (
+    OUR_REFUND_NOTE,
+    RequestedLine,
+    RequestSource,
+    ServiceRequest,
+    TicketRef,
+)
 from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund, RefundedLine
 from mienne_ops.domain.shopify_returns import ReturnableLine, ShopifyReturn
 from mienne_ops.errors import InvalidRecordError, PermanentError
@@ -78,31 +84,14 @@ from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.netsuite_refunds import RefundBooks, book_refund, shopify_booking_key
+from mienne_ops.sync.netsuite_refunds import RefundBooks, book_refund, shopify_booking_key, source_lines
 from mienne_ops.sync.support_desk import SupportDesk
 
 log = logging.getLogger("mienne_ops.sync.returns")
 
 FLOW = Flow.REQUESTS.value
 ENTITY = Entity.RETURN.value
-# Every refund a return makes carries this note: "mienne-ops <return key>:<n>:" — the intake leaves it
-# alone (it is ours) and a re-run after a crash finds it instead of refunding again.
-OUR_REFUND_NOTE = "mienne-ops "
 GOOD, DAMAGED = "good", "damaged"
-# StateSet's ReturnReason values; anything else is "other".
-STATESET_REASONS = frozenset(
-    {
-        "wrong_item",
-        "defective",
-        "not_as_described",
-        "damaged_in_shipping",
-        "size_fit_issue",
-        "quality_issue",
-        "arrived_late",
-        "changed_mind",
-        "other",
-    }
-)
 # Shopify's ReturnReason (deprecated in inputs, still accepted) for our reasons.
 SHOPIFY_REASONS = {
     "size_fit_issue": "SIZE_TOO_SMALL",
@@ -372,7 +361,7 @@ class ReturnWorker:
             books = self.rules.books
             body = return_authorization_body(
                 breakdown,
-                source_lines=self._lines_of(so),
+                source_lines=source_lines(self.netsuite, so),
                 tax_item_id=books.tax_item_id,
                 shipping_item_id=books.shipping_item_id,
                 shipping_cost_field=books.shipping_cost_field,
@@ -460,7 +449,7 @@ class ReturnWorker:
     ) -> OrderReturn:
         if ret.outcome.get("stateset_return_id") or not journey.stateset_order_id:
             return ret
-        reason = request.details.reason if request.details.reason in STATESET_REASONS else "other"
+        reason = request.details.reason  # the client maps it to StateSet's ReturnReason (else "other")
         label = (
             {
                 "carrier": ret.outcome.get("label_service"),
@@ -1012,9 +1001,6 @@ class ReturnWorker:
             self.desk.tag(ticket, [tag])
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _lines_of(self, source: tuple[str, str]) -> list[dict]:
-        return self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
-
     def _fresh(self, ret: OrderReturn) -> OrderReturn:
         fresh = self.ledger.order_return(ret.id)
         assert fresh is not None

@@ -63,6 +63,7 @@ from mienne_ops.domain.replies import (
 )
 from mienne_ops.domain.service_requests import (
     FINAL_STATUSES,
+    OUR_REFUND_NOTE,
     RequestKind,
     RequestSource,
     RequestStatus,
@@ -78,7 +79,7 @@ from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.netsuite_refunds import RefundBooks, book_refund, shopify_booking_key
+from mienne_ops.sync.netsuite_refunds import RefundBooks, book_refund, shopify_booking_key, source_lines
 from mienne_ops.sync.returns import ReturnWorker
 from mienne_ops.sync.support_desk import SupportDesk
 
@@ -86,11 +87,7 @@ log = logging.getLogger("mienne_ops.sync.service_requests")
 
 FLOW = Flow.REQUESTS.value
 ENTITY = Entity.REQUEST.value
-CANCELLING = "cancellation"  # who holds an order while it is being cancelled
-# Every Shopify refund flow F makes carries this note prefix and its request's key: the intake
-# leaves our own refunds alone, and a re-run finds the refund its crashed run made.
-OUR_REFUND_NOTE = "mienne-ops "
-
+CANCELLING = "cancellation"
 # Shopify's `OrderCancelReason` for the reasons a request may carry.
 SHOPIFY_CANCEL_REASON = {
     "customer": "CUSTOMER",
@@ -480,7 +477,7 @@ class RequestWorker:
             books = self.rules.books
             body = return_authorization_body(
                 breakdown,
-                source_lines=self._source_lines(so),
+                source_lines=source_lines(self.netsuite, so),
                 tax_item_id=books.tax_item_id,
                 shipping_item_id=books.shipping_item_id,
                 shipping_cost_field=books.shipping_cost_field,
@@ -492,9 +489,6 @@ class RequestWorker:
             )
             self.ledger.note_outcome(request.id, netsuite_rma_id=rma_id)
         return ("returnAuthorization", str(rma_id))
-
-    def _source_lines(self, source: tuple[str, str]) -> list[dict]:
-        return self.netsuite.get(source[0], source[1], expand=True).get("item", {}).get("items", [])
 
     def _record_in_stateset(self, request: ServiceRequest, amount: Decimal) -> ServiceRequest:
         journey = self.ledger.journey(request.shopify_order_id) if request.shopify_order_id else None
