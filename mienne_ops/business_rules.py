@@ -240,6 +240,16 @@ class BusinessRules(dg.ConfigurableResource):
         "expired": "return-expired",
         "refused": "return-refused",
     }
+    # Alerts (flows/alerts.py): where they go and when a condition is an incident. Slack's token and
+    # channel and the SMTP relay come from the environment (README "Alerts"); the sandbox otherwise.
+    alert_destinations: list[str] = ["slack", "email"]
+    alert_dagster_ui_url: str = "http://127.0.0.1:3000"  # links to runs and to the exceptions view
+    alert_exception_threshold: int = 5  # new exceptions of one flow and reason within the window
+    alert_exception_window_minutes: int = 60
+    alert_slo_paid_to_dcl_minutes: int = 120  # first seen → a DCL order (the edit window included)
+    alert_slo_shipped_to_tracking_minutes: int = 60  # DCL shipment recorded → tracking on Shopify
+    # return received → refunded: `return_refund_sla_hours`
+    alert_integration_poll_seconds: int = 300  # Shopify webhook subscriptions, Gorgias integrations
 
     @model_validator(mode="after")
     def _check_returns(self) -> BusinessRules:

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 
 from mienne_ops.flows import (
+    alerts,
     dispatch,
     fulfillment,
     holds,
@@ -39,6 +40,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         service_requests.defs,
         returns.defs,
         returns_report.defs,
+        alerts.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

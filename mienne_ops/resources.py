@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import httpx
 
 from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.integrations.dcl import DclClient, DclResource
+from mienne_ops.integrations.email import EmailAlertResource
 from mienne_ops.integrations.gorgias import GorgiasClient, GorgiasResource
 from mienne_ops.integrations.netsuite import NetSuiteClient, NetSuiteResource
 from mienne_ops.integrations.recharge import RechargeClient, RechargeResource
 from mienne_ops.integrations.shopify import ShopifyClient, ShopifyResource
+from mienne_ops.integrations.slack import SlackAlertResource
 from mienne_ops.integrations.stateset import StateSetClient, StateSetResource
 from mienne_ops.integrations.zendesk import ZendeskClient, ZendeskResource
 from mienne_ops.ledger.resource import LedgerResource
@@ -35,6 +38,8 @@ LIVE_SWITCHES = {
     "zendesk": "ZENDESK_API_TOKEN",
     "recharge": "RECHARGE_ACCESS_TOKEN",
     "gorgias": "GORGIAS_API_KEY",
+    "slack": "SLACK_BOT_TOKEN",
+    "smtp": "SMTP_HOST",
 }
 
 
@@ -175,6 +180,43 @@ def gorgias_resource(**client_settings: Any) -> GorgiasResource:
     )
 
 
+def slack_resource() -> SlackAlertResource:
+    """Alerts' Slack: the workspace's bot token and channel when set, else the sandbox's fake."""
+    if is_live("slack"):
+        return SlackAlertResource(
+            token=dg.EnvVar("SLACK_BOT_TOKEN"),
+            channel=os.environ.get("SLACK_ALERT_CHANNEL", "#mienne-alerts"),
+            base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
+        )
+    return SlackAlertResource(
+        token=sandbox.SLACK["bot_token"],
+        channel=sandbox.SLACK["channel"],
+        base_url=f"{settings.sandbox_url()}/slack/api/",
+    )
+
+
+def email_resource() -> EmailAlertResource:
+    """Alerts' email: the company's SMTP relay when ``SMTP_HOST`` is set, else the sandbox's sink."""
+    if is_live("smtp"):
+        return EmailAlertResource(
+            host=os.environ["SMTP_HOST"],
+            port=int(os.environ.get("SMTP_PORT", "587")),
+            username=os.environ.get("SMTP_USERNAME", ""),
+            password=dg.EnvVar("SMTP_PASSWORD") if os.environ.get("SMTP_PASSWORD") else "",
+            starttls=os.environ.get("SMTP_STARTTLS", "true").lower() != "false",
+            sender=os.environ.get("ALERT_EMAIL_FROM", "mienne-ops@localhost"),
+            recipients=[a.strip() for a in os.environ.get("ALERT_EMAIL_TO", "").split(",") if a.strip()],
+        )
+    return EmailAlertResource(
+        host=httpx.URL(settings.sandbox_url()).host,
+        port=settings.sandbox_smtp_port(),
+        username=sandbox.SMTP["username"],
+        password=sandbox.SMTP["password"],
+        sender=sandbox.SMTP["sender"],
+        recipients=list(sandbox.SMTP["recipients"]),
+    )
+
+
 def ledger_resource() -> LedgerResource:
     if os.environ.get("MIENNE_LEDGER_URL"):
         return LedgerResource(url=dg.EnvVar("MIENNE_LEDGER_URL"))
@@ -185,7 +227,12 @@ def business_rules() -> BusinessRules:
     """The rules (defaults in `business_rules.py`); ``MIENNE_EDIT_WINDOW_MINUTES`` shortens the edit
     window before dispatch for a demo or a drill (`make dev` uses 1 minute), never in production."""
     window = os.environ.get("MIENNE_EDIT_WINDOW_MINUTES")
-    return BusinessRules(hold_edit_window_minutes=int(window)) if window else BusinessRules()
+    ui_url = os.environ.get("MIENNE_DAGSTER_UI_URL")  # the alerts' links to runs
+    defaults = BusinessRules()
+    return BusinessRules(
+        hold_edit_window_minutes=int(window) if window else defaults.hold_edit_window_minutes,
+        alert_dagster_ui_url=ui_url or defaults.alert_dagster_ui_url,
+    )
 
 
 @dataclass(frozen=True)
@@ -239,4 +286,5 @@ def build_resources(**client_settings: Any) -> dict[str, Any]:
         "gorgias": gorgias_resource(**client_settings),
         "ledger": ledger_resource(),
     }
-    return {**systems, "support": SupportSystems(**systems), "rules": business_rules()}
+    alerts = {"slack": slack_resource(), "email": email_resource()}
+    return {**systems, "support": SupportSystems(**systems), "rules": business_rules(), **alerts}

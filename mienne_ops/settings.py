@@ -12,11 +12,17 @@ from pathlib import Path
 
 DEFAULT_SANDBOX_PORT = 8765
 DEFAULT_WEBHOOK_PORT = 8766
+DEFAULT_SMTP_PORT = 8025  # the sandbox's SMTP sink (alerts by email)
 
 
 def sandbox_url() -> str:
     """Base URL of the sandbox server (the dev command starts one here)."""
     return os.environ.get("MIENNE_SANDBOX_URL", f"http://127.0.0.1:{DEFAULT_SANDBOX_PORT}").rstrip("/")
+
+
+def sandbox_smtp_port() -> int:
+    """Port of the sandbox's SMTP sink, where email alerts go while no SMTP host is configured."""
+    return int(os.environ.get("MIENNE_SANDBOX_SMTP_PORT", DEFAULT_SMTP_PORT))
 
 
 def state_dir() -> Path:

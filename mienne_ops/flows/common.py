@@ -14,6 +14,8 @@ from mienne_ops.errors import AuthError
 from mienne_ops.sync.batch import BatchReport, Outcome
 
 TAG_FLOW = "mienne-ops/flow"
+#: The reason in a run failure's metadata when a system refused our credentials.
+CREDENTIALS_REFUSED = "credentials_refused"
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Transient failures that outlived the HTTP core's retries: retry the (idempotent) batch later.
@@ -41,7 +43,8 @@ def stop_on_rejected_credentials(op_function: F) -> F:
                     f"{error.system or 'a system'} rejected our credentials ({error.status} {error.code}): "
                     "nothing was quarantined; fix the credentials, then the next tick resumes"
                 ),
-                metadata={"system": str(error.system), "error": str(error)},
+                # "reason" is what the alerts' run-failure sensor reads (flows/alerts.py).
+                metadata={"system": str(error.system), "error": str(error), "reason": CREDENTIALS_REFUSED},
                 allow_retries=False,
             ) from error
 

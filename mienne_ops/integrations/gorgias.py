@@ -356,6 +356,14 @@ class GorgiasClient:
             self.core.sleep(self.core.retry.backoff(attempt))
 
     # -- HTTP integrations ----------------------------------------------------------------------
+    def http_integrations(self) -> list[dict[str, Any]]:
+        """Every HTTP integration of the account (``deactivated_datetime`` set: Gorgias disabled it)."""
+        return [
+            integration
+            for integration in self._pages("integrations", operation="integrations_list")
+            if integration.get("type") == "http"
+        ]
+
     def ensure_http_integration(
         self, *, name: str, url: str, headers: dict[str, str], triggers: list[str]
     ) -> int:

@@ -304,3 +304,23 @@ history = sa.Table(
     sa.Column("as_of", sa.String(32), nullable=False),
     sa.Index("ix_inventory_history_sku", "sku", "location", "id"),
 )
+
+# -- alerts: one row per incident, so each is announced once and its end once (ledger/alerts.py) ---
+
+alert_incidents = sa.Table(
+    "alert_incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_key", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | resolved
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("link", sa.Text, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("sent", sa.JSON, nullable=False),  # "<destination>:<opened|resolved>" -> when it was sent
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("incident_key", name="uq_alert_incident_key"),
+    sa.Index("ix_alert_incidents_status", "status"),
+)

@@ -64,3 +64,18 @@ GORGIAS: dict[str, Any] = {
     # The address of the account's email integration: outgoing email must come from it.
     "support_address": "support@mienne-sandbox.com",
 }
+
+SLACK = {
+    # A bot token (chat:write) and the channel it was invited to; any other channel is not found.
+    "bot_token": "xoxb-sandbox-0000000000-mienne-alerts",
+    "channel": "#mienne-alerts",
+    "channel_id": "C0MIENNE01",
+}
+
+SMTP: dict[str, Any] = {
+    # The SMTP sink requires AUTH (PLAIN or LOGIN) with these; it stores mail, never relays it.
+    "username": "mienne-alerts",
+    "password": "sandbox-smtp-password",
+    "sender": "mienne-ops@alerts.sandbox.invalid",
+    "recipients": ["ops@mienne.sandbox.invalid"],
+}

@@ -47,6 +47,8 @@ SYSTEM_MODULES = (
     "mienne_ops.sandbox.zendesk",
     "mienne_ops.sandbox.recharge",
     "mienne_ops.sandbox.gorgias",
+    "mienne_ops.sandbox.slack",
+    "mienne_ops.sandbox.mail_sink",
 )
 
 
@@ -89,15 +91,20 @@ def create_app(
     *,
     traffic: bool = False,
     modules: tuple[str, ...] = SYSTEM_MODULES,
+    smtp_port: int | None = None,
 ) -> Starlette:
     """Build the ASGI app; the world is reset to the seed catalog if it is empty.
 
-    ``modules`` narrows the mounted systems (a test of one fake may mount only that one).
+    ``modules`` narrows the mounted systems (a test of one fake may mount only that one);
+    ``smtp_port``: where the SMTP sink listens (None: a free port).
     """
     from mienne_ops.sandbox import control
 
     faults = faults or FaultBook()
     systems = build_systems(world, faults, modules)
+    for system in systems:
+        if system.name == "mail":
+            system.port = smtp_port  # type: ignore[attr-defined]
     mounts = []
     for system in systems:
         api = Starlette(routes=system.routes())
@@ -163,6 +170,11 @@ class SandboxServer:
     def hub(self):
         return self.app.state.hub
 
+    @property
+    def smtp_port(self) -> int:
+        """Where the SMTP sink listens (known once the server has started)."""
+        return self.hub.system("mail").port
+
     def start(self) -> SandboxServer:
         self._thread.start()
         deadline = time.monotonic() + 20
@@ -186,7 +198,9 @@ class SandboxServer:
 
 def serve(host: str, port: int, db_path: str | Path, traffic: bool = False) -> None:
     """Run the sandbox in the foreground until interrupted."""
+    from mienne_ops import settings
+
     world = World(db_path)
-    app = create_app(world, FaultBook(), traffic=traffic)
+    app = create_app(world, FaultBook(), traffic=traffic, smtp_port=settings.sandbox_smtp_port())
     log.info("sandbox serving on http://%s:%d (state in %s)", host, port, db_path)
     uvicorn.run(app, host=host, port=port, log_level="warning")

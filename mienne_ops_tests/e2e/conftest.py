@@ -23,6 +23,7 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     for variable in LIVE_SWITCHES.values():
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
+    monkeypatch.setenv("MIENNE_SANDBOX_SMTP_PORT", str(sandbox.smtp_port))  # email alerts' sink
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     ledger = new_ledger(settings.ledger_url())

@@ -63,6 +63,7 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     ledger = new_ledger(settings.ledger_url())
     env = {
         "MIENNE_SANDBOX_URL": sandbox.url,
+        "MIENNE_SANDBOX_SMTP_PORT": str(sandbox.smtp_port),  # email alerts go to this sandbox's sink
         "MIENNE_STATE_DIR": str(tmp_path / "state"),
         # No edit window before dispatch (the rules' knob for drills): orders go to DCL at once.
         "MIENNE_EDIT_WINDOW_MINUTES": "0",
