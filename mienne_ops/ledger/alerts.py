@@ -84,7 +84,7 @@ class AlertIncidents:
                 sa.update(table)
                 .where(table.c.incident_key == incident.key, table.c.status == IncidentStatus.RESOLVED)
                 .values(
-                    {key: values[key] for key in ("status", "title", "facts", "link", "sent", "opened_at")},
+                    **{key: values[key] for key in ("status", "title", "facts", "link", "sent", "opened_at")},
                     occurrences=table.c.occurrences + 1,
                     resolved_at=None,
                 )
