@@ -55,6 +55,12 @@ def live_variables(url: str) -> dict[str, str]:
         "GORGIAS_SENDER_USER_ID": str(credentials.GORGIAS["sender_user_id"]),
         "GORGIAS_SUPPORT_ADDRESS": credentials.GORGIAS["support_address"],
         "GORGIAS_WEBHOOK_SECRET": credentials.GORGIAS["webhook_secret"],
+        "SLACK_BOT_TOKEN": credentials.SLACK["bot_token"],
+        "SLACK_API_URL": f"{url}/slack/api/",
+        "SMTP_HOST": "127.0.0.1",  # SMTP_PORT: the sandbox's sink, set by the fixture
+        "SMTP_USERNAME": credentials.SMTP["username"],
+        "SMTP_PASSWORD": credentials.SMTP["password"],
+        "SMTP_STARTTLS": "false",
     }
 
 
@@ -62,6 +68,7 @@ def live_variables(url: str) -> dict[str, str]:
 def live(sandbox, state_dir, monkeypatch):
     for name, value in live_variables(sandbox.url).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SMTP_PORT", str(sandbox.smtp_port))
     # Nothing answers here: a resource that fell back to the sandbox would fail to connect.
     monkeypatch.setenv("MIENNE_SANDBOX_URL", f"http://127.0.0.1:{free_port()}")
     assert all(is_live(system) for system in LIVE_SWITCHES)

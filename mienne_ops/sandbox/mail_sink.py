@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import warnings
 from typing import Any
 
@@ -32,6 +33,7 @@ from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog
 
+log = logging.getLogger("mienne_ops.sandbox.mail")
 SYSTEM = "mail"
 HOST = "127.0.0.1"
 # AUTH without TLS is what this local sink means to do (it never relays); say nothing per connection.
@@ -70,7 +72,7 @@ class Sandbox(SystemSandbox):
             from mienne_ops.sandbox.server import free_port
 
             self.port = free_port()
-        self._controller = Controller(
+        controller = Controller(
             self,
             hostname=HOST,
             port=self.port,
@@ -78,7 +80,12 @@ class Sandbox(SystemSandbox):
             auth_required=True,
             auth_require_tls=False,
         )
-        self._controller.start()
+        try:
+            controller.start()
+        except Exception:  # e.g. the port is taken: the other fakes still serve; email alerts say why
+            log.exception("sandbox SMTP sink could not listen on %s:%s", HOST, self.port)
+            return
+        self._controller = controller
 
     def stop(self) -> None:
         if self._controller is not None:
