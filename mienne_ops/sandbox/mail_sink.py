@@ -34,6 +34,7 @@ from mienne_ops.sandbox.base import SystemSandbox
 from mienne_ops.sandbox.catalog import Catalog
 
 log = logging.getLogger("mienne_ops.sandbox.mail")
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 SYSTEM = "mail"
 HOST = "127.0.0.1"
 # AUTH without TLS is what this local sink means to do (it never relays); say nothing per connection.
