@@ -21,6 +21,8 @@ from mienne_ops.domain.refund_policy import RefundPolicy
 from mienne_ops.domain.return_policy import InstantTrigger, LabelService, ReturnPolicy
 from mienne_ops.domain.ticket_rules import TicketRules
 
+#: Where alerts can go (`flows.alerts` has a sender for each).
+ALERT_DESTINATIONS = frozenset({"slack", "email"})
 #: The steps of a return the ticket is tagged at (`return_ticket_tags` keys).
 RETURN_TICKET_STEPS = frozenset({"label_sent", "received", "refunded", "expired", "refused"})
 
@@ -262,6 +264,25 @@ class BusinessRules(dg.ConfigurableResource):
             raise ValueError("return_refund_sla_hours is positive and returns_poll_seconds not negative")
         if self.returns_lookback_hours <= 0:
             raise ValueError("returns_lookback_hours is positive")
+        return self
+
+    @model_validator(mode="after")
+    def _check_alerts(self) -> BusinessRules:
+        """A misspelt destination or a negative threshold fails at load, not when an alert is due."""
+        unknown = sorted(set(self.alert_destinations) - ALERT_DESTINATIONS)
+        if unknown:
+            raise ValueError(f"alert_destinations are among {sorted(ALERT_DESTINATIONS)}, not {unknown}")
+        if (
+            self.alert_exception_threshold < 1
+            or min(
+                self.alert_exception_window_minutes,
+                self.alert_slo_paid_to_dcl_minutes,
+                self.alert_slo_shipped_to_tracking_minutes,
+                self.alert_integration_poll_seconds,
+            )
+            < 0
+        ):
+            raise ValueError("alert thresholds are positive and alert windows and SLOs not negative")
         return self
 
     def hold_policy(self) -> HoldPolicy:

@@ -67,3 +67,18 @@ def test_the_latest_failing_discrepancy_check_per_location_is_an_incident_at_err
         instance.report_runless_asset_event(evaluation(True, dg.AssetCheckSeverity.WARN, "FR"))
         found = inventory_findings(instance, UI)
         assert found.firing == () and found.judges("inventory_discrepancy:discrepancies_within_threshold[FR]")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"alert_destinations": ["slack", "pager"]},
+        {"alert_exception_threshold": 0},
+        {"alert_slo_paid_to_dcl_minutes": -1},
+    ],
+)
+def test_a_bad_alert_rule_fails_at_load(bad):
+    from mienne_ops.business_rules import BusinessRules
+
+    with pytest.raises(ValueError, match="alert"):
+        BusinessRules(**bad)
