@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,9 @@ import sqlalchemy as sa
 from mienne_ops.domain.alerts import AlertKind, Incident, NewException, StuckLeg, Waiting
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.sql import aware, insert_ignore, now
+
+#: How long a resolution message is retried when its destination is down.
+RESOLUTION_RETRY = timedelta(days=2)
 
 
 class IncidentStatus(StrEnum):
@@ -111,14 +114,28 @@ class AlertIncidents:
             return set(conn.execute(query).scalars())
 
     def unsent(self, destinations: Iterable[str]) -> list[tuple[IncidentRow, str, Notice]]:
-        """(incident, destination, message) still to send, oldest incident first."""
+        """(incident, destination, message) still to send, oldest incident first. Read among the open
+        incidents and those resolved in the last `RESOLUTION_RETRY` (a resolution that could not be
+        sent for longer than that is not worth sending), so the read stays small as incidents pile up."""
         wanted = list(destinations)
         return [
             (row, destination, notice)
-            for row in self.incidents()
+            for row in self._live_incidents()
             for destination in wanted
             if (notice := row.due(destination)) is not None
         ]
+
+    def _live_incidents(self) -> list[IncidentRow]:
+        table = schema.alert_incidents
+        query = (
+            sa.select(table)
+            .where(
+                sa.or_(table.c.status == IncidentStatus.OPEN, table.c.resolved_at >= now() - RESOLUTION_RETRY)
+            )
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_row(row) for row in conn.execute(query).mappings()]
 
     def mark_sent(self, key: str, destination: str, notice: Notice) -> None:
         """Note that ``destination`` has this message (read-modify-write of ``sent`` in one

@@ -100,3 +100,16 @@ def test_new_exceptions_are_the_unresolved_ones_first_seen_since(ledger):
     since = datetime.now(UTC) - timedelta(minutes=5)
     assert [(e.flow, e.key) for e in new_exceptions(ledger.engine, since)] == [("A", "1")]
     assert new_exceptions(ledger.engine, datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
+def test_a_resolution_undeliverable_for_days_is_dropped_and_old_incidents_are_not_reread(ledger):
+    from mienne_ops.ledger import schema
+
+    book = AlertIncidents(ledger.engine)
+    book.open(SPIKE)
+    book.mark_sent(SPIKE.key, "slack", Notice.OPENED)
+    book.resolve(SPIKE.key)
+    assert [n for _, _, n in book.unsent(["slack"])] == [Notice.RESOLVED]
+    table = schema.alert_incidents
+    _ago(ledger, table, "resolved_at", table.c.incident_key == SPIKE.key, 3 * 24 * 60)
+    assert book.unsent(["slack"]) == []
