@@ -281,6 +281,7 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         # With the demo traffic, DCL scans a return's label 20 s after the RMA and receives the
         # parcel 60 s after it (the DCL fake's auto mode), so demo returns reach their refund.
         **({"MIENNE_SANDBOX_DCL_RMA_AUTO": "20,60"} if traffic else {}),
+        "MIENNE_DAGSTER_UI_URL": f"http://127.0.0.1:{port}",  # alerts link to this UI's runs
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "MIENNE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",

@@ -112,8 +112,8 @@ def credentials_refused(system: str, job: str, run_id: str, ui_url: str) -> Inci
 
 
 def recovered(open_incidents: Iterable[Incident], latest_run_status: Mapping[str, str]) -> Findings:
-    """Run-borne incidents (a failed run, credentials refused in a run) clear once the latest run of
-    the job that raised them succeeded; ``latest_run_status``: job name -> its latest run's status."""
+    """Run-borne incidents (a failed run, credentials refused in a run) clear once the latest finished
+    run of the job that raised them succeeded; ``latest_run_status``: job name -> that run's status."""
     cleared = tuple(
         incident.key
         for incident in open_incidents

@@ -173,13 +173,17 @@ def stuck_order_findings(ledger: LedgerResource, rules: BusinessRules, now: date
     return alerts.stuck_orders(waiting, now=now, slos=slos, ui_url=rules.alert_dagster_ui_url)
 
 
+#: A run that ended: the latest of these says whether a job works again (queued ones say nothing).
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
 def run_recoveries(instance: dg.DagsterInstance, book: AlertIncidents) -> Findings:
-    """Run-borne incidents whose job's latest run succeeded since."""
+    """Run-borne incidents whose job's latest finished run succeeded."""
     open_rows = [row.incident for row in book.incidents(status=IncidentStatus.OPEN)]
     jobs = {row.facts["job"] for row in open_rows if row.kind in alerts.RUN_BORNE and "job" in row.facts}
     latest = {}
     for job in jobs:
-        runs = instance.get_runs(filters=dg.RunsFilter(job_name=job), limit=1)
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=FINISHED), limit=1)
         if runs:
             latest[job] = runs[0].status.value
     return alerts.recovered(open_rows, latest)
