@@ -11,6 +11,7 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.suiteql_rows import PendingSalesOrder, UnreadableRow
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
     flow_sensor,
@@ -36,7 +37,7 @@ class DispatchBatchConfig(dg.Config):
     sales_order_ids: list[str]
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("netsuite")})
 @stop_on_rejected_credentials
 def dispatch_sales_orders(
     context: dg.OpExecutionContext,
@@ -61,7 +62,7 @@ def dispatch_sales_orders(
     return finish(context, dispatcher.dispatch(config.sales_order_ids))
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def netsuite_dispatch_job():
     dispatch_sales_orders()
 

@@ -19,6 +19,7 @@ from mienne_ops.domain.exception_queue import ExceptionQueue
 from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
     PollWindow,
@@ -52,7 +53,7 @@ def cash_sale_fields(rules: BusinessRules) -> dict[str, Any]:
     return fields
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("netsuite")})
 @stop_on_rejected_credentials
 def sync_dcl_shipments(
     context: dg.OpExecutionContext,
@@ -99,7 +100,7 @@ def sync_dcl_shipments(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def dcl_shipment_sync_job():
     sync_dcl_shipments()
 

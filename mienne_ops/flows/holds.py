@@ -27,6 +27,7 @@ from mienne_ops.flows.common import (
     metadata_table,
     stop_on_rejected_credentials,
 )
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import SensorCursor, flow_sensor, run_request, sensor_result, tick_stamp
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
@@ -45,7 +46,7 @@ class MaintainHoldsConfig(dg.Config):
     read_shopify: bool = False  # also look for holds released in the Shopify admin
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("shopify")})
 @stop_on_rejected_credentials
 def maintain_holds(
     context: dg.OpExecutionContext,
@@ -73,7 +74,7 @@ def maintain_holds(
     return dg.Output(len(released) + sum(counts.values()), metadata=metadata)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def order_holds_job():
     maintain_holds()
 

@@ -32,6 +32,7 @@ from mienne_ops.domain.inbound_reconciliation import (
 from mienne_ops.domain.reports import table_records
 from mienne_ops.errors import NotFoundError
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
     PollWindow,
@@ -68,7 +69,7 @@ class AnnounceConfig(dg.Config):
     order_ids: list[str]
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("dcl")})
 @stop_on_rejected_credentials
 def announce_inbound_orders(
     context: dg.OpExecutionContext,
@@ -99,7 +100,7 @@ def announce_inbound_orders(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def inbound_announcement_job():
     announce_inbound_orders()
 
@@ -163,7 +164,7 @@ class ReceiptsConfig(dg.Config):
     dcl_po_numbers: list[str]
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("netsuite")})
 @stop_on_rejected_credentials
 def post_dcl_receipts(
     context: dg.OpExecutionContext,
@@ -193,7 +194,7 @@ def post_dcl_receipts(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def inbound_receipt_job():
     post_dcl_receipts()
 

@@ -20,6 +20,7 @@ from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.holds import Release
 from mienne_ops.domain.journey import Stage
 from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
     chunks,
@@ -75,7 +76,7 @@ class IngestOrdersConfig(dg.Config):
     edited_order_ids: list[str] = []
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("netsuite")})
 @stop_on_rejected_credentials
 def ingest_shopify_orders(
     context: dg.OpExecutionContext,
@@ -132,7 +133,7 @@ def ingest_shopify_orders(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def shopify_order_ingestion_job():
     ingest_shopify_orders()
 

@@ -28,6 +28,7 @@ from mienne_ops.flows.common import (
     report_metadata,
     stop_on_rejected_credentials,
 )
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
     flow_sensor,
@@ -52,7 +53,7 @@ class ReturnsConfig(dg.Config):
     as_of: str | None = None  # ISO time the run acts at (default: now); later = a later day's ticks
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("netsuite")})
 @stop_on_rejected_credentials
 def advance_returns(
     context: dg.OpExecutionContext,
@@ -86,7 +87,7 @@ def advance_returns(
     return dg.Output(report.total, metadata=report_metadata(report))
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def returns_job():
     advance_returns()
 
@@ -171,7 +172,7 @@ class StartReturnConfig(dg.Config):
     key: str | None = None  # an idempotency key of your own (default: derived from the request)
 
 
-@dg.op(tags={TAG_FLOW: FLOW})
+@dg.op(tags={TAG_FLOW: FLOW, **on_queue("support")})
 @stop_on_rejected_credentials
 def start_return(
     config: StartReturnConfig,
@@ -188,7 +189,7 @@ def start_return(
         return operator_request(w, i, RequestKind.RETURN, config.order, details, config.key)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def start_return_job():
     start_return()
 

@@ -37,6 +37,7 @@ from mienne_ops.flows.common import (
     report_metadata,
     stop_on_rejected_credentials,
 )
+from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
     flow_sensor,
@@ -180,7 +181,7 @@ class ServiceRequestsConfig(dg.Config):
     return_requests: list[str] = []  # Shopify Return gids a customer requested (returns/request)
 
 
-@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW})
+@dg.op(retry_policy=BATCH_RETRY_POLICY, tags={TAG_FLOW: FLOW, **on_queue("support")})
 @stop_on_rejected_credentials
 def handle_service_requests(
     context: dg.OpExecutionContext,
@@ -237,7 +238,7 @@ def _take_in_return_request(intake: RequestIntake, gid: str, keys: list[str]) ->
     return Outcome.DONE
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def service_requests_job():
     handle_service_requests()
 
@@ -420,7 +421,7 @@ def operator_request(
     return dg.Output(str(stored.status), metadata=metadata)
 
 
-@dg.op(tags={TAG_FLOW: FLOW})
+@dg.op(tags={TAG_FLOW: FLOW, **on_queue("support")})
 @stop_on_rejected_credentials
 def cancel_order(
     config: CancelOrderConfig,
@@ -433,7 +434,7 @@ def cancel_order(
         return operator_request(w, i, RequestKind.CANCEL, config.order, details, config.key)
 
 
-@dg.op(tags={TAG_FLOW: FLOW})
+@dg.op(tags={TAG_FLOW: FLOW, **on_queue("support")})
 @stop_on_rejected_credentials
 def refund_order(
     config: RefundOrderConfig,
@@ -454,12 +455,12 @@ def refund_order(
         return operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def cancel_order_job():
     cancel_order()
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=dg.in_process_executor)
+@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
 def refund_order_job():
     refund_order()
 

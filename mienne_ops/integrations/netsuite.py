@@ -4,14 +4,16 @@ Follows ``shared/docs/api/netsuite.md``. Requests are signed with Token-Based Au
 (OAuth 1.0a, HMAC-SHA256) by oauthlib, never by hand. Creates, upserts and transforms answer
 ``204`` with a ``Location`` header whose last segment is the new internal id. NetSuite's account-wide
 concurrency pool answers overflow with 429 and no ``Retry-After``; the core retries it with jittered
-backoff, and a per-client semaphore (held per HTTP attempt, not across backoff sleeps) keeps one
-process from exhausting the pool by itself.
+backoff, and a semaphore (held per HTTP attempt, not across backoff sleeps) keeps us from exhausting
+the pool: per client by default, or for the whole deployment (every Celery worker) when
+``MIENNE_LIMITER_URL`` names a Redis (`shared_limits`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +29,7 @@ from mienne_ops.domain.suiteql_rows import RowT, UnreadableRow, parse_row
 from mienne_ops.errors import AmbiguousWriteError, PermanentError, RemoteValidationError
 from mienne_ops.integrations.http import HttpCore, RetryPolicy
 from mienne_ops.integrations.resource import ClientResource
+from mienne_ops.integrations.shared_limits import SharedSemaphore, netsuite_semaphore
 
 SYSTEM = "netsuite"
 RECORD = "/services/rest/record/v1"
@@ -68,14 +71,20 @@ class NetSuiteTbaAuth(httpx.Auth):
 
 
 class BoundedTransport(httpx.BaseTransport):
-    """Caps in-flight requests of one client; held for each attempt only, so backoff frees a slot."""
+    """Caps in-flight requests; held for each attempt only, so backoff frees a slot.
 
-    def __init__(self, inner: httpx.BaseTransport, max_concurrency: int) -> None:
+    The cap is this client's own semaphore, or ``shared`` — the deployment-wide one in Redis.
+    """
+
+    def __init__(
+        self, inner: httpx.BaseTransport, max_concurrency: int, shared: SharedSemaphore | None = None
+    ) -> None:
         self._inner = inner
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        local = threading.BoundedSemaphore(max_concurrency)
+        self._slot: Callable[[], AbstractContextManager[Any]] = shared.slot if shared else (lambda: local)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        with self._slots:
+        with self._slot():
             response = self._inner.handle_request(request)
             response.read()  # release the slot only once the body is in
             return response
@@ -185,9 +194,14 @@ class NetSuiteClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
     ) -> NetSuiteClient:
-        """Build the client; ``base_url`` empty = the account's own SuiteTalk host."""
+        """Build the client; ``base_url`` empty = the account's own SuiteTalk host.
+
+        ``max_concurrency`` caps this client, or the whole deployment when ``MIENNE_LIMITER_URL`` is
+        set (a lease outlives any attempt, so only a killed worker's slot waits for it to expire).
+        """
         auth = NetSuiteTbaAuth(account_id, consumer_key, consumer_secret, token_id, token_secret)
-        transport = BoundedTransport(httpx.HTTPTransport(), max_concurrency)
+        shared = netsuite_semaphore(account_id, max_concurrency, lease_seconds=4 * timeout + 10)
+        transport = BoundedTransport(httpx.HTTPTransport(), max_concurrency, shared)
         core = HttpCore(
             system=SYSTEM,
             base_url=base_url.rstrip("/") or netsuite_host(account_id),

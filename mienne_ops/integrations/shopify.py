@@ -35,6 +35,7 @@ from mienne_ops.domain.shopify_money import (
 from mienne_ops.errors import NotFoundError, PermanentError, RemoteValidationError, TransientError
 from mienne_ops.integrations.http import STATS, HttpCore
 from mienne_ops.integrations.resource import ClientResource
+from mienne_ops.integrations.shared_limits import SharedCostThrottle, shopify_throttle
 from mienne_ops.integrations.shopify_bulk import BulkQueries
 from mienne_ops.integrations.shopify_returns import ShopifyReturns
 
@@ -295,11 +296,17 @@ class ShopifyClient(ShopifyReturns, BulkQueries):
     (``shopify_bulk.py``), returns from `ShopifyReturns` (``shopify_returns.py``).
     """
 
-    def __init__(self, core: HttpCore, api_version: str = DEFAULT_API_VERSION) -> None:
+    def __init__(
+        self,
+        core: HttpCore,
+        api_version: str = DEFAULT_API_VERSION,
+        throttle: CostThrottle | SharedCostThrottle | None = None,
+    ) -> None:
         self.core = core
         self.api_version = api_version
         self.path = f"/admin/api/{api_version}/graphql.json"
-        self.throttle = CostThrottle()
+        # The shop's bucket in Redis when MIENNE_LIMITER_URL is set (every worker draws on it).
+        self.throttle = throttle or shopify_throttle(core.base_url) or CostThrottle()
 
     def close(self) -> None:
         self.core.close()

@@ -10,8 +10,9 @@ Control routes (under ``/_sandbox/netsuite``):
 
 - ``POST /limits`` ``{"concurrency": N}`` sets the pool size (back to 5 on reset); ``{"hold": true}``
   keeps every request that gets a slot in flight (holding it) until ``{"hold": false}`` or a reset, so
-  a test fills the pool on purpose instead of racing; the answer reports ``held``, ``in_flight`` and
-  ``refused`` (429s since the last reset)
+  a test fills the pool on purpose instead of racing; the answer reports ``held``, ``in_flight``,
+  ``max_in_flight`` (the most requests in flight at once) and ``refused`` (429s), both since the last
+  reset
 - ``POST /token`` ``{"revoked": true}`` revokes the integration's access token: every API call then
   answers 401 ``INVALID_LOGIN`` (NetSuite: ``TokenRevoked`` in the login audit trail) until
   ``{"revoked": false}`` or a reset; ``{"spurious_401_every": N}`` answers every Nth correctly signed
@@ -174,6 +175,7 @@ class ConcurrencyLimiter:
     def _count(self, step: int) -> None:
         self.in_flight += step
         self.sandbox.in_flight = self.in_flight
+        self.sandbox.max_in_flight = max(self.sandbox.max_in_flight, self.in_flight)
 
 
 class TbaVerifier:
@@ -280,6 +282,7 @@ class Sandbox(SystemSandbox):
         self.request_hold = RequestHold()
         self.in_flight = 0  # mirrored by `ConcurrencyLimiter` for the control route
         self.refused = 0  # 429 CONCURRENCY_LIMIT_EXCEEDED answers since the last reset
+        self.max_in_flight = 0  # the peak of admitted requests since the last reset
         self.verifier = TbaVerifier(NETSUITE)
         self.preferences = dates.Preferences()
         self.account = store.AccountSettings()
@@ -306,6 +309,7 @@ class Sandbox(SystemSandbox):
         self.concurrency_limit = DEFAULT_CONCURRENCY
         self.request_hold.release()
         self.refused = 0
+        self.max_in_flight = 0
         self.preferences.date_format = dates.DEFAULT_DATE_FORMAT
         self.verifier.reset()
         self.account = store.AccountSettings()
@@ -540,6 +544,7 @@ class Sandbox(SystemSandbox):
                 "hold": self.request_hold.holding,
                 "held": self.request_hold.held,
                 "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
                 "refused": self.refused,
             }
         )

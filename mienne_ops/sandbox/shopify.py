@@ -24,7 +24,8 @@ Control plane (a contract used by outside harnesses), under ``/_sandbox/shopify`
 - ``POST /jobs``                 ``{"cancel_job_requests": n}``: an orderCancel job is done after n later
   API requests (default 1; 0 = done at once)
 - ``POST /limits``               ``{"plan": "standard"}`` (advanced, plus, enterprise) and/or
-  ``{"restore_rate": 100, "bucket_size": 2000}``
+  ``{"restore_rate": 100, "bucket_size": 2000}``; answers the bucket and ``throttled`` (requests
+  refused THROTTLED since the reset); an empty body only reads them
 - ``POST /webhooks/redeliver``   resend every logged delivery (same event ids)
 - ``GET  /webhooks/log``         the delivery log
 
@@ -222,6 +223,7 @@ class Sandbox(ReturnDesk, MoneyDesk, SystemSandbox):
         self.catalog = catalog
         self.world.clear_system(SYSTEM)
         self.bucket.configure(*PLANS["standard"])
+        self.bucket.throttled = 0
         self.cancel_job_requests = 1
         self.inventory.reset(catalog)
         self.bulk.reset()
@@ -762,8 +764,9 @@ class Sandbox(ReturnDesk, MoneyDesk, SystemSandbox):
             if plan not in PLANS:
                 return JSONResponse({"errors": f"unknown plan {body['plan']!r}; one of {sorted(PLANS)}"}, 400)
             maximum, rate = PLANS[plan]
-        self.bucket.configure(body.get("bucket_size", maximum), body.get("restore_rate", rate))
-        return JSONResponse(self.bucket.status())
+        if body:  # an empty body only reads the bucket (and how many requests it throttled)
+            self.bucket.configure(body.get("bucket_size", maximum), body.get("restore_rate", rate))
+        return JSONResponse({**self.bucket.status(), "throttled": self.bucket.throttled})
 
     def _redeliver_route(self, request: Request) -> JSONResponse:
         delivered = [e for e in self.deliveries.entries() if e.get("outcome") == "delivered"]

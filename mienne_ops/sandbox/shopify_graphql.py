@@ -529,6 +529,7 @@ class CostBucket:
 
     def __init__(self, maximum: float = 2000.0, restore_rate: float = 100.0) -> None:
         self._lock = threading.Lock()
+        self.throttled = 0  # requests refused THROTTLED (the sandbox's reset zeroes it)
         self.configure(maximum, restore_rate)
 
     def configure(self, maximum: float, restore_rate: float) -> None:
@@ -548,6 +549,7 @@ class CostBucket:
         with self._lock:
             self._refill()
             if cost > self.available:
+                self.throttled += 1
                 return False
             self.available -= cost
             return True
