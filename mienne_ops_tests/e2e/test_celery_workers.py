@@ -33,8 +33,8 @@ from mienne_ops_tests.support import new_ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
-ORDERS = 10
-ORDERS_PER_RUN = 2  # five flow A runs in flight at once over four pool processes
+ORDERS = 12
+ORDERS_PER_RUN = 3  # four flow A runs at once, one per pool process, three orders in parallel each
 IMPORTED_TAG = BusinessRules().imported_tag
 #: The deployment's NetSuite limit (the client's default); the sandbox's pool is one larger, so a
 #: request beyond our own limit shows as a peak above it, not only as a 429.
