@@ -80,8 +80,11 @@ class BoundedTransport(httpx.BaseTransport):
         self, inner: httpx.BaseTransport, max_concurrency: int, shared: SharedSemaphore | None = None
     ) -> None:
         self._inner = inner
-        local = threading.BoundedSemaphore(max_concurrency)
-        self._slot: Callable[[], AbstractContextManager[Any]] = shared.slot if shared else (lambda: local)
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self.shared = shared
+
+    def _slot(self) -> AbstractContextManager[Any]:
+        return self.shared.slot() if self.shared else self._slots
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self._slot():

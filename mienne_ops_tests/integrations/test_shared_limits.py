@@ -148,9 +148,8 @@ def test_clients_share_limits_when_the_limiter_url_is_set(prefix, monkeypatch):
     shopify = ShopifyClient(HttpCore(system="shopify", base_url="https://mienne.myshopify.com"))
     assert isinstance(shopify.throttle, SharedCostThrottle)
     netsuite = client_for(credentials.NETSUITE, base_url="http://127.0.0.1:9", max_concurrency=2)
-    transport = netsuite.core.transport
-    slot = transport._slot  # the shared semaphore's, not a per-client one
-    assert slot.__self__.limit == 2 and slot.__self__.name == key("netsuite", "1234567_sb1", "concurrency")
+    shared = netsuite.core.transport.shared  # type: ignore[union-attr]
+    assert shared.limit == 2 and shared.name == key("netsuite", "1234567_sb1", "concurrency")
     shopify.close()
     netsuite.close()
     monkeypatch.delenv(LIMITER_URL_ENV)
