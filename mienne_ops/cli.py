@@ -37,6 +37,7 @@ import httpx
 from mienne_ops import settings
 
 if TYPE_CHECKING:
+    from mienne_ops.domain.journey import ShipmentProgress
     from mienne_ops.resources import ApiClients
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -439,18 +440,7 @@ def order_status(reference: str) -> None:
     if journey.shipments_completed:
         click.echo(f"  {'complete':<21} all steps done for {journey.shipments_completed} shipment(s)")
     shipments = ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
-    if shipments:
-        click.echo(f"  shipments ({len(shipments)}):")
-    for shipment in shipments:
-        on_shopify = (
-            "not yet on Shopify"
-            if not shipment.on_shopify
-            else f"on Shopify as {shipment.shopify_fulfillment_id or '(nothing left to fulfil)'}"
-        )
-        click.echo(
-            f"    {shipment.shipment_key:<40} item fulfillment {shipment.item_fulfillment_id or '-'}, "
-            f"{on_shopify}"
-        )
+    _echo_shipments(shipments)
     order_returns = (
         ledger.returns(shopify_order_id=journey.shopify_order_id) if journey.shopify_order_id else []
     )
@@ -482,6 +472,28 @@ def order_status(reference: str) -> None:
                 f"    #{problem.id} flow {problem.flow} [{problem.status}] "
                 f"{problem.reason}: {problem.message}"
             )
+
+
+def _echo_shipments(shipments: list[ShipmentProgress]) -> None:
+    """Each DCL shipment on its own lines — tracking, item fulfillment, Shopify fulfillment — so a
+    split shipment reads as two parcels, each with what it created in NetSuite and Shopify."""
+    if not shipments:
+        return
+    split = "  split: DCL shipped this order in parts" if len(shipments) > 1 else ""
+    click.echo(f"  shipments ({len(shipments)}):{split}")
+    for number, shipment in enumerate(shipments, start=1):
+        if shipment.tracking_numbers is None:
+            tracking = "not recorded"
+        else:
+            tracking = f"{shipment.carrier or '?'} {', '.join(shipment.tracking_numbers) or '(no number)'}"
+        on_shopify = (
+            "not yet on Shopify"
+            if not shipment.on_shopify
+            else f"on Shopify as {shipment.shopify_fulfillment_id or '(nothing left to fulfil)'}"
+        )
+        click.echo(f"    {number}. {shipment.shipment_key}")
+        click.echo(f"       tracking {tracking}")
+        click.echo(f"       item fulfillment {shipment.item_fulfillment_id or '-'}, {on_shopify}")
 
 
 @main.group()

@@ -327,6 +327,21 @@ class JourneyRecords(AuditRecords):
                 conn, where, "item_fulfillment_id", item_fulfillment_id, shipment_key, table=schema.shipments
             )
 
+    def record_tracking(
+        self, shipment_key: str, dcl_order_number: str, carrier: str, tracking_numbers: Sequence[str]
+    ) -> None:
+        """What DCL shipped this shipment with, kept so `order status` needs no vendor call.
+
+        Written once: DCL never changes a shipment's packages, so a later read adds nothing."""
+        table = schema.shipments
+        with self.engine.begin() as conn:
+            self._ensure_shipment(conn, shipment_key, dcl_order_number)
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shipment_key == shipment_key, table.c.tracking_numbers.is_(None))
+                .values(carrier=carrier, tracking_numbers=list(tracking_numbers), updated_at=now())
+            )
+
     def record_on_shopify(
         self, shipment_key: str, dcl_order_number: str, shopify_fulfillment_id: str | None
     ) -> None:
@@ -410,4 +425,6 @@ def _shipment(row: Any) -> ShipmentProgress:
         item_fulfillment_id=row["item_fulfillment_id"],
         on_shopify_at=aware(row["on_shopify_at"]),
         shopify_fulfillment_id=row["shopify_fulfillment_id"],
+        carrier=row["carrier"],
+        tracking_numbers=None if row["tracking_numbers"] is None else tuple(row["tracking_numbers"]),
     )

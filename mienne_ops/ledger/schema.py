@@ -11,7 +11,8 @@ here needs a new revision (a test compares the two on SQLite and PostgreSQL).
 - ``order_journeys``: one row per order — its ids in Shopify, NetSuite (sales order, tranId, cash
   sale), DCL (order number) and StateSet, its stage and markers (StateSet shipped, shipments
   completed). Each remote id is unique: no two journeys can claim one record.
-- ``shipments``: each DCL shipment's item fulfillment and whether its tracking is on Shopify (C).
+- ``shipments``: each DCL shipment's carrier, tracking numbers, item fulfillment and whether its
+  tracking is on Shopify (C).
 - ``inbound_orders``, ``asn_versions``, ``asn_replacements``, ``receipts``: flow D's PO / TO ↔ DCL
   PO number, every announcement sent, cancel-and-replace confirmations, receipts posted.
 - ``order_holds``: holds before dispatch, one row per (order, reason): since when, by whom, what
@@ -87,6 +88,9 @@ shipments = sa.Table(
     sa.Column("item_fulfillment_id", sa.String(32)),
     sa.Column("on_shopify_at", sa.DateTime(timezone=True)),
     sa.Column("shopify_fulfillment_id", sa.String(128)),
+    # What DCL shipped it with (flow C records it with the shipment): `order status` shows it.
+    sa.Column("carrier", sa.String(64)),
+    sa.Column("tracking_numbers", sa.JSON),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -137,6 +137,8 @@ class ShipmentSync:
             for line, quantity in quantities.items():
                 shipped_before[line] += quantity
             progress = self.ledger.shipment(key)
+            if progress is None or progress.tracking_numbers is None:
+                self._record_tracking(key, order_number, shipment)
             if progress and progress.on_shopify:
                 continue
             did_work = True
@@ -198,6 +200,11 @@ class ShipmentSync:
             shopify_order_id=shopify_order_key(rows[0].get("externalid")),
             tranid=order_number,
         )
+
+    def _record_tracking(self, key: str, order_number: str, shipment: Shipment) -> None:
+        """The shipment's carrier and numbers in the ledger, so `order status` shows them."""
+        tracking = tracking_info(shipment)
+        self.ledger.record_tracking(key, order_number, tracking.company, tracking.numbers)
 
     def _item_fulfillment(self, so_id, order_number, shipment, quantities, key, location_id, so_lines) -> str:
         external_id = item_fulfillment_external_id(order_number, shipment)
