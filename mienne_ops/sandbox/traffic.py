@@ -123,6 +123,10 @@ class TrafficSimulator:
     def _ship(self, order: dict[str, Any]) -> None:
         dcl = self.hub.system("dcl")
         number = order["order_number"]
+        # The listing may be older than the order (a partial shipment since): decide on the order now.
+        order = dcl.world.get("dcl", "order", number) or order
+        if order.get("is_cancelled") or int(order.get("order_stage") or 0) >= 60:
+            return
         lines = order.get("lines") or []
         already_partial = bool(order.get("shipments"))
         if len(lines) > 1 and not already_partial and self.rng.random() < 0.3:
@@ -133,8 +137,7 @@ class TrafficSimulator:
             log.info("traffic: DCL shipped order %s partially", number)
             return
         # Two packages now and then, never more than units left (DCL refuses that: error 13).
-        left = sum(int(line["quantity"]) - int(line.get("quantity_shipped") or 0) for line in lines)
-        packages = 2 if left >= 2 and self.rng.random() < 0.15 else 1
+        packages = 2 if units_left(order) >= 2 and self.rng.random() < 0.15 else 1
         tracking = [f"1Z{self.rng.randrange(10**15, 10**16)}" for _ in range(packages)]
         dcl.ship_order(number, tracking_numbers=tracking)
         log.info("traffic: DCL shipped order %s", number)
@@ -324,3 +327,14 @@ class TrafficSimulator:
             return False
         log.info("traffic: customer requested a return of %s on %s in Shopify", line["sku"], order["name"])
         return True
+
+
+def units_left(order: dict[str, Any]) -> int:
+    """Physical units DCL still has to ship on an order, counted as the DCL fake packs them: a kit
+    line is its components (per kit × kits), so a tracking number per package never exceeds them."""
+    units = 0
+    for line in order.get("lines") or []:
+        kits = int(line["quantity"]) - int(line.get("quantity_shipped") or 0)
+        per_kit = sum(int(c["quantity"]) for c in line.get("bundle_lines") or []) or 1
+        units += max(kits, 0) * per_kit
+    return units
