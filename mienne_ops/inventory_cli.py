@@ -98,54 +98,100 @@ def _sync_locations(
 @inventory.command("show")
 @click.argument("sku")
 def inventory_show(sku: str) -> None:
-    """Levels in each system, the last push and the bundle math of one SKU."""
+    """Levels in each system, the last push and the bundle math of one SKU.
+
+    Every warehouse is listed; one never synced reads "unknown", never 0. A kit's numbers add up on
+    screen: what its components' stock builds, then what their sellable stock (after orders in
+    flight and buffers) builds, which is what Shopify gets.
+    """
+    from mienne_ops.business_rules import BusinessRules
     from mienne_ops.ledger import Ledger
     from mienne_ops.ledger.inventory import InventoryLedger
+    from mienne_ops.sync.inventory import InventorySettings
 
     store = InventoryLedger(Ledger(settings.ledger_url()))
     rows = store.sku_levels(sku)
-    if not rows:
-        raise click.ClickException(f"{sku} is unknown to the inventory ledger (run `inventory sync` first)")
-    by_location: dict[str, dict[str, dict]] = {}
-    for row in rows:
-        by_location.setdefault(row["location"], {})[row["source"]] = row
-    pushes = {p["location"]: p for p in store.push_rows(sku)}
     kits, inactive = store.boms()
-    for location, sources in sorted(by_location.items()):
-        click.echo(f"{sku} @ {location}")
-        for source in ("netsuite", "dcl", "shopify", "bundle", "ats"):
-            if source in sources:
-                row = sources[source]
-                label = "available to sell" if source == "ats" else source
-                click.echo(f"  {label:<18} {row['available']:>7}   (as of {row['as_of']})")
-        ats = (sources.get("ats") or {}).get("detail") or {}
-        if ats:
-            click.echo(
-                f"  = netsuite {ats.get('netsuite')} − in flight {ats.get('in_flight')} − buffer "
-                f"{ats.get('buffer')}"
-                + (f"   [{ats['flag']}: {ats.get('detail')}]" if ats.get("flag") else "")
-            )
-        push = pushes.get(location)
-        if push:
-            click.echo(
-                f"  last push          {push['quantity']:>7}   at {push['pushed_at']} (data {push['as_of']})"
-            )
-        else:
-            click.echo("  last push          never")
+    if not rows and sku not in kits:
+        raise click.ClickException(f"{sku} is unknown to the inventory ledger (run `inventory sync` first)")
+    locations = sorted(InventorySettings.from_rules(BusinessRules()).netsuite_locations)
+    levels = _by_location(rows)
+    pushes = {p["location"]: p for p in store.push_rows(sku)}
+    for location in locations:
+        _echo_location(sku, location, levels.get(location), pushes.get(location), sku in kits)
     if sku in kits:
-        click.echo("bundle math (min over components of floor(available / quantity)):")
-        for line in kits[sku]:
-            stock = {loc: (srcs.get("netsuite") or {}).get("available") for loc, srcs in by_location.items()}
-            note = " (inactive)" if line.component in inactive else ""
-            levels = store.sku_levels(line.component)
-            per_location = {r["location"]: r["available"] for r in levels if r["source"] == "netsuite"}
-            have = {loc: per_location.get(loc, 0) for loc in sorted(stock)}
-            parts = ", ".join(
-                f"{loc}: {n} // {line.quantity} = {n // line.quantity}" for loc, n in have.items()
-            )
-            click.echo(f"  {line.component} × {line.quantity}{note}: {parts}")
+        _echo_bundle_math(store, kits[sku], inactive, locations)
     history = store.history(sku, limit=10)
     if history:
         click.echo("recent changes:")
         for entry in history:
             click.echo(f"  {entry['as_of']}  {entry['location']:<3} {entry['source']:<9} {entry['quantity']}")
+
+
+UNKNOWN = "unknown"
+
+
+def _by_location(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    by_location: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        by_location.setdefault(row["location"], {})[row["source"]] = row
+    return by_location
+
+
+def _echo_location(sku: str, location: str, sources: dict | None, push: dict | None, is_kit: bool) -> None:
+    """One warehouse's numbers; what flow E computes (NetSuite's level, available to sell, a kit's
+    count) is always listed — "unknown" when never synced there, since 0 would be a real level."""
+    sources = sources or {}
+    click.echo(f"{sku} @ {location}")
+    always = {"netsuite", "ats", *(["bundle"] if is_kit else [])}
+    labels = {"bundle": "kits from stock", "ats": "available to sell"}
+    for source in ("netsuite", "dcl", "shopify", "bundle", "ats"):
+        row = sources.get(source)
+        label = labels.get(source, source)
+        if row is not None:
+            click.echo(f"  {label:<18} {row['available']:>7}   (as of {row['as_of']})")
+        elif source in always:
+            click.echo(f"  {label:<18} {UNKNOWN:>7}   (never synced at {location})")
+    ats = (sources.get("ats") or {}).get("detail") or {}
+    if ats:
+        click.echo(_ats_sum(ats, is_kit))
+    if push:
+        click.echo(
+            f"  last push          {push['quantity']:>7}   at {push['pushed_at']} (data {push['as_of']})"
+        )
+    else:
+        click.echo("  last push          never")
+
+
+def _ats_sum(ats: dict, is_kit: bool) -> str:
+    """The available-to-sell sum as flow E computed it; a kit's in-flight orders and buffers are in
+    its components' sellable stock (see the bundle math), so its own sum starts from that."""
+    start = "kits from sellable" if is_kit else "netsuite"
+    flag = f"   [{ats['flag']}: {ats.get('detail')}]" if ats.get("flag") else ""
+    if is_kit:
+        return f"  = {start} {ats.get('netsuite')} − kit buffer {ats.get('buffer')}{flag}"
+    held, buffer = ats.get("in_flight"), ats.get("buffer")
+    return f"  = {start} {ats.get('netsuite')} − in flight {held} − buffer {buffer}{flag}"
+
+
+def _echo_bundle_math(store, bom, inactive, locations: list[str]) -> None:
+    """Per component and warehouse: stock // per kit (kits from stock) and sellable // per kit
+    (kits from sellable); each kit number is the minimum over its components."""
+    click.echo("bundle math (min over components; stock, then sellable = stock − in flight − buffer):")
+    for line in bom:
+        note = " (inactive)" if line.component in inactive else ""
+        levels = _by_location(store.sku_levels(line.component))
+        parts = [_component_at(levels.get(location) or {}, location, line.quantity) for location in locations]
+        click.echo(f"  {line.component} × {line.quantity}{note}: " + "; ".join(parts))
+
+
+def _component_at(sources: dict, location: str, per_kit: int) -> str:
+    stock = (sources.get("netsuite") or {}).get("available")
+    if stock is None:
+        return f"{location}: {UNKNOWN}"
+    text = f"{location}: {stock} // {per_kit} = {stock // per_kit}"
+    ats = (sources.get("ats") or {}).get("detail") or {}
+    if ats:
+        sellable = max(0, stock - int(ats.get("in_flight") or 0) - int(ats.get("buffer") or 0))
+        text += f", sellable {sellable} // {per_kit} = {sellable // per_kit}"
+    return text

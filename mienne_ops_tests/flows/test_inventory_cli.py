@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from click.testing import CliRunner
 
 from mienne_ops.cli import main
@@ -28,3 +30,35 @@ def test_sync_then_show(sandbox, tmp_path, monkeypatch):
     assert kit.components[0].component_sku in shown.output and "last push" in shown.output
     assert runner.invoke(main, ["inventory", "show", "NOPE"]).exit_code != 0
     assert runner.invoke(main, ["inventory", "sync", "--location", "XX"]).exit_code != 0
+
+
+def test_show_adds_a_kit_up_on_screen_and_calls_an_unsynced_warehouse_unknown(sandbox, tmp_path, monkeypatch):
+    for variable in LIVE_SWITCHES.values():
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
+    monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["ledger", "upgrade"]).exit_code == 0
+    assert runner.invoke(main, ["inventory", "sync", "--location", "FR"]).exit_code == 0  # LA never
+    kit = sandbox.hub.catalog.bundles[0]
+    shown = runner.invoke(main, ["inventory", "show", kit.sku])
+    assert shown.exit_code == 0, shown.output
+    fr, la = shown.output.split(f"{kit.sku} @ LA")[0], shown.output.split(f"{kit.sku} @ LA")[1]
+    la_levels = la.split("bundle math")[0]
+    assert re.search(r"netsuite\s+unknown", la_levels) and re.search(
+        r"available to sell\s+unknown", la_levels
+    )
+    # available to sell = kits from sellable − kit buffer, and kits from sellable = the minimum over
+    # the components' sellable // per kit printed in the bundle math.
+    ats = int(re.search(r"available to sell\s+(\d+)", fr).group(1))
+    from_sellable, buffer = map(int, re.search(r"= kits from sellable (\d+) − kit buffer (\d+)", fr).groups())
+    assert ats == max(0, from_sellable - buffer)
+    per_component = [
+        int(n) for n in re.findall(r"FR: \d+ // \d+ = \d+, sellable \d+ // \d+ = (\d+)", shown.output)
+    ]
+    assert len(per_component) == len(kit.components) and min(per_component) == from_sellable
+    from_stock = int(re.search(r"kits from stock\s+(\d+)", fr).group(1))
+    stock_parts = [int(n) for n in re.findall(r"FR: \d+ // \d+ = (\d+), sellable", shown.output)]
+    assert min(stock_parts) == from_stock
+    assert "LA: unknown" in shown.output.split("bundle math")[1]
