@@ -252,16 +252,50 @@ def connect_gorgias(url: str) -> dict[str, int]:
 
 
 # -- dev ----------------------------------------------------------------------------------------
+#: The Dagster instance `mienne-ops dev` runs (and `inventory sync` reports to when DAGSTER_HOME is unset).
+DEV_DAGSTER_HOME = REPO_ROOT / ".dagster_home"
+#: Warnings every process of the dev stack hides (PYTHONWARNINGS: literal message prefixes). Dagster
+#: warns that `owners` is in beta each time it copies a sensor onto resolved jobs — its own call, no
+#: sensor here sets owners — in every run worker: hundreds of lines a minute. `dagster dev` itself
+#: tells us to use `dg dev`, which this project does not install.
+QUIET_WARNINGS = (
+    "ignore:Parameter `owners` of initializer",
+    "ignore:Function `dev_command` is superseded",
+)
+
+
 @main.command()
 @click.option("--port", default=3000, show_default=True, type=int, help="Dagster UI port")
 @click.option("--sandbox-port", default=settings.DEFAULT_SANDBOX_PORT, show_default=True, type=int)
 @click.option("--webhook-port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
 @click.option("--traffic/--no-traffic", default=True, show_default=True)
 @click.option("--fresh", is_flag=True, help="start from an empty sandbox world and ledger")
-def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: bool) -> None:
-    """Sandbox + demo traffic + webhook receiver + the Dagster UI, in one command."""
+@click.option(
+    "--dagster-home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="the Dagster instance's directory [default: .dagster_home in the repository]",
+)
+@click.pass_context
+def dev(
+    ctx: click.Context,
+    port: int,
+    sandbox_port: int,
+    webhook_port: int,
+    traffic: bool,
+    fresh: bool,
+    dagster_home: Path | None,
+) -> None:
+    """Sandbox + demo traffic + webhook receiver + the Dagster UI, in one command.
+
+    The console shows warnings and errors; everything is in dev.log under the state directory
+    (`mienne-ops --verbose dev` shows everything). Ctrl-C stops it cleanly (see devtools/shutdown.py).
+    """
+    from mienne_ops.devtools.console import STOPPING, pump
+    from mienne_ops.devtools.shutdown import stop_stack
+
     state = settings.state_dir()
-    dagster_home = REPO_ROOT / ".dagster_home"
+    dagster_home = (dagster_home or DEV_DAGSTER_HOME).resolve()
     if fresh:
         # A new world, ledger and Dagster instance together: sensor cursors and queued runs of the
         # old world would only point at records that no longer exist.
@@ -269,7 +303,7 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
             for suffix in ("", "-wal", "-shm"):
                 (state / f"{name}{suffix}").unlink(missing_ok=True)
         shutil.rmtree(dagster_home, ignore_errors=True)
-    dagster_home.mkdir(exist_ok=True)
+    dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
     from mienne_ops.ledger.migrate import upgrade_ledger
 
@@ -283,19 +317,34 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         # parcel 60 s after it (the DCL fake's auto mode), so demo returns reach their refund.
         **({"MIENNE_SANDBOX_DCL_RMA_AUTO": "20,60"} if traffic else {}),
         "MIENNE_DAGSTER_UI_URL": f"http://127.0.0.1:{port}",  # alerts link to this UI's runs
+        **_dotenv(),
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
         "MIENNE_SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
         "MIENNE_STATE_DIR": str(state),
+        "PYTHONWARNINGS": ",".join(filter(None, [*QUIET_WARNINGS, os.environ.get("PYTHONWARNINGS")])),
+        # Their output goes through a pipe to the console filter: line by line, not in 8 KB blocks.
+        "PYTHONUNBUFFERED": "1",
     }
+    verbose = bool(ctx.find_root().params.get("verbose"))
+    log = open(state / "dev.log", "a", encoding="utf-8")  # noqa: SIM115 - closed in the finally below
+    threshold = logging.DEBUG if verbose else logging.WARNING
+
+    def spawn(command: list[str], cwd: Path = REPO_ROOT) -> subprocess.Popen:
+        child = _spawn(command, env, cwd=cwd)
+        pumps.append(pump(child.stdout, sys.stdout, log, threshold))  # type: ignore[arg-type]
+        return child
+
     me = [sys.executable, "-m", "mienne_ops.cli"]
-    children: list[subprocess.Popen] = []
+    services: list[subprocess.Popen] = []
+    pumps: list = []
+    dagster: subprocess.Popen | None = None
     # Stop cleanly on SIGTERM as on Ctrl-C (a backgrounded shell job ignores SIGINT).
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
         traffic_flag = "--traffic" if traffic else "--no-traffic"
-        children.append(_spawn([*me, "sandbox", "serve", "--port", str(sandbox_port), traffic_flag], env))
-        children.append(_spawn([*me, "webhooks", "serve", "--port", str(webhook_port)], env))
+        services.append(spawn([*me, "sandbox", "serve", "--port", str(sandbox_port), traffic_flag]))
+        services.append(spawn([*me, "webhooks", "serve", "--port", str(webhook_port)]))
         _wait_healthy(f"http://127.0.0.1:{sandbox_port}/_sandbox/health")
         _wait_healthy(f"http://127.0.0.1:{webhook_port}/health")
         os.environ.update({k: env[k] for k in ("MIENNE_SANDBOX_URL", "MIENNE_STATE_DIR")})
@@ -313,39 +362,57 @@ def dev(port: int, sandbox_port: int, webhook_port: int, traffic: bool, fresh: b
         click.echo(
             f"sandbox on :{sandbox_port}, webhooks on :{webhook_port}; Dagster UI on http://127.0.0.1:{port}"
         )
-        dagster = _spawn(
-            [venv_tool("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env
+        click.echo(f"console: warnings and errors only; everything in {state / 'dev.log'}")
+        # In DAGSTER_HOME, beside the dagster.yaml copied there: run from the repository root,
+        # `dagster dev` would find the repository's dagster.yaml and warn it "will not be used".
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        dagster = spawn(
+            [venv_tool("dagster"), "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=dagster_home,
         )
-        children.append(dagster)
         dagster.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(children)
+        # A second Ctrl-C must not abandon the stop half-way (it is bounded by its grace period).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        click.echo("stopping: Dagster first (runs in flight finish), then the receiver and the sandbox")
+        STOPPING.set()
+        report = stop_stack(dagster, services, dagster_home)
+        for thread in pumps:
+            thread.join(timeout=5)
+        log.close()
+        click.echo(f"stopped: {report.summary()}")
 
 
-def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+def _dotenv() -> dict[str, str]:
+    """The repository's `.env` (the README's way to go live), for every child: `dagster dev` runs in
+    DAGSTER_HOME now, where Dagster's own `.env` loading would not find it."""
+    from dotenv import dotenv_values
+
+    path = REPO_ROOT / ".env"
+    values = dotenv_values(path) if path.exists() else {}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _spawn(command: list[str], env: dict[str, str], cwd: Path = REPO_ROOT) -> subprocess.Popen:
     """A child in its own process group with Ctrl-C restored (a background job ignores SIGINT, and
-    children inherit that), so that stopping the group reaches every process it started."""
+    children inherit that), so that stopping the group reaches every process it started. Its output
+    comes back through a pipe, for the console filter."""
 
     def restore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     return subprocess.Popen(
-        command, env=env, cwd=REPO_ROOT, preexec_fn=restore_sigint, start_new_session=True
+        command,
+        env=env,
+        cwd=cwd,
+        preexec_fn=restore_sigint,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-
-
-def _stop_all(children: list[subprocess.Popen]) -> None:
-    """Ctrl-C each child's process group (dagster dev shuts its services down on it), then insist."""
-    for child in reversed(children):
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGINT)
-    for child in children:
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
