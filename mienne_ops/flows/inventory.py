@@ -12,7 +12,8 @@ warehouse, serialised by the flow tag so the API budgets hold). Inventory is sta
 there is no time dimension: history lives in the ledger's snapshots and change log, and the ledger's
 guarded upserts make sure a run never pushes a quantity older than one already pushed.
 
-Automation: `inventory_sync_schedule` runs the sync every 15 minutes (both warehouses);
+Automation: `inventory_sync_schedule` runs the sync every 15 minutes (both warehouses), and
+`inventory_first_sync_sensor` once per warehouse as soon as an instance starts (a new `make dev`);
 `bundle_availability`, `available_to_sell` and `shopify_inventory_push` also carry
 `AutomationCondition.eager()`, so whenever their inputs are materialized (a manual launch of the
 levels, the daily reconciliation's fresh reads) they follow through `inventory_automation_sensor`,
@@ -389,6 +390,24 @@ def inventory_reconciliation_schedule(context: dg.ScheduleEvaluationContext) -> 
     return _per_location(context, "reconcile")
 
 
+@dg.sensor(
+    job=inventory_sync_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Once per warehouse never synced: the first sync now, not at the next quarter hour",
+)
+def inventory_first_sync_sensor(context: dg.SensorEvaluationContext) -> list[dg.RunRequest]:
+    """A new instance (a fresh `make dev`, a new deployment) would show empty partitions and push
+    nothing to Shopify until the schedule's next quarter hour. The run key makes it fire once per
+    warehouse for the life of the instance; the schedule takes over from there."""
+    pushed = context.instance.get_materialized_partitions(shopify_inventory_push.key)
+    return [
+        dg.RunRequest(partition_key=location, run_key=f"first-sync-{location}")
+        for location in LOCATIONS
+        if location not in pushed
+    ]
+
+
 inventory_automation_sensor = dg.AutomationConditionSensorDefinition(
     "inventory_automation_sensor",
     target=dg.AssetSelection.assets(bundle_availability, available_to_sell, shopify_inventory_push),
@@ -403,5 +422,5 @@ defs = dg.Definitions(
     assets=[*SYNC_ASSETS, dcl_inventory_levels, inventory_reconciliation],
     jobs=[inventory_sync_job, inventory_reconciliation_job],
     schedules=[inventory_sync_schedule, inventory_reconciliation_schedule],
-    sensors=[inventory_automation_sensor],
+    sensors=[inventory_automation_sensor, inventory_first_sync_sensor],
 )

@@ -205,3 +205,19 @@ def test_schedules_request_every_warehouse_with_run_keys():
         ("LA", "sync-LA-2026-05-01T12:15"),
     ]
     assert flow.inventory_sync_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_the_first_sync_sensor_asks_once_for_each_warehouse_never_synced():
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        requests = flow.inventory_first_sync_sensor(context)
+        assert [(r.partition_key, r.run_key) for r in requests] == [
+            ("FR", "first-sync-FR"),
+            ("LA", "first-sync-LA"),
+        ]
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(flow.shopify_inventory_push.key, partition="FR")
+        )
+        requests = flow.inventory_first_sync_sensor(dg.build_sensor_context(instance=instance))
+        assert [r.partition_key for r in requests] == ["LA"]
+    assert flow.inventory_first_sync_sensor.default_status == dg.DefaultSensorStatus.RUNNING
