@@ -9,10 +9,12 @@ mienne-ops inventory show SKU
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -93,6 +95,37 @@ def _sync_locations(
         click.echo(report.summary())
         for sku, code, message in report.failed:
             click.echo(f"  failed {sku}: {code} {message}")
+        click.echo(f"  {report_to_dagster(location, skus, report.summary())}")
+
+
+def report_to_dagster(location: str, skus: tuple[str, ...], summary: str) -> str:
+    """Record the sync in Dagster as materializations of the flow's assets for this warehouse, so
+    the catalog and the partitions show it as they show a run's (a sync by hand used to be
+    invisible there). The instance is DAGSTER_HOME's, else the one `mienne-ops dev` runs."""
+    import dagster as dg
+
+    from mienne_ops.cli import DEV_DAGSTER_HOME
+    from mienne_ops.flows.inventory import SYNC_ASSETS
+
+    home = Path(os.environ.get("DAGSTER_HOME") or DEV_DAGSTER_HOME)
+    if not (home / "dagster.yaml").exists():
+        return (
+            f"not recorded in Dagster: no instance at {home} (set DAGSTER_HOME, or run `mienne-ops dev` once)"
+        )
+    metadata = {
+        "by": "mienne-ops inventory sync (CLI)",
+        "skus": ", ".join(skus) or "all",
+        "summary": summary,
+    }
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        for asset in SYNC_ASSETS:  # in dependency order: the automation sees nothing left to do
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset.key, partition=location, metadata=metadata)
+            )
+    finally:
+        instance.dispose()
+    return f"recorded in Dagster ({home}): {len(SYNC_ASSETS)} assets materialized for partition {location}"
 
 
 @inventory.command("show")

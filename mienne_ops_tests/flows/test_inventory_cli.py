@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import dagster as dg
 from click.testing import CliRunner
 
 from mienne_ops.cli import main
+from mienne_ops.flows.inventory import SYNC_ASSETS
 from mienne_ops.resources import LIVE_SWITCHES
 
 
@@ -18,9 +20,19 @@ def test_sync_then_show(sandbox, tmp_path, monkeypatch):
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     runner = CliRunner()
     assert runner.invoke(main, ["ledger", "upgrade"]).exit_code == 0  # as `make dev` / a deploy does
+    home = tmp_path / "dagster_home"  # the instance `mienne-ops dev` would run
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     full = runner.invoke(main, ["inventory", "sync", "--location", "FR"])
     assert full.exit_code == 0, full.output
     assert "FR:" in full.output and "pushed" in full.output
+    # The sync by hand shows in Dagster: the partition is materialized, as by a run.
+    assert "recorded in Dagster" in full.output
+    instance = dg.DagsterInstance.from_config(str(home))
+    for asset in SYNC_ASSETS:
+        assert instance.get_materialized_partitions(asset.key) == {"FR"}
+    instance.dispose()
     again = runner.invoke(main, ["inventory", "sync", "--location", "FR", "--sku", "MN-SERUM-001"])
     assert again.exit_code == 0 and "0 pushed" in again.output
     kit = sandbox.hub.catalog.bundles[0]
@@ -38,6 +50,7 @@ def test_show_adds_a_kit_up_on_screen_and_calls_an_unsynced_warehouse_unknown(sa
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "no_instance"))  # nothing recorded anywhere
     runner = CliRunner()
     assert runner.invoke(main, ["ledger", "upgrade"]).exit_code == 0
     assert runner.invoke(main, ["inventory", "sync", "--location", "FR"]).exit_code == 0  # LA never
