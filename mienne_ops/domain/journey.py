@@ -135,7 +135,7 @@ class ShipmentProgress:
     on_shopify_at: datetime | None
     # None with `on_shopify_at` set: nothing was left to fulfil in Shopify (done by someone else).
     shopify_fulfillment_id: str | None
-    # As DCL reported them when flow C first saw the shipment; None for rows settled before 0007.
+    # As DCL reported them when flow C first saw the shipment; None for rows settled before 0008.
     carrier: str | None = None
     tracking_numbers: tuple[str, ...] | None = None
 

@@ -4,8 +4,8 @@
 before this, the numbers lived only in DCL and Shopify. Both columns are nullable: shipments
 settled before the upgrade keep no tracking (status says "not recorded").
 
-Revision ID: 0007_shipment_tracking
-Revises: 0006_returns
+Revision ID: 0008_shipment_tracking
+Revises: 0007_alert_incidents
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_shipment_tracking"
-down_revision = "0006_returns"
+revision = "0008_shipment_tracking"
+down_revision = "0007_alert_incidents"
 branch_labels = None
 depends_on = None
 
