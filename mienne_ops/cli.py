@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,43 +128,81 @@ def webhooks() -> None:
 @webhooks.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=settings.DEFAULT_WEBHOOK_PORT, show_default=True, type=int)
-def webhooks_serve(host: str, port: int) -> None:
+@click.option(
+    "--max-delivery-age-hours",
+    default=48,
+    show_default=True,
+    type=int,
+    help="refuse Shopify deliveries triggered longer ago (the replay window, see webhooks/replay.py)",
+)
+def webhooks_serve(host: str, port: int, max_delivery_age_hours: int) -> None:
     """Receive Shopify, Zendesk and Recharge webhooks and Gorgias calls into the ledger inbox."""
     import uvicorn
 
     from mienne_ops.ledger import Ledger
-    from mienne_ops.sandbox import credentials
+    from mienne_ops.webhooks.limits import ReceiverLimits, receiver_config
     from mienne_ops.webhooks.receiver import create_receiver_app
+    from mienne_ops.webhooks.replay import ReplayWindow
 
-    secret = os.environ.get("SHOPIFY_API_SECRET") or credentials.SHOPIFY["api_secret"]
+    # Every secret before the ledger is opened: a live system without its secret stops the start here.
+    shopify_secret, shop_domain = shopify_webhook_secret(), shopify_shop_domain()
+    zendesk_secret, recharge_secret = zendesk_webhook_secret(), recharge_webhook_secret()
+    gorgias_secret = gorgias_webhook_secret()
     app = create_receiver_app(
         Ledger(settings.ledger_url()),
-        secret,
-        zendesk_secret=zendesk_webhook_secret(),
-        recharge_secret=recharge_webhook_secret(),
-        gorgias_secret=gorgias_webhook_secret(),
+        shopify_secret,
+        zendesk_secret=zendesk_secret,
+        recharge_secret=recharge_secret,
+        gorgias_secret=gorgias_secret,
+        shop_domain=shop_domain,
+        replay_window=ReplayWindow(max_age=timedelta(hours=max_delivery_age_hours)),
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.Server(receiver_config(app, host, port, ReceiverLimits())).run()
 
 
-def webhook_secret(system: str, variable: str, sandbox_secret: str, hint: str = "") -> str | None:
+def webhook_secret(system: str, variable: str, sandbox_secret: str, hint: str = "") -> str:
     """The secret a receiver route checks: ``variable`` when ``system`` is live, the public sandbox
-    secret otherwise. A live system without its variable gets no route (``None``), never the
-    sandbox's secret, which anyone can read: a forged delivery would pass."""
+    secret otherwise. A live system without its variable stops the receiver from starting — never
+    the sandbox's secret, which anyone can read: a forged delivery would pass."""
     from mienne_ops.resources import LIVE_SWITCHES, is_live
 
     if not is_live(system):
         return sandbox_secret
     secret = os.environ.get(variable)
     if not secret:
-        click.echo(
-            f"{LIVE_SWITCHES[system]} is set but {variable} is not: /webhooks/{system} is not served{hint}",
-            err=True,
+        raise click.ClickException(
+            f"{LIVE_SWITCHES[system]} is set but {variable} is not: the receiver cannot verify "
+            f"{system}'s webhooks and does not start{hint}"
         )
-    return secret or None
+    return secret
 
 
-def zendesk_webhook_secret() -> str | None:
+def shopify_webhook_secret() -> str:
+    """The app's client secret Shopify signs webhooks with."""
+    from mienne_ops.sandbox import credentials
+
+    hint = " (the app's client secret, Partner Dashboard → App setup)"
+    return webhook_secret("shopify", "SHOPIFY_API_SECRET", credentials.SHOPIFY["api_secret"], hint)
+
+
+def shopify_shop_domain() -> str:
+    """The one shop whose deliveries the receiver takes (``X-Shopify-Shop-Domain``): the live shop's
+    host from ``SHOPIFY_SHOP_URL``, else the sandbox's."""
+    from urllib.parse import urlsplit
+
+    from mienne_ops.resources import is_live
+    from mienne_ops.sandbox import credentials
+
+    if not is_live("shopify"):
+        return credentials.SHOPIFY["shop_domain"]
+    url = os.environ.get("SHOPIFY_SHOP_URL", "").strip()
+    domain = urlsplit(url if "//" in url else f"//{url}").hostname
+    if not domain:
+        raise click.ClickException("SHOPIFY_ACCESS_TOKEN is set but SHOPIFY_SHOP_URL is not: whose webhooks?")
+    return domain
+
+
+def zendesk_webhook_secret() -> str:
     """The signing secret of our Zendesk webhook (copied from Zendesk Admin Center)."""
     from mienne_ops.sandbox import credentials
 
@@ -172,14 +210,14 @@ def zendesk_webhook_secret() -> str | None:
     return webhook_secret("zendesk", "ZENDESK_WEBHOOK_SECRET", credentials.ZENDESK["webhook_secret"], hint)
 
 
-def recharge_webhook_secret() -> str | None:
+def recharge_webhook_secret() -> str:
     """The API client secret Recharge signs webhooks with."""
     from mienne_ops.sandbox import credentials
 
     return webhook_secret("recharge", "RECHARGE_CLIENT_SECRET", credentials.RECHARGE["client_secret"])
 
 
-def gorgias_webhook_secret() -> str | None:
+def gorgias_webhook_secret() -> str:
     """The secret header value our Gorgias HTTP integration sends (Gorgias signs nothing)."""
     from mienne_ops.sandbox import credentials
 
@@ -236,9 +274,7 @@ def connect_gorgias(url: str) -> dict[str, int]:
     from mienne_ops.integrations.gorgias import WEBHOOK_SECRET_HEADER
     from mienne_ops.resources import gorgias_resource
 
-    secret = gorgias_webhook_secret()
-    if not secret:
-        raise click.ClickException("set GORGIAS_WEBHOOK_SECRET (the receiver checks it) before connecting")
+    secret = gorgias_webhook_secret()  # stops with a message when live without GORGIAS_WEBHOOK_SECRET
     with gorgias_resource().process_config_and_initialize_cm() as resource:
         return {
             trigger: resource.client.ensure_http_integration(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -124,7 +125,8 @@ def test_the_recharge_webhook_secret_is_never_the_sandbox_one_when_live(monkeypa
     assert recharge_webhook_secret() == credentials.RECHARGE["client_secret"]
     monkeypatch.setenv("RECHARGE_ACCESS_TOKEN", "live-token")
     monkeypatch.delenv("RECHARGE_CLIENT_SECRET", raising=False)
-    assert recharge_webhook_secret() is None  # the route stays off
+    with pytest.raises(click.ClickException, match="RECHARGE_CLIENT_SECRET"):
+        recharge_webhook_secret()  # the receiver does not start
     monkeypatch.setenv("RECHARGE_CLIENT_SECRET", "live-secret")
     assert recharge_webhook_secret() == "live-secret"
 

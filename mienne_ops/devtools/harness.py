@@ -19,6 +19,7 @@ import uvicorn
 from mienne_ops.ledger import Ledger
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import free_port
+from mienne_ops.webhooks.limits import ReceiverLimits, receiver_config
 from mienne_ops.webhooks.receiver import create_receiver_app
 
 #: The sensor of each order-to-cash flow (A import, B dispatch, C fulfilment).
@@ -38,10 +39,9 @@ class ReceiverServer:
             recharge_secret=credentials.RECHARGE["client_secret"],
             gorgias_secret=credentials.GORGIAS["webhook_secret"],
             zendesk_secret=credentials.ZENDESK["webhook_secret"],
+            shop_domain=credentials.SHOPIFY["shop_domain"],
         )
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
+        self._server = uvicorn.Server(receiver_config(app, "127.0.0.1", self.port, ReceiverLimits()))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property

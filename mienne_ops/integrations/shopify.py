@@ -192,8 +192,9 @@ def verify_webhook(secret: str, raw_body: bytes, hmac_header: str) -> bool:
     """True when ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the raw body."""
     if not secret or not hmac_header:
         return False
-    digest = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(digest, hmac_header)
+    digest = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest())
+    # Bytes, not text: compare_digest raises on non-ASCII text, and a forged header must be refused.
+    return hmac.compare_digest(digest, hmac_header.encode("utf-8", "surrogateescape"))
 
 
 def describe_shopify_error(response: httpx.Response) -> tuple[str | None, str]:

@@ -4,6 +4,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
 
 from starlette.testclient import TestClient
 
@@ -25,7 +26,8 @@ def _post(client, body: bytes, event_id: str, signature: str):
             "X-Shopify-Topic": "orders/create",
             "X-Shopify-Hmac-Sha256": signature,
             "X-Shopify-Event-Id": event_id,
-            "X-Shopify-Triggered-At": "2026-11-27T10:00:00Z",
+            "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
+            "X-Shopify-Shop-Domain": "mienne-test.myshopify.com",
             "Content-Type": "application/json",
         },
     )

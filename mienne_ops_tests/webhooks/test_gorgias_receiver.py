@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -208,6 +209,7 @@ def test_connect_refuses_a_live_account_without_its_secret(monkeypatch):
         cli.main, ["gorgias", "connect", "--url", "https://ops.mienne.com/webhooks/gorgias"]
     )
     assert result.exit_code != 0 and "GORGIAS_WEBHOOK_SECRET" in result.output
-    assert cli.gorgias_webhook_secret() is None  # never the public sandbox secret
+    with pytest.raises(click.ClickException):  # never the public sandbox secret
+        cli.gorgias_webhook_secret()
     monkeypatch.setenv("GORGIAS_WEBHOOK_SECRET", "live-secret")
     assert cli.gorgias_webhook_secret() == "live-secret"
