@@ -126,6 +126,9 @@ class BusinessRules(dg.ConfigurableResource):
     # Sensors
     reconcile_every_seconds: int = 300
     reconcile_lookback_minutes: int = 120
+    # Inbox retention: webhook payloads (names, emails, addresses) older than this are redacted by
+    # `mienne-ops ledger purge`; their event ids stay, so a late redelivery is still a duplicate.
+    inbox_payload_retention_days: int = 30
     shipment_lookback_minutes: int = 30
     # A shipment waiting on a Shopify fulfillment order that is on hold or scheduled is re-tried at
     # most this often (a hold can last days; every other retrying exception goes on every tick).

@@ -9,6 +9,7 @@ mienne-ops orders backfill --since D  import the orders an outage missed (one bu
 mienne-ops exceptions list|retry|resolve
 mienne-ops holds list|hold|release    holds before dispatch
 mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
+mienne-ops ledger purge              personal data out of old inbox payloads (see purge_cli.py)
 mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 mienne-ops orders cancel <ref>        flow F: cancel everywhere (see requests_cli.py)
 mienne-ops refunds create <ref>       flow F: refund lines / shipping / an amount
@@ -35,6 +36,7 @@ import click
 import httpx
 
 from mienne_ops import settings
+from mienne_ops.cli_errors import LedgerErrorsGroup
 
 if TYPE_CHECKING:
     from mienne_ops.domain.journey import ShipmentProgress
@@ -51,7 +53,7 @@ WEBHOOK_TOPICS = (
 )
 
 
-@click.group()
+@click.group(cls=LedgerErrorsGroup)  # an unreachable ledger is one line, not a traceback
 @click.option("--verbose", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """mienne-ops: order operations on Dagster."""
@@ -482,7 +484,7 @@ def _ledger():
 
 @main.group()
 def ledger() -> None:
-    """mienne-ops's own state: schema migrations."""
+    """mienne-ops's own state: schema migrations, inbox retention."""
 
 
 @ledger.command("upgrade")
@@ -839,6 +841,11 @@ main.add_command(_approvals)
 from mienne_ops.returns_cli import returns as _returns  # noqa: E402
 
 main.add_command(_returns)
+
+# -- inbox retention (issue 13; the command lives in purge_cli.py) --------------------------------
+from mienne_ops.purge_cli import purge as _purge  # noqa: E402
+
+ledger.add_command(_purge)
 
 
 if __name__ == "__main__":

@@ -303,8 +303,11 @@ class Ledger(JourneyRecords, InboundRecords, HoldRecords, RequestRecords, Return
 
 
 def _make_engine(url: str) -> sa.Engine:
+    """The ledger's engine. ``hide_parameters``: a database error's text (which reaches logs and
+    Dagster's event log) names the statement but never its values — an inbox payload carries the
+    customer's name, email, address and phone."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # WAL lets sensors read while runs write
@@ -314,4 +317,4 @@ def _make_engine(url: str) -> sa.Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)

@@ -10,7 +10,7 @@ it can be enforced:
   `ReceiverLimits.body_timeout` seconds of the headers, else 408 — a slow-body (slowloris) client
   holds a connection for that long at most. Shopify's own budget is 5 s for the whole delivery, so a
   legitimate sender never comes near. Header values must be printable ASCII (a non-ASCII signature
-  crashed the comparison): 400.
+  crashed the comparison): 400; a header block over `ReceiverLimits.max_header_bytes`: 431.
 - **Time to send the headers** (`DeadlineH11Protocol`, uvicorn's h11 protocol): uvicorn's keep-alive
   timer only runs *between* requests, and any byte received cancels it, so a connection that sends
   nothing, or one header byte at a time, was kept forever. Here a connection must complete its
@@ -54,7 +54,8 @@ class ReceiverLimits:
     header_timeout: float = 10.0
     #: Seconds an idle keep-alive connection is kept between requests.
     keep_alive_timeout: int = 5
-    #: The whole header block h11 buffers before refusing the request (uvicorn answers 400).
+    #: The whole header block: h11 refuses a longer one still arriving (400), the middleware one that
+    #: arrived at once (431).
     max_header_bytes: int = 16 * 1024
 
 
@@ -71,7 +72,7 @@ class BoundedRequests:
             await self.app(scope, receive, send)
             return
         try:
-            _check_headers(scope["headers"], self.limits.max_body_bytes)
+            _check_headers(scope["headers"], self.limits)
             body = await self._read_body(receive)
         except BadInput as bad:
             await self.refusals.answer(_source(scope), bad)(scope, receive, send)
@@ -104,15 +105,20 @@ class _Disconnected(Exception):
     """The client went away before sending its whole body: nothing to answer."""
 
 
-def _check_headers(headers: list[tuple[bytes, bytes]], max_body_bytes: int) -> None:
+def _check_headers(headers: list[tuple[bytes, bytes]], limits: ReceiverLimits) -> None:
+    # h11 bounds only a header block still arriving; one that came in a single read is checked here.
+    if sum(len(name) + len(value) for name, value in headers) > limits.max_header_bytes:
+        raise BadInput(
+            431, "headers_too_large", f"the headers are larger than {limits.max_header_bytes} bytes"
+        )
     for name, value in headers:
         if not all(32 <= byte < 127 or byte == 9 for byte in value):
             raise BadInput(400, "bad_header", f"header {name.decode('latin-1')} is not printable ASCII")
         if name == b"content-length":
             if not value.strip().isdigit():
                 raise BadInput(400, "bad_header", "Content-Length is not a number")
-            if int(value) > max_body_bytes:
-                raise _too_large(max_body_bytes)
+            if int(value) > limits.max_body_bytes:
+                raise _too_large(limits.max_body_bytes)
 
 
 def _too_large(limit: int) -> BadInput:

@@ -27,7 +27,7 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = sa.create_engine(_url(), poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(_url(), poolclass=sa.pool.NullPool, hide_parameters=True)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Two processes upgrading at once (two deploys, a test and a dev server) take turns.
