@@ -75,7 +75,10 @@ class BoundedRequests:
             _check_headers(scope["headers"], self.limits)
             body = await self._read_body(receive)
         except BadInput as bad:
-            await self.refusals.answer(_source(scope), bad)(scope, receive, send)
+            answer = self.refusals.answer(_source(scope), bad)
+            # The rest of the body is unread: closing stops the client from sending it all anyway.
+            answer.headers["Connection"] = "close"
+            await answer(scope, receive, send)
             return
         except _Disconnected:
             return
