@@ -44,7 +44,8 @@ class InboxEntry:
 
 
 async def store(ledger: Ledger, entry: InboxEntry) -> JSONResponse:
-    """Store ``entry`` once (200 ``stored`` true, or false for a duplicate), 503 when the ledger fails."""
+    """Store ``entry`` once (200 ``stored`` true, or false for a duplicate), 503 when the ledger fails;
+    `BadInput` when a value does not fit. Every source's delivery ends here: the place to observe it."""
     entry.check()
     try:
         stored = await anyio.to_thread.run_sync(_store, ledger, entry)

@@ -136,7 +136,7 @@ def shopify_entry(
         payload,
         resource_id=str(resource_id) if resource_id is not None else None,
         triggered_at=triggered_at,
-    ).check()
+    )
 
 
 def gorgias_route(ledger: Ledger, secret: str) -> Handler:
