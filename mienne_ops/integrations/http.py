@@ -31,6 +31,7 @@ from mienne_ops.errors import (
     RemoteValidationError,
     TransientError,
 )
+from mienne_ops.observability import process_metrics
 
 log = logging.getLogger("mienne_ops.http")
 
@@ -68,10 +69,12 @@ class CallStats:
     def record_retry(self, system: str) -> None:
         with self._lock:
             self.retries[system] += 1
+        process_metrics.observe_retry(system)
 
     def add_units(self, key: str, amount: float) -> None:
         with self._lock:
             self.units[key] += amount
+        process_metrics.observe_units(key, amount)
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         with self._lock:
@@ -266,9 +269,14 @@ class HttpCore:
     def _send(self, method, path, params, json, content, headers, operation) -> httpx.Response:
         started = time.perf_counter()
         self.stats.record_call(self.system, operation)
-        response = self._client.request(
-            method, path, params=params, json=json, content=content, headers=headers
-        )
+        status = None  # stays None when no answer came (the error kind ``network``)
+        try:
+            response = self._client.request(
+                method, path, params=params, json=json, content=content, headers=headers
+            )
+            status = response.status_code
+        finally:
+            process_metrics.observe_call(self.system, status, time.perf_counter() - started)
         log.debug(
             "%s %s %s -> %d in %.0f ms",
             self.system,

@@ -114,6 +114,7 @@ class JourneyRecords(AuditRecords):
         where = schema.order_journeys.c.shopify_order_id == str(shopify_order_id)
         with self.engine.begin() as conn:
             bound = _set_once(conn, where, "netsuite_sales_order_id", sales_order_id, shopify_order_id)
+            _stamp_first(conn, where, "sales_order_at")
             if tranid:
                 _set_once(conn, where, "netsuite_tranid", tranid, shopify_order_id)
         return bound
@@ -176,6 +177,7 @@ class JourneyRecords(AuditRecords):
             _set_once(conn, where, "dcl_order_number", dcl_order_number, record)
             if tranid:
                 _set_once(conn, where, "netsuite_tranid", tranid, record)
+            _stamp_first(conn, where, "dispatched_at")
             conn.execute(
                 sa.update(table)
                 .where(where, table.c.stage.in_([str(s) for s in _BEFORE_DISPATCH]))
@@ -395,6 +397,12 @@ def _set_once(
             record=str(record),
         )
     return str(bound)
+
+
+def _stamp_first(conn: sa.Connection, where: Any, column: str) -> None:
+    """Note when a journey first reached a step (the SLOs' clock); a later pass keeps the first time."""
+    table = schema.order_journeys
+    conn.execute(sa.update(table).where(where, table.c[column].is_(None)).values({column: now()}))
 
 
 def _journey(row: Any) -> OrderJourney:

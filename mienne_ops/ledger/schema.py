@@ -71,6 +71,8 @@ order_journeys = sa.Table(
     sa.Column("shipments_completed", sa.Integer),
     sa.Column("imported_at", sa.DateTime(timezone=True)),  # flow A finished every step
     sa.Column("invoice_id", sa.String(32)),  # billed by invoice instead of cash sale (flow C)
+    sa.Column("sales_order_at", sa.DateTime(timezone=True)),  # the sales order was bound (A)
+    sa.Column("dispatched_at", sa.DateTime(timezone=True)),  # DCL first accepted the order (B)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     # Each remote record belongs to one journey: the database refuses a second (NULLs are free).

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from mienne_ops.ledger import Ledger
+from mienne_ops.observability.process_metrics import observe_delivery
 from mienne_ops.webhooks.inputs import column_fits
 
 log = logging.getLogger("mienne_ops.webhooks")
@@ -57,6 +58,7 @@ async def store(ledger: Ledger, entry: InboxEntry) -> JSONResponse:
             type(error).__name__,
         )
         return JSONResponse({"error": "the ledger is unavailable"}, status_code=503)
+    observe_delivery(entry.source, entry.topic, stored)
     return JSONResponse({"stored": stored})
 
 

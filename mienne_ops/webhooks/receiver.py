@@ -48,6 +48,7 @@ from mienne_ops.integrations import recharge, zendesk
 from mienne_ops.integrations.gorgias import WEBHOOK_SECRET_HEADER, GorgiasWebhook, verify_webhook_secret
 from mienne_ops.integrations.shopify import verify_webhook
 from mienne_ops.ledger import Ledger
+from mienne_ops.observability.exposition import metrics_endpoint
 from mienne_ops.webhooks import inbox
 from mienne_ops.webhooks.inbox import InboxEntry
 from mienne_ops.webhooks.inputs import BadInput, Refusals, parse_json, required_header
@@ -77,6 +78,7 @@ def create_receiver_app(
     routes = [
         Route("/webhooks/shopify", refused_as(refusals, "shopify", shopify), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(ledger), methods=["GET"]),
     ]
     optional = {
         "zendesk": (zendesk_secret, zendesk_route),
