@@ -255,6 +255,12 @@ class BusinessRules(dg.ConfigurableResource):
     alert_slo_shipped_to_tracking_minutes: int = 60  # DCL shipment recorded → tracking on Shopify
     # return received → refunded: `return_refund_sla_hours`
     alert_integration_poll_seconds: int = 300  # Shopify webhook subscriptions, Gorgias integrations
+    # SLOs (`slo` asset, README "Metrics and SLOs"): p95 targets in seconds over the last window.
+    # Sales order -> DCL includes flow B's edit window (``hold_edit_window_minutes``) on purpose.
+    slo_window_hours: int = 24
+    slo_webhook_to_sales_order_p95_seconds: float = 60
+    slo_sales_order_to_dcl_p95_seconds: float = 45 * 60
+    slo_shipment_to_tracking_p95_seconds: float = 5 * 60
 
     @model_validator(mode="after")
     def _check_returns(self) -> BusinessRules:

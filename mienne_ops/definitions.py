@@ -24,6 +24,7 @@ from mienne_ops.flows import (
     returns,
     returns_report,
     service_requests,
+    slo,
 )
 from mienne_ops.resources import build_resources
 
@@ -41,6 +42,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         returns.defs,
         returns_report.defs,
         alerts.defs,
+        slo.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

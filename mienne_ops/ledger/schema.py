@@ -39,6 +39,7 @@ inbox_events = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+    sa.Index("ix_inbox_source_resource", "source", "resource_id"),
 )
 
 bindings = sa.Table(
@@ -80,6 +81,8 @@ order_journeys = sa.Table(
     sa.UniqueConstraint("netsuite_sales_order_id", name="uq_journey_sales_order"),
     sa.UniqueConstraint("dcl_order_number", name="uq_journey_dcl_order"),
     sa.UniqueConstraint("invoice_id", name="uq_journey_invoice"),
+    sa.Index("ix_journey_sales_order_at", "sales_order_at"),
+    sa.Index("ix_journey_dispatched_at", "dispatched_at"),
 )
 
 shipments = sa.Table(
@@ -95,6 +98,7 @@ shipments = sa.Table(
     sa.Column("tracking_numbers", sa.JSON),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_shipment_on_shopify_at", "on_shopify_at"),
 )
 
 inbound_orders = sa.Table(

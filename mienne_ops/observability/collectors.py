@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +52,7 @@ def ledger_families(gauges: LedgerGauges, now: datetime) -> Iterator[GaugeMetric
     yield _family("mienne_ops_inbox_events", gauges.inbox)
 
 
-def _family(name: str, samples: dict[Any, float]) -> GaugeMetricFamily:
+def _family(name: str, samples: Mapping[Any, float]) -> GaugeMetricFamily:
     family = gauge(name)
     for key, value in sorted(samples.items()):
         labels = list(key) if isinstance(key, tuple) else [key]
@@ -69,7 +69,7 @@ class SensorLagCollector(Collector):
     """
 
     def __init__(self) -> None:
-        self._instance = None
+        self._instance: Any = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         if not os.environ.get("DAGSTER_HOME"):

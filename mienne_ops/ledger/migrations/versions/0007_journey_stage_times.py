@@ -4,7 +4,8 @@
 ``updated_at`` moves with every write and ``imported_at`` waits for StateSet and the tag, so neither
 says when the order reached NetSuite or DCL. Both columns are set once, where the sales order is
 bound and where flow B records the dispatch. Journeys from before this revision keep NULL: no time
-is invented for them, and the SLOs leave them out.
+is invented for them, and the SLOs leave them out. Indexes on the ends of the SLO legs and on the
+inbox's (source, resource id) keep the `slo` asset's windowed reads cheap with a year of orders.
 
 Revision ID: 0007_journey_stage_times
 Revises: 0006_returns
@@ -24,9 +25,17 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("order_journeys", sa.Column("sales_order_at", sa.DateTime(timezone=True)))
     op.add_column("order_journeys", sa.Column("dispatched_at", sa.DateTime(timezone=True)))
+    op.create_index("ix_journey_sales_order_at", "order_journeys", ["sales_order_at"])
+    op.create_index("ix_journey_dispatched_at", "order_journeys", ["dispatched_at"])
+    op.create_index("ix_shipment_on_shopify_at", "shipments", ["on_shopify_at"])
+    op.create_index("ix_inbox_source_resource", "inbox_events", ["source", "resource_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inbox_source_resource", table_name="inbox_events")
+    op.drop_index("ix_shipment_on_shopify_at", table_name="shipments")
+    op.drop_index("ix_journey_dispatched_at", table_name="order_journeys")
+    op.drop_index("ix_journey_sales_order_at", table_name="order_journeys")
     with op.batch_alter_table("order_journeys") as batch:
         batch.drop_column("dispatched_at")
         batch.drop_column("sales_order_at")
