@@ -23,6 +23,16 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def prometheus_multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One metrics directory per test session (per xdist worker), out of the repository's `.mienne`:
+    every process of the session (run workers of the real daemon included) counts into it."""
+    path = tmp_path_factory.mktemp("prometheus")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def shopify_fixtures() -> Path:
     """`../shared/fixtures/shopify` (override with MIENNE_SHARED_DIR)."""

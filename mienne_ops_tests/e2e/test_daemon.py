@@ -14,7 +14,9 @@ each run in a process of its own. One test, three checks:
     the run failed, the daemon launches a retry (tags `dagster/parent_run_id`,
     `dagster/retry_number`) and the order still ends exactly once;
 (c) the per-flow limit: the second order's run waits in the queue while the first runs, and in the
-    instance's run records no two runs with the same `mienne-ops/flow` value overlap.
+    instance's run records no two runs with the same `mienne-ops/flow` value overlap;
+(d) the receiver's `/metrics` sums the API calls the run workers (other processes, some killed)
+    made, and reports every flow sensor's tick age from the daemon's instance.
 
 Slow (a few minutes on a busy two-core box: every run is a process loading the code location), so
 marked `slow`: `pytest -m "not slow"` leaves it out. Every wait polls for a condition; the deadlines
@@ -38,11 +40,12 @@ import pytest
 from mienne_ops import settings
 from mienne_ops.cli import subscribe_order_webhooks
 from mienne_ops.devtools.daemon import DaemonProcess, run_worker_pid
-from mienne_ops.devtools.harness import ReceiverServer, sandbox_state
+from mienne_ops.devtools.harness import FLOW_SENSORS, ReceiverServer, sandbox_state
 from mienne_ops.flows.common import TAG_FLOW
 from mienne_ops.ledger import Ledger
 from mienne_ops.resources import LIVE_SWITCHES
 from mienne_ops.sandbox.order_factory import build_order
+from mienne_ops_tests.observability.scrape import scrape, value
 from mienne_ops_tests.support import new_ledger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -59,6 +62,8 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
     monkeypatch.delenv("MIENNE_LEDGER_URL", raising=False)
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
     monkeypatch.setenv("MIENNE_STATE_DIR", str(tmp_path / "state"))
+    # The receiver reads the sensors' ticks from the daemon's instance, as under `make dev`.
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     # Migrated before anything opens it (the code location's resources open it lazily).
     ledger = new_ledger(settings.ledger_url())
     env = {
@@ -75,7 +80,13 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
             daemon.instance() as instance,
         ):
             subscribe_order_webhooks(receiver.url)
-            yield {"sandbox": sandbox, "ledger": ledger, "daemon": daemon, "instance": instance}
+            yield {
+                "sandbox": sandbox,
+                "ledger": ledger,
+                "daemon": daemon,
+                "instance": instance,
+                "metrics_url": f"http://127.0.0.1:{receiver.port}",
+            }
     finally:
         ledger.dispose()
 
@@ -86,6 +97,7 @@ def test_the_daemon_takes_orders_to_shipped_retries_a_crashed_run_and_runs_one_b
     sandbox, ledger = operator_stack["sandbox"], operator_stack["ledger"]
     daemon, instance = operator_stack["daemon"], operator_stack["instance"]
     url, rng = sandbox.url, random.Random(2027)
+    metrics_before = scrape(operator_stack["metrics_url"])
 
     # (b) Flow A's first run stalls in its step: NetSuite answers nothing until released.
     netsuite_limits(url, {"concurrency": 1000, "hold": True})
@@ -165,6 +177,16 @@ def test_the_daemon_takes_orders_to_shipped_retries_a_crashed_run_and_runs_one_b
     waited = instance.get_run_record_by_id(queued.dagster_run.run_id)
     crashed = instance.get_run_record_by_id(crashed_id)
     assert waited.create_timestamp.timestamp() < crashed.end_time <= waited.start_time
+
+    # (d) Only the run workers called NetSuite, DCL and StateSet: their counts reached the scrape.
+    metrics = scrape(operator_stack["metrics_url"])
+    for system in ("netsuite", "dcl", "stateset"):
+        calls = [value(m, "mienne_ops_api_calls_total", system=system) for m in (metrics_before, metrics)]
+        assert calls[1] > calls[0], system
+    ticked = {
+        dict(labels)["sensor"] for name, labels in metrics if name == "mienne_ops_sensor_tick_age_seconds"
+    }
+    assert set(FLOW_SENSORS.values()) <= ticked, ticked
 
 
 # -- the sandbox ----------------------------------------------------------------------------------
