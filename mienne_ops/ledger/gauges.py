@@ -59,7 +59,9 @@ def read_gauges(engine: sa.Engine) -> LedgerGauges:
     """Every gauge in one connection (a consistent-enough snapshot for a dashboard)."""
     with engine.connect() as conn:
         return LedgerGauges(
-            orders=_counts(conn, _journeys, _journeys.c.stage),
+            # Known stages and statuses are reported at 0 too: a series that appears only with its
+            # first order makes an empty panel and an alert on "absent" instead of on a number.
+            orders={str(stage): 0 for stage in Stage} | _counts(conn, _journeys, _journeys.c.stage),
             exceptions=_counts(
                 conn,
                 schema.exceptions,
@@ -69,7 +71,8 @@ def read_gauges(engine: sa.Engine) -> LedgerGauges:
                 where=schema.exceptions.c.status != "resolved",
             ),
             waiting_since=_waiting_since(conn),
-            returns_pending=_counts(
+            returns_pending={str(status): 0 for status in RETURNS_PENDING}
+            | _counts(
                 conn,
                 schema.returns,
                 schema.returns.c.status,

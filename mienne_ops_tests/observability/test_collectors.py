@@ -53,11 +53,13 @@ def test_ledger_gauges_count_stages_exceptions_and_age_the_oldest_waiting_order(
     assert value(samples, "mienne_ops_order_oldest_waiting_age_seconds", stage="dispatched") == 300
 
 
-def test_an_empty_ledger_has_zero_pending_refunds_and_no_ages(tmp_path):
+def test_an_empty_ledger_reports_zeros_for_known_stages_and_no_ages(tmp_path):
     ledger = new_ledger(f"sqlite:///{tmp_path / 'l.db'}")
     gauges = read_gauges(ledger.engine)
     ledger.dispose()
-    assert gauges.orders == {} and gauges.waiting_since == {}
+    assert set(gauges.orders) == {str(stage) for stage in Stage} and not any(gauges.orders.values())
+    assert gauges.returns_pending == {"opening": 0, "awaiting_parcel": 0, "in_transit": 0, "received": 0}
+    assert gauges.waiting_since == {}
     assert gauges.refunds_pending == {"request": 0, "return": 0}
 
 
