@@ -81,6 +81,7 @@ order_journeys = sa.Table(
     sa.UniqueConstraint("netsuite_sales_order_id", name="uq_journey_sales_order"),
     sa.UniqueConstraint("dcl_order_number", name="uq_journey_dcl_order"),
     sa.UniqueConstraint("invoice_id", name="uq_journey_invoice"),
+    sa.Index("ix_journey_stage", "stage"),
     sa.Index("ix_journey_sales_order_at", "sales_order_at"),
     sa.Index("ix_journey_dispatched_at", "dispatched_at"),
 )
