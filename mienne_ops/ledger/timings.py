@@ -10,7 +10,7 @@
   ship date has no time of day), so the time until flow C's sensor sees the shipment is not in it.
 
 Each leg counts the orders whose leg *ended* in the window, so a window is a fair sample of recent
-work. Indexes on the end columns (revision 0008) keep this cheap with a year of orders.
+work. Indexes on the end columns (revision 0009) keep this cheap with a year of orders.
 """
 
 from __future__ import annotations

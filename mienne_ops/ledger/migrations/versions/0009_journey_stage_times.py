@@ -9,8 +9,8 @@ inbox's (source, resource id) keep the `slo` asset's windowed reads cheap with a
 one on the stage keeps ``/metrics`` (orders per stage, oldest waiting per stage) off full scans
 (300,000 journeys: 3.2 s without it, 0.4 s with it).
 
-Revision ID: 0008_journey_stage_times
-Revises: 0007_alert_incidents
+Revision ID: 0009_journey_stage_times
+Revises: 0008_shipment_tracking
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_journey_stage_times"
-down_revision = "0007_alert_incidents"
+revision = "0009_journey_stage_times"
+down_revision = "0008_shipment_tracking"
 branch_labels = None
 depends_on = None
 
