@@ -62,6 +62,10 @@ class BusinessRules(dg.ConfigurableResource):
     po_box_ship_method_by_country: dict[str, int] = {"US": 105, "CA": 104}
     # Countries the 3PL ships to; other destinations are quarantined (`unsupported_destination`).
     allowed_countries: list[str] = ["US", "CA"]
+    # Bad input: an order in another currency than the shop's, or with more units on a line than
+    # this, is quarantined (`unexpected_currency`, `absurd_quantity`) instead of booked and shipped.
+    shop_currency: str = "USD"
+    max_line_quantity: int = 100
     # The one tolerance between the planned sales order and Shopify's current total (shop money).
     # A gap up to it (multi-currency conversions, shares of partly refunded lines) is booked on the
     # rounding line, so NetSuite's total equals Shopify's; a larger gap quarantines the order.

@@ -107,6 +107,12 @@ class OrderMappingConfig(BaseModel):
     # Destinations the 3PL ships to; any other country is quarantined (`unsupported_destination`).
     allowed_countries: set[str] = Field(default_factory=lambda: {"US", "CA"})
     subsidiary_id: int | None = None  # OneWorld: new customers' primary subsidiary
+    # Shopify reports every order in the shop's currency (presentment money aside); an order in
+    # another one means the shop changed currency or the payload is not Shopify's: a person looks.
+    shop_currency: str = "USD"
+    # Units on one line above which the order is held for a person (a typo, a bot, a reseller):
+    # 10^9 units would otherwise go to DCL and empty the stock table. Wholesale accounts raise it.
+    max_line_quantity: int = 100
 
 
 class CustomerPlan(BaseModel):
@@ -236,6 +242,13 @@ def validate_order(order: ShopifyOrder, config: OrderMappingConfig) -> None:
 
 
 def _check_status(order: ShopifyOrder, config: OrderMappingConfig) -> None:
+    if order.currency.upper() != config.shop_currency.upper():
+        raise _invalid(
+            order,
+            "unexpected_currency",
+            f"order is in {order.currency or 'no currency'}; the shop books in {config.shop_currency}"
+            " (BusinessRules.shop_currency)",
+        )
     if order.cancelled_at is not None:
         raise _invalid(order, "cancelled", "order is cancelled")
     if order.financial_status not in config.paid_statuses:
@@ -272,6 +285,8 @@ def _check_lines(order: ShopifyOrder, config: OrderMappingConfig) -> None:
     missing = [str(line.id) for line in products if not line.sku]
     if missing:
         raise _invalid(order, "missing_sku", f"line items without a SKU: {', '.join(missing)}")
+    _check_amounts(order, live)
+    _check_quantities(order, products, config)
     unknown = sorted({line.sku or "" for line in products if line.sku not in config.sku_item_ids})
     if unknown:
         raise _invalid(order, "unknown_sku", f"SKUs not mapped to a NetSuite item: {', '.join(unknown)}")
@@ -286,6 +301,34 @@ def _check_lines(order: ShopifyOrder, config: OrderMappingConfig) -> None:
             order,
             "duties_included",
             "line prices include duties (duty-inclusive pricing): book this order by hand",
+        )
+
+
+def _check_amounts(order: ShopifyOrder, live: list[ShopifyLineItem]) -> None:
+    """No negative money anywhere: Shopify never reports one, so it is a forged or broken payload,
+    and booking it would credit the customer on a sales order."""
+    negative = [f"line {line.id} price {line.unit_price}" for line in live if line.unit_price < 0]
+    negative += [f"line {line.id} discount {line.total_discount}" for line in live if line.total_discount < 0]
+    negative += [f"shipping {s.price}" for s in order.shipping_lines if s.price < 0 or s.discounted_price < 0]
+    negative += [f"order total {order.total_price}"] if order.total_price < 0 else []
+    if negative:
+        raise _invalid(order, "negative_amount", "negative amounts: " + ", ".join(negative))
+
+
+def _check_quantities(
+    order: ShopifyOrder, products: list[ShopifyLineItem], config: OrderMappingConfig
+) -> None:
+    absurd = [
+        f"{line.sku or line.id} × {line.current_quantity}"
+        for line in products
+        if line.current_quantity > config.max_line_quantity or line.quantity < 0
+    ]
+    if absurd:
+        raise _invalid(
+            order,
+            "absurd_quantity",
+            f"quantities beyond {config.max_line_quantity} per line (BusinessRules.max_line_quantity):"
+            f" {', '.join(absurd)}",
         )
 
 

@@ -323,6 +323,8 @@ def mapping_config(rules, item_ids: dict[str, int]) -> OrderMappingConfig:
         po_box_ship_method_by_country=dict(rules.po_box_ship_method_by_country),
         allowed_countries={c.upper() for c in rules.allowed_countries},
         subsidiary_id=rules.netsuite_subsidiary_id,
+        shop_currency=rules.shop_currency,
+        max_line_quantity=rules.max_line_quantity,
     )
 
 

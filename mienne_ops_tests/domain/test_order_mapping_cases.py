@@ -601,3 +601,41 @@ def test_36_tran_date_is_the_shops_calendar_day():
 def test_37_test_orders_are_marked_for_the_importer_to_skip():
     assert ShopifyOrder.from_graphql(gql_order([gql_line(1)], test=True)).test is True
     assert ShopifyOrder.from_graphql(gql_order([gql_line(1)])).test is False
+
+
+# --- bad input (issue 13): never booked, never shipped, quarantined with a reason ---------------------
+
+
+def test_38_negative_line_price_is_quarantined():
+    assert reason_of(gql_order([gql_line(1, price="-20.00")])) == "negative_amount"
+
+
+def test_39_negative_shipping_is_quarantined():
+    node = gql_order([gql_line(1)], shipping=[shipping_line(price="-5.00")])
+    assert reason_of(node) == "negative_amount"
+
+
+def test_40_a_billion_units_is_an_absurd_quantity():
+    node = gql_order([gql_line(1, quantity=1_000_000_000)])
+    with pytest.raises(InvalidRecordError) as caught:
+        plan_of(node)
+    assert caught.value.reason == "absurd_quantity" and "MN-SERUM" in str(caught.value)
+
+
+def test_41_the_quantity_limit_is_a_business_rule():
+    node = gql_order([gql_line(1, quantity=150)])
+    assert reason_of(node) == "absurd_quantity"
+    wholesale = CONFIG.model_copy(update={"max_line_quantity": 1000})
+    assert plan_of(node, wholesale).lines[0].quantity == 150
+
+
+def test_42_an_order_in_another_currency_than_the_shops_is_quarantined():
+    node = gql_order([gql_line(1)], currency="EUR", presentment="EUR")
+    with pytest.raises(InvalidRecordError) as caught:
+        plan_of(node)
+    assert caught.value.reason == "unexpected_currency" and "EUR" in str(caught.value)
+
+
+def test_43_presentment_in_another_currency_is_still_booked_in_shop_money():
+    node = gql_order([gql_line(1)], presentment="CAD")
+    assert plan_of(node).shopify_total > 0
