@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
@@ -19,7 +20,13 @@ from mienne_ops_tests.support import new_ledger
 def _deliver(url: str, topic: str, event_id: str, body: bytes) -> httpx.Response:
     secret = credentials.SHOPIFY["api_secret"].encode()
     signature = base64.b64encode(hmac.new(secret, body, hashlib.sha256).digest()).decode()
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Event-Id": event_id}
+    headers = {
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": signature,
+        "X-Shopify-Event-Id": event_id,
+        "X-Shopify-Shop-Domain": credentials.SHOPIFY["shop_domain"],
+        "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
+    }
     return httpx.post(url, content=body, headers=headers, timeout=30)
 
 
