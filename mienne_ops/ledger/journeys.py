@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
+from mienne_ops.domain.journey import Entity, OrderJourney, ShipmentProgress, Stage
 from mienne_ops.errors import PermanentError
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
@@ -22,6 +22,14 @@ from mienne_ops.ledger.sql import aware, chunked, insert_ignore, now
 
 # Stages flow B may move on from when it dispatches (it never moves an order backwards).
 _BEFORE_DISPATCH = (Stage.RECEIVED, Stage.IN_NETSUITE)
+
+
+# The journey column holding each order-like entity's key (`order_names`).
+_NAMED_BY = {
+    Entity.ORDER.value: "shopify_order_id",
+    Entity.SALES_ORDER.value: "netsuite_sales_order_id",
+    Entity.DCL_ORDER.value: "dcl_order_number",
+}
 
 
 class BindingConflict(PermanentError):
@@ -60,6 +68,29 @@ class JourneyRecords(AuditRecords):
             if (journey := self._one(condition)) is not None:
                 return journey
         return None
+
+    def order_names(self, records: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Shopify order names (``#1014``) of records, by (entity, key), that flows handle by another
+        system's id — a Shopify order id (A), a sales order id (B), a DCL order number (C) — so an
+        operator sees the name they know instead of a numeric id. One keyed read per entity and
+        chunk; records of other entities, or of orders the ledger has no name for, are absent."""
+        keys_by_entity: dict[str, set[str]] = {}
+        for entity, key in records:
+            keys_by_entity.setdefault(str(entity), set()).add(str(key))
+        table = schema.order_journeys
+        found: dict[tuple[str, str], str] = {}
+        with self.engine.connect() as conn:
+            for entity, keys in keys_by_entity.items():
+                column = _NAMED_BY.get(entity)
+                if column is None:
+                    continue
+                key_column = table.c[column]
+                for chunk in chunked(sorted(keys)):
+                    query = sa.select(key_column, table.c.name).where(
+                        key_column.in_(chunk), table.c.name.is_not(None)
+                    )
+                    found.update({(entity, str(key)): name for key, name in conn.execute(query)})
+        return found
 
     def journey_by_sales_order(self, sales_order_id: str) -> OrderJourney | None:
         return self._one(schema.order_journeys.c.netsuite_sales_order_id == str(sales_order_id))

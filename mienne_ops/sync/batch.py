@@ -51,6 +51,16 @@ class Problem:
     outcome: Outcome
     reason: str
     message: str
+    entity: str = ""
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One record a batch handled and how it ended, so a run can say *which* orders it touched."""
+
+    entity: str
+    key: str
+    outcome: Outcome
 
 
 @dataclass
@@ -58,11 +68,21 @@ class BatchReport:
     flow: str
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
     problems: list[Problem] = field(default_factory=list)
+    handled: list[Handled] = field(default_factory=list)
 
-    def add(self, outcome: Outcome, problem: Problem | None = None) -> None:
+    def add(
+        self, outcome: Outcome, problem: Problem | None = None, *, entity: str = "", key: str | None = None
+    ) -> None:
         self.counts[outcome] += 1
         if problem is not None:
             self.problems.append(problem)
+        if key is not None:
+            self.handled.append(Handled(entity, key, outcome))
+
+    def last_outcomes(self) -> dict[tuple[str, str], Outcome]:
+        """Each record's final outcome by (entity, key): when one run handles a record twice (flow B
+        plans an order, then confirms DCL's answer) the later step has the last word."""
+        return {(h.entity, h.key): h.outcome for h in self.handled}
 
     @property
     def total(self) -> int:
@@ -77,6 +97,7 @@ class BatchReport:
         for outcome, count in other.counts.items():
             self.counts[outcome] += count
         self.problems.extend(other.problems)
+        self.handled.extend(other.handled)
 
     def summary(self) -> str:
         parts = [f"{outcome.value} {count}" for outcome, count in self.counts.items() if count]
@@ -139,7 +160,7 @@ def run_batch(
         if outcome in (Outcome.DONE, Outcome.SKIPPED):
             ledger.resolve(flow, entity, key)
         with lock:
-            report.add(outcome)
+            report.add(outcome, entity=str(entity), key=key)
 
     if workers <= 1:
         for key in keys:
@@ -176,5 +197,5 @@ def _record(
         context=payload,
     )
     with lock:
-        report.add(outcome, Problem(key, outcome, reason, message))
+        report.add(outcome, Problem(key, outcome, reason, message, str(entity)), entity=str(entity), key=key)
     log.warning("flow %s: %s %s %s: %s", flow, entity, key, outcome.value, message)
