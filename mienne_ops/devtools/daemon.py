@@ -53,7 +53,7 @@ class DaemonProcess:
         self.instance().dispose()
         self._log = open(self.log_path, "ab")
         self._process = subprocess.Popen(
-            [venv_tool("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")],
+            self.command(),
             # Not the repository root: Dagster loads a `.env` from the working directory over the
             # environment given here, and a developer's `.env` may hold live credentials.
             cwd=self.dagster_home,
@@ -63,6 +63,10 @@ class DaemonProcess:
             start_new_session=True,
         )
         return self
+
+    def command(self) -> list[str]:
+        """What runs over the repository's workspace (`devtools.webserver` runs the webserver)."""
+        return [venv_tool("dagster-daemon"), "run", "-w", str(REPO_ROOT / "workspace.yaml")]
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -70,16 +70,17 @@ def stop_on_rejected_credentials(op_function: F) -> F:
 def report_metadata(
     report: BatchReport, names: Mapping[tuple[str, str], str] | None = None
 ) -> dict[str, dg.MetadataValue]:
-    """Counts as numbers (plotted over time), then every record by the name an operator knows
-    (``names``: Shopify order names by (entity, key), from `order_names`): a one-line summary shown
-    in the run's log as it is, and a table with each problem's reason."""
-    metadata: dict[str, dg.MetadataValue] = {
-        outcome.value: dg.MetadataValue.int(report.counts[outcome]) for outcome in Outcome
-    }
-    metadata["summary"] = dg.MetadataValue.text(report.summary())
+    """Every record by the name an operator knows (``names``: Shopify order names by (entity, key),
+    from `order_names`) as one line of text first — the run's log shows the first entries of an event
+    as they are and folds the rest — then the counts (plotted over time) and a table of the records
+    with each problem's reason."""
     lines = record_lines(report, names or {})
+    metadata: dict[str, dg.MetadataValue] = {}
     if lines:
         metadata["orders"] = dg.MetadataValue.text(orders_text(lines))
+    metadata.update({outcome.value: dg.MetadataValue.int(report.counts[outcome]) for outcome in Outcome})
+    metadata["summary"] = dg.MetadataValue.text(report.summary())
+    if lines:
         metadata["records"] = metadata_table(
             [vars(line) for line in lines[:MAX_TABLE_ROWS]], [(column, "string") for column in RECORD_COLUMNS]
         )

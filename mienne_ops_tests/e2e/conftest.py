@@ -15,7 +15,15 @@ from mienne_ops_tests.support import new_ledger
 
 
 @pytest.fixture
-def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
+def dagster_instance() -> Iterator[dg.DagsterInstance]:
+    """The instance the stack's runs are written to: a throw-away one (a module may override this
+    fixture, e.g. with an instance a real webserver reads)."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture
+def stack(request, sandbox, tmp_path, monkeypatch, dagster_instance) -> Iterator[dict]:
     """Sandbox + webhook receiver + ledger + definitions + a driver that plays the daemon.
 
     Parametrize indirectly with a dict of `BusinessRules` fields to run under other rules.
@@ -38,7 +46,7 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
     }
     resources["rules"] = BusinessRules(**{**rules, **getattr(request, "param", {})})
     defs = build_definitions(resources)
-    with ReceiverServer(ledger) as receiver, dg.instance_for_test() as instance:
+    with ReceiverServer(ledger) as receiver:
         with shopify_resource().process_config_and_initialize_cm() as shopify:
             for topic in WEBHOOK_TOPICS:
                 shopify.client.subscribe_webhook(topic, receiver.url)
@@ -48,7 +56,7 @@ def stack(request, sandbox, tmp_path, monkeypatch) -> Iterator[dict]:
             "sandbox": sandbox,
             "ledger": ledger,
             "defs": defs,
-            "driver": FlowDriver(defs, instance),
+            "driver": FlowDriver(defs, dagster_instance),
             "receiver": receiver,
         }
     ledger.dispose()
