@@ -25,6 +25,7 @@ from mienne_ops.domain.service_requests import RequestDetails, RequestedLine, Re
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
+    label_run,
     report_metadata,
     stop_on_rejected_credentials,
 )
@@ -84,6 +85,7 @@ def advance_returns(
     context.log.info(
         report.summary() + (f"; {len(unknown)} DCL receipt(s) without a return" if unknown else "")
     )
+    label_run(context, report, {})  # the quarantine marker: requests and returns are keyed by request
     return dg.Output(report.total, metadata=report_metadata(report))
 
 

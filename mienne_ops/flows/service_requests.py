@@ -33,6 +33,7 @@ from mienne_ops.domain.service_requests import (
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
+    label_run,
     metadata_table,
     report_metadata,
     stop_on_rejected_credentials,
@@ -217,6 +218,7 @@ def handle_service_requests(
         report = carry_out(worker, keys)
         report.merge(intake_report)
     context.log.info(report.summary())
+    label_run(context, report, {})  # the quarantine marker: requests and returns are keyed by request
     return dg.Output(report.total, metadata=report_metadata(report))
 
 
