@@ -8,8 +8,10 @@ mienne-ops order status <ref>        one order's journey through A → B → C (
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
 mienne-ops exceptions list|retry|resolve
 mienne-ops holds list|hold|release    holds before dispatch
-mienne-ops ledger upgrade|current     the ledger's schema migrations (Alembic)
+
 mienne-ops ledger purge              personal data out of old inbox payloads (see purge_cli.py)
+mienne-ops ledger upgrade|current|archive  the ledger's schema migrations; its archive (retention_cli.py)
+mienne-ops ops purge-runs            delete old finished Dagster runs (retention_cli.py)
 mienne-ops inventory sync|show        flow E by hand (see inventory_cli.py)
 mienne-ops orders cancel <ref>        flow F: cancel everywhere (see requests_cli.py)
 mienne-ops refunds create <ref>       flow F: refund lines / shipping / an amount
@@ -846,6 +848,10 @@ main.add_command(_returns)
 from mienne_ops.purge_cli import purge as _purge  # noqa: E402
 
 ledger.add_command(_purge)
+# -- retention: `ledger archive`, `ops purge-runs` (the commands live in retention_cli.py) ----------
+from mienne_ops.retention_cli import register as _register_retention  # noqa: E402
+
+_register_retention(main, ledger)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from mienne_ops.flows import (
     inventory,
     operations,
     orders,
+    retention,
     returns,
     returns_report,
     service_requests,
@@ -43,6 +44,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         returns_report.defs,
         alerts.defs,
         slo.defs,
+        retention.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

@@ -42,7 +42,12 @@ class AuditRecords:
             )
 
     def audit_trail(self, records: Iterable[str]) -> list[dict[str, Any]]:
-        table = schema.audit_log
-        query = sa.select(table).where(table.c.record.in_([str(r) for r in records])).order_by(table.c.id)
+        """Every audit row of these records, oldest first, archived ones (`ledger.archive`) included."""
+        wanted = [str(r) for r in records]
+        trail: list[dict[str, Any]] = []
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            for table in (schema.archived_audit_log, schema.audit_log):
+                columns = [table.c[c.name] for c in schema.audit_log.columns]  # not archived_at
+                query = sa.select(*columns).where(table.c.record.in_(wanted)).order_by(table.c.id)
+                trail += [dict(row) for row in conn.execute(query).mappings()]
+        return trail

@@ -43,29 +43,34 @@ class JourneyRecords(AuditRecords):
 
     # -- reads ----------------------------------------------------------------------------------
     def journey(self, shopify_order_id: str) -> OrderJourney | None:
-        return self._one(schema.order_journeys.c.shopify_order_id == str(shopify_order_id))
+        return self._one("shopify_order_id", str(shopify_order_id))
 
     def journeys(self, shopify_order_ids: Iterable[str]) -> dict[str, OrderJourney]:
         """The journeys of many Shopify orders in one keyed read (unknown ids are absent)."""
         table = schema.order_journeys
         found: dict[str, OrderJourney] = {}
+        wanted = sorted({str(i) for i in shopify_order_ids})
         with self.engine.connect() as conn:
-            for chunk in chunked(sorted({str(i) for i in shopify_order_ids})):
+            for chunk in chunked(wanted):
                 rows = conn.execute(sa.select(table).where(table.c.shopify_order_id.in_(chunk)))
+                found.update({row.shopify_order_id: _journey(row) for row in rows.mappings()})
+            # An archived order is still known (`ledger.archive`): a late webhook never imports it again.
+            archived = schema.archived_order_journeys
+            for chunk in chunked([i for i in wanted if i not in found]):
+                rows = conn.execute(sa.select(archived).where(archived.c.shopify_order_id.in_(chunk)))
                 found.update({row.shopify_order_id: _journey(row) for row in rows.mappings()})
         return found
 
     def find_journey(self, reference: str) -> OrderJourney | None:
         """An order by Shopify id or name (``#1001`` / ``1001``), DCL order number or sales order id."""
-        table = schema.order_journeys
-        names = {reference, f"#{reference.lstrip('#')}"}
-        for condition in (
-            table.c.shopify_order_id == reference,
-            table.c.name.in_(names),
-            table.c.dcl_order_number == reference,
-            table.c.netsuite_sales_order_id == reference,
+        names = [reference, f"#{reference.lstrip('#')}"]
+        for column, values in (
+            ("shopify_order_id", [reference]),
+            ("name", names),
+            ("dcl_order_number", [reference]),
+            ("netsuite_sales_order_id", [reference]),
         ):
-            if (journey := self._one(condition)) is not None:
+            if (journey := self._one(column, *values)) is not None:
                 return journey
         return None
 
@@ -93,10 +98,10 @@ class JourneyRecords(AuditRecords):
         return found
 
     def journey_by_sales_order(self, sales_order_id: str) -> OrderJourney | None:
-        return self._one(schema.order_journeys.c.netsuite_sales_order_id == str(sales_order_id))
+        return self._one("netsuite_sales_order_id", str(sales_order_id))
 
     def journey_by_dcl_order(self, dcl_order_number: str) -> OrderJourney | None:
-        return self._one(schema.order_journeys.c.dcl_order_number == str(dcl_order_number))
+        return self._one("dcl_order_number", str(dcl_order_number))
 
     def journeys_in_stage(self, stages: Sequence[Stage]) -> list[OrderJourney]:
         table = schema.order_journeys
@@ -104,10 +109,15 @@ class JourneyRecords(AuditRecords):
             rows = conn.execute(sa.select(table).where(table.c.stage.in_([str(s) for s in stages])))
             return [_journey(row) for row in rows.mappings()]
 
-    def _one(self, condition: Any) -> OrderJourney | None:
+    def _one(self, column: str, *values: str) -> OrderJourney | None:
+        """The journey whose ``column`` is one of ``values``: the live one, else the archived one
+        (`ledger.archive`), so an old order is still found by any of its ids."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(schema.order_journeys).where(condition)).mappings().first()
-        return _journey(row) if row else None
+            for table in (schema.order_journeys, schema.archived_order_journeys):
+                query = sa.select(table).where(table.c[column].in_(values)).order_by(table.c.id)
+                if (row := conn.execute(query).mappings().first()) is not None:
+                    return _journey(row)
+        return None
 
     # -- writes (flow A) ------------------------------------------------------------------------
     def record_order(

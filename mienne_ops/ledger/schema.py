@@ -39,6 +39,9 @@ inbox_events = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.UniqueConstraint("source", "event_id", name="uq_inbox_source_event"),
+    # The sensors' reads: a source's newest id and the events after a cursor; an order's earlier
+    # deliveries (staleness). Without them each tick scans the whole inbox.
+    sa.Index("ix_inbox_source_id", "source", "id"),
     sa.Index("ix_inbox_source_resource", "source", "resource_id"),
 )
 
@@ -84,6 +87,8 @@ order_journeys = sa.Table(
     sa.Index("ix_journey_stage", "stage"),
     sa.Index("ix_journey_sales_order_at", "sales_order_at"),
     sa.Index("ix_journey_dispatched_at", "dispatched_at"),
+    # The archive walks finished journeys by stage and age (ledger archive).
+    sa.Index("ix_journey_stage_updated", "stage", "updated_at"),
 )
 
 shipments = sa.Table(
@@ -335,3 +340,36 @@ alert_incidents = sa.Table(
     sa.UniqueConstraint("incident_key", name="uq_alert_incident_key"),
     sa.Index("ix_alert_incidents_status", "status"),
 )
+
+# -- the archive (see ledger/archive.py) -------------------------------------------------------------
+# Finished orders' rows move here (`mienne-ops ledger archive`), so the live tables the sensors read
+# hold what is in flight plus the last N days, whatever the ledger's age. Same columns as the live
+# table plus when the row moved; no unique constraints (a row is moved once, by id), and indexes
+# only for the keyed lookups that fall back to the archive (an order's journey by any of its ids).
+
+
+def _archived(table: sa.Table, *lookups: str) -> sa.Table:
+    """The archive table of ``table``: its columns and primary key, ``archived_at``, and an index
+    per lookup column."""
+    columns = [
+        sa.Column(c.name, c.type, nullable=c.nullable, primary_key=c.primary_key, autoincrement=False)
+        for c in table.columns
+    ]
+    name = f"archived_{table.name}"
+    return sa.Table(
+        name,
+        metadata,
+        *columns,
+        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=False),
+        *(sa.Index(f"ix_{name}_{column}", column) for column in lookups),
+    )
+
+
+archived_order_journeys = _archived(
+    order_journeys, "shopify_order_id", "name", "netsuite_sales_order_id", "dcl_order_number"
+)
+archived_shipments = _archived(shipments, "dcl_order_number")
+archived_order_holds = _archived(order_holds)
+archived_exceptions = _archived(exceptions, "key")
+archived_audit_log = _archived(audit_log, "record")
+archived_inbox_events = _archived(inbox_events, "resource_id")
