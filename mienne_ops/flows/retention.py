@@ -65,7 +65,9 @@ def purge_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> N
     context.log.info(f"deleted {deleted} finished runs older than {config.run_days} days")
 
 
-@dg.job(executor_def=dg.in_process_executor)
+# Dagster's default executor, like the asset jobs: a maintenance job, not a flow, so it has no
+# system queue and runs wherever the deployment runs untagged steps.
+@dg.job
 def retention_job():
     archive_finished_orders()
     purge_old_runs()
