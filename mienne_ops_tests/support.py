@@ -6,6 +6,7 @@ import pytest
 
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.migrate import upgrade_ledger
+from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
 
 
@@ -28,3 +29,27 @@ def single_system_server(system: str):
             yield running
 
     return server
+
+
+def dcl_order(
+    number: str, lines: list[dict] | None = None, *, carrier: str = "FEDEX", **address: str
+) -> dict:
+    """An order for DCL's batch API: the sandbox account, ground service, a Toronto address (any of its
+    fields overridden by keyword) and ``lines`` (one unit of a seed item when not given)."""
+    return {
+        "order_number": number,
+        "account_number": credentials.DCL["account_number"],
+        "freight_account": credentials.DCL["freight_account"],
+        "shipping_carrier": carrier,
+        "shipping_service": "GROUND",
+        "shipping_address": {
+            "attention": "Test Person",
+            "address1": "1 Main St",
+            "city": "Toronto",
+            "state_province": "ON",
+            "postal_code": "M5V 2T6",
+            "country_code": "CA",
+            **address,
+        },
+        "lines": lines or [{"line_number": 1, "item_number": "MN-CREAM-002", "quantity": 1}],
+    }

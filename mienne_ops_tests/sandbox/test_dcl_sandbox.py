@@ -7,7 +7,7 @@ import pytest
 
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.catalog import build_catalog
-from mienne_ops_tests.support import single_system_server
+from mienne_ops_tests.support import dcl_order, single_system_server
 
 AUTH = (credentials.DCL["username"], credentials.DCL["password"])
 
@@ -23,26 +23,6 @@ def api(server):
         yield client
 
 
-def order(number: str, lines: list[dict] | None = None, **address) -> dict:
-    return {
-        "order_number": number,
-        "account_number": credentials.DCL["account_number"],
-        "freight_account": credentials.DCL["freight_account"],
-        "shipping_carrier": "FEDEX",
-        "shipping_service": "GROUND",
-        "shipping_address": {
-            "attention": "Test Person",
-            "address1": "1 Main St",
-            "city": "Toronto",
-            "state_province": "ON",
-            "postal_code": "M5V 2T6",
-            "country_code": "CA",
-            **address,
-        },
-        "lines": lines or [{"line_number": 1, "item_number": "MN-CREAM-002", "quantity": 1}],
-    }
-
-
 def batch(api: httpx.Client, orders: list[dict], allow_partial: bool = True) -> httpx.Response:
     return api.post("/dcl/api/v1/batches", json={"allow_partial": allow_partial, "orders": orders})
 
@@ -55,11 +35,11 @@ def test_bad_credentials_get_401_with_body_code(server):
 
 def test_batch_statuses_follow_request_order_and_validation_rules(api):
     orders = [
-        order("OK-1"),
-        order("BAD#ID!"),
-        order("NO-STATE", state_province=""),
-        order("X" * 26),
-        order("OK-1"),
+        dcl_order("OK-1"),
+        dcl_order("BAD#ID!"),
+        dcl_order("NO-STATE", state_province=""),
+        dcl_order("X" * 26),
+        dcl_order("OK-1"),
     ]
     response = batch(api, orders)
     assert response.status_code == 201
@@ -73,7 +53,7 @@ def test_batch_statuses_follow_request_order_and_validation_rules(api):
 def test_allow_partial_false_copies_first_error_and_creates_nothing(api):
     bad_item = [{"line_number": 1, "item_number": "NOT-AN-ITEM", "quantity": 1}]
     body = batch(
-        api, [order("A-1"), order("A-2", bad_item), order("A-3", bad_item)], allow_partial=False
+        api, [dcl_order("A-1"), dcl_order("A-2", bad_item), dcl_order("A-3", bad_item)], allow_partial=False
     ).json()
     assert body["error_code"] == 12 and body["error_message"] == "Item number not found: NOT-AN-ITEM"
     assert len(body["order_statuses"]) == 2  # later orders are not analysed
@@ -94,13 +74,13 @@ def test_kits_ship_as_components_and_prepacked_kits_are_items(api):
     exploded = next(b for b in catalog.bundles if b.ship_as_components and b.sku != "MN-KIT-LEGACY")
     prepacked = next(b for b in catalog.bundles if not b.ship_as_components)
     plain_kit_line = [{"line_number": 1, "item_number": exploded.sku, "quantity": 1}]
-    assert batch(api, [order("KIT-0", plain_kit_line)]).json()["order_statuses"][0]["error_code"] == 12
+    assert batch(api, [dcl_order("KIT-0", plain_kit_line)]).json()["order_statuses"][0]["error_code"] == 12
     bundle_lines = [{"item_number": c.component_sku, "quantity": c.quantity} for c in exploded.components]
     lines = [
         {"line_number": 1, "item_number": exploded.sku, "quantity": 2, "bundle_lines": bundle_lines},
         {"line_number": 2, "item_number": prepacked.sku, "quantity": 1},
     ]
-    assert batch(api, [order("KIT-1", lines)]).json()["order_statuses"][0]["error_code"] == 0
+    assert batch(api, [dcl_order("KIT-1", lines)]).json()["order_statuses"][0]["error_code"] == 0
     shipment = httpx.post(f"{api.base_url}/_sandbox/dcl/orders/KIT-1/ship", json={}).json()
     shipped = {i["item_number"]: i["quantity"] for p in shipment["packages"] for i in p["shipped_items"]}
     expected = {c.component_sku: 2 * c.quantity for c in exploded.components}
@@ -109,13 +89,13 @@ def test_kits_ship_as_components_and_prepacked_kits_are_items(api):
 
 
 def test_same_resources_under_the_sandbox_prefix(api):
-    assert batch(api, [order("SB-1")]).status_code == 201
+    assert batch(api, [dcl_order("SB-1")]).status_code == 201
     listed = api.get("/dcl/api/sandbox/orders", params={"order_numbers": "SB-1"}).json()["orders"]
     assert [o["order_number"] for o in listed] == ["SB-1"]
 
 
 def test_cancel_codes_and_cancelled_shape(api):
-    batch(api, [order("C-1"), order("C-2")])
+    batch(api, [dcl_order("C-1"), dcl_order("C-2")])
     account = credentials.DCL["account_number"]
     ok = api.put("/dcl/api/v1/orders/cancel", json={"account_number": account, "order_number": "C-1"})
     assert ok.status_code == 200 and ok.json()["error_code"] == 0
@@ -169,17 +149,17 @@ def test_a_cancelled_orders_number_is_refused_or_reused_as_the_account_setting_s
     """Undocumented (dcl.md §4, §13): by default a cancelled order's number is a duplicate like any
     other (error 20); with ``cancelled_order_numbers=reusable`` a new order replaces the cancelled one."""
     account = credentials.DCL["account_number"]
-    assert batch(api, [order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
+    assert batch(api, [dcl_order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
     api.put("/dcl/api/v1/orders/cancel", json={"account_number": account, "order_number": "R-1"})
-    refused = batch(api, [order("R-1")]).json()["order_statuses"][0]
+    refused = batch(api, [dcl_order("R-1")]).json()["order_statuses"][0]
     assert refused["error_code"] == 20 and "already exists" in refused["error_message"]
 
     setting = api.post("/_sandbox/dcl/account", json={"cancelled_order_numbers": "reusable"})
     assert setting.json()["cancelled_order_numbers"] == "reusable"
-    assert batch(api, [order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
+    assert batch(api, [dcl_order("R-1")]).json()["order_statuses"][0]["error_code"] == 0
     (live,) = api.get("/dcl/api/v1/orders", params={"order_numbers": "R-1"}).json()["orders"]
     assert live["order_stage"] == 10 and live["is_cancelled"] is False
-    duplicate = batch(api, [order("R-1")]).json()["order_statuses"][0]  # a live order's number: refused
+    duplicate = batch(api, [dcl_order("R-1")]).json()["order_statuses"][0]  # a live order's number: refused
     assert duplicate["error_code"] == 20
     bad = api.post("/_sandbox/dcl/account", json={"cancelled_order_numbers": "maybe"})
     assert bad.status_code == 400

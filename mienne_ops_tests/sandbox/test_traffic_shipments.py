@@ -12,6 +12,7 @@ import pytest
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.dcl import DclError
 from mienne_ops.sandbox.traffic import TrafficSimulator, units_left
+from mienne_ops_tests.support import dcl_order
 
 AUTH = (credentials.DCL["username"], credentials.DCL["password"])
 
@@ -21,25 +22,6 @@ class Always(random.Random):
 
     def random(self) -> float:
         return 0.0
-
-
-def dcl_order(number: str, lines: list[dict]) -> dict:
-    return {
-        "order_number": number,
-        "account_number": credentials.DCL["account_number"],
-        "freight_account": credentials.DCL["freight_account"],
-        "shipping_carrier": "UPS",
-        "shipping_service": "GROUND",
-        "shipping_address": {
-            "attention": "Test Person",
-            "address1": "1 Main St",
-            "city": "Toronto",
-            "state_province": "ON",
-            "postal_code": "M5V 2T6",
-            "country_code": "CA",
-        },
-        "lines": lines,
-    }
 
 
 def place(sandbox, orders: list[dict]) -> None:
@@ -74,12 +56,13 @@ def random_orders(items: list[str], rng: random.Random, count: int) -> list[dict
                     ],
                 }
             )
-        orders.append(dcl_order(f"TRAFFIC-{index}", lines))
+        orders.append(dcl_order(f"TRAFFIC-{index}", lines, carrier="UPS"))
     return orders
 
 
 def test_the_fake_refuses_more_tracking_numbers_than_units(sandbox, items):
-    place(sandbox, [dcl_order("ONE-UNIT", [{"line_number": 1, "item_number": items[0], "quantity": 1}])])
+    one_unit = [{"line_number": 1, "item_number": items[0], "quantity": 1}]
+    place(sandbox, [dcl_order("ONE-UNIT", one_unit, carrier="UPS")])
     with pytest.raises(DclError, match="More tracking numbers than units shipped"):
         sandbox.hub.system("dcl").ship_order("ONE-UNIT", tracking_numbers=["1ZA", "1ZB"])
 
@@ -106,7 +89,7 @@ def test_a_listing_older_than_the_order_ships_only_what_is_left(sandbox, items):
         {"line_number": 1, "item_number": items[0], "quantity": 1},
         {"line_number": 2, "item_number": items[1], "quantity": 1},
     ]
-    place(sandbox, [dcl_order("STALE-1", lines)])
+    place(sandbox, [dcl_order("STALE-1", lines, carrier="UPS")])
     dcl = sandbox.hub.system("dcl")
     (stale,) = dcl.list_orders()
     dcl.ship_order("STALE-1", lines=[{"line_number": 1, "quantity": 1}])  # shipped since the listing
