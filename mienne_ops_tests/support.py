@@ -1,11 +1,16 @@
 """Helpers shared by test modules (fixtures that need parameters live here, not in conftest)."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from mienne_ops.business_rules import BusinessRules
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.migrate import upgrade_ledger
+from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sandbox import credentials
 from mienne_ops.sandbox.server import SandboxServer
 
@@ -14,6 +19,29 @@ def new_ledger(url: str) -> Ledger:
     """A ledger migrated to the newest schema, as `mienne-ops ledger upgrade` leaves it."""
     upgrade_ledger(url)
     return Ledger(url)
+
+
+@contextmanager
+def ledger_asset_env(tmp_path: Path) -> Iterator[dict]:
+    """What an asset that reads the ledger is materialized with in a test: a migrated SQLite ledger
+    (``ledger``), the resources it is read through with default rules (``resources``, replace
+    ``rules`` to try others) and a throw-away Dagster ``instance``."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = new_ledger(url)
+    resources = {"ledger": LedgerResource(url=url), "rules": BusinessRules()}
+    with dg.instance_for_test() as instance:
+        yield {"ledger": ledger, "resources": resources, "instance": instance}
+    ledger.dispose()
+
+
+def materialize_asset(asset: dg.AssetsDefinition, env: dict) -> tuple[dict, dict]:
+    """Materialize ``asset`` in a `ledger_asset_env` (it must succeed): the metadata of its one
+    materialization and its checks' evaluations by check name."""
+    result = dg.materialize([asset], resources=env["resources"], instance=env["instance"])
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    return event.materialization.metadata, checks
 
 
 def single_system_server(system: str):

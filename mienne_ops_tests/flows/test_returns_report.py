@@ -12,18 +12,13 @@ import pytest
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.returns import ReturnLine, ReturnStatus
 from mienne_ops.flows import returns_report as flow
-from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops_tests.support import new_ledger
+from mienne_ops_tests.support import ledger_asset_env, materialize_asset
 
 
 @pytest.fixture
 def env(tmp_path) -> Iterator[dict]:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    ledger = new_ledger(url)
-    resources = {"ledger": LedgerResource(url=url), "rules": BusinessRules()}
-    with dg.instance_for_test() as instance:
-        yield {"ledger": ledger, "resources": resources, "instance": instance}
-    ledger.dispose()
+    with ledger_asset_env(tmp_path) as env:
+        yield env
 
 
 def add_return(
@@ -46,11 +41,7 @@ def add_return(
 
 
 def materialize(env) -> tuple[dict, dict]:
-    result = dg.materialize([flow.returns], resources=env["resources"], instance=env["instance"])
-    assert result.success
-    (event,) = result.get_asset_materialization_events()
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    return event.materialization.metadata, checks
+    return materialize_asset(flow.returns, env)
 
 
 def test_an_empty_ledger_passes_every_check(env):

@@ -15,20 +15,15 @@ from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.slo import Leg
 from mienne_ops.flows import slo as flow
 from mienne_ops.ledger import schema
-from mienne_ops.ledger.resource import LedgerResource
-from mienne_ops_tests.support import new_ledger
+from mienne_ops_tests.support import ledger_asset_env, materialize_asset
 
 NOW = datetime.now(UTC)
 
 
 @pytest.fixture
 def env(tmp_path) -> Iterator[dict]:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    ledger = new_ledger(url)
-    resources = {"ledger": LedgerResource(url=url), "rules": BusinessRules()}
-    with dg.instance_for_test() as instance:
-        yield {"ledger": ledger, "resources": resources, "instance": instance}
-    ledger.dispose()
+    with ledger_asset_env(tmp_path) as env:
+        yield env
 
 
 def add_order(ledger, n: int, *, webhook_to_so: float, so_to_dcl: float, to_tracking: float, ago_hours=1.0):
@@ -60,11 +55,7 @@ def add_order(ledger, n: int, *, webhook_to_so: float, so_to_dcl: float, to_trac
 
 
 def materialize(env) -> tuple[dict, dict]:
-    result = dg.materialize([flow.slo], resources=env["resources"], instance=env["instance"])
-    assert result.success
-    (event,) = result.get_asset_materialization_events()
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    return event.materialization.metadata, checks
+    return materialize_asset(flow.slo, env)
 
 
 def test_the_ledger_api_stamps_each_leg_once(env):
