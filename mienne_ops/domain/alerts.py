@@ -53,6 +53,13 @@ class Incident:
     facts: Mapping[str, str] = field(default_factory=dict)
     link: str = ""
 
+    @classmethod
+    def keyed(
+        cls, kind: AlertKind, subject: str, *, title: str, facts: Mapping[str, str], link: str = ""
+    ) -> Incident:
+        """The incident of ``kind`` about ``subject``, keyed ``kind:subject``."""
+        return cls(key=f"{kind}:{subject}", kind=kind, title=title, facts=facts, link=link)
+
 
 @dataclass(frozen=True)
 class Findings:
@@ -62,6 +69,11 @@ class Findings:
 
     firing: tuple[Incident, ...] = ()
     judged: tuple[str, ...] = ()
+
+    @classmethod
+    def of_kind(cls, kind: AlertKind, firing: Iterable[Incident]) -> Findings:
+        """A check that judges every incident of ``kind``: an open one not firing now clears."""
+        return cls(firing=tuple(firing), judged=(f"{kind}:",))
 
     def judges(self, key: str) -> bool:
         return any(
@@ -90,9 +102,9 @@ def run_failure(job: str, run_id: str, ui_url: str, *, failed_steps: Sequence[st
     facts = {"job": job, "run": run_id}
     if failed_steps:
         facts["failed steps"] = ", ".join(sorted(failed_steps)[:5])
-    return Incident(
-        key=f"{AlertKind.RUN_FAILURE}:{job}",
-        kind=AlertKind.RUN_FAILURE,
+    return Incident.keyed(
+        AlertKind.RUN_FAILURE,
+        job,
         title=f"Run of {job} failed",
         facts=facts,
         link=run_link(ui_url, run_id),
@@ -101,9 +113,9 @@ def run_failure(job: str, run_id: str, ui_url: str, *, failed_steps: Sequence[st
 
 def credentials_refused(system: str, job: str, run_id: str, ui_url: str) -> Incident:
     """A system answering 401 to our credentials: one incident per system."""
-    return Incident(
-        key=f"{AlertKind.CREDENTIALS_REFUSED}:{system}",
-        kind=AlertKind.CREDENTIALS_REFUSED,
+    return Incident.keyed(
+        AlertKind.CREDENTIALS_REFUSED,
+        system,
         title=f"{system} refused our credentials (401)",
         # "job" only when a run saw it: the incident then clears when that job's next run succeeds.
         facts={"system": system, "job": job, "run": run_id} if run_id else {"system": system, "seen by": job},
@@ -145,9 +157,9 @@ def exception_spikes(
         if now - row.first_seen <= window:
             recent.setdefault((row.flow, row.reason), []).append(row.key)
     firing = tuple(
-        Incident(
-            key=f"{AlertKind.EXCEPTION_SPIKE}:{flow}:{reason}",
-            kind=AlertKind.EXCEPTION_SPIKE,
+        Incident.keyed(
+            AlertKind.EXCEPTION_SPIKE,
+            f"{flow}:{reason}",
             title=f"{len(keys)} new exceptions in flow {flow}: {reason}",
             facts={
                 "flow": flow,
@@ -161,7 +173,7 @@ def exception_spikes(
         for (flow, reason), keys in sorted(recent.items())
         if len(keys) >= threshold
     )
-    return Findings(firing=firing, judged=(f"{AlertKind.EXCEPTION_SPIKE}:",))
+    return Findings.of_kind(AlertKind.EXCEPTION_SPIKE, firing)
 
 
 @dataclass(frozen=True)
@@ -186,9 +198,9 @@ def stuck_orders(
     for leg, items in sorted(late.items()):
         items.sort(key=lambda item: item.since)
         firing.append(
-            Incident(
-                key=f"{AlertKind.ORDER_STUCK}:{leg}",
-                kind=AlertKind.ORDER_STUCK,
+            Incident.keyed(
+                AlertKind.ORDER_STUCK,
+                leg,
                 title=f"{len(items)} order(s) stuck past the SLO: {LEG_TITLES[leg]}",
                 facts={
                     "leg": str(leg),
@@ -207,9 +219,9 @@ def inventory_discrepancy(
     check: str, partition: str | None, description: str, ui_url: str, run_id: str
 ) -> Incident:
     where = f"{check}[{partition}]" if partition else check
-    return Incident(
-        key=f"{AlertKind.INVENTORY_DISCREPANCY}:{where}",
-        kind=AlertKind.INVENTORY_DISCREPANCY,
+    return Incident.keyed(
+        AlertKind.INVENTORY_DISCREPANCY,
+        where,
         title=f"Inventory check failed: {where}",
         facts={"check": check, "location": partition or "-", "result": description},
         link=run_link(ui_url, run_id) if run_id else "",
@@ -221,24 +233,24 @@ def webhook_subscriptions_missing(expected: Iterable[str], subscribed: Iterable[
     failed deliveries): orders then only arrive through the slower reconciliation poll."""
     present = set(subscribed)
     firing = tuple(
-        Incident(
-            key=f"{AlertKind.WEBHOOK_SUBSCRIPTION_MISSING}:{topic}",
-            kind=AlertKind.WEBHOOK_SUBSCRIPTION_MISSING,
+        Incident.keyed(
+            AlertKind.WEBHOOK_SUBSCRIPTION_MISSING,
+            topic,
             title=f"Shopify webhook subscription {topic} is gone",
             facts={"topic": topic, "fix": "mienne-ops webhooks subscribe --uri <receiver URL>"},
         )
         for topic in sorted(set(expected) - present)
     )
-    return Findings(firing=firing, judged=(f"{AlertKind.WEBHOOK_SUBSCRIPTION_MISSING}:",))
+    return Findings.of_kind(AlertKind.WEBHOOK_SUBSCRIPTION_MISSING, firing)
 
 
 def gorgias_integrations_disabled(integrations: Iterable[Mapping[str, object]], name_prefix: str) -> Findings:
     """Our Gorgias HTTP integrations (named ``name_prefix…``) that Gorgias deactivated (it does after
     100 failed calls): tickets then reach us only through the poll."""
     firing = tuple(
-        Incident(
-            key=f"{AlertKind.GORGIAS_INTEGRATION_DISABLED}:{item['id']}",
-            kind=AlertKind.GORGIAS_INTEGRATION_DISABLED,
+        Incident.keyed(
+            AlertKind.GORGIAS_INTEGRATION_DISABLED,
+            str(item["id"]),
             title=f"Gorgias disabled the HTTP integration {item['name']}",
             facts={
                 "integration": str(item["id"]),
@@ -249,7 +261,7 @@ def gorgias_integrations_disabled(integrations: Iterable[Mapping[str, object]], 
         for item in integrations
         if str(item.get("name", "")).startswith(name_prefix) and item.get("deactivated_datetime")
     )
-    return Findings(firing=firing, judged=(f"{AlertKind.GORGIAS_INTEGRATION_DISABLED}:",))
+    return Findings.of_kind(AlertKind.GORGIAS_INTEGRATION_DISABLED, firing)
 
 
 # -- the message ----------------------------------------------------------------------------------
