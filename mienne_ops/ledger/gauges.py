@@ -61,13 +61,13 @@ def read_gauges(engine: sa.Engine) -> LedgerGauges:
         return LedgerGauges(
             # Known stages and statuses are reported at 0 too: a series that appears only with its
             # first order makes an empty panel and an alert on "absent" instead of on a number.
-            orders={str(stage): 0 for stage in Stage} | _counts(conn, _journeys, _journeys.c.stage),
+            orders={str(stage): 0 for stage in Stage} | _counts(conn, _journeys, "stage"),
             exceptions=_counts(
                 conn,
                 schema.exceptions,
-                schema.exceptions.c.flow,
-                schema.exceptions.c.reason,
-                schema.exceptions.c.status,
+                "flow",
+                "reason",
+                "status",
                 where=schema.exceptions.c.status != "resolved",
             ),
             waiting_since=_waiting_since(conn),
@@ -75,23 +75,19 @@ def read_gauges(engine: sa.Engine) -> LedgerGauges:
             | _counts(
                 conn,
                 schema.returns,
-                schema.returns.c.status,
+                "status",
                 where=schema.returns.c.status.in_([str(s) for s in RETURNS_PENDING]),
             ),
             refunds_pending=_refunds_pending(conn),
-            requests=_counts(
-                conn,
-                schema.service_requests,
-                schema.service_requests.c.source,
-                schema.service_requests.c.kind,
-                schema.service_requests.c.status,
-            ),
-            inbox=_counts(conn, schema.inbox_events, schema.inbox_events.c.source),
+            requests=_counts(conn, schema.service_requests, "source", "kind", "status"),
+            inbox=_counts(conn, schema.inbox_events, "source"),
         )
 
 
-def _counts(conn: sa.Connection, table: sa.Table, *columns: sa.ColumnElement, where=None) -> dict:
-    """``{group: count}``; a one-column group is keyed by its value, a wider one by a tuple."""
+def _counts(conn: sa.Connection, table: sa.Table, *names: str, where=None) -> dict:
+    """``{group: count}`` over ``table``'s columns ``names``; a one-column group is keyed by its
+    value, a wider one by a tuple."""
+    columns = [table.c[name] for name in names]
     query = sa.select(*columns, sa.func.count()).select_from(table).group_by(*columns)
     if where is not None:
         query = query.where(where)
