@@ -14,7 +14,7 @@ from mienne_ops.cli import main
 from mienne_ops.domain.holds import HoldDecision, HoldReason
 from mienne_ops.domain.journey import Stage
 from mienne_ops.ledger import Ledger, schema
-from mienne_ops.ledger.archive import ArchivePolicy, archive_ledger
+from mienne_ops.ledger.archive import ARCHIVE_OF, ArchivePolicy, archive_ledger
 from mienne_ops.ledger.sql import now
 from mienne_ops_tests.support import new_ledger
 
@@ -101,6 +101,31 @@ def test_old_inbox_events_move_but_each_sources_newest_stays(ledger):
     assert [event.event_id for event in ledger.events_after("shopify", 0)] == ["e4"]
     assert ledger.count_events("gorgias") == 1
     assert not ledger.store_event("shopify", "e4", "orders/paid", {"id": 4}, resource_id="4")
+
+
+def columns_missing_from_archives(engine: sa.Engine) -> dict[str, list[str]]:
+    """Per live table with an ``archived_*`` twin in the database, the columns (name and type, as
+    the database reports them) the twin lacks."""
+    inspector = sa.inspect(engine)
+    archives = [name for name in inspector.get_table_names() if name.startswith("archived_")]
+    missing = {}
+    for archive in archives:
+        kept = {(c["name"], str(c["type"])) for c in inspector.get_columns(archive)}
+        live = [(c["name"], str(c["type"])) for c in inspector.get_columns(archive.removeprefix("archived_"))]
+        if lacking := [f"{name} {type_}" for name, type_ in live if (name, type_) not in kept]:
+            missing[archive] = lacking
+    return missing
+
+
+def test_every_live_column_has_its_twin_in_the_archive_the_migrations_built(ledger):
+    """The migrations write the archive tables' columns out by hand (0010): a migration that adds a
+    column to a live table and not to its ``archived_*`` twin fails here, before an archive run does."""
+    tables = set(sa.inspect(ledger.engine).get_table_names())
+    assert {f"archived_{name}" for name in ARCHIVE_OF} <= tables
+    assert columns_missing_from_archives(ledger.engine) == {}
+    with ledger.engine.begin() as conn:  # the check sees a column added to a live table alone
+        conn.execute(sa.text("ALTER TABLE shipments ADD COLUMN weight_grams INTEGER"))
+    assert columns_missing_from_archives(ledger.engine) == {"archived_shipments": ["weight_grams INTEGER"]}
 
 
 def test_archiving_twice_moves_nothing_more(ledger):
