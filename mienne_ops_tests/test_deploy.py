@@ -13,6 +13,8 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.workspace.config_schema import ensure_workspace_config
 
+from mienne_ops.flows.run_launcher import WorkerCheckingRunLauncher
+
 try:  # the Celery executor's queues (flows/execution.py, landed with the Celery workers)
     from mienne_ops.flows.execution import DEFAULT_QUEUE, QUEUES
 except ImportError:  # before it: the queues it names
@@ -37,7 +39,9 @@ def test_the_production_instance_config_is_what_dagster_runs(database_url, tmp_p
         assert queue.tag_concurrency_limits == [
             {"key": "mienne-ops/flow", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
         ]
-        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 180
+        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 120
+        assert isinstance(instance.run_launcher, WorkerCheckingRunLauncher)  # ends orphaned runs
+        assert instance.run_monitoring_poll_interval_seconds == 15
         assert instance.run_monitoring_settings["max_runtime_seconds"] == 3600
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 2
         assert not instance.run_retries_retry_on_asset_or_op_failure

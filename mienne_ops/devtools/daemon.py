@@ -23,6 +23,7 @@ from typing import IO, TypeVar
 import dagster as dg
 
 from mienne_ops.cli import REPO_ROOT, venv_tool
+from mienne_ops.flows.run_launcher import run_worker
 
 T = TypeVar("T")
 
@@ -87,6 +88,15 @@ class DaemonProcess:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as a container restart does: daemon, code server and
+        run workers die mid-step, and nothing reports their runs ended."""
+        process = self._process
+        if process is not None:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        self.stop()
+
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -120,15 +130,8 @@ class DaemonProcess:
 
 def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     """The pid of the process executing a run (its "Started process for run" engine event)."""
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        event = record.dagster_event
-        if event is None or not (event.message or "").startswith("Started process for run"):
-            continue
-        data = event.engine_event_data
-        pid = data.metadata.get("pid") if data is not None else None
-        if pid is not None:
-            return int(str(pid.value))
-    return None
+    worker = run_worker(instance, run_id)
+    return worker.pid if worker is not None else None
 
 
 def _signal_group(pid: int, signum: int) -> None:

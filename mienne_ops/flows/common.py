@@ -23,6 +23,13 @@ from mienne_ops.sync.batch import BatchReport, Outcome
 
 TAG_PREFIX = "mienne-ops"
 TAG_FLOW = f"{TAG_PREFIX}/flow"
+#: Dagster's per-run limit (`dagster._core.storage.tags.MAX_RUNTIME_SECONDS_TAG`): run monitoring
+#: cancels a run still going after this long, and `run_retries` starts it again.
+TAG_MAX_RUNTIME = "dagster/max_runtime"
+#: A batch (at most `orders_per_run` / `dispatch_batch_size` records) takes about 2.5 minutes in
+#: `make bench`; four times that bounds how long a run whose worker nobody can see (its code server
+#: unreachable, a hung process) holds its flow's one slot, instead of the instance's hour.
+FLOW_MAX_RUNTIME_SECONDS = 600
 #: The reason in a run failure's metadata when a system refused our credentials.
 CREDENTIALS_REFUSED = "credentials_refused"
 #: On a run that quarantined records: how many (shown in the run's header) ...
@@ -38,6 +45,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 BATCH_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+def flow_tags(flow: str) -> dict[str, str]:
+    """A flow job's tags: its flow (one run per flow at a time, dagster.yaml) and its max runtime."""
+    return {TAG_FLOW: flow, TAG_MAX_RUNTIME: str(FLOW_MAX_RUNTIME_SECONDS)}
 
 
 def stop_on_rejected_credentials(op_function: F) -> F:

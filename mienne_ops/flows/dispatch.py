@@ -10,7 +10,13 @@ import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.suiteql_rows import PendingSalesOrder, UnreadableRow
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    finish,
+    flow_tags,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
@@ -62,7 +68,7 @@ def dispatch_sales_orders(
     return finish(context, dispatcher.dispatch(config.sales_order_ids))
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def netsuite_dispatch_job():
     dispatch_sales_orders()
 

@@ -18,7 +18,13 @@ from mienne_ops.domain.dcl_records import DclOrder
 from mienne_ops.domain.exception_queue import ExceptionQueue
 from mienne_ops.domain.fulfillment import WAITING_FO_REASONS, shipment_key
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    finish,
+    flow_tags,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
@@ -100,7 +106,7 @@ def sync_dcl_shipments(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def dcl_shipment_sync_job():
     sync_dcl_shipments()
 

@@ -24,6 +24,7 @@ from mienne_ops.domain.holds import overdue
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
+    flow_tags,
     metadata_table,
     stop_on_rejected_credentials,
 )
@@ -74,7 +75,7 @@ def maintain_holds(
     return dg.Output(len(released) + sum(counts.values()), metadata=metadata)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def order_holds_job():
     maintain_holds()
 

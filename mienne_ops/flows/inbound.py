@@ -31,7 +31,13 @@ from mienne_ops.domain.inbound_reconciliation import (
 )
 from mienne_ops.domain.reports import table_records
 from mienne_ops.errors import NotFoundError
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    finish,
+    flow_tags,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     BatchRuns,
@@ -100,7 +106,7 @@ def announce_inbound_orders(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def inbound_announcement_job():
     announce_inbound_orders()
 
@@ -194,7 +200,7 @@ def post_dcl_receipts(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def inbound_receipt_job():
     post_dcl_receipts()
 

@@ -28,7 +28,7 @@ from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.inventory import low_stock
 from mienne_ops.domain.inventory_report import Verdict, inventory_report
 from mienne_ops.domain.reports import markdown_table
-from mienne_ops.flows.common import TAG_FLOW, metadata_table
+from mienne_ops.flows.common import flow_tags, metadata_table
 from mienne_ops.integrations.dcl import DclResource
 from mienne_ops.integrations.netsuite import NetSuiteResource
 from mienne_ops.integrations.shopify import ShopifyResource
@@ -37,7 +37,7 @@ from mienne_ops.sync.inventory import InventorySettings, InventorySync, PushRepo
 
 GROUP = "inventory"
 LOCATIONS = ("FR", "LA")
-RUN_TAGS = {TAG_FLOW: "E"}
+RUN_TAGS = flow_tags("E")
 TOP_ROWS = 50
 
 inventory_locations = dg.StaticPartitionsDefinition(list(LOCATIONS))

@@ -19,7 +19,13 @@ import dagster as dg
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.holds import Release
 from mienne_ops.domain.journey import Stage
-from mienne_ops.flows.common import BATCH_RETRY_POLICY, TAG_FLOW, finish, stop_on_rejected_credentials
+from mienne_ops.flows.common import (
+    BATCH_RETRY_POLICY,
+    TAG_FLOW,
+    finish,
+    flow_tags,
+    stop_on_rejected_credentials,
+)
 from mienne_ops.flows.execution import flow_executor, on_queue
 from mienne_ops.flows.sensor_kit import (
     SensorCursor,
@@ -133,7 +139,7 @@ def ingest_shopify_orders(
     return finish(context, report)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def shopify_order_ingestion_job():
     ingest_shopify_orders()
 

@@ -25,6 +25,7 @@ from mienne_ops.domain.service_requests import RequestDetails, RequestedLine, Re
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
+    flow_tags,
     label_run,
     report_metadata,
     stop_on_rejected_credentials,
@@ -89,7 +90,7 @@ def advance_returns(
     return dg.Output(report.total, metadata=report_metadata(report))
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def returns_job():
     advance_returns()
 
@@ -191,7 +192,7 @@ def start_return(
         return operator_request(w, i, RequestKind.RETURN, config.order, details, config.key)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def start_return_job():
     start_return()
 

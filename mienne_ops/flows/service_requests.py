@@ -33,6 +33,7 @@ from mienne_ops.domain.service_requests import (
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
+    flow_tags,
     label_run,
     metadata_table,
     report_metadata,
@@ -240,7 +241,7 @@ def _take_in_return_request(intake: RequestIntake, gid: str, keys: list[str]) ->
     return Outcome.DONE
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def service_requests_job():
     handle_service_requests()
 
@@ -457,12 +458,12 @@ def refund_order(
         return operator_request(w, i, RequestKind.REFUND, config.order, details, config.key)
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def cancel_order_job():
     cancel_order()
 
 
-@dg.job(tags={TAG_FLOW: FLOW}, executor_def=flow_executor())
+@dg.job(tags=flow_tags(FLOW), executor_def=flow_executor())
 def refund_order_job():
     refund_order()
 

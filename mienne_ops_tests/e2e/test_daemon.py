@@ -86,6 +86,8 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
                 "daemon": daemon,
                 "instance": instance,
                 "metrics_url": f"http://127.0.0.1:{receiver.port}",
+                # Another daemon on the same DAGSTER_HOME (a restart; test_daemon_restart.py).
+                "new_daemon": lambda: DaemonProcess(tmp_path / "dagster_home", env, tmp_path / "daemon.log"),
             }
     finally:
         ledger.dispose()
