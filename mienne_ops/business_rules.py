@@ -130,6 +130,10 @@ class BusinessRules(dg.ConfigurableResource):
     # Sensors
     reconcile_every_seconds: int = 300
     reconcile_lookback_minutes: int = 120
+    # The repair sweep (`sync.repair`, every 10 min): journeys changed within this many days are
+    # compared with the vendors; one changed less than the grace ago is left to its flow.
+    repair_window_days: int = 14
+    repair_grace_minutes: int = 15
     # Inbox retention: webhook payloads (names, emails, addresses) older than this are redacted by
     # `mienne-ops ledger purge`; their event ids stay, so a late redelivery is still a duplicate.
     inbox_payload_retention_days: int = 30

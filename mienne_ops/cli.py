@@ -6,6 +6,7 @@ mienne-ops webhooks serve            the webhook receiver alone
 mienne-ops gorgias connect --url U   register the Gorgias HTTP integrations that call the receiver
 mienne-ops order status <ref>        one order's journey through A → B → C (Shopify id/name, DCL number)
 mienne-ops orders backfill --since D  import the orders an outage missed (one bulk read, flow A's path)
+mienne-ops orders repair [--dry-run]  finish orders with a missing earlier step (the repair sweep)
 mienne-ops exceptions list|retry|resolve
 mienne-ops holds list|hold|release    holds before dispatch
 
@@ -41,7 +42,7 @@ from mienne_ops import settings
 from mienne_ops.cli_errors import LedgerErrorsGroup
 
 if TYPE_CHECKING:
-    from mienne_ops.domain.journey import ShipmentProgress
+    from mienne_ops.domain.journey import OrderJourney, ShipmentProgress
     from mienne_ops.resources import ApiClients
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -547,6 +548,7 @@ def order_status(reference: str) -> None:
     if journey.shipments_completed:
         click.echo(f"  {'complete':<21} all steps done for {journey.shipments_completed} shipment(s)")
     shipments = ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
+    _echo_gaps(journey, shipments)
     _echo_shipments(shipments)
     order_returns = (
         ledger.returns(shopify_order_id=journey.shopify_order_id) if journey.shopify_order_id else []
@@ -579,6 +581,25 @@ def order_status(reference: str) -> None:
                 f"    #{problem.id} flow {problem.flow} [{problem.status}] "
                 f"{problem.reason}: {problem.message}"
             )
+
+
+def _echo_gaps(journey: OrderJourney, shipments: list[ShipmentProgress]) -> None:
+    """Each step the ledger does not show as done although the order went on (`domain.journey_gaps`):
+    a gap reads as a gap, with whether the repair sweep will finish it or its flow still may."""
+    from datetime import timedelta
+
+    from mienne_ops.domain.journey_gaps import describe, journey_gaps
+    from mienne_ops.resources import business_rules
+
+    rules = business_rules()
+    found = journey_gaps(
+        journey, shipments, now=datetime.now(UTC), grace=timedelta(minutes=rules.repair_grace_minutes)
+    )
+    if not found:
+        return
+    click.echo(f"  gaps ({len(found.gaps)}):")
+    for gap in found.gaps:
+        click.echo(f"    {describe(gap, imported_tag=rules.imported_tag, due=found.due)}")
 
 
 def _echo_shipments(shipments: list[ShipmentProgress]) -> None:
@@ -654,6 +675,53 @@ def orders_backfill(since: datetime) -> None:
     for problem in result.report.problems:
         click.echo(f"  {problem.key} [{problem.outcome.value}] {problem.reason}: {problem.message}")
     if result.report.problems:
+        raise SystemExit(1)
+
+
+@orders.command("repair")
+@click.option("--dry-run", is_flag=True, help="list the gaps; change nothing")
+@click.option("--days", type=int, default=None, help="journeys changed within N days (default: the rules')")
+def orders_repair(dry_run: bool, days: int | None) -> None:
+    """Finish orders whose later stage was reached with an earlier step missing (the repair sweep
+    `journey_repair_sensor` runs every 10 minutes, by hand): flow A's import, the Shopify tag, the
+    StateSet order and its SHIPPED status. Idempotent; each repair is audited."""
+    from mienne_ops.resources import business_rules
+    from mienne_ops.sync.batch import run_batch
+    from mienne_ops.sync.repair import ENTITY, FLOW, JourneyRepair, SweepWindow, describe_findings
+
+    rules = business_rules()
+    ledger = _ledger()
+    window = SweepWindow.at(
+        datetime.now(UTC),
+        window=timedelta(days=days or rules.repair_window_days),
+        grace=timedelta(minutes=rules.repair_grace_minutes),
+    )
+    with api_clients() as clients:
+        repair = JourneyRepair.from_rules(
+            rules,
+            shopify=clients.shopify,
+            netsuite=clients.netsuite,
+            stateset=clients.stateset,
+            ledger=ledger,
+        )
+        findings = repair.find(window)
+        for line in describe_findings(findings.due):
+            click.echo(f"gap: {line}")
+        for line in describe_findings(findings.waiting):
+            click.echo(f"left to its flow for now: {line}")
+        if findings.dcl_order_numbers:
+            numbers = ", ".join(findings.dcl_order_numbers)
+            click.echo(f"DCL orders with tracking not on Shopify (flow C, via the sensor): {numbers}")
+        if dry_run or not findings.order_keys:
+            click.echo(f"{len(findings.order_keys)} order(s) to repair" + (" (dry run)" if dry_run else ""))
+            return
+        report = run_batch(
+            flow=FLOW, entity=ENTITY, keys=findings.order_keys, handle=repair.repair, ledger=ledger
+        )
+    click.echo(f"repaired: {report.summary()}")
+    for problem in report.problems:
+        click.echo(f"  {problem.key} [{problem.outcome.value}] {problem.reason}: {problem.message}")
+    if report.problems:
         raise SystemExit(1)
 
 

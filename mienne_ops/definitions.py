@@ -21,6 +21,7 @@ from mienne_ops.flows import (
     inventory,
     operations,
     orders,
+    repair,
     retention,
     returns,
     returns_report,
@@ -45,6 +46,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         alerts.defs,
         slo.defs,
         retention.defs,
+        repair.defs,
         dg.Definitions(resources=resources if resources is not None else build_resources()),
     )
 

@@ -101,6 +101,9 @@ class OrderJourney:
     # Flow A finished every step (sales order, StateSet, tag). The stage cannot say it: flow B sends
     # any approved sales order, so an order whose import crashed halfway may already be at DCL.
     imported_at: datetime | None = None
+    # Shopify confirmed flow A's tag (`imported_tag`); an import that stopped right after tagging
+    # shows the tag as there, not missing.
+    tagged_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 

@@ -10,11 +10,12 @@ rows, so a flow reads an order's whole state in one query.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from mienne_ops.domain.journey import Entity, OrderJourney, ShipmentProgress, Stage
+from mienne_ops.domain.journey import CLOSED_STAGES, Entity, OrderJourney, ShipmentProgress, Stage
 from mienne_ops.errors import PermanentError
 from mienne_ops.ledger import schema
 from mienne_ops.ledger.audit import AuditRecords
@@ -109,6 +110,39 @@ class JourneyRecords(AuditRecords):
             rows = conn.execute(sa.select(table).where(table.c.stage.in_([str(s) for s in stages])))
             return [_journey(row) for row in rows.mappings()]
 
+    def journeys_with_gaps(self, since: datetime) -> list[OrderJourney]:
+        """Shopify orders changed since ``since`` that the ledger shows a step missing for (the repair
+        sweep's candidates, `domain.journey_gaps`): an import not finished, a shipped order whose
+        StateSet order is not shipped, a shipment not on Shopify. Bounded by the window, and each
+        read is on an index (stage and update time; a shipment's Shopify time)."""
+        table = schema.order_journeys
+        open_stages = [str(s) for s in Stage if s not in CLOSED_STAGES]
+        unfinished = sa.or_(
+            table.c.imported_at.is_(None),
+            sa.and_(table.c.stage == str(Stage.SHIPPED), table.c.stateset_shipped_at.is_(None)),
+        )
+        shipments = schema.shipments
+        unsent = sa.select(shipments.c.dcl_order_number).where(
+            shipments.c.on_shopify_at.is_(None), shipments.c.updated_at >= since
+        )
+        query = sa.select(table).where(
+            table.c.shopify_order_id.is_not(None),
+            table.c.stage.in_(open_stages),
+            table.c.updated_at >= since,
+            unfinished,
+        )
+        with self.engine.connect() as conn:
+            found = {row["id"]: _journey(row) for row in conn.execute(query).mappings()}
+            numbers = sorted({str(n) for n in conn.execute(unsent).scalars() if n})
+            for chunk in chunked(numbers):
+                rows = conn.execute(
+                    sa.select(table).where(
+                        table.c.dcl_order_number.in_(chunk), table.c.shopify_order_id.is_not(None)
+                    )
+                )
+                found.update({row["id"]: _journey(row) for row in rows.mappings()})
+        return sorted(found.values(), key=lambda journey: journey.id)
+
     def _one(self, column: str, *values: str) -> OrderJourney | None:
         """The journey whose ``column`` is one of ``values``: the live one, else the archived one
         (`ledger.archive`), so an old order is still found by any of its ids."""
@@ -165,6 +199,17 @@ class JourneyRecords(AuditRecords):
         with self.engine.begin() as conn:
             return _set_once(conn, where, "stateset_order_id", stateset_order_id, shopify_order_id)
 
+    def mark_tagged(self, shopify_order_id: str) -> None:
+        """Shopify confirmed flow A's tag on the order (noted once)."""
+        table = schema.order_journeys
+        at = now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shopify_order_id == str(shopify_order_id), table.c.tagged_at.is_(None))
+                .values(tagged_at=at, updated_at=at)
+            )
+
     def finish_import(self, shopify_order_id: str, name: str | None) -> None:
         """Flow A finished every step of the order: marked once, and the stage moves on from
         *received* (never back: flow B or C may have moved it already)."""
@@ -172,6 +217,11 @@ class JourneyRecords(AuditRecords):
         at = now()
         key = str(shopify_order_id)
         with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(table)
+                .where(table.c.shopify_order_id == key, table.c.tagged_at.is_(None))
+                .values(tagged_at=at)
+            )
             conn.execute(
                 sa.update(table)
                 .where(table.c.shopify_order_id == key, table.c.imported_at.is_(None))
@@ -462,6 +512,7 @@ def _journey(row: Any) -> OrderJourney:
         invoice_id=row["invoice_id"],
         shipments_completed=row["shipments_completed"],
         imported_at=aware(row["imported_at"]),
+        tagged_at=aware(row["tagged_at"]),
         created_at=aware(row["created_at"]),
         updated_at=aware(row["updated_at"]),
     )

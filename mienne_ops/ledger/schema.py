@@ -74,6 +74,7 @@ order_journeys = sa.Table(
     sa.Column("cash_sale_id", sa.String(32)),
     sa.Column("shipments_completed", sa.Integer),
     sa.Column("imported_at", sa.DateTime(timezone=True)),  # flow A finished every step
+    sa.Column("tagged_at", sa.DateTime(timezone=True)),  # Shopify confirmed flow A's tag (0012)
     sa.Column("invoice_id", sa.String(32)),  # billed by invoice instead of cash sale (flow C)
     sa.Column("sales_order_at", sa.DateTime(timezone=True)),  # the sales order was bound (A)
     sa.Column("dispatched_at", sa.DateTime(timezone=True)),  # DCL first accepted the order (B)

@@ -12,6 +12,13 @@ After the upsert NetSuite's own total is read back and compared with Shopify's c
 (`netsuite_total_mismatch`, both numbers): the plan reconciles on paper, this proves NetSuite booked
 it so.
 
+An import that stopped halfway (a crash between a write and its ledger record) is finished by the next
+`ingest` of the order: it is pending until every step is confirmed (``imported_at``). When flow B or C
+moved the order on meanwhile, only the missing steps run (`_resume`: the StateSet order, looked up by
+external id before it is created, and the tag) — no hold is evaluated and the sales order, which DCL
+already has, is neither written nor checked again. The repair sweep (`sync.repair`) brings such
+orders back.
+
 An order edited after import (`apply_edit`) updates its sales order through the same external-id
 upsert while the order has not gone to DCL; once dispatched, the edit cannot be applied silently and
 becomes an `edited_after_dispatch` exception listing the old and the new lines.
@@ -32,12 +39,14 @@ from mienne_ops.domain.journey import (
     Stage,
     System,
 )
+from mienne_ops.domain.journey_gaps import moved_on
 from mienne_ops.domain.money import to_decimal
 from mienne_ops.domain.orders import (
     OrderMappingConfig,
     SalesOrderPlan,
     customer_record,
     plan_sales_order,
+    sales_order_external_id,
 )
 from mienne_ops.domain.shopify import ShopifyOrder
 from mienne_ops.domain.stateset import stateset_order_data
@@ -134,6 +143,8 @@ class OrderIngestor:
             return Outcome.SKIPPED
         node = self.read_ahead_nodes.pop(key, None)
         order = ShopifyOrder.from_graphql(node) if node else self._read(key)
+        if known and moved_on(known) and known.netsuite_sales_order_id:
+            return self._resume(key, known, order)
         if order.test and not self.import_test_orders:
             self.ledger.record_order(key, order.name, Stage.TEST_SKIPPED, lines=[])
             self.ledger.audit("shopify", "order.skip", key, "ok", detail="test order")
@@ -152,11 +163,39 @@ class OrderIngestor:
         self._check_netsuite_total(key, plan, sales_order_id)
         if not (known and known.stateset_order_id):
             self._record_in_stateset(key, order, plan.external_id, sales_order_id)
+        self._tag(key, order)
+        self.ledger.finish_import(key, order.name)
+        return Outcome.DONE
+
+    def _resume(self, key: str, known: OrderJourney, order: ShopifyOrder) -> Outcome:
+        """Finish an import that flow B or C overtook (the order is at DCL already): the StateSet
+        order and the tag, each only if the ledger does not show it; audited as a resumed import."""
+        if not known.lines:
+            self.ledger.record_order(key, order.name, None, lines=_line_summary(order))
+        finished = []
+        if not known.stateset_order_id:
+            sales_order_id = str(known.netsuite_sales_order_id)
+            self._record_in_stateset(key, order, sales_order_external_id(order.id), sales_order_id)
+            finished.append("StateSet order")
+        if known.tagged_at is None:
+            finished.append(f"tag {self.imported_tag}")
+        self._tag(key, order)
+        self.ledger.finish_import(key, order.name)
+        self.ledger.audit(
+            "ledger",
+            "import.resume",
+            key,
+            "ok",
+            detail=f"finished at stage {known.stage}: {', '.join(finished) or 'completion marker'}",
+        )
+        return Outcome.DONE
+
+    def _tag(self, key: str, order: ShopifyOrder) -> None:
+        """Tag the order as imported (additive) unless it carries the tag; noted once Shopify has it."""
         if self.imported_tag not in order.tags:
             self.shopify.add_tags(order.id, [self.imported_tag])
             self.ledger.audit("shopify", "tagsAdd", key, "ok", detail=self.imported_tag)
-        self.ledger.finish_import(key, order.name)
-        return Outcome.DONE
+        self.ledger.mark_tagged(key)
 
     def apply_edit(self, key: str) -> Outcome:
         """Bring an imported order's sales order in line with its edited Shopify order.

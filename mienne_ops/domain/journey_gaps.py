@@ -1,0 +1,120 @@
+"""An order's gaps: an earlier side effect missing although the journey went on (pure, no I/O).
+
+Every flow step writes to a vendor first and records it in the ledger after, so a crash in between
+leaves the vendor ahead of the ledger, and the next flow moves the stage on regardless: flow B
+dispatches any approved sales order, flow C ships what DCL shipped. What such a journey may lack:
+
+- flow A's steps (`import_gaps`): the StateSet order (created but not bound, or never created), the
+  Shopify tag, the completion marker — an import that did not finish;
+- flow C's: the StateSet order moved to shipped once DCL shipped everything (flow C skips StateSet
+  when no StateSet order was bound yet), a shipment's tracking on Shopify.
+
+`journey_gaps` reads them from the ledger alone (what `mienne-ops order status` shows); the repair
+sweep (`sync.repair`) adds what only a vendor can say (a tag removed in Shopify) and finishes them.
+An order still at *received* is flow A's to finish, not a gap, until it has been left alone for the
+grace period (its run died).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from mienne_ops.domain.journey import CLOSED_STAGES, OrderJourney, ShipmentProgress, Stage
+
+
+class Gap(StrEnum):
+    """A side effect a journey lacks; the value is how `order status` names it."""
+
+    SALES_ORDER = "NetSuite sales order"
+    STATESET_ORDER = "StateSet order"
+    SHOPIFY_TAG = "Shopify tag"
+    IMPORT_MARKER = "flow A's import"
+    STATESET_SHIPPED = "StateSet status SHIPPED"
+    SHOPIFY_FULFILLMENT = "Shopify fulfillment"
+
+
+#: Flow A's gaps: finished by flow A's own resumable import (`OrderIngestor.ingest`).
+IMPORT_GAPS = frozenset({Gap.SALES_ORDER, Gap.STATESET_ORDER, Gap.SHOPIFY_TAG, Gap.IMPORT_MARKER})
+
+
+@dataclass(frozen=True)
+class JourneyGaps:
+    """One order's gaps (empty: nothing missing) and whether the repair sweep should act now."""
+
+    journey: OrderJourney
+    gaps: tuple[Gap, ...]
+    # False while the order may still be worked on by its flow (at *received*, inside the grace).
+    due: bool = True
+    # Shipments whose tracking is not on Shopify (for `Gap.SHOPIFY_FULFILLMENT`).
+    shipment_keys: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return str(self.journey.shopify_order_id)
+
+    @property
+    def import_unfinished(self) -> bool:
+        """Flow A's import has to be finished (a tag lost after import is not one)."""
+        return self.journey.imported_at is None and any(gap in IMPORT_GAPS for gap in self.gaps)
+
+    def __bool__(self) -> bool:
+        return bool(self.gaps)
+
+
+def moved_on(journey: OrderJourney) -> bool:
+    """Flow B or C moved the journey past flow A's stages (its import can no longer be in flight)."""
+    return journey.stage not in (Stage.RECEIVED, Stage.IN_NETSUITE) and journey.stage not in CLOSED_STAGES
+
+
+def import_gaps(journey: OrderJourney) -> list[Gap]:
+    """Flow A's steps the ledger does not show as done (none once the import finished)."""
+    if journey.shopify_order_id is None or journey.stage in CLOSED_STAGES or journey.imported_at:
+        return []
+    gaps = []
+    if not journey.netsuite_sales_order_id:
+        gaps.append(Gap.SALES_ORDER)
+    if not journey.stateset_order_id:
+        gaps.append(Gap.STATESET_ORDER)
+    if journey.tagged_at is None:
+        gaps.append(Gap.SHOPIFY_TAG)
+    return gaps or [Gap.IMPORT_MARKER]
+
+
+def journey_gaps(
+    journey: OrderJourney,
+    shipments: Sequence[ShipmentProgress] = (),
+    *,
+    now: datetime | None = None,
+    grace: timedelta = timedelta(0),
+    tag_missing_in_shopify: bool = False,
+) -> JourneyGaps:
+    """What the journey lacks, from the ledger (and Shopify's word on the tag when it was asked).
+
+    ``now`` and ``grace``: an order whose last change is younger than ``grace`` is not *due* — its
+    flow may be running on it right now — unless flow B or C already moved it on past flow A.
+    """
+    if journey.shopify_order_id is None or journey.stage in CLOSED_STAGES:
+        return JourneyGaps(journey, ())
+    gaps = import_gaps(journey)
+    if tag_missing_in_shopify and Gap.SHOPIFY_TAG not in gaps:
+        gaps.append(Gap.SHOPIFY_TAG)
+    if journey.stage == Stage.SHIPPED and journey.stateset_shipped_at is None:
+        # Flow C moves the StateSet order to shipped when everything shipped; it skips an order whose
+        # StateSet order was not bound yet (an import that stopped after creating it).
+        gaps.append(Gap.STATESET_SHIPPED)
+    unsent = tuple(s.shipment_key for s in shipments if not s.on_shopify)
+    if unsent:
+        gaps.append(Gap.SHOPIFY_FULFILLMENT)
+    quiet = now is None or journey.updated_at is None or now - journey.updated_at >= grace
+    due = bool(gaps) and (quiet or (moved_on(journey) and not unsent))
+    return JourneyGaps(journey, tuple(gaps), due=due, shipment_keys=unsent)
+
+
+def describe(gap: Gap, *, imported_tag: str, due: bool) -> str:
+    """One line of `order status` for a gap."""
+    name = f"{gap.value} {imported_tag}" if gap == Gap.SHOPIFY_TAG else gap.value
+    state = "not finished" if gap == Gap.IMPORT_MARKER else "missing"
+    return f"{name}: {state} — {'repair pending' if due else 'in progress (its flow may still finish it)'}"
