@@ -225,12 +225,16 @@ def ledger_resource() -> LedgerResource:
 
 def business_rules() -> BusinessRules:
     """The rules (defaults in `business_rules.py`); ``MIENNE_EDIT_WINDOW_MINUTES`` shortens the edit
-    window before dispatch for a demo or a drill (`make dev` uses 1 minute), never in production."""
+    window before dispatch for a demo or a drill (`make dev` uses 1 minute), never in production;
+    ``MIENNE_RECONCILE_EVERY_SECONDS`` makes flow A's reconciliation poll (which finds orders whose
+    webhooks were lost) run more often than every 5 minutes (the soak, `bench/soak.py`)."""
     window = os.environ.get("MIENNE_EDIT_WINDOW_MINUTES")
+    reconcile = os.environ.get("MIENNE_RECONCILE_EVERY_SECONDS")
     ui_url = os.environ.get("MIENNE_DAGSTER_UI_URL")  # the alerts' links to runs
     defaults = BusinessRules()
     return BusinessRules(
         hold_edit_window_minutes=int(window) if window else defaults.hold_edit_window_minutes,
+        reconcile_every_seconds=int(reconcile) if reconcile else defaults.reconcile_every_seconds,
         alert_dagster_ui_url=ui_url or defaults.alert_dagster_ui_url,
     )
 
