@@ -91,6 +91,8 @@ def print_table(r: dict[str, Any]) -> None:
             print(f"  {label}: {v[label]}")
     if r["chaos_errors"]:
         print(f"  chaos errors: {r['chaos_errors']}")
+    if not r.get("finished", True):
+        print("  the duration cap came first: 'lost' also counts orders still on their way")
     print("SOAK: PASSED" if r["ok"] else "SOAK: FAILED")
 
 

@@ -366,6 +366,9 @@ class Soak:
             "MIENNE_EDIT_WINDOW_MINUTES": "0",  # no edit window: orders go to DCL at once
             "MIENNE_RECONCILE_EVERY_SECONDS": str(s.reconcile_seconds),
             "DAGSTER_HOME": str(self.workdir / "dagster_home"),
+            # The daemon's calls to its code server (a run's launch) wait longer than Dagster's 60 s:
+            # on a box this busy a launch that timed out failed its run before it started.
+            "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
         }
         (self.workdir / "prometheus").mkdir(exist_ok=True)
@@ -548,6 +551,8 @@ class Soak:
             "workdir": str(self.workdir),
             "wall_seconds": round(time.time() - started, 1),
             "placed": len(self.placed),
+            # False: the duration cap came first, and "lost" counts orders still on their way too.
+            "finished": self.done(),
             "verdict": verdict.summary(),
             "kills": kills,
             "kill_log": [
