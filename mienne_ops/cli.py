@@ -43,6 +43,7 @@ from mienne_ops.cli_errors import LedgerErrorsGroup
 
 if TYPE_CHECKING:
     from mienne_ops.domain.journey import OrderJourney, ShipmentProgress
+    from mienne_ops.ledger.store import ExceptionStatus
     from mienne_ops.resources import ApiClients
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -873,10 +874,7 @@ def exceptions_retry(exception_id: int) -> None:
     """Put a quarantined record back in line: the flow's sensor picks it up on its next tick."""
     from mienne_ops.ledger.store import ExceptionStatus
 
-    ledger = _ledger()
-    if ledger.exception_by_id(exception_id) is None:
-        raise click.ClickException(f"no exception #{exception_id}")
-    ledger.set_exception_status(exception_id, ExceptionStatus.RETRYING)
+    _set_exception_status(exception_id, ExceptionStatus.RETRYING)
     click.echo(f"#{exception_id} will be retried")
 
 
@@ -886,11 +884,16 @@ def exceptions_resolve(exception_id: int) -> None:
     """Mark an exception handled by hand."""
     from mienne_ops.ledger.store import ExceptionStatus
 
+    _set_exception_status(exception_id, ExceptionStatus.RESOLVED)
+    click.echo(f"#{exception_id} resolved")
+
+
+def _set_exception_status(exception_id: int, status: ExceptionStatus) -> None:
+    """Set the status of exception ``exception_id``; an unknown id is the operator's error."""
     ledger = _ledger()
     if ledger.exception_by_id(exception_id) is None:
         raise click.ClickException(f"no exception #{exception_id}")
-    ledger.set_exception_status(exception_id, ExceptionStatus.RESOLVED)
-    click.echo(f"#{exception_id} resolved")
+    ledger.set_exception_status(exception_id, status)
 
 
 # -- inventory (flow E; the commands live in inventory_cli.py) ----------------------------------
