@@ -2,8 +2,11 @@
 
 `FlowDriver` evaluates each sensor with its stored cursor, de-duplicates run requests by run key
 (as the sensor daemon does, forever and for every run status), and executes each requested run in
-process against a test instance. The webhook receiver runs over real HTTP too, so the sandbox's
-webhook faults (drops, duplicates, reordering) reach it as they would in production.
+process against a test instance. As in the daemon's code server, a tick initializes only the
+resources its sensor needs, afresh (clients and the ledger hold connections and rate-limit state);
+only configuration (`CONFIG_ONLY_RESOURCES`) is built once per driver. Each run builds its own
+resources, as any in-process run does. The webhook receiver runs over real HTTP too, so the
+sandbox's webhook faults (drops, duplicates, reordering) reach it as they would in production.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 import dagster as dg
 import httpx
 import uvicorn
+from dagster._core.execution.resources_init import get_transitive_required_resource_keys
 
 from mienne_ops.ledger import Ledger
 from mienne_ops.sandbox import credentials
@@ -26,6 +30,10 @@ from mienne_ops.webhooks.receiver import create_receiver_app
 FLOW_SENSORS = {"A": "shopify_orders_sensor", "B": "netsuite_dispatch_sensor", "C": "dcl_shipments_sensor"}
 #: The three in flow order: A → B → C.
 ORDER_TO_CASH_SENSORS = list(FLOW_SENSORS.values())
+#: Resources that are configuration alone (no client, no connection, nothing that changes): a driver
+#: builds each once and hands the same object to every tick. Building `BusinessRules` (Dagster
+#: infers and validates the config schema of its many fields) was most of what a tick cost.
+CONFIG_ONLY_RESOURCES = frozenset({"rules"})
 
 
 class ReceiverServer:
@@ -82,15 +90,38 @@ class FlowDriver:
         self.cursors: dict[str, str | None] = {}
         self.run_keys: set[str] = set()
         self.runs: list[dg.ExecuteInProcessResult] = []
+        self._sensors: dict[str, tuple[dg.SensorDefinition, dict[str, dg.ResourceDefinition]]] = {}
+        self._config: dict[str, dg.ResourceDefinition] = {}
+
+    def sensor(self, name: str) -> tuple[dg.SensorDefinition, dict[str, dg.ResourceDefinition]]:
+        """Sensor ``name`` and the resources its ticks are given: those it requires (and theirs),
+        from the repository's top-level resources, as the daemon's code server picks them. Looked up
+        once per driver; a tick initializes them afresh, but for `CONFIG_ONLY_RESOURCES`."""
+        if name not in self._sensors:
+            sensor = self.repo.get_sensor_def(name)
+            top_level = self.repo.get_top_level_resources()
+            needed = get_transitive_required_resource_keys(sensor.required_resource_keys, top_level)
+            resources = {key: top_level[key] for key in needed}
+            for key in needed & CONFIG_ONLY_RESOURCES:
+                resources[key] = self._built_once(key, top_level[key])
+            self._sensors[name] = (sensor, resources)
+        return self._sensors[name]
+
+    def _built_once(self, key: str, definition: dg.ResourceDefinition) -> dg.ResourceDefinition:
+        """``definition`` initialized once, as a resource that hands that same object to every tick."""
+        if key not in self._config:
+            with dg.build_resources({key: definition}, instance=self.instance) as built:
+                self._config[key] = dg.ResourceDefinition.hardcoded_resource(getattr(built, key))
+        return self._config[key]
 
     def tick(self, sensor_name: str) -> int:
         """Evaluate one sensor once and execute the runs it requests; return how many ran."""
-        sensor = self.repo.get_sensor_def(sensor_name)
+        sensor, resources = self.sensor(sensor_name)
         with dg.build_sensor_context(
             instance=self.instance,
             cursor=self.cursors.get(sensor_name),
             sensor_name=sensor_name,
-            resources=self.defs.resources,
+            resources=resources,
             repository_def=self.repo,
         ) as context:
             data = sensor.evaluate_tick(context)
