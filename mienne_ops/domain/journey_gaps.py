@@ -34,10 +34,13 @@ class Gap(StrEnum):
     IMPORT_MARKER = "flow A's import"
     STATESET_SHIPPED = "StateSet status SHIPPED"
     SHOPIFY_FULFILLMENT = "Shopify fulfillment"
+    SHIPMENT_BOOKING = "flow C's booking (cash sale or invoice)"
 
 
 #: Flow A's gaps: finished by flow A's own resumable import (`OrderIngestor.ingest`).
 IMPORT_GAPS = frozenset({Gap.SALES_ORDER, Gap.STATESET_ORDER, Gap.SHOPIFY_TAG, Gap.IMPORT_MARKER})
+#: Flow C's gaps: finished by a flow C run of the order (it re-reads DCL and Shopify before writing).
+SHIPMENT_GAPS = frozenset({Gap.SHOPIFY_FULFILLMENT, Gap.SHIPMENT_BOOKING})
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,13 @@ def journey_gaps(
     unsent = tuple(s.shipment_key for s in shipments if not s.on_shopify)
     if unsent:
         gaps.append(Gap.SHOPIFY_FULFILLMENT)
+    elif journey.stage == Stage.SHIPPED and shipments and not journey.complete_for(len(shipments)):
+        # Everything shipped and is on Shopify, but flow C never marked the order complete (a crash
+        # before its cash sale or invoice was recorded).
+        gaps.append(Gap.SHIPMENT_BOOKING)
     quiet = now is None or journey.updated_at is None or now - journey.updated_at >= grace
-    due = bool(gaps) and (quiet or (moved_on(journey) and not unsent))
+    shipping = any(gap in SHIPMENT_GAPS for gap in gaps)
+    due = bool(gaps) and (quiet or (moved_on(journey) and not shipping))
     return JourneyGaps(journey, tuple(gaps), due=due, shipment_keys=unsent)
 
 

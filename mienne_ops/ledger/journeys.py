@@ -113,13 +113,17 @@ class JourneyRecords(AuditRecords):
     def journeys_with_gaps(self, since: datetime) -> list[OrderJourney]:
         """Shopify orders changed since ``since`` that the ledger shows a step missing for (the repair
         sweep's candidates, `domain.journey_gaps`): an import not finished, a shipped order whose
-        StateSet order is not shipped, a shipment not on Shopify. Bounded by the window, and each
-        read is on an index (stage and update time; a shipment's Shopify time)."""
+        StateSet order is not shipped or that flow C never completed, a shipment not on Shopify.
+        Bounded by the window, and each read is on an index (stage and update time; a shipment's
+        Shopify time)."""
         table = schema.order_journeys
         open_stages = [str(s) for s in Stage if s not in CLOSED_STAGES]
         unfinished = sa.or_(
             table.c.imported_at.is_(None),
-            sa.and_(table.c.stage == str(Stage.SHIPPED), table.c.stateset_shipped_at.is_(None)),
+            sa.and_(
+                table.c.stage == str(Stage.SHIPPED),
+                sa.or_(table.c.stateset_shipped_at.is_(None), table.c.shipments_completed.is_(None)),
+            ),
         )
         shipments = schema.shipments
         unsent = sa.select(shipments.c.dcl_order_number).where(

@@ -152,8 +152,10 @@ class ShipmentSync:
         fully_shipped = self._fully_shipped(order, shipped_before)
         stateset_done = True
         if order_key:
-            stateset_done = self._stateset_shipped(journey, shipments[-1], fully_shipped)
+            # The stage first: a crash right after StateSet's ship then leaves a shipped journey
+            # without its StateSet mark, which the repair sweep (`sync.repair`) finds and notes.
             self.ledger.set_stage(journey.id, Stage.SHIPPED if fully_shipped else Stage.PARTIALLY_SHIPPED)
+            stateset_done = self._stateset_shipped(journey, shipments[-1], fully_shipped)
         billed = self._cash_sale(journey, order_number)
         if waiting:
             # Never done while the tracking is not on Shopify: retried until the FO is released.

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mienne_ops.domain.journey import Entity, Flow, Stage
-from mienne_ops.domain.journey_gaps import Gap, JourneyGaps, journey_gaps
+from mienne_ops.domain.journey_gaps import SHIPMENT_GAPS, Gap, JourneyGaps, journey_gaps
 from mienne_ops.errors import NotFoundError
 from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.integrations.shopify import ShopifyClient
@@ -47,6 +47,8 @@ log = logging.getLogger("mienne_ops.sync.repair")
 #: an import of the same order). Flow C's gaps go to flow C's own runs.
 FLOW = Flow.ORDERS.value
 ENTITY = Entity.ORDER
+#: Shopify's clock and ours differ: its search starts at least this long before the last sweep.
+MIN_OVERLAP = timedelta(minutes=5)
 
 
 def untagged_search(tag: str, since: datetime) -> str:
@@ -68,9 +70,10 @@ class SweepWindow:
     def at(
         cls, now: datetime, *, window: timedelta, grace: timedelta, last_sweep: datetime | None = None
     ) -> SweepWindow:
-        """The window at ``now``; Shopify is searched from the last sweep (less the grace, for its
-        clock), or over the whole window the first time."""
-        tags_since = max(now - window, last_sweep - grace) if last_sweep else now - window
+        """The window at ``now``; Shopify is searched from the last sweep (less the grace, at least
+        `MIN_OVERLAP`, for its clock), or over the whole window the first time."""
+        overlap = max(grace, MIN_OVERLAP)
+        tags_since = max(now - window, last_sweep - overlap) if last_sweep else now - window
         return cls(now=now, since=now - window, tags_since=tags_since, grace=grace)
 
 
@@ -81,20 +84,23 @@ class SweepFindings:
     due: list[JourneyGaps] = field(default_factory=list)
     waiting: list[JourneyGaps] = field(default_factory=list)
 
+    # DCL orders flow C's exceptions queue holds (a held fulfillment order, a quarantine): its own.
+    shipments_queued: set[str] = field(default_factory=set)
+
     @property
     def order_keys(self) -> list[str]:
         """Orders the repair job finishes (flow A's gaps, the tag, StateSet shipped)."""
-        return [found.key for found in self.due if set(found.gaps) - {Gap.SHOPIFY_FULFILLMENT}]
+        return [found.key for found in self.due if set(found.gaps) - SHIPMENT_GAPS]
 
     @property
     def dcl_order_numbers(self) -> list[str]:
-        """DCL orders flow C must sync again (a shipment's tracking not on Shopify)."""
+        """DCL orders flow C must sync again (tracking not on Shopify, a booking not finished)."""
         numbers = {
             str(found.journey.dcl_order_number)
             for found in self.due
-            if Gap.SHOPIFY_FULFILLMENT in found.gaps and found.journey.dcl_order_number
+            if set(found.gaps) & SHIPMENT_GAPS and found.journey.dcl_order_number
         }
-        return sorted(numbers)
+        return sorted(numbers - self.shipments_queued)
 
 
 @dataclass
@@ -138,8 +144,11 @@ class JourneyRepair:
         tagged_in_ledger = self.ledger.journeys(untagged - set(candidates))
         self.tag_lost = {key for key, j in tagged_in_ledger.items() if j.tagged_at or j.imported_at}
         candidates.update({key: tagged_in_ledger[key] for key in self.tag_lost})
-        quarantined = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.OPEN])
-        findings = SweepFindings()
+        # Flow A's queue owns these imports: a person (open) or flow A's sensor (retrying) brings them back.
+        queued = [ExceptionStatus.OPEN, ExceptionStatus.RETRYING]
+        quarantined = self.ledger.keys_with_exceptions(FLOW, ENTITY, queued)
+        shipments_queued = self.ledger.keys_with_exceptions(Flow.FULFILLMENT, Entity.DCL_ORDER, queued)
+        findings = SweepFindings(shipments_queued=shipments_queued)
         for key, journey in sorted(candidates.items(), key=lambda item: item[1].id):
             if key is None:
                 continue
@@ -153,7 +162,6 @@ class JourneyRepair:
             )
             if not found:
                 continue
-            # A quarantined import waits for a person (`mienne-ops exceptions retry`), not for us.
             waiting = not found.due or (found.import_unfinished and key in quarantined)
             (findings.waiting if waiting else findings.due).append(found)
         return findings

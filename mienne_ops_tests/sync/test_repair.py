@@ -58,7 +58,12 @@ def _shipment(on_shopify: bool) -> ShipmentProgress:
 
 
 def test_a_finished_journey_has_no_gaps():
-    shipped = _journey(stage=Stage.SHIPPED, stateset_shipped_at=NOW - timedelta(hours=1))
+    shipped = _journey(
+        stage=Stage.SHIPPED,
+        stateset_shipped_at=NOW - timedelta(hours=1),
+        cash_sale_id="9001",
+        shipments_completed=1,
+    )
     assert not journey_gaps(shipped, [_shipment(True)], now=NOW, grace=GRACE)
     assert not journey_gaps(_journey(stage=Stage.CANCELLED, imported_at=None), now=NOW, grace=GRACE)
 
@@ -102,6 +107,11 @@ def test_a_shipped_order_whose_stateset_order_is_not_shipped_and_an_unsent_shipm
     assert found.shipment_keys == ("SO1001:2026-12-07:1Z999AA10123456784",)
     assert not found.due  # flow C may be on it right now
     assert journey_gaps(_journey(stage=Stage.SHIPPED), [_shipment(False)], now=NOW + GRACE, grace=GRACE).due
+    # Shipped and on Shopify, but flow C never completed it (a crash before its cash sale's record).
+    unbilled = _journey(stage=Stage.SHIPPED, stateset_shipped_at=NOW - timedelta(hours=1))
+    booking = journey_gaps(unbilled, [_shipment(True)], now=NOW, grace=GRACE)
+    assert booking.gaps == (Gap.SHIPMENT_BOOKING,) and not booking.due
+    assert journey_gaps(unbilled, [_shipment(True)], now=NOW + GRACE, grace=GRACE).due
     lost = journey_gaps(_journey(), now=NOW, grace=GRACE, tag_missing_in_shopify=True)
     assert lost.gaps == (Gap.SHOPIFY_TAG,)
 
@@ -173,6 +183,7 @@ def test_the_sweep_binds_the_stateset_order_tags_and_ships_it_once(world, monkey
     ledger.record_tracking("SO-REPAIR-1:1", "SO-REPAIR-1", "UPS", ["1ZREPAIR0001"])
     ledger.record_on_shopify("SO-REPAIR-1:1", "SO-REPAIR-1", "gid://shopify/Fulfillment/1")
     ledger.set_stage(halfway.id, Stage.SHIPPED)
+    ledger.mark_shipments_complete(halfway.id, 1)  # flow C found no StateSet order to ship: "complete"
 
     dry_run = CliRunner().invoke(main, ["orders", "repair", "--dry-run"], catch_exceptions=False)
     assert dry_run.exit_code == 0, dry_run.output
