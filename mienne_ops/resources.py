@@ -230,11 +230,13 @@ def business_rules() -> BusinessRules:
     webhooks were lost) run more often than every 5 minutes (the soak, `bench/soak.py`)."""
     window = os.environ.get("MIENNE_EDIT_WINDOW_MINUTES")
     reconcile = os.environ.get("MIENNE_RECONCILE_EVERY_SECONDS")
+    repair_grace = os.environ.get("MIENNE_REPAIR_GRACE_MINUTES")  # the repair sweep's (drills, the soak)
     ui_url = os.environ.get("MIENNE_DAGSTER_UI_URL")  # the alerts' links to runs
     defaults = BusinessRules()
     return BusinessRules(
         hold_edit_window_minutes=int(window) if window else defaults.hold_edit_window_minutes,
         reconcile_every_seconds=int(reconcile) if reconcile else defaults.reconcile_every_seconds,
+        repair_grace_minutes=int(repair_grace) if repair_grace else defaults.repair_grace_minutes,
         alert_dagster_ui_url=ui_url or defaults.alert_dagster_ui_url,
     )
 

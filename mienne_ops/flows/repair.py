@@ -10,6 +10,7 @@ The cursor keeps the last sweep's time, so Shopify is searched only since then; 
 (`BusinessRules.repair_window_days`) bounds the rest.
 """
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -33,7 +34,8 @@ from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.fulfillment import FLOW as FULFILLMENT_FLOW
 from mienne_ops.sync.repair import ENTITY, FLOW, JourneyRepair, SweepWindow, describe_findings
 
-REPAIR_EVERY_SECONDS = 600
+#: How often the sweep runs; ``MIENNE_REPAIR_EVERY_SECONDS`` shortens it for a drill or the soak.
+REPAIR_EVERY_SECONDS = int(os.environ.get("MIENNE_REPAIR_EVERY_SECONDS") or 600)
 
 
 class RepairJourneysConfig(dg.Config):

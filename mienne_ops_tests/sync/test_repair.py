@@ -217,7 +217,7 @@ def test_the_sweep_binds_the_stateset_order_tags_and_ships_it_once(world, monkey
     assert {"import.resume", "repair.import", "repair.stateset_shipped"} <= set(operations)
 
 
-def test_a_tag_the_ledger_has_but_shopify_lacks_is_found_by_one_search_and_added(world):
+def test_a_tag_the_ledger_has_but_shopify_lacks_is_found_by_one_search_and_added(world, monkeypatch):
     env, ingestor, repair = world
     ledger = env["ledger"]
     tagged, untagged = _place(env, 22), _place(env, 23)
@@ -237,7 +237,12 @@ def test_a_tag_the_ledger_has_but_shopify_lacks_is_found_by_one_search_and_added
     findings = repair.find(_window())
     assert len(calls) == 1 and calls[0].startswith("-tag:SENT_TO_NS updated_at:>=")
     assert [(f.key, f.gaps) for f in findings.due] == [(untagged, (Gap.SHOPIFY_TAG,))]
-    assert repair.repair(untagged) == Outcome.DONE
+    # By hand, as an operator would (no grace: the journey was written a moment ago).
+    monkeypatch.setenv("MIENNE_REPAIR_GRACE_MINUTES", "0")
+    fixed = CliRunner().invoke(main, ["orders", "repair"], catch_exceptions=False)
+    assert fixed.exit_code == 0, fixed.output
+    assert f"gap: #lost ({untagged}) at in_netsuite: Shopify tag" in fixed.output
+    assert "repaired: flow A: done 1" in fixed.output, fixed.output
     order = next(o for o in sandbox_state(env["url"])["shopify"]["orders"] if str(o["id"]) == untagged)
     assert "SENT_TO_NS" in order["tags"]
     assert "repair.tag" in [entry["operation"] for entry in ledger.audit_trail([untagged])]
