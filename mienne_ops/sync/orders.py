@@ -408,15 +408,24 @@ class OrderCanceller:
             self.ledger.audit("dcl", "order.cancel", key, "ok", remote_id=dcl_order_number)
         if sales_order_id:
             self._close_sales_order(sales_order_id, key)
-        if known and known.stateset_order_id and self.stateset is not None:
-            self.stateset.cancel_order(
-                known.stateset_order_id, reason=order.get("cancelReason") or "customer"
-            )
-            self.ledger.audit("stateset", "order.cancel", key, "ok", remote_id=known.stateset_order_id)
+        stateset_id = self._stateset_order(key, known)
+        if stateset_id and self.stateset is not None:
+            self.stateset.cancel_order(stateset_id, reason=order.get("cancelReason") or "customer")
+            self.ledger.audit("stateset", "order.cancel", key, "ok", remote_id=stateset_id)
         self.ledger.record_order(key, None, Stage.CANCELLED)
         for hold in self.ledger.active_holds([key]):  # nothing left to hold
             self.ledger.release_hold(key, hold.reason, released_by="cancellation")
         return Outcome.DONE
+
+    def _stateset_order(self, key: str, known: OrderJourney | None) -> str | None:
+        """The order's StateSet order: the bound one, else one an import created but never recorded
+        (a crash between the create and its record), found by external id and bound now."""
+        if known and known.stateset_order_id:
+            return known.stateset_order_id
+        if self.stateset is None or not (known and known.netsuite_sales_order_id):
+            return None  # never reached NetSuite: flow A never created a StateSet order either
+        found = self.stateset.find_order_by_external_id(sales_order_external_id(int(key)))
+        return self.ledger.bind_stateset_order(key, found["id"]) if found else None
 
     def _close_sales_order(self, sales_order_id: str, key: str) -> None:
         if self.netsuite.close_sales_order(sales_order_id):

@@ -19,7 +19,7 @@ from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
 from mienne_ops.domain.journey_gaps import Gap, describe, journey_gaps
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.orders import OrderIngestor
+from mienne_ops.sync.orders import OrderCanceller, OrderIngestor
 from mienne_ops.sync.repair import JourneyRepair, SweepWindow, untagged_search
 from mienne_ops_tests.support import new_ledger
 
@@ -246,3 +246,39 @@ def test_a_tag_the_ledger_has_but_shopify_lacks_is_found_by_one_search_and_added
     order = next(o for o in sandbox_state(env["url"])["shopify"]["orders"] if str(o["id"]) == untagged)
     assert "SENT_TO_NS" in order["tags"]
     assert "repair.tag" in [entry["operation"] for entry in ledger.audit_trail([untagged])]
+
+
+def test_a_cancellation_finds_and_cancels_the_stateset_order_an_import_never_recorded(world, monkeypatch):
+    env, ingestor, _ = world
+    ledger, clients = env["ledger"], env["clients"]
+    key = _place(env, 24)
+    real_create = clients.stateset.create_order
+
+    def created_then_died(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise ProcessDied
+
+    with monkeypatch.context() as crash:
+        crash.setattr(clients.stateset, "create_order", created_then_died)
+        with pytest.raises(ProcessDied):
+            ingestor.ingest(key)
+    assert ledger.journey(key).stateset_order_id is None
+    cancelled = httpx.post(f"{env['url']}/_sandbox/shopify/orders/{key}/cancel", json={}, timeout=30)
+    assert cancelled.status_code == 200, cancelled.text
+
+    canceller = OrderCanceller(
+        netsuite=clients.netsuite,
+        dcl=clients.dcl,
+        ledger=ledger,
+        shopify=clients.shopify,
+        stateset=clients.stateset,
+    )
+    assert canceller.cancel(key) == Outcome.DONE
+    journey = ledger.journey(key)
+    assert journey.stage == Stage.CANCELLED and journey.stateset_order_id
+    (record,) = [
+        o
+        for o in sandbox_state(env["url"])["stateset"]["orders"]
+        if o["data"]["metadata"]["external_id"] == f"shopify-order-{key}"
+    ]
+    assert record["id"] == journey.stateset_order_id and record["status"] == "CANCELLED"
