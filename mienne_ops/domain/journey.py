@@ -30,6 +30,9 @@ class Entity(StrEnum):
     """What a flow handles one at a time (the exceptions queue's and bindings' record kinds)."""
 
     ORDER = "order"  # a Shopify order (key: its numeric id)
+    # A Shopify order's cancellation (key: the order's id): its own exceptions, so a cancellation
+    # Shopify does not confirm (a forged webhook) neither blocks nor hides the order's import.
+    CANCELLATION = "cancellation"
     CUSTOMER = "customer"  # a Shopify customer (key: its NetSuite external id)
     SALES_ORDER = "sales_order"  # a NetSuite sales order (key: internal id)
     DCL_ORDER = "dcl_order"  # a DCL order (key: order number = the sales order's tranId)

@@ -10,6 +10,9 @@ when an `orders/updated` webhook shows other line quantities than the ledger rec
 an edit after import and goes to `OrderIngestor.apply_edit`. So does every update of an order held
 until its address is corrected (`domain.holds`), which re-evaluates its holds; while such holds exist
 the poll also asks for imported orders changed since, so a lost `orders/updated` cannot leave one held.
+An `orders/cancelled` delivery only names the order: `OrderCanceller` asks Shopify whether it is
+cancelled (the HMAC does not cover the topic). One Shopify does not confirm is an exception of its
+own entity (``cancellation``), so it neither blocks the order's import nor resolves its exceptions.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -18,7 +21,7 @@ import dagster as dg
 
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.domain.holds import Release
-from mienne_ops.domain.journey import Stage
+from mienne_ops.domain.journey import Entity, Stage
 from mienne_ops.flows.common import (
     BATCH_RETRY_POLICY,
     TAG_FLOW,
@@ -130,7 +133,7 @@ def ingest_shopify_orders(
         )
         cancelled = run_batch(
             flow=FLOW,
-            entity=ENTITY,
+            entity=Entity.CANCELLATION,
             keys=config.cancelled_order_ids,
             handle=canceller.cancel,
             ledger=ledger.ledger,
@@ -213,6 +216,8 @@ def shopify_orders_sensor(
     # is retrying, and comes back with the others an operator sent back or that hit transient
     # errors); a webhook about it (the order changed) always brings it back.
     wanted |= read_exceptions(store, FLOW, ENTITY).due(polled)
+    # A cancellation Shopify did not confirm is asked again (of Shopify) once an operator retries it.
+    cancelled |= read_exceptions(store, FLOW, Entity.CANCELLATION).retrying_keys
 
     journeys = store.journeys(wanted | cancelled | set(updates))
     to_import = sorted(

@@ -23,10 +23,12 @@ from mienne_ops.domain.journey import Entity, Stage
 from mienne_ops.domain.money import cents, to_decimal
 from mienne_ops.domain.refund_reconciliation import BookedRefund, CustomerRefund, reconcile_refunds
 from mienne_ops.domain.service_requests import (
+    FINAL_STATUSES,
     RequestDetails,
     RequestedLine,
     RequestKind,
     RequestStatus,
+    ServiceRequest,
     SubscriptionAction,
     TicketRef,
 )
@@ -178,7 +180,9 @@ def carry_out(worker: RequestWorker, keys: list[str]) -> BatchReport:
 # -- the sensor-driven job ---------------------------------------------------------------------------
 class ServiceRequestsConfig(dg.Config):
     tickets: list[str] = []  # "gorgias:123", "zendesk:45"
-    refunded_order_ids: list[str] = []  # Shopify orders with a refund made in the Shopify admin
+    refunded_order_ids: list[str] = []  # Shopify orders the poll found with an admin refund to follow
+    # refunds/create deliveries, "<order id>:<refund id>": each checked against Shopify's refunds
+    delivered_refunds: list[str] = []
     request_keys: list[str] = []  # requests to carry out (open, approved, retrying)
     return_requests: list[str] = []  # Shopify Return gids a customer requested (returns/request)
 
@@ -200,6 +204,16 @@ def handle_service_requests(
             keys=config.tickets,
             handle=lambda ticket: _take_in_ticket(intake, ticket, keys),
             ledger=worker.ledger,
+        )
+        delivered = _delivered_refund_keys(config.delivered_refunds)
+        intake_report.merge(
+            run_batch(
+                flow=FLOW,
+                entity=Entity.REQUEST.value,
+                keys=sorted(delivered),
+                handle=lambda key: _take_in_refund(intake, *delivered[key], keys),
+                ledger=worker.ledger,
+            )
         )
         for order_id in config.refunded_order_ids:
             order = worker.shopify.order_money(order_id)
@@ -227,17 +241,37 @@ def _take_in_ticket(intake: RequestIntake, ticket: str, keys: list[str]) -> Outc
     """Record the requests a ticket makes, and add their keys to the run's work."""
     system, _, ticket_id = ticket.partition(":")
     requests = intake.from_ticket(TicketRef(system, ticket_id))
-    keys.extend(request.request_key for request in requests)
+    keys.extend(_still_open(requests))
+    return Outcome.DONE if requests else Outcome.SKIPPED
+
+
+def _still_open(requests: list[ServiceRequest]) -> list[str]:
+    """The keys of the requests still to carry out. One that ended is not carried out again because
+    its ticket or refund was delivered again: a failed one's exception stays with the operator
+    (carrying it out would skip it, and a skip resolves the exception)."""
+    return [request.request_key for request in requests if request.status not in FINAL_STATUSES]
+
+
+def _delivered_refund_keys(deliveries: list[str]) -> dict[str, tuple[str, str]]:
+    """Each refunds/create delivery under its own key (``refunds/create:<order id>:<refund id>``, the
+    exceptions queue's key when Shopify disagrees): (order id, refund id)."""
+    pairs = (delivery.partition(":")[::2] for delivery in deliveries)
+    return {f"{REFUND_TOPIC}:{order}:{refund}": (order, refund) for order, refund in pairs}
+
+
+def _take_in_refund(intake: RequestIntake, order_id: str, refund_id: str, keys: list[str]) -> Outcome:
+    """Record the requests of a refund Shopify confirms (`RequestIntake.from_refund_delivery`)."""
+    requests = intake.from_refund_delivery(order_id, refund_id)
+    keys.extend(_still_open(requests))
     return Outcome.DONE if requests else Outcome.SKIPPED
 
 
 def _take_in_return_request(intake: RequestIntake, gid: str, keys: list[str]) -> Outcome:
     """Record the return a customer requested in Shopify, and add it to the run's work."""
-    shopify_return = intake.shopify.get_return(gid)
-    request = intake.from_shopify_return(shopify_return, intake.shopify.order_money(shopify_return.order_id))
+    request = intake.from_return_delivery(gid)
     if request is None:
         return Outcome.SKIPPED  # answered already (approved, declined) or made by us
-    keys.append(request.request_key)
+    keys.extend(_still_open([request]))
     return Outcome.DONE
 
 
@@ -267,7 +301,8 @@ def service_requests_sensor(
     cursor = RequestsCursor.parse(context.cursor)
     store, now = ledger.ledger, datetime.now(UTC)
     tickets = _delivered_tickets(store, cursor)
-    refunded = _delivered_refunds(store, cursor)
+    delivered_refunds = _delivered_refunds(store, cursor)
+    refunded: set[str] = set()  # orders the poll finds with a refund to follow
     return_requests = _delivered_return_requests(store, cursor)
     keys = _open_request_keys(store, now)
     poll_stamp = ""
@@ -296,10 +331,13 @@ def service_requests_sensor(
         cursor.polled_at = now
         poll_stamp = tick_stamp(now)
     requests = []
-    if tickets or refunded or keys or return_requests:
+    # An order a delivery names is read once, for the delivery (which checks its refund).
+    refunded -= {delivery.partition(":")[0] for delivery in delivered_refunds}
+    if tickets or refunded or keys or return_requests or delivered_refunds:
         config = ServiceRequestsConfig(
             tickets=sorted(tickets),
             refunded_order_ids=sorted(refunded),
+            delivered_refunds=sorted(delivered_refunds),
             request_keys=sorted(keys),
             return_requests=sorted(return_requests),
         )
@@ -318,13 +356,15 @@ def _delivered_tickets(store, cursor: RequestsCursor) -> set[str]:
 
 
 def _delivered_refunds(store, cursor: RequestsCursor) -> set[str]:
-    """Orders with a ``refunds/create`` webhook since the last tick."""
-    events = _new_events(store, cursor, "shopify", "shopify-refunds")
-    return {
-        str(e.payload.get("order_id"))
-        for e in events
-        if e.topic == REFUND_TOPIC and e.payload.get("order_id")
-    }
+    """The refunds ``refunds/create`` webhooks named since the last tick (``<order id>:<refund id>``,
+    either possibly empty in a forged body): each is checked against Shopify before anything follows."""
+    events = events_of(_new_events(store, cursor, "shopify", "shopify-refunds"), REFUND_TOPIC)
+    return {f"{e.payload.get('order_id') or ''}:{e.payload.get('id') or ''}" for e in events}
+
+
+def events_of(events: list, topic: str) -> list:
+    """The events of ``topic`` whose payload is a JSON object (a forged body may be anything)."""
+    return [e for e in events if e.topic == topic and isinstance(e.payload, dict)]
 
 
 def _delivered_return_requests(store, cursor: RequestsCursor) -> set[str]:
@@ -332,8 +372,8 @@ def _delivered_return_requests(store, cursor: RequestsCursor) -> set[str]:
     events = _new_events(store, cursor, "shopify", "shopify-returns")
     return {
         str(e.payload.get("admin_graphql_api_id") or f"gid://shopify/Return/{e.payload.get('id')}")
-        for e in events
-        if e.topic == RETURN_REQUEST_TOPIC and (e.payload.get("admin_graphql_api_id") or e.payload.get("id"))
+        for e in events_of(events, RETURN_REQUEST_TOPIC)
+        if e.payload.get("admin_graphql_api_id") or e.payload.get("id")
     }
 
 

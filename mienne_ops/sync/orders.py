@@ -393,6 +393,9 @@ class OrderCanceller:
             raise InvalidRecordError(
                 "not_cancelled_in_shopify",
                 "a cancellation arrived for an order Shopify does not show as cancelled; nothing was changed",
+                system="shopify",
+                operation="orders/cancelled",
+                record=f"{order.get('name')} ({key})" if order else key,
             )
         sales_order_id = known.netsuite_sales_order_id if known else None
         dcl_order_number = known.dcl_order_number if known else None

@@ -6,6 +6,11 @@ the rules' tags (or a macro that adds one) — until the support agent classifie
 without such a tag is not ours and is left alone. The order is the one the customer names (``#1001``)
 or else their latest order; a ticket naming none that we can find is still recorded, and fails with
 a clear reason on its internal note rather than vanishing.
+
+Nothing is taken from a webhook's body but the id of what to read: the ticket is read from its
+helpdesk, the refund and the return from Shopify. A ``refunds/create`` or ``returns/request``
+delivery naming a refund or return Shopify does not have (a replayed or re-topiced delivery) is an
+`InvalidRecordError` (``refund_not_in_shopify``, ``return_not_in_shopify``) and changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from mienne_ops.domain.service_requests import (
 from mienne_ops.domain.shopify_money import OrderMoney, OrderRefund
 from mienne_ops.domain.shopify_returns import ShopifyReturn
 from mienne_ops.domain.ticket_rules import TicketRules
+from mienne_ops.errors import InvalidRecordError, NotFoundError
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.sync.support_desk import SupportDesk
@@ -78,6 +84,35 @@ class RequestIntake:
                 return order.name
         return None
 
+    def from_refund_delivery(self, order_id: str, refund_id: str) -> list[ServiceRequest]:
+        """The requests a ``refunds/create`` delivery makes, decided on the order as Shopify has it now
+        (one read): every refund of the order to follow. The webhook is only believed as far as
+        naming the order and the refund; a refund Shopify does not show is refused, nothing changed."""
+        try:
+            if not order_id.isdigit():
+                raise NotFoundError("no order id", system="shopify", operation="refunds/create")
+            order = self.shopify.order_money(order_id)
+        except NotFoundError as error:
+            raise InvalidRecordError(
+                "refund_not_in_shopify",
+                f"a refunds/create delivery named order {order_id or '(none)'}, which Shopify does not have; "
+                "nothing was changed",
+                system="shopify",
+                operation="refunds/create",
+                record=f"refund {refund_id} of order {order_id}",
+            ) from error
+        if not any(_tail(refund.gid) == _tail(refund_id) for refund in order.refunds):
+            raise InvalidRecordError(
+                "refund_not_in_shopify",
+                f"a refunds/create delivery named refund {_tail(refund_id)} of {order.name}; Shopify "
+                f"shows {len(order.refunds)} refund(s) on it and not that one; nothing was changed",
+                system="shopify",
+                operation="refunds/create",
+                record=f"{order.name} ({order.id})",
+            )
+        requests = (self.from_shopify_refund(order, refund) for refund in order.refunds)
+        return [request for request in requests if request is not None]
+
     def from_shopify_refund(self, order: OrderMoney, refund: OrderRefund) -> ServiceRequest | None:
         """A refund made in the Shopify admin (not one of ours): NetSuite and StateSet must follow it."""
         if not refund_to_follow(order, refund, self.ledger.journey(order.id)):
@@ -101,6 +136,24 @@ class RequestIntake:
         if new:
             request = self.ledger.note_outcome(request.id, shopify_refund_id=refund.gid)
         return request
+
+    def from_return_delivery(self, return_gid: str) -> ServiceRequest | None:
+        """The request a ``returns/request`` delivery makes, decided on the return as Shopify has it
+        now (`from_shopify_return`); a return Shopify does not have is refused, nothing changed."""
+        try:
+            if not return_gid.startswith("gid://shopify/Return/"):
+                raise NotFoundError("not a return id", system="shopify", operation="returns/request")
+            shopify_return = self.shopify.get_return(return_gid)
+        except NotFoundError as error:
+            raise InvalidRecordError(
+                "return_not_in_shopify",
+                f"a returns/request delivery named {return_gid}, which Shopify does not have as a "
+                "return; nothing was changed",
+                system="shopify",
+                operation="returns/request",
+                record=return_gid,
+            ) from error
+        return self.from_shopify_return(shopify_return, self.shopify.order_money(shopify_return.order_id))
 
     def from_shopify_return(self, shopify_return: ShopifyReturn, order: OrderMoney) -> ServiceRequest | None:
         """A customer's return request made in Shopify (``returns/request``): the policy answers it
@@ -166,7 +219,12 @@ def refund_to_follow(order: OrderMoney, refund: OrderRefund, journey: OrderJourn
 
 
 def shopify_refund_request_key(refund_gid: str) -> str:
-    return f"shopify:refund:{refund_gid.rsplit('/', 1)[-1]}"
+    return f"shopify:refund:{_tail(refund_gid)}"
+
+
+def _tail(gid: str) -> str:
+    """The numeric id of a gid (``gid://shopify/Refund/7`` → ``7``); a bare id stays as it is."""
+    return str(gid).rsplit("/", 1)[-1]
 
 
 def _normalised_name(name: str) -> str:
