@@ -72,6 +72,9 @@ def operator_stack(sandbox, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
         "MIENNE_STATE_DIR": str(tmp_path / "state"),
         # No edit window before dispatch (the rules' knob for drills): orders go to DCL at once.
         "MIENNE_EDIT_WINDOW_MINUTES": "0",
+        # Dagster gives a code server 60 s to start a run's process and run a sensor; on a shared
+        # two-core box under load that is not enough, and every launch then fails.
+        "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
     }
     try:
         with (
