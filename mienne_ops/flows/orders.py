@@ -176,6 +176,8 @@ def cancellation_search(tag: str, since: datetime) -> str:
 @flow_sensor(
     job=shopify_order_ingestion_job,
     description="Webhook inbox + reconciliation poll -> flow A runs (one per batch of orders)",
+    # Imports may overlap a running batch (the next is queued behind it), but never pile up.
+    one_run_waiting="a flow A run",
 )
 def shopify_orders_sensor(
     context: dg.SensorEvaluationContext,

@@ -39,6 +39,8 @@ IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
+#: A run not yet launched: what arrives meanwhile can still join the next run instead.
+WAITING_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
 
 
 class SensorCursor(BaseModel):
@@ -101,22 +103,38 @@ def run_in_flight(context: dg.SensorEvaluationContext, job_name: str) -> bool:
     return bool(runs)
 
 
+def run_waiting(context: dg.SensorEvaluationContext, job_name: str) -> bool:
+    """True when a run of ``job_name`` is still waiting in the queue (not yet launched)."""
+    runs = context.instance.get_runs(
+        filters=dg.RunsFilter(job_name=job_name, statuses=WAITING_STATUSES), limit=1
+    )
+    return bool(runs)
+
+
 def flow_sensor(
     *,
     job: dg.JobDefinition,
     description: str,
     minimum_interval_seconds: int = 10,
     one_run_at_a_time: str | None = None,
+    one_run_waiting: str | None = None,
 ) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
     """``@dg.sensor`` running by default; with ``one_run_at_a_time`` (what the run is, for the skip
     message), a tick is skipped while a run of ``job`` is queued or running, so a slow batch is never
-    requested again under a new key while it is still being worked on."""
+    requested again under a new key while it is still being worked on.
+
+    With ``one_run_waiting``, a tick is skipped only while a run of ``job`` waits in the queue: one
+    run may execute with one more queued behind it, and whatever arrives meanwhile stays behind the
+    sensor's cursor for the next run. Without it a busy flow whose runs launch slowly (a loaded box,
+    a restart) piles up a queue of small runs, each paying a process start for a few orders."""
 
     def decorate(evaluate: Callable[..., Any]) -> dg.SensorDefinition:
         @functools.wraps(evaluate)
         def guarded(context: dg.SensorEvaluationContext, **resources: Any) -> Any:
             if one_run_at_a_time and run_in_flight(context, job.name):
                 return dg.SkipReason(f"{one_run_at_a_time} is already in flight")
+            if one_run_waiting and run_waiting(context, job.name):
+                return dg.SkipReason(f"{one_run_waiting} is already waiting in the queue")
             return evaluate(context, **resources)
 
         return dg.sensor(

@@ -90,3 +90,22 @@ def test_a_one_at_a_time_flow_skips_its_tick_while_a_run_is_in_flight():
         assert isinstance(skipped, dg.SkipReason) and "a probe run is already in flight" in (
             skipped.skip_message or ""
         )
+
+
+@flow_sensor(job=_probe_job, description="probe", one_run_waiting="a probe run")
+def _coalescing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    return sensor_result([dg.RunRequest(run_key="next")], skip_reason="nothing")
+
+
+def test_a_coalescing_flow_queues_one_run_behind_a_running_one_and_no_more():
+    with dg.instance_for_test() as instance:
+        instance.create_run_for_job(_probe_job, status=dg.DagsterRunStatus.STARTED)
+        with dg.build_sensor_context(instance=instance) as context:
+            assert [r.run_key for r in _coalescing_sensor(context).run_requests] == ["next"]
+        instance.create_run_for_job(_probe_job, status=dg.DagsterRunStatus.NOT_STARTED)
+        with dg.build_sensor_context(instance=instance, cursor="kept") as context:
+            skipped = _coalescing_sensor(context)
+            assert context.cursor == "kept"  # what arrived stays behind the cursor for the next run
+        assert isinstance(skipped, dg.SkipReason) and "a probe run is already waiting" in (
+            skipped.skip_message or ""
+        )
