@@ -86,7 +86,10 @@ def test_orders_sensor_rereads_the_inbox_of_a_replaced_ledger(stack):
     # The poll is not due (just polled, hourly), so only the webhook inbox can bring the order in.
     stale = json.dumps({"inbox_id": 10**6, "polled_at": datetime.now(UTC).isoformat()})
     resources = {**stack["defs"].resources, "rules": BusinessRules(reconcile_every_seconds=3600)}
-    with dg.build_sensor_context(cursor=stale, resources=resources) as context:
+    with (
+        dg.DagsterInstance.ephemeral() as instance,
+        dg.build_sensor_context(cursor=stale, resources=resources, instance=instance) as context,
+    ):
         result = shopify_orders_sensor(context)
     (request,) = result.run_requests
     order_ids = request.run_config["ops"]["ingest_shopify_orders"]["config"]["order_ids"]
