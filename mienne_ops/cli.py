@@ -647,7 +647,7 @@ def orders_backfill(since: datetime) -> None:
     from mienne_ops.flows.orders import reconciliation_search
     from mienne_ops.resources import business_rules
     from mienne_ops.sync.backfill import backfill_orders
-    from mienne_ops.sync.orders import OrderIngestor
+    from mienne_ops.sync.orders import OrderIngestor, OrderSystems
 
     rules = business_rules()
     since = since if since.tzinfo else since.replace(tzinfo=UTC)
@@ -655,13 +655,7 @@ def orders_backfill(since: datetime) -> None:
     with api_clients() as clients:
         try:
             # Flow A's own ingestor: the same mapping, and the same holds before dispatch.
-            ingestor = OrderIngestor.from_rules(
-                rules,
-                shopify=clients.shopify,
-                netsuite=clients.netsuite,
-                stateset=clients.stateset,
-                ledger=ledger,
-            )
+            ingestor = OrderIngestor.from_rules(rules, OrderSystems.of(clients, ledger))
             search = reconciliation_search(rules.imported_tag, since)
             result = backfill_orders(
                 clients.shopify, ingestor, ledger, search, workers=rules.parallel_records
@@ -688,6 +682,7 @@ def orders_repair(dry_run: bool, days: int | None) -> None:
     StateSet order and its SHIPPED status. Idempotent; each repair is audited."""
     from mienne_ops.resources import business_rules
     from mienne_ops.sync.batch import run_batch
+    from mienne_ops.sync.orders import OrderSystems
     from mienne_ops.sync.repair import ENTITY, FLOW, JourneyRepair, SweepWindow, describe_findings
 
     rules = business_rules()
@@ -698,13 +693,7 @@ def orders_repair(dry_run: bool, days: int | None) -> None:
         grace=timedelta(minutes=rules.repair_grace_minutes),
     )
     with api_clients() as clients:
-        repair = JourneyRepair.from_rules(
-            rules,
-            shopify=clients.shopify,
-            netsuite=clients.netsuite,
-            stateset=clients.stateset,
-            ledger=ledger,
-        )
+        repair = JourneyRepair.from_rules(rules, OrderSystems.of(clients, ledger))
         findings = repair.find(window)
         for line in describe_findings(findings.due):
             click.echo(f"gap: {line}")

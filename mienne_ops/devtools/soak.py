@@ -76,6 +76,10 @@ class SoakSettings:
     reconcile_seconds: int = 60  # flow A's reconciliation poll (finds orders whose webhooks were dropped)
     kill_gap: tuple[float, float] = (20.0, 60.0)  # seconds between a recovery and the next kill
     recovery_guard: float = 900.0  # seconds: a kill not recovered by then is reported as such
+    # Kills at random moments may all come after the last order is done when the soak is short.
+    # Paced, kill i waits until i+1 of every K+1 parts of the orders are placed, and the placer waits
+    # at the next part until that kill is made: every kill lands while orders are on their way.
+    pace_kills_by_orders: bool = False
     workdir: Path | None = None
 
 
@@ -109,13 +113,16 @@ class Chaos(threading.Thread):
         self.rng.shuffle(self.plan)
         self.kills: list[Kill] = []
         self.errors: list[str] = []
+        self.attempted = 0  # kills made, skipped (nothing to kill) or failed: the placer's gate
 
     def run(self) -> None:
         soak = self.soak
         # First the stack must work at all: one flow A run has succeeded.
         while not soak.stopping.is_set() and not soak.succeeded_since("A", 0):
             soak.stopping.wait(2)
-        for kind in self.plan:
+        for index, kind in enumerate(self.plan):
+            if not self.wait_for_orders(index):
+                return
             if soak.stopping.wait(self.rng.uniform(*soak.settings.kill_gap)) or soak.all_done.is_set():
                 return
             try:
@@ -124,6 +131,8 @@ class Chaos(threading.Thread):
                 self.errors.append(f"{kind}: {type(error).__name__}: {error}")
                 log(f"chaos: {kind} kill failed: {error}")
                 continue
+            finally:
+                self.attempted += 1
             if kill is None:
                 continue
             self.kills.append(kill)
@@ -133,6 +142,28 @@ class Chaos(threading.Thread):
                 f"{kill.recovery_seconds:.1f} s" if kill.recovery_seconds is not None else "NOT recovered"
             )
             log(f"chaos: {kind} recovered in {recovered}")
+
+    def gate(self, index: int) -> int:
+        """Paced: the orders placed before kill ``index`` may be made (see SoakSettings)."""
+        return (index + 1) * self.soak.settings.orders // (len(self.plan) + 1)
+
+    def wait_for_orders(self, index: int) -> bool:
+        soak = self.soak
+        if not soak.settings.pace_kills_by_orders:
+            return True
+        while len(soak.placed) < self.gate(index) and not soak.all_placed.is_set():
+            if soak.stopping.wait(1):
+                return False
+        return True
+
+    def may_place(self, placed: int) -> bool:
+        """Paced: the placer may place order number ``placed + 1`` (not past the next kill's gate
+        and one wave, until that kill has been made)."""
+        if not self.soak.settings.pace_kills_by_orders or not self.is_alive():
+            return True
+        if self.attempted >= len(self.plan):
+            return True
+        return placed < self.gate(self.attempted) + self.soak.settings.wave
 
     # Each kill returns the Kill, or None when there was nothing to kill.
     def kill_daemon(self) -> Kill:
@@ -298,9 +329,10 @@ class Attacker(threading.Thread):
 
 # -- placing orders and playing the warehouse -------------------------------------------------------
 class Placer(threading.Thread):
-    def __init__(self, soak: Soak) -> None:
+    def __init__(self, soak: Soak, chaos: Chaos) -> None:
         super().__init__(name="soak-placer", daemon=True)
         self.soak = soak
+        self.chaos = chaos
         self.rng = random.Random(soak.settings.seed)
 
     def run(self) -> None:
@@ -311,6 +343,9 @@ class Placer(threading.Thread):
             while len(soak.placed) < s.orders and not soak.stopping.is_set():
                 started = time.monotonic()
                 for _ in range(min(s.wave, s.orders - len(soak.placed))):
+                    while not self.chaos.may_place(len(soak.placed)):
+                        if soak.stopping.wait(1):
+                            return
                     response = client.post("/_sandbox/shopify/orders", json=build_order(catalog, self.rng))
                     response.raise_for_status()
                     soak.placed.append(str(response.json()["id"]))
@@ -404,15 +439,21 @@ class Soak:
                 time.sleep(1)
 
     def stop(self) -> None:
+        """Stops whatever `start` got to start, even when it failed half-way or a Ctrl-C came."""
         self.stopping.set()
-        for stop in (self.daemon.stop, self.receiver.stop, self.sandbox.stop, self.ledger.dispose):
+        parts = [
+            getattr(self, "daemon", None) and self.daemon.stop,
+            getattr(self, "receiver", None) and self.receiver.stop,
+            getattr(self, "sandbox", None) and self.sandbox.stop,
+            getattr(self, "ledger", None) and self.ledger.dispose,
+            getattr(self, "instance", None) and self.instance.dispose,
+            self.postgres and self.postgres.stop,
+        ]
+        for stop in filter(None, parts):
             try:
                 stop()
-            except Exception as error:  # the rest must still stop
+            except BaseException as error:  # the rest must still stop, a second Ctrl-C included
                 log(f"soak: stopping: {type(error).__name__}: {error}")
-        self.instance.dispose()
-        if self.postgres is not None:
-            self.postgres.stop()
 
     # -- what the daemon's instance says ------------------------------------------------------------
     def flow_records(self, flow: str, **filters: Any) -> list[dg.RunRecord]:
@@ -462,10 +503,11 @@ class Soak:
     # -- the run ------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         started = time.time()
-        self.start()
-        placer, warehouse, chaos, attacker = Placer(self), Warehouse(self), Chaos(self), Attacker(self)
         try:
-            for thread in (placer, warehouse, chaos, attacker):
+            self.start()
+            chaos = Chaos(self)
+            placer, warehouse, attacker = Placer(self, chaos), Warehouse(self), Attacker(self)
+            for thread in (chaos, placer, warehouse, attacker):  # chaos first: it paces the placer
                 thread.start()
             self.wait_done(started)
             self.all_done.set()

@@ -52,6 +52,7 @@ from mienne_ops.sync.orders import (
     FLOW,
     OrderCanceller,
     OrderIngestor,
+    OrderSystems,
     edit_pending,
 )
 from mienne_ops.webhooks.staleness import newest_by_resource, split_stale
@@ -101,11 +102,7 @@ def ingest_shopify_orders(
     report = BatchReport(FLOW)
     if config.order_ids or config.edited_order_ids:
         ingestor = OrderIngestor.from_rules(
-            rules,
-            shopify=shopify.client,
-            netsuite=netsuite.client,
-            stateset=stateset.client,
-            ledger=ledger.ledger,
+            rules, OrderSystems(shopify.client, netsuite.client, stateset.client, ledger.ledger)
         )
         ingestor.read_ahead(config.order_ids)
         for keys, handle in (

@@ -32,6 +32,7 @@ from mienne_ops.integrations.stateset import StateSetResource
 from mienne_ops.ledger.resource import LedgerResource
 from mienne_ops.sync.batch import run_batch
 from mienne_ops.sync.fulfillment import FLOW as FULFILLMENT_FLOW
+from mienne_ops.sync.orders import OrderSystems
 from mienne_ops.sync.repair import ENTITY, FLOW, JourneyRepair, SweepWindow, describe_findings
 
 #: How often the sweep runs; ``MIENNE_REPAIR_EVERY_SECONDS`` shortens it for a drill or the soak.
@@ -53,11 +54,7 @@ def journey_repair(
     ledger: LedgerResource,
 ) -> JourneyRepair:
     return JourneyRepair.from_rules(
-        rules,
-        shopify=shopify.client,
-        netsuite=netsuite.client,
-        stateset=stateset.client,
-        ledger=ledger.ledger,
+        rules, OrderSystems(shopify.client, netsuite.client, stateset.client, ledger.ledger)
     )
 
 

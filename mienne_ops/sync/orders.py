@@ -62,11 +62,28 @@ from mienne_ops.sync.holds import HoldKeeper
 
 if TYPE_CHECKING:
     from mienne_ops.business_rules import BusinessRules
+    from mienne_ops.resources import ApiClients
 
 log = logging.getLogger("mienne_ops.sync.orders")
 
 FLOW = Flow.ORDERS.value  # a plain str: it is also a Dagster run tag, which must not be an Enum
 ENTITY = Entity.ORDER
+
+
+@dataclass(frozen=True)
+class OrderSystems:
+    """The systems flow A writes to and the ledger it records in: what its ingestor and the repair
+    sweep that finishes its imports are built from (a run's resources, the CLI's `api_clients`)."""
+
+    shopify: ShopifyClient
+    netsuite: NetSuiteClient
+    stateset: StateSetClient
+    ledger: Ledger
+
+    @classmethod
+    def of(cls, clients: ApiClients, ledger: Ledger) -> OrderSystems:
+        """The CLI's clients (`cli.api_clients`) and a ledger."""
+        return cls(clients.shopify, clients.netsuite, clients.stateset, ledger)
 
 
 @dataclass
@@ -86,27 +103,20 @@ class OrderIngestor:
     holds: HoldKeeper | None = None
 
     @classmethod
-    def from_rules(
-        cls,
-        rules: BusinessRules,
-        *,
-        shopify: ShopifyClient,
-        netsuite: NetSuiteClient,
-        stateset: StateSetClient,
-        ledger: Ledger,
-    ) -> OrderIngestor:
+    def from_rules(cls, rules: BusinessRules, systems: OrderSystems) -> OrderIngestor:
         """Flow A's ingestor as the rules configure it (the op and `mienne-ops orders backfill` alike):
         NetSuite's item ids read once, holds evaluated unless the rules turn them off."""
+        holds = HoldKeeper(systems.shopify, systems.ledger, rules.hold_policy())
         return cls(
-            shopify=shopify,
-            netsuite=netsuite,
-            stateset=stateset,
-            ledger=ledger,
-            mapping=mapping_config(rules, NetSuiteCatalog.load(netsuite).item_ids),
+            shopify=systems.shopify,
+            netsuite=systems.netsuite,
+            stateset=systems.stateset,
+            ledger=systems.ledger,
+            mapping=mapping_config(rules, NetSuiteCatalog.load(systems.netsuite).item_ids),
             imported_tag=rules.imported_tag,
             import_test_orders=rules.import_test_orders,
             bulk_read_min_orders=rules.bulk_read_min_orders,
-            holds=HoldKeeper(shopify, ledger, rules.hold_policy()) if rules.holds_enabled else None,
+            holds=holds if rules.holds_enabled else None,
         )
 
     def read_ahead(self, keys: list[str]) -> int:

@@ -30,13 +30,12 @@ from typing import TYPE_CHECKING
 from mienne_ops.domain.journey import Entity, Flow, Stage
 from mienne_ops.domain.journey_gaps import SHIPMENT_GAPS, Gap, JourneyGaps, journey_gaps
 from mienne_ops.errors import NotFoundError
-from mienne_ops.integrations.netsuite import NetSuiteClient
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import SHIPPED_OR_LATER, StateSetClient
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.orders import OrderIngestor
+from mienne_ops.sync.orders import OrderIngestor, OrderSystems
 
 if TYPE_CHECKING:
     from mienne_ops.business_rules import BusinessRules
@@ -116,24 +115,14 @@ class JourneyRepair:
     _ingestor: OrderIngestor | None = None
 
     @classmethod
-    def from_rules(
-        cls,
-        rules: BusinessRules,
-        *,
-        shopify: ShopifyClient,
-        netsuite: NetSuiteClient,
-        stateset: StateSetClient,
-        ledger: Ledger,
-    ) -> JourneyRepair:
+    def from_rules(cls, rules: BusinessRules, systems: OrderSystems) -> JourneyRepair:
         """The sweep as the rules configure it (the sensor, the repair job and the CLI alike)."""
         return cls(
-            ledger=ledger,
-            shopify=shopify,
-            stateset=stateset,
+            ledger=systems.ledger,
+            shopify=systems.shopify,
+            stateset=systems.stateset,
             imported_tag=rules.imported_tag,
-            ingestor=lambda: OrderIngestor.from_rules(
-                rules, shopify=shopify, netsuite=netsuite, stateset=stateset, ledger=ledger
-            ),
+            ingestor=lambda: OrderIngestor.from_rules(rules, systems),
         )
 
     # -- finding --------------------------------------------------------------------------------

@@ -93,22 +93,17 @@ class RequestIntake:
                 raise NotFoundError("no order id", system="shopify", operation="refunds/create")
             order = self.shopify.order_money(order_id)
         except NotFoundError as error:
-            raise InvalidRecordError(
-                "refund_not_in_shopify",
-                f"a refunds/create delivery named order {order_id or '(none)'}, which Shopify does not have; "
-                "nothing was changed",
-                system="shopify",
-                operation="refunds/create",
-                record=f"refund {refund_id} of order {order_id}",
+            raise _refused(
+                "refunds/create",
+                f"refund {refund_id} of order {order_id}",
+                f"a refunds/create delivery named order {order_id or '(none)'}, which Shopify does not have",
             ) from error
         if not any(_tail(refund.gid) == _tail(refund_id) for refund in order.refunds):
-            raise InvalidRecordError(
-                "refund_not_in_shopify",
+            raise _refused(
+                "refunds/create",
+                f"{order.name} ({order.id})",
                 f"a refunds/create delivery named refund {_tail(refund_id)} of {order.name}; Shopify "
-                f"shows {len(order.refunds)} refund(s) on it and not that one; nothing was changed",
-                system="shopify",
-                operation="refunds/create",
-                record=f"{order.name} ({order.id})",
+                f"shows {len(order.refunds)} refund(s) on it and not that one",
             )
         requests = (self.from_shopify_refund(order, refund) for refund in order.refunds)
         return [request for request in requests if request is not None]
@@ -145,13 +140,10 @@ class RequestIntake:
                 raise NotFoundError("not a return id", system="shopify", operation="returns/request")
             shopify_return = self.shopify.get_return(return_gid)
         except NotFoundError as error:
-            raise InvalidRecordError(
-                "return_not_in_shopify",
-                f"a returns/request delivery named {return_gid}, which Shopify does not have as a "
-                "return; nothing was changed",
-                system="shopify",
-                operation="returns/request",
-                record=return_gid,
+            raise _refused(
+                "returns/request",
+                return_gid,
+                f"a returns/request delivery named {return_gid}, which Shopify does not have as a return",
             ) from error
         return self.from_shopify_return(shopify_return, self.shopify.order_money(shopify_return.order_id))
 
@@ -220,6 +212,22 @@ def refund_to_follow(order: OrderMoney, refund: OrderRefund, journey: OrderJourn
 
 def shopify_refund_request_key(refund_gid: str) -> str:
     return f"shopify:refund:{_tail(refund_gid)}"
+
+
+#: A destructive topic's delivery naming what Shopify does not show is refused with this reason.
+NOT_IN_SHOPIFY = {"refunds/create": "refund_not_in_shopify", "returns/request": "return_not_in_shopify"}
+
+
+def _refused(topic: str, record: str, what_was_named: str) -> InvalidRecordError:
+    """The exception for a delivery of ``topic`` that named what Shopify does not have: the webhook
+    is not believed on its own, and nothing was changed."""
+    return InvalidRecordError(
+        NOT_IN_SHOPIFY[topic],
+        f"{what_was_named}; nothing was changed",
+        system="shopify",
+        operation=topic,
+        record=record,
+    )
 
 
 def _tail(gid: str) -> str:

@@ -20,7 +20,7 @@ from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.journey import Stage
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.orders import OrderIngestor
+from mienne_ops.sync.orders import OrderIngestor, OrderSystems
 from mienne_ops_tests.support import new_ledger
 
 
@@ -38,13 +38,7 @@ def test_an_import_that_died_after_the_sales_order_is_finished_after_dispatch(
     ledger = new_ledger(settings.ledger_url())
     rules = BusinessRules(hold_edit_window_minutes=0)
     with api_clients() as clients:
-        ingestor = OrderIngestor.from_rules(
-            rules,
-            shopify=clients.shopify,
-            netsuite=clients.netsuite,
-            stateset=clients.stateset,
-            ledger=ledger,
-        )
+        ingestor = OrderIngestor.from_rules(rules, OrderSystems.of(clients, ledger))
         with monkeypatch.context() as crash:
 
             def die(*args, **kwargs):

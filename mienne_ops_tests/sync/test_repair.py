@@ -19,7 +19,7 @@ from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
 from mienne_ops.domain.journey_gaps import Gap, describe, journey_gaps
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.batch import Outcome
-from mienne_ops.sync.orders import OrderCanceller, OrderIngestor
+from mienne_ops.sync.orders import OrderCanceller, OrderIngestor, OrderSystems
 from mienne_ops.sync.repair import JourneyRepair, SweepWindow, untagged_search
 from mienne_ops_tests.support import new_ledger
 
@@ -134,20 +134,8 @@ def world(sandbox, state_dir, monkeypatch):
     ledger = new_ledger(settings.ledger_url())
     rules = BusinessRules(hold_edit_window_minutes=0, repair_grace_minutes=0)
     with api_clients() as clients:
-        ingestor = OrderIngestor.from_rules(
-            rules,
-            shopify=clients.shopify,
-            netsuite=clients.netsuite,
-            stateset=clients.stateset,
-            ledger=ledger,
-        )
-        repair = JourneyRepair.from_rules(
-            rules,
-            shopify=clients.shopify,
-            netsuite=clients.netsuite,
-            stateset=clients.stateset,
-            ledger=ledger,
-        )
+        systems = OrderSystems.of(clients, ledger)
+        ingestor, repair = OrderIngestor.from_rules(rules, systems), JourneyRepair.from_rules(rules, systems)
         yield {"url": sandbox.url, "sandbox": sandbox, "ledger": ledger, "clients": clients}, ingestor, repair
     ledger.dispose()
 
