@@ -39,7 +39,7 @@ def test_the_production_instance_config_is_what_dagster_runs(database_url, tmp_p
         assert queue.tag_concurrency_limits == [
             {"key": "mienne-ops/flow", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
         ]
-        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 120
+        assert instance.run_monitoring_enabled and instance.run_monitoring_start_timeout_seconds == 300
         assert isinstance(instance.run_launcher, WorkerCheckingRunLauncher)  # ends orphaned runs
         assert instance.run_monitoring_poll_interval_seconds == 15
         assert instance.run_monitoring_settings["max_runtime_seconds"] == 3600
