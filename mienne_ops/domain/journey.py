@@ -33,6 +33,9 @@ class Entity(StrEnum):
     # A Shopify order's cancellation (key: the order's id): its own exceptions, so a cancellation
     # Shopify does not confirm (a forged webhook) neither blocks nor hides the order's import.
     CANCELLATION = "cancellation"
+    # A repair of a Shopify order's missing steps (key: the order's id): its own exceptions, so a
+    # repair never resolves, nor hides behind, the order's own (an edit after dispatch, a bad SKU).
+    ORDER_REPAIR = "order_repair"
     CUSTOMER = "customer"  # a Shopify customer (key: its NetSuite external id)
     SALES_ORDER = "sales_order"  # a NetSuite sales order (key: internal id)
     DCL_ORDER = "dcl_order"  # a DCL order (key: order number = the sales order's tranId)

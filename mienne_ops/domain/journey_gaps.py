@@ -5,14 +5,17 @@ leaves the vendor ahead of the ledger, and the next flow moves the stage on rega
 dispatches any approved sales order, flow C ships what DCL shipped. What such a journey may lack:
 
 - flow A's steps (`import_gaps`): the StateSet order (created but not bound, or never created), the
-  Shopify tag, the completion marker — an import that did not finish;
-- flow C's: the StateSet order moved to shipped once DCL shipped everything (flow C skips StateSet
-  when no StateSet order was bound yet), a shipment's tracking on Shopify.
+  Shopify tag, the completion marker — an import that did not finish; and the tag of a finished
+  import that Shopify no longer shows (the repair sweep notes that in the ledger: ``tagged_at``
+  cleared);
+- flow C's (`SHIPMENT_GAPS`): the StateSet order moved to shipped once DCL shipped everything (flow
+  C skips StateSet when no StateSet order was bound yet), a shipment's tracking on Shopify, flow C's
+  booking (cash sale or invoice) of a complete shipment.
 
 `journey_gaps` reads them from the ledger alone (what `mienne-ops order status` shows); the repair
-sweep (`sync.repair`) adds what only a vendor can say (a tag removed in Shopify) and finishes them.
-An order still at *received* is flow A's to finish, not a gap, until it has been left alone for the
-grace period (its run died).
+sweep (`sync.repair`) finishes them. An order still at *received* or *in NetSuite* is flow A's to
+finish, and a shipped one flow C's, until it has been left alone for the grace period (its run died);
+a lost tag is nobody's, so it is due at once.
 """
 
 from __future__ import annotations
@@ -39,8 +42,13 @@ class Gap(StrEnum):
 
 #: Flow A's gaps: finished by flow A's own resumable import (`OrderIngestor.ingest`).
 IMPORT_GAPS = frozenset({Gap.SALES_ORDER, Gap.STATESET_ORDER, Gap.SHOPIFY_TAG, Gap.IMPORT_MARKER})
-#: Flow C's gaps: finished by a flow C run of the order (it re-reads DCL and Shopify before writing).
-SHIPMENT_GAPS = frozenset({Gap.SHOPIFY_FULFILLMENT, Gap.SHIPMENT_BOOKING})
+#: Flow C's gaps: the fulfillment and the booking are finished by a flow C run of the order (it
+#: re-reads DCL and Shopify before writing); StateSet shipped by the repair job. Flow C may be writing
+#: any of them right now (it moves the stage to shipped before StateSet's ship), so each waits out the
+#: grace period.
+SHIPMENT_GAPS = frozenset({Gap.SHOPIFY_FULFILLMENT, Gap.SHIPMENT_BOOKING, Gap.STATESET_SHIPPED})
+#: Of those, what only a flow C run finishes.
+FLOW_C_GAPS = frozenset({Gap.SHOPIFY_FULFILLMENT, Gap.SHIPMENT_BOOKING})
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,11 @@ class JourneyGaps:
         return str(self.journey.shopify_order_id)
 
     @property
+    def tag_lost(self) -> bool:
+        """A finished import whose tag Shopify no longer shows (no flow will add it again)."""
+        return self.journey.imported_at is not None and Gap.SHOPIFY_TAG in self.gaps
+
+    @property
     def import_unfinished(self) -> bool:
         """Flow A's import has to be finished (a tag lost after import is not one)."""
         return self.journey.imported_at is None and any(gap in IMPORT_GAPS for gap in self.gaps)
@@ -73,9 +86,12 @@ def moved_on(journey: OrderJourney) -> bool:
 
 
 def import_gaps(journey: OrderJourney) -> list[Gap]:
-    """Flow A's steps the ledger does not show as done (none once the import finished)."""
-    if journey.shopify_order_id is None or journey.stage in CLOSED_STAGES or journey.imported_at:
+    """Flow A's steps the ledger does not show as done (once the import finished: only a tag the
+    repair sweep found missing in Shopify)."""
+    if journey.shopify_order_id is None or journey.stage in CLOSED_STAGES:
         return []
+    if journey.imported_at:
+        return [Gap.SHOPIFY_TAG] if journey.tagged_at is None else []
     gaps = []
     if not journey.netsuite_sales_order_id:
         gaps.append(Gap.SALES_ORDER)
@@ -92,18 +108,16 @@ def journey_gaps(
     *,
     now: datetime | None = None,
     grace: timedelta = timedelta(0),
-    tag_missing_in_shopify: bool = False,
 ) -> JourneyGaps:
-    """What the journey lacks, from the ledger (and Shopify's word on the tag when it was asked).
+    """What the journey lacks, from the ledger.
 
     ``now`` and ``grace``: an order whose last change is younger than ``grace`` is not *due* — its
-    flow may be running on it right now — unless flow B or C already moved it on past flow A.
+    flow may be running on it right now — unless flow B or C already moved it on past flow A (and
+    flow C has nothing left to write), or only a lost tag is missing.
     """
     if journey.shopify_order_id is None or journey.stage in CLOSED_STAGES:
         return JourneyGaps(journey, ())
     gaps = import_gaps(journey)
-    if tag_missing_in_shopify and Gap.SHOPIFY_TAG not in gaps:
-        gaps.append(Gap.SHOPIFY_TAG)
     if journey.stage == Stage.SHIPPED and journey.stateset_shipped_at is None:
         # Flow C moves the StateSet order to shipped when everything shipped; it skips an order whose
         # StateSet order was not bound yet (an import that stopped after creating it).
@@ -116,8 +130,13 @@ def journey_gaps(
         # before its cash sale or invoice was recorded).
         gaps.append(Gap.SHIPMENT_BOOKING)
     quiet = now is None or journey.updated_at is None or now - journey.updated_at >= grace
-    shipping = any(gap in SHIPMENT_GAPS for gap in gaps)
-    due = bool(gaps) and (quiet or (moved_on(journey) and not shipping))
+    # Flow C may be writing right now: its own gaps, or StateSet's ship (it sets the stage first) —
+    # not when no StateSet order is bound, which flow C skips.
+    shipping = any(gap in FLOW_C_GAPS for gap in gaps) or (
+        Gap.STATESET_SHIPPED in gaps and journey.stateset_order_id is not None
+    )
+    tag_lost = journey.imported_at is not None and gaps == [Gap.SHOPIFY_TAG]
+    due = bool(gaps) and (quiet or tag_lost or (moved_on(journey) and not shipping))
     return JourneyGaps(journey, tuple(gaps), due=due, shipment_keys=unsent)
 
 

@@ -5,7 +5,8 @@ indexed ledger read, one id-only Shopify search from its cursor) and asks for
 - a `journey_repair_job` run for the orders whose flow A steps, tag or StateSet status are missing —
   tagged as flow A, so it never runs beside an import of the same orders;
 - a flow C run (`dcl_shipment_sync_job`) for the DCL orders with a shipment whose tracking is not
-  on Shopify: flow C's own path finishes it.
+  on Shopify, or whose booking (cash sale or invoice) flow C never finished: flow C's own path
+  finishes it.
 The cursor keeps the last sweep's time, so Shopify is searched only since then; the ledger's window
 (`BusinessRules.repair_window_days`) bounds the rest.
 """
@@ -41,8 +42,6 @@ REPAIR_EVERY_SECONDS = int(os.environ.get("MIENNE_REPAIR_EVERY_SECONDS") or 600)
 
 class RepairJourneysConfig(dg.Config):
     order_ids: list[str]
-    # Orders Shopify showed without the imported tag although the ledger has them tagged.
-    tag_lost: list[str] = []
 
 
 def journey_repair(
@@ -71,7 +70,6 @@ def repair_journeys(
 ) -> dg.Output:
     """Finish each order's missing steps, isolating every order's failure (flow A's queue)."""
     repair = journey_repair(rules, shopify=shopify, netsuite=netsuite, stateset=stateset, ledger=ledger)
-    repair.tag_lost = set(config.tag_lost)
     report = run_batch(
         flow=FLOW, entity=ENTITY, keys=config.order_ids, handle=repair.repair, ledger=ledger.ledger
     )
@@ -120,7 +118,7 @@ def journey_repair_sensor(
     tick = tick_stamp(now)
     requests = []
     for batch in chunks(findings.order_keys, rules.orders_per_run):
-        config = RepairJourneysConfig(order_ids=batch, tag_lost=sorted(repair.tag_lost & set(batch)))
+        config = RepairJourneysConfig(order_ids=batch)
         request = run_request(repair_journeys, config, run_key=f"repair:{digest(batch)}:{tick}", flow=FLOW)
         requests.append(_for_job(request, journey_repair_job))
     for batch in chunks(findings.dcl_order_numbers, rules.orders_per_run):

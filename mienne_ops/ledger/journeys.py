@@ -120,6 +120,7 @@ class JourneyRecords(AuditRecords):
         open_stages = [str(s) for s in Stage if s not in CLOSED_STAGES]
         unfinished = sa.or_(
             table.c.imported_at.is_(None),
+            table.c.tagged_at.is_(None),  # a tag found missing in Shopify (`mark_tag_lost`)
             sa.and_(
                 table.c.stage == str(Stage.SHIPPED),
                 sa.or_(table.c.stateset_shipped_at.is_(None), table.c.shipments_completed.is_(None)),
@@ -213,6 +214,22 @@ class JourneyRecords(AuditRecords):
                 .where(table.c.shopify_order_id == str(shopify_order_id), table.c.tagged_at.is_(None))
                 .values(tagged_at=at, updated_at=at)
             )
+
+    def mark_tag_lost(self, shopify_order_ids: Iterable[str], at: datetime) -> list[str]:
+        """Shopify showed no flow A tag at ``at`` on these orders although the ledger had them
+        tagged (someone removed it): noted, and the journey counted as changed then (an old order is
+        back in the repair window), so the gap stays found until the tag is back. Returns the ids
+        that were marked."""
+        table = schema.order_journeys
+        ids = sorted({str(i) for i in shopify_order_ids})
+        marked: list[str] = []
+        with self.engine.begin() as conn:
+            for chunk in chunked(ids):
+                where = sa.and_(table.c.shopify_order_id.in_(chunk), table.c.tagged_at.is_not(None))
+                found = conn.execute(sa.select(table.c.shopify_order_id).where(where)).scalars()
+                marked += [str(key) for key in found]
+                conn.execute(sa.update(table).where(where).values(tagged_at=None, updated_at=at))
+        return marked
 
     def finish_import(self, shopify_order_id: str, name: str | None) -> None:
         """Flow A finished every step of the order: marked once, and the stage moves on from

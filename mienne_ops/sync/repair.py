@@ -8,7 +8,8 @@ the vendors at a bounded cost:
 - the ledger: journeys changed within the window (`BusinessRules.repair_window_days`) with a step
   missing — one indexed read (`Ledger.journeys_with_gaps`);
 - Shopify: one search for orders changed since the last sweep without the imported tag
-  (ids only), intersected with the journeys the ledger shows as tagged: a tag lost after import;
+  (ids only), intersected with the journeys the ledger shows as tagged: a tag lost after import,
+  noted in the ledger (`Ledger.mark_tag_lost`) so it stays found until the tag is back;
 - StateSet, only for orders with a gap: the order looked up by external id before it is created
   (flow A's own `create_order`), and its status read before it is moved to shipped.
 
@@ -17,6 +18,11 @@ order, tag, completion marker — `OrderIngestor.ingest`), the tag, StateSet's `
 the ledger kept; a shipment whose tracking is not on Shopify goes back to flow C (whose path reads
 what Shopify has before it writes). Every repair is audited (``repair.<gap>``), and an order still
 young (`BusinessRules.repair_grace_minutes`) is left to the flow that may be running on it.
+
+A repair that fails is an exception of its own (`Entity.ORDER_REPAIR`), never the order's: it cannot
+resolve an order's open exception (an edit after dispatch that a person must settle) nor be resolved
+by an import that skips. An order in flow A's or flow C's exceptions queue is left to that queue;
+one whose repair a person holds (open) waits for them, and a repair they retry runs again.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from mienne_ops.domain.journey import Entity, Flow, Stage
-from mienne_ops.domain.journey_gaps import SHIPMENT_GAPS, Gap, JourneyGaps, journey_gaps
+from mienne_ops.domain.journey_gaps import FLOW_C_GAPS, SHIPMENT_GAPS, Gap, JourneyGaps, journey_gaps
 from mienne_ops.errors import NotFoundError
 from mienne_ops.integrations.shopify import ShopifyClient
 from mienne_ops.integrations.stateset import SHIPPED_OR_LATER, StateSetClient
@@ -42,10 +48,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mienne_ops.sync.repair")
 
-#: Repairs run as flow A (its exceptions queue, and its one-run-at-a-time limit: a repair never races
-#: an import of the same order). Flow C's gaps go to flow C's own runs.
+#: Repairs run as flow A (its one-run-at-a-time limit: a repair never races an import of the same
+#: order), under their own exceptions entity. Flow C's gaps go to flow C's own runs.
 FLOW = Flow.ORDERS.value
-ENTITY = Entity.ORDER
+ENTITY = Entity.ORDER_REPAIR
+QUEUED = (ExceptionStatus.OPEN, ExceptionStatus.RETRYING)
 #: Shopify's clock and ours differ: its search starts at least this long before the last sweep.
 MIN_OVERLAP = timedelta(minutes=5)
 
@@ -83,13 +90,14 @@ class SweepFindings:
     due: list[JourneyGaps] = field(default_factory=list)
     waiting: list[JourneyGaps] = field(default_factory=list)
 
-    # DCL orders flow C's exceptions queue holds (a held fulfillment order, a quarantine): its own.
-    shipments_queued: set[str] = field(default_factory=set)
+    # Repairs a person sent back (retrying): run again even if the gap is gone (then resolved).
+    retried: set[str] = field(default_factory=set)
 
     @property
     def order_keys(self) -> list[str]:
         """Orders the repair job finishes (flow A's gaps, the tag, StateSet shipped)."""
-        return [found.key for found in self.due if set(found.gaps) - SHIPMENT_GAPS]
+        due = {found.key for found in self.due if set(found.gaps) - FLOW_C_GAPS}
+        return sorted(due | self.retried)
 
     @property
     def dcl_order_numbers(self) -> list[str]:
@@ -97,9 +105,9 @@ class SweepFindings:
         numbers = {
             str(found.journey.dcl_order_number)
             for found in self.due
-            if set(found.gaps) & SHIPMENT_GAPS and found.journey.dcl_order_number
+            if set(found.gaps) & FLOW_C_GAPS and found.journey.dcl_order_number
         }
-        return sorted(numbers - self.shipments_queued)
+        return sorted(numbers)
 
 
 @dataclass
@@ -110,9 +118,7 @@ class JourneyRepair:
     imported_tag: str
     # Flow A's ingestor, built only when an import must be finished (it reads NetSuite's catalog).
     ingestor: Callable[[], OrderIngestor]
-    # Orders Shopify shows without the tag although the ledger has them tagged (`find` fills it).
-    tag_lost: set[str] = field(default_factory=set)
-    _ingestor: OrderIngestor | None = None
+    _ingestor: OrderIngestor | None = field(default=None, init=False)
 
     @classmethod
     def from_rules(cls, rules: BusinessRules, systems: OrderSystems) -> JourneyRepair:
@@ -127,32 +133,27 @@ class JourneyRepair:
 
     # -- finding --------------------------------------------------------------------------------
     def find(self, window: SweepWindow) -> SweepFindings:
-        """The ledger's journeys with a gap, and Shopify's word on the tag (one search)."""
-        candidates = {j.shopify_order_id: j for j in self.ledger.journeys_with_gaps(window.since)}
-        untagged = set(self.shopify.iter_order_ids(untagged_search(self.imported_tag, window.tags_since)))
-        tagged_in_ledger = self.ledger.journeys(untagged - set(candidates))
-        self.tag_lost = {key for key, j in tagged_in_ledger.items() if j.tagged_at or j.imported_at}
-        candidates.update({key: tagged_in_ledger[key] for key in self.tag_lost})
-        # Flow A's queue owns these imports: a person (open) or flow A's sensor (retrying) brings them back.
-        queued = [ExceptionStatus.OPEN, ExceptionStatus.RETRYING]
-        quarantined = self.ledger.keys_with_exceptions(FLOW, ENTITY, queued)
-        shipments_queued = self.ledger.keys_with_exceptions(Flow.FULFILLMENT, Entity.DCL_ORDER, queued)
-        findings = SweepFindings(shipments_queued=shipments_queued)
-        for key, journey in sorted(candidates.items(), key=lambda item: item[1].id):
-            if key is None:
-                continue
+        """The ledger's journeys with a gap, after noting what Shopify says of the tag (one search).
+
+        Left to their own queue: an order in flow A's (its import or edit is a person's or flow A's
+        retry's), a shipment in flow C's, a repair a person holds (open)."""
+        untagged = self.shopify.iter_order_ids(untagged_search(self.imported_tag, window.tags_since))
+        for key in self.ledger.mark_tag_lost(untagged, at=window.now):
+            log.info("order %s: the ledger had it tagged, Shopify shows no %s tag", key, self.imported_tag)
+        orders_queued = self.ledger.keys_with_exceptions(FLOW, Entity.ORDER, QUEUED)
+        shipments_queued = self.ledger.keys_with_exceptions(Flow.FULFILLMENT, Entity.DCL_ORDER, QUEUED)
+        repairs_held = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.OPEN])
+        retried = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.RETRYING])
+        findings = SweepFindings(retried=retried)
+        for journey in self.ledger.journeys_with_gaps(window.since):
             shipments = self.ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
-            found = journey_gaps(
-                journey,
-                shipments,
-                now=window.now,
-                grace=window.grace,
-                tag_missing_in_shopify=key in self.tag_lost,
-            )
+            found = journey_gaps(journey, shipments, now=window.now, grace=window.grace)
             if not found:
                 continue
-            waiting = not found.due or (found.import_unfinished and key in quarantined)
-            (findings.waiting if waiting else findings.due).append(found)
+            queued = found.key in (orders_queued | repairs_held) or (
+                str(journey.dcl_order_number) in shipments_queued and set(found.gaps) & SHIPMENT_GAPS
+            )
+            (findings.due if found.due and not queued else findings.waiting).append(found)
         return findings
 
     # -- repairing ------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ class JourneyRepair:
         journey = self.ledger.journey(key)
         if journey is None:
             raise NotFoundError("no journey for this order", system="ledger", record=key)
-        found = journey_gaps(journey, tag_missing_in_shopify=key in self.tag_lost)
+        found = journey_gaps(journey)
         did = False
         if found.import_unfinished:
             if self._import().ingest(key) == Outcome.DONE:

@@ -15,12 +15,15 @@ from mienne_ops import settings
 from mienne_ops.business_rules import BusinessRules
 from mienne_ops.cli import api_clients, main
 from mienne_ops.devtools.harness import sandbox_state
-from mienne_ops.domain.journey import OrderJourney, ShipmentProgress, Stage
+from mienne_ops.domain.journey import Entity, OrderJourney, ShipmentProgress, Stage
 from mienne_ops.domain.journey_gaps import Gap, describe, journey_gaps
+from mienne_ops.errors import InvalidRecordError
+from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sandbox.order_factory import build_order
-from mienne_ops.sync.batch import Outcome
+from mienne_ops.sync.batch import Outcome, run_batch
 from mienne_ops.sync.orders import OrderCanceller, OrderIngestor, OrderSystems
-from mienne_ops.sync.repair import JourneyRepair, SweepWindow, untagged_search
+from mienne_ops.sync.repair import ENTITY as REPAIR
+from mienne_ops.sync.repair import FLOW, JourneyRepair, SweepWindow, untagged_search
 from mienne_ops_tests.support import new_ledger
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
@@ -112,8 +115,26 @@ def test_a_shipped_order_whose_stateset_order_is_not_shipped_and_an_unsent_shipm
     booking = journey_gaps(unbilled, [_shipment(True)], now=NOW, grace=GRACE)
     assert booking.gaps == (Gap.SHIPMENT_BOOKING,) and not booking.due
     assert journey_gaps(unbilled, [_shipment(True)], now=NOW + GRACE, grace=GRACE).due
-    lost = journey_gaps(_journey(), now=NOW, grace=GRACE, tag_missing_in_shopify=True)
-    assert lost.gaps == (Gap.SHOPIFY_TAG,)
+    # Flow C moves the stage to shipped before StateSet's ship: within the grace it may be on it.
+    stateset_only = journey_gaps(
+        _journey(stage=Stage.SHIPPED, cash_sale_id="9001", shipments_completed=1),
+        [_shipment(True)],
+        now=NOW,
+        grace=GRACE,
+    )
+    assert stateset_only.gaps == (Gap.STATESET_SHIPPED,) and not stateset_only.due
+
+
+def test_a_tag_the_sweep_found_missing_in_shopify_is_a_gap_at_once():
+    # `Ledger.mark_tag_lost` cleared tagged_at on an imported order: nobody's flow will add it again.
+    lost = journey_gaps(_journey(tagged_at=None), now=NOW, grace=GRACE)
+    assert lost.gaps == (Gap.SHOPIFY_TAG,) and lost.due and lost.tag_lost and not lost.import_unfinished
+    # With another gap (flow C may still be writing), the order waits out the grace as a whole.
+    shipped = journey_gaps(
+        _journey(stage=Stage.SHIPPED, tagged_at=None), [_shipment(False)], now=NOW, grace=GRACE
+    )
+    assert shipped.gaps == (Gap.SHOPIFY_TAG, Gap.STATESET_SHIPPED, Gap.SHOPIFY_FULFILLMENT)
+    assert not shipped.due
 
 
 def test_the_sweep_window_searches_shopify_from_the_last_sweep():
@@ -173,6 +194,8 @@ def test_the_sweep_binds_the_stateset_order_tags_and_ships_it_once(world, monkey
     ledger.set_stage(halfway.id, Stage.SHIPPED)
     ledger.mark_shipments_complete(halfway.id, 1)  # flow C found no StateSet order to ship: "complete"
 
+    # By hand, without the grace (flow C set shipped a moment ago and might still be shipping it).
+    monkeypatch.setenv("MIENNE_REPAIR_GRACE_MINUTES", "0")
     dry_run = CliRunner().invoke(main, ["orders", "repair", "--dry-run"], catch_exceptions=False)
     assert dry_run.exit_code == 0, dry_run.output
     assert f"({key}) at shipped: StateSet order, Shopify tag, StateSet status SHIPPED" in dry_run.output
@@ -270,3 +293,48 @@ def test_a_cancellation_finds_and_cancels_the_stateset_order_an_import_never_rec
         if o["data"]["metadata"]["external_id"] == f"shopify-order-{key}"
     ]
     assert record["id"] == journey.stateset_order_id and record["status"] == "CANCELLED"
+
+
+def test_a_repair_keeps_to_its_own_exceptions_and_finds_a_lost_tag_beside_another_gap(world, monkeypatch):
+    env, _, repair = world
+    ledger = env["ledger"]
+    waiting_for_a_person, lost = _place(env, 25), _place(env, 26)
+    for key in (waiting_for_a_person, lost):
+        # The ledger has both imported and tagged; Shopify shows no tag (someone removed it).
+        ledger.record_order(key, f"#{key[-4:]}", None, lines=[])
+        ledger.finish_import(key, f"#{key[-4:]}")
+    # `lost` also went on to shipped with its StateSet status not recorded: a gap of its own.
+    ledger.set_stage(ledger.journey(lost).id, Stage.SHIPPED)
+    # The other has an edit after dispatch in flow A's queue, for a person to settle with DCL.
+    ledger.quarantine(FLOW, Entity.ORDER, waiting_for_a_person, "edited_after_dispatch", "settle with DCL")
+
+    findings = repair.find(_window())
+    assert [(f.key, f.gaps) for f in findings.due] == [(lost, (Gap.SHOPIFY_TAG, Gap.STATESET_SHIPPED))]
+    assert [f.key for f in findings.waiting] == [waiting_for_a_person]  # left to flow A's queue
+    assert ledger.journey(lost).tagged_at is None  # Shopify's word is kept until the tag is back
+
+    # A repair that fails is an exception of the repair, not of the order.
+    with monkeypatch.context() as down:
+        down.setattr(repair.shopify, "add_tags", _rejected)
+        failed = run_batch(flow=FLOW, entity=REPAIR, keys=[lost], handle=repair.repair, ledger=ledger)
+    assert failed.counts[Outcome.QUARANTINED] == 1
+    (held,) = ledger.exceptions(statuses=[ExceptionStatus.OPEN], key=lost)
+    assert held.entity == Entity.ORDER_REPAIR
+    assert lost not in repair.find(_window()).order_keys  # a person holds it now
+
+    ledger.set_exception_status(held.id, ExceptionStatus.RETRYING)  # they send it back
+    retried = repair.find(_window())
+    assert retried.order_keys == [lost]
+    done = run_batch(flow=FLOW, entity=REPAIR, keys=retried.order_keys, handle=repair.repair, ledger=ledger)
+    assert done.counts[Outcome.DONE] == 1
+    assert not ledger.exceptions(statuses=[ExceptionStatus.OPEN, ExceptionStatus.RETRYING], key=lost)
+    assert ledger.journey(lost).tagged_at is not None
+    # The order's own exception was neither resolved nor touched by any repair.
+    (still,) = ledger.exceptions(statuses=[ExceptionStatus.OPEN], key=waiting_for_a_person)
+    assert (still.entity, still.reason) == (Entity.ORDER, "edited_after_dispatch")
+    order = next(o for o in sandbox_state(env["url"])["shopify"]["orders"] if str(o["id"]) == lost)
+    assert "SENT_TO_NS" in order["tags"]
+
+
+def _rejected(*args, **kwargs):
+    raise InvalidRecordError("tag_rejected", "Shopify refused the tag", system="shopify", operation="tagsAdd")
