@@ -52,6 +52,8 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 #: A genuine worker started before it wrote its "Started process" event; /proc's boot time is
 #: whole seconds, so allow that much (and a little clock step) before calling the pid reused.
 PID_REUSE_SLACK_SECONDS = 2.0
+#: How long the worker check waits for a remote code server's answer before it assumes the run alive.
+REMOTE_CHECK_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def process_start(pid: int) -> tuple[float | None, str | None]:
 
 def remote_worker_health(address: dict[str, Any], run_id: str) -> CheckRunHealthResult:
     """Ask the code server that launched the run whether it is still executing it."""
+    from dagster._grpc.__generated__ import dagster_api_pb2
     from dagster._grpc.client import DagsterGrpcClient
     from dagster._grpc.types import GetCurrentRunsResult
     from dagster._serdes import deserialize_value
@@ -141,7 +144,12 @@ def remote_worker_health(address: dict[str, Any], run_id: str) -> CheckRunHealth
         use_ssl=bool(address.get("use_ssl", False)),
     )
     try:
-        current = deserialize_value(client.get_current_runs(), GetCurrentRunsResult)
+        # `get_current_runs` with a short timeout of our own: monitoring checks runs one after
+        # another, and the client's default (60 s, or DAGSTER_GRPC_TIMEOUT_SECONDS) per hung code
+        # server would stall the whole pass, start timeouts included.
+        timeout = REMOTE_CHECK_TIMEOUT_SECONDS
+        response = client._query("GetCurrentRuns", dagster_api_pb2.Empty, timeout=timeout)
+        current = deserialize_value(response.serialized_current_runs, GetCurrentRunsResult)
     except Exception as error:  # unreachable, restarting, timed out: cannot tell
         return CheckRunHealthResult(
             WorkerStatus.RUNNING, f"code server {where} not answering ({type(error).__name__}): assumed alive"
