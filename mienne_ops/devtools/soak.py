@@ -47,6 +47,7 @@ from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.devtools.soak_stack import PrivatePostgres, ReceiverProcess, RestartableDaemon, child_env
 from mienne_ops.devtools.soak_verdict import judge, progress
 from mienne_ops.flows.common import TAG_FLOW
+from mienne_ops.flows.run_launcher import WorkerStatus, local_worker_health, run_worker
 from mienne_ops.ledger import Ledger
 from mienne_ops.ledger.migrate import upgrade_ledger
 from mienne_ops.resources import LIVE_SWITCHES
@@ -169,8 +170,12 @@ class Chaos(threading.Thread):
     def kill_daemon(self) -> Kill:
         blocked = self.soak.flows_in_flight()
         at = time.time()
-        self.soak.daemon.kill9()
-        self.soak.daemon.start()  # a container restart: a new daemon on the same instance
+        self.soak.daemon_restarting.set()  # `wait_done` must not take the restart for a death
+        try:
+            self.soak.daemon.kill9()
+            self.soak.daemon.start()  # a container restart: a new daemon on the same instance
+        finally:
+            self.soak.daemon_restarting.clear()
         return Kill("daemon", at, f"(process group; restarted in {time.time() - at:.1f} s)", blocked)
 
     def kill_run_worker(self) -> Kill | None:
@@ -180,6 +185,8 @@ class Chaos(threading.Thread):
             if target is not None:
                 run_id, flow, pid = target
                 time.sleep(self.rng.uniform(0, 2))  # a random moment inside the step
+                if not self.soak.still_working(run_id, pid):
+                    continue  # it finished meanwhile (its pid may be another process's now)
                 at = time.time()
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -382,6 +389,7 @@ class Soak:
         self.stopping = threading.Event()
         self.all_placed = threading.Event()
         self.all_done = threading.Event()
+        self.daemon_restarting = threading.Event()
         self.inbox_mark = 0
         self.postgres: PrivatePostgres | None = None
         self.timeline: list[dict[str, Any]] = []
@@ -485,6 +493,14 @@ class Soak:
                 return run_id, record.dagster_run.tags[TAG_FLOW], pid
         return None
 
+    def still_working(self, run_id: str, pid: int) -> bool:
+        """The run is still STARTED and ``pid`` is still its worker (not a reused pid)."""
+        run = self.instance.get_run_by_id(run_id)
+        worker = run_worker(self.instance, run_id)
+        if run is None or run.status != dg.DagsterRunStatus.STARTED or worker is None or worker.pid != pid:
+            return False
+        return local_worker_health(worker).status == WorkerStatus.RUNNING
+
     def recovered(self, kill: Kill) -> float | None:
         """The moment the stack had recovered from ``kill``, or None while it has not."""
         flows = [f for f in kill.blocked if f in FLOWS]
@@ -535,10 +551,9 @@ class Soak:
     def wait_done(self, started: float) -> None:
         s = self.settings
         while time.time() - started < s.duration:
-            if not self.daemon.alive() and not self.stopping.is_set():
-                time.sleep(3)  # a kill in progress restarts it
-                if not self.daemon.alive():
-                    raise RuntimeError(f"the daemon died:\n{self.daemon.log_tail()}")
+            dead = not self.daemon.alive() and not self.daemon_restarting.is_set()
+            if dead and not self.stopping.is_set():
+                raise RuntimeError(f"the daemon died:\n{self.daemon.log_tail()}")
             figures = progress(self.sandbox.hub.state(), list(self.placed))
             self.timeline.append({"t": round(time.time() - started, 1), **figures})
             log(f"progress: {figures}")
