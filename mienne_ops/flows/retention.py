@@ -65,8 +65,8 @@ def purge_old_runs(context: dg.OpExecutionContext, config: RetentionConfig) -> N
     context.log.info(f"deleted {deleted} finished runs older than {config.run_days} days")
 
 
-# Dagster's default executor, like the asset jobs: a maintenance job, not a flow, so it has no
-# system queue and runs wherever the deployment runs untagged steps.
+# The code location's default executor (in-process, `definitions.py`), like the asset jobs: a
+# maintenance job, not a flow, so it has no system queue and never goes to a Celery worker.
 @dg.job
 def retention_job():
     archive_finished_orders()

@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 
 from mienne_ops.definitions import defs
+from mienne_ops.flows.common import TAG_FLOW
 from mienne_ops.flows.execution import (
     BACKEND_ENV,
     BROKER_ENV,
@@ -35,8 +36,13 @@ def test_celery_without_a_broker_url_is_refused_at_load(monkeypatch):
 def test_every_flow_op_names_a_system_queue():
     """Each op job's ops say which system's workers run them (asset jobs use the default queue)."""
     repo = defs.get_repository_def()
-    # The op jobs are those on `flow_executor()` (in-process here); asset jobs keep Dagster's default.
-    op_jobs = [job for job in repo.get_all_jobs() if job.executor_def is dg.in_process_executor]
+    # The flows' op jobs run on `flow_executor()`; asset jobs and maintenance (retention) name no queue.
+    op_jobs = [
+        job
+        for job in repo.get_all_jobs()
+        if TAG_FLOW in job.tags and not any(job.asset_layer.executable_asset_keys)
+    ]
+    assert all(job.executor_def is dg.in_process_executor for job in repo.get_all_jobs())
     assert len(op_jobs) >= 11
     for job in op_jobs:
         for node in job.nodes:
