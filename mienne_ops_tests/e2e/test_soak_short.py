@@ -38,7 +38,7 @@ def test_short_soak_loses_nothing_duplicates_nothing_and_refuses_every_forgery(t
         ledger="sqlite",
         seed=7,
         kills=1,
-        duration=2400,  # a cap against a hang on a busy CI box, never the expected time
+        duration=4500,  # a cap against a hang on a busy CI box, never the expected time (34 min at load 20)
         rate=30,
         wave=1,
         attack_every=1.0,
