@@ -4,6 +4,7 @@ in flight or failed, and the console shows no traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -92,7 +93,15 @@ def test_ctrl_c_stops_every_process_and_leaves_no_run_behind(tmp_path):
     command = [sys.executable, "-m", "mienne_ops.cli", "dev", "--port", str(ui)]
     command += ["--sandbox-port", str(sandbox), "--webhook-port", str(receiver), "--dagster-home", str(home)]
     dev = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As from a terminal: a test run started in the background (`make test &` from a script)
+        # ignores SIGINT, and the child would inherit that and never see the Ctrl-C below.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_for("the Dagster UI", lambda: ui_up(ui), dev)
@@ -105,6 +114,11 @@ def test_ctrl_c_stops_every_process_and_leaves_no_run_behind(tmp_path):
     finally:
         if dev.poll() is None:
             dev.kill()
+            # Its children run in sessions of their own: a failed stop must not leave them running
+            # (burning the CPU of every test after this one).
+            for pid in processes_with(marker):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
     assert dev.returncode == 0, output
     assert "Traceback" not in output, output
     assert "stopped:" in output
