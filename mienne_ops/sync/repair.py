@@ -140,9 +140,10 @@ class JourneyRepair:
         untagged = self.shopify.iter_order_ids(untagged_search(self.imported_tag, window.tags_since))
         for key in self.ledger.mark_tag_lost(untagged, at=window.now):
             log.info("order %s: the ledger had it tagged, Shopify shows no %s tag", key, self.imported_tag)
+        # Flow A's queue (a person's or its sensor's retry) and the repairs a person holds.
         orders_queued = self.ledger.keys_with_exceptions(FLOW, Entity.ORDER, QUEUED)
+        held = orders_queued | self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.OPEN])
         shipments_queued = self.ledger.keys_with_exceptions(Flow.FULFILLMENT, Entity.DCL_ORDER, QUEUED)
-        repairs_held = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.OPEN])
         retried = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.RETRYING])
         findings = SweepFindings(retried=retried)
         for journey in self.ledger.journeys_with_gaps(window.since):
@@ -150,7 +151,7 @@ class JourneyRepair:
             found = journey_gaps(journey, shipments, now=window.now, grace=window.grace)
             if not found:
                 continue
-            queued = found.key in (orders_queued | repairs_held) or (
+            queued = found.key in held or (
                 str(journey.dcl_order_number) in shipments_queued and set(found.gaps) & SHIPMENT_GAPS
             )
             (findings.due if found.due and not queued else findings.waiting).append(found)
