@@ -78,9 +78,9 @@ def print_table(r: dict[str, Any]) -> None:
             f"{kind:<12}{k['kills']:>6}{k['recovered']:>11}{fmt(k['recovery_min_s']):>8}"
             f"{fmt(k['recovery_median_s']):>10}{fmt(k['recovery_max_s']):>8}"
         )
-    print(f"{'forgery':<22}{'sent':>6}{'refused':>9}{'harmless':>10}{'accepted':>10}")
+    print(f"{'forgery':<22}{'sent':>6}{'refused':>9}{'accepted':>10}")
     for kind, a in sorted(r["attacks"].items()):
-        print(f"{kind:<22}{a['sent']:>6}{a['refused']:>9}{a['stored_harmless']:>10}{a['accepted']:>10}")
+        print(f"{kind:<22}{a['sent']:>6}{a['refused']:>9}{a['accepted']:>10}")
     print(f"webhook deliveries: {r['webhook_deliveries']}")
     print(
         f"lost {v['lost']}, duplicated {v['duplicated']}, orphan records {v['orphan_records']}, "

@@ -7,7 +7,8 @@ ledger fails, so the sender retries). Every refusal is logged and counted by `Re
 
 `POST /webhooks/shopify` checks ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body with
 the app secret, compared in constant time), then ``X-Shopify-Shop-Domain`` (our shop's, else 403)
-and ``X-Shopify-Triggered-At`` (inside the replay window, `webhooks.replay`, else 422), then stores
+and ``X-Shopify-Triggered-At`` (inside the replay window, `webhooks.replay`, else 422) and that the
+topic fits the body (an ``orders/cancelled`` must carry a cancelled order, else 422), then stores
 the event in the ledger inbox keyed by ``X-Shopify-Event-Id`` (the same across duplicate deliveries,
 so a duplicate is stored once and answered 200) and answers 200 well inside Shopify's 5-second
 budget. A bad signature is answered 401 and never stored.
@@ -130,15 +131,29 @@ def shopify_entry(
         raise BadInput(403, "wrong_shop", "X-Shopify-Shop-Domain is not our shop")
     triggered_at = required_header(headers, "X-Shopify-Triggered-At")
     window.check(triggered_at)
+    topic = required_header(headers, "X-Shopify-Topic")
+    topic_fits_body(topic, payload)
     resource_id = payload.get("id") if isinstance(payload, dict) else None
     return InboxEntry(
         "shopify",
         required_header(headers, "X-Shopify-Event-Id", "X-Shopify-Webhook-Id"),
-        required_header(headers, "X-Shopify-Topic"),
+        topic,
         payload,
         resource_id=str(resource_id) if resource_id is not None else None,
         triggered_at=triggered_at,
     )
+
+
+def topic_fits_body(topic: str, payload: Any) -> None:
+    """`BadInput` (422) when the topic says what the signed body contradicts.
+
+    The HMAC covers the body, not the ``X-Shopify-Topic`` header, so a captured ``orders/create``
+    can be replayed as ``orders/cancelled``. Shopify sends ``orders/cancelled`` with the cancelled
+    order, ``cancelled_at`` set; a body without it is a relabelled delivery. (The cancel path
+    re-reads the order from Shopify anyway; this refuses the replay at the door.)
+    """
+    if topic == "orders/cancelled" and not (isinstance(payload, dict) and payload.get("cancelled_at")):
+        raise BadInput(422, "topic_mismatch", "orders/cancelled with an order that is not cancelled")
 
 
 def gorgias_route(ledger: Ledger, secret: str) -> Handler:

@@ -77,6 +77,11 @@ def captured(stack, topic: str, resource_id: str) -> bytes:
 def forge(stack, topic: str, body: bytes) -> None:
     """``body`` delivered under ``topic`` with a new event id: signed as the original was (the HMAC
     covers the body only), inside the replay window, from our shop. The receiver stores it."""
+    response = deliver(stack, topic, body)
+    assert response.status_code == 200 and response.json()["stored"], response.text
+
+
+def deliver(stack, topic: str, body: bytes) -> httpx.Response:
     headers = {
         "Content-Type": "application/json",
         "X-Shopify-Topic": topic,
@@ -85,8 +90,7 @@ def forge(stack, topic: str, body: bytes) -> None:
         "X-Shopify-Event-Id": str(uuid.uuid4()),
         "X-Shopify-Triggered-At": datetime.now(UTC).isoformat(),
     }
-    response = httpx.post(stack["receiver"].url, content=body, headers=headers, timeout=30)
-    assert response.status_code == 200 and response.json()["stored"], response.text
+    return httpx.post(stack["receiver"].url, content=body, headers=headers, timeout=30)
 
 
 def open_exceptions(stack, flow: str) -> dict[str, str]:
@@ -102,7 +106,17 @@ def test_a_create_replayed_as_a_cancellation_changes_nothing_and_a_real_one_is_a
     assert dcl is not None and not dcl["is_cancelled"], "the order should be at DCL"
     before = records(url)
 
-    forge(stack, "orders/cancelled", captured(stack, "orders/create", key))
+    created = captured(stack, "orders/create", key)
+    # Relabelled as it was captured: the body is not a cancelled order, so it is refused at the door.
+    refused = deliver(stack, "orders/cancelled", created)
+    assert (refused.status_code, refused.json()["reason"]) == (422, "topic_mismatch")
+    # With the secret (a leaked one, or an insider) a body can say anything: the cancel path asks
+    # Shopify, which says the order is open, and cancels nothing.
+    forge(
+        stack,
+        "orders/cancelled",
+        json.dumps({**json.loads(created), "cancelled_at": "2026-01-01T00:00:00Z"}).encode(),
+    )
     settle(stack)
 
     assert records(url) == before

@@ -95,6 +95,12 @@ CASES = [
     _case("triggered-in-an-hour", 422, GOOD, X_Shopify_Triggered_At=triggered(-timedelta(hours=1))),
     _case("triggered-at-garbage", 400, GOOD, X_Shopify_Triggered_At="yesterday"),
     _case("missing-triggered-at", 400, GOOD, X_Shopify_Triggered_At=None),
+    # A captured order relabelled: signed (the HMAC covers the body only), but not a cancelled order.
+    _case("create-replayed-as-cancelled", 422, GOOD, X_Shopify_Topic="orders/cancelled"),
+    _case(
+        "cancelled-at-null", 422, body_of({**ORDER, "cancelled_at": None}), X_Shopify_Topic="orders/cancelled"
+    ),
+    _case("cancelled-not-an-object", 422, b"[1, 2]", X_Shopify_Topic="orders/cancelled"),
     # The other sources.
     Case("gorgias-no-secret", b'{"ticket_id": 1}', {}, 401, "/webhooks/gorgias"),
     Case("gorgias-not-json", b"{", {"X-Mienne-Webhook-Secret": GORGIAS}, 400, "/webhooks/gorgias"),
@@ -164,6 +170,14 @@ def test_a_delivery_stamped_inside_the_window_is_accepted(receiver):
     running, _ = receiver
     headers = shopify_headers(GOOD, "evt-late", X_Shopify_Triggered_At=triggered(timedelta(hours=30)))
     answer = httpx.post(f"{running.url}/webhooks/shopify", content=GOOD, headers=headers, timeout=60)
+    assert answer.json() == {"stored": True}
+
+
+def test_a_genuine_cancellation_is_stored(receiver):
+    running, _ = receiver
+    body = body_of({**ORDER, "cancelled_at": "2026-12-06T10:00:00-05:00", "cancel_reason": "customer"})
+    headers = shopify_headers(body, "evt-cancelled", X_Shopify_Topic="orders/cancelled")
+    answer = httpx.post(f"{running.url}/webhooks/shopify", content=body, headers=headers, timeout=60)
     assert answer.json() == {"stored": True}
 
 
