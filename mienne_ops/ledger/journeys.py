@@ -419,6 +419,18 @@ class JourneyRecords(AuditRecords):
         with self.engine.connect() as conn:
             return [_shipment(row) for row in conn.execute(query.order_by(table.c.created_at)).mappings()]
 
+    def shipments_of_orders(self, dcl_order_numbers: Iterable[str]) -> dict[str, list[ShipmentProgress]]:
+        """Each DCL order's shipments, oldest first (one query per 500 orders; none is an empty list)."""
+        table = schema.shipments
+        numbers = sorted({str(n) for n in dcl_order_numbers})
+        found: dict[str, list[ShipmentProgress]] = {n: [] for n in numbers}
+        with self.engine.connect() as conn:
+            for chunk in chunked(numbers):
+                query = sa.select(table).where(table.c.dcl_order_number.in_(chunk))
+                for row in conn.execute(query.order_by(table.c.created_at)).mappings():
+                    found[row["dcl_order_number"]].append(_shipment(row))
+        return found
+
     def shipments_on_shopify(self, shipment_keys: Iterable[str]) -> set[str]:
         """Which of these shipments are settled on Shopify (one query per 500 keys)."""
         table = schema.shipments

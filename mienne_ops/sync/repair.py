@@ -146,9 +146,12 @@ class JourneyRepair:
         shipments_queued = self.ledger.keys_with_exceptions(Flow.FULFILLMENT, Entity.DCL_ORDER, QUEUED)
         retried = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.RETRYING])
         findings = SweepFindings(retried=retried)
-        for journey in self.ledger.journeys_with_gaps(window.since):
-            shipments = self.ledger.shipments_of(journey.dcl_order_number) if journey.dcl_order_number else []
-            found = journey_gaps(journey, shipments, now=window.now, grace=window.grace)
+        journeys = self.ledger.journeys_with_gaps(window.since)
+        shipments = self.ledger.shipments_of_orders(j.dcl_order_number for j in journeys if j.dcl_order_number)
+        for journey in journeys:
+            found = journey_gaps(
+                journey, shipments.get(str(journey.dcl_order_number), []), now=window.now, grace=window.grace
+            )
             if not found:
                 continue
             queued = found.key in held or (

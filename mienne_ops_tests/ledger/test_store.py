@@ -115,3 +115,13 @@ def test_shipments_settled_on_shopify_for_many_keys_at_once(ledger):
     ledger.record_on_shopify("S1", "SO1", None)  # nothing left to fulfil: settled, no fulfillment id
     assert ledger.shipment("S1").on_shopify and ledger.shipment("S1").shopify_fulfillment_id is None
     assert ledger.shipment("S999").shopify_fulfillment_id == "F999"
+
+
+def test_shipments_of_many_orders_are_read_together_as_each_order_reads_alone(ledger):
+    for order in range(600):  # more than one chunk of 500
+        for shipment in range(order % 3):
+            ledger.bind_item_fulfillment(f"DCL{order}-{shipment}", f"DCL{order}", f"IF{order}-{shipment}")
+    numbers = [f"DCL{order}" for order in range(600)] + ["DCL-unknown"]
+    together = ledger.shipments_of_orders(numbers)
+    assert together == {number: ledger.shipments_of(number) for number in numbers}
+    assert [s.shipment_key for s in together["DCL5"]] == ["DCL5-0", "DCL5-1"] and together["DCL-unknown"] == []
