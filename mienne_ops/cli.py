@@ -673,13 +673,56 @@ def orders_backfill(since: datetime) -> None:
         raise SystemExit(1)
 
 
+def _refuse_beside_flow_runs(flow: str, force: bool) -> None:
+    """Exit 2 while a run of ``flow`` is in flight: a repair beside an import of the same order
+    could race it (StateSet's find-before-create makes a duplicate unlikely, not impossible)."""
+    busy = flow_runs_in_flight(flow)
+    if busy is None:
+        click.echo(
+            f"note: no Dagster instance at {dagster_home()}; not checked for flow {flow} runs in flight"
+        )
+    elif busy and not force:
+        click.echo(
+            f"flow {flow} has {len(busy)} run(s) queued or running ({', '.join(busy[:3])}); a repair beside"
+            " them could race on the same orders. Run it again when they finish, or pass --force."
+        )
+        raise SystemExit(2)
+
+
+def dagster_home() -> Path:
+    """The Dagster instance the CLI reports to and asks: DAGSTER_HOME's, else `mienne-ops dev`'s."""
+    return Path(os.environ.get("DAGSTER_HOME") or DEV_DAGSTER_HOME)
+
+
+def flow_runs_in_flight(flow: str) -> list[str] | None:
+    """Ids of the Dagster runs of ``flow`` queued or running; None when there is no instance to ask."""
+    import dagster as dg
+
+    from mienne_ops.flows.common import TAG_FLOW
+    from mienne_ops.flows.sensor_kit import IN_FLIGHT_STATUSES
+
+    home = dagster_home()
+    if not (home / "dagster.yaml").exists():
+        return None
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={TAG_FLOW: flow}, statuses=IN_FLIGHT_STATUSES))
+    finally:
+        instance.dispose()
+    return [run.run_id for run in runs]
+
+
 @orders.command("repair")
 @click.option("--dry-run", is_flag=True, help="list the gaps; change nothing")
 @click.option("--days", type=int, default=None, help="journeys changed within N days (default: the rules')")
-def orders_repair(dry_run: bool, days: int | None) -> None:
+@click.option("--force", is_flag=True, help="repair even while a flow A run is queued or running")
+def orders_repair(dry_run: bool, days: int | None, force: bool) -> None:
     """Finish orders whose later stage was reached with an earlier step missing (the repair sweep
     `journey_repair_sensor` runs every 10 minutes, by hand): flow A's import, the Shopify tag, the
-    StateSet order and its SHIPPED status. Idempotent; each repair is audited."""
+    StateSet order and its SHIPPED status. Idempotent; each repair is audited.
+
+    In Dagster a repair is a flow A run, so it never runs beside an import; by hand it asks the
+    Dagster instance first and refuses (exit 2) while a flow A run is queued or running."""
     from mienne_ops.resources import business_rules
     from mienne_ops.sync.batch import run_batch
     from mienne_ops.sync.orders import OrderSystems
@@ -705,6 +748,7 @@ def orders_repair(dry_run: bool, days: int | None) -> None:
         if dry_run or not findings.order_keys:
             click.echo(f"{len(findings.order_keys)} order(s) to repair" + (" (dry run)" if dry_run else ""))
             return
+        _refuse_beside_flow_runs(FLOW, force)
         report = run_batch(
             flow=FLOW, entity=ENTITY, keys=findings.order_keys, handle=repair.repair, ledger=ledger
         )

@@ -9,12 +9,10 @@ mienne-ops inventory show SKU
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -104,10 +102,10 @@ def report_to_dagster(location: str, skus: tuple[str, ...], summary: str) -> str
     invisible there). The instance is DAGSTER_HOME's, else the one `mienne-ops dev` runs."""
     import dagster as dg
 
-    from mienne_ops.cli import DEV_DAGSTER_HOME
+    from mienne_ops.cli import dagster_home
     from mienne_ops.flows.inventory import SYNC_ASSETS
 
-    home = Path(os.environ.get("DAGSTER_HOME") or DEV_DAGSTER_HOME)
+    home = dagster_home()
     if not (home / "dagster.yaml").exists():
         return (
             f"not recorded in Dagster: no instance at {home} (set DAGSTER_HOME, or run `mienne-ops dev` once)"

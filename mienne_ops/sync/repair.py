@@ -147,7 +147,9 @@ class JourneyRepair:
         retried = self.ledger.keys_with_exceptions(FLOW, ENTITY, [ExceptionStatus.RETRYING])
         findings = SweepFindings(retried=retried)
         journeys = self.ledger.journeys_with_gaps(window.since)
-        shipments = self.ledger.shipments_of_orders(j.dcl_order_number for j in journeys if j.dcl_order_number)
+        shipments = self.ledger.shipments_of_orders(
+            j.dcl_order_number for j in journeys if j.dcl_order_number
+        )
         for journey in journeys:
             found = journey_gaps(
                 journey, shipments.get(str(journey.dcl_order_number), []), now=window.now, grace=window.grace

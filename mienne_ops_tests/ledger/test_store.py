@@ -124,4 +124,6 @@ def test_shipments_of_many_orders_are_read_together_as_each_order_reads_alone(le
     numbers = [f"DCL{order}" for order in range(600)] + ["DCL-unknown"]
     together = ledger.shipments_of_orders(numbers)
     assert together == {number: ledger.shipments_of(number) for number in numbers}
-    assert [s.shipment_key for s in together["DCL5"]] == ["DCL5-0", "DCL5-1"] and together["DCL-unknown"] == []
+    assert [s.shipment_key for s in together["DCL5"]] == ["DCL5-0", "DCL5-1"] and together[
+        "DCL-unknown"
+    ] == []

@@ -4,9 +4,11 @@ found, finished once, audited, and found no more."""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -18,6 +20,7 @@ from mienne_ops.devtools.harness import sandbox_state
 from mienne_ops.domain.journey import Entity, OrderJourney, ShipmentProgress, Stage
 from mienne_ops.domain.journey_gaps import Gap, describe, journey_gaps
 from mienne_ops.errors import InvalidRecordError
+from mienne_ops.flows.common import TAG_FLOW
 from mienne_ops.ledger.store import ExceptionStatus
 from mienne_ops.sandbox.order_factory import build_order
 from mienne_ops.sync.batch import Outcome, run_batch
@@ -150,8 +153,12 @@ class ProcessDied(BaseException):
 
 
 @pytest.fixture
-def world(sandbox, state_dir, monkeypatch):
+def world(sandbox, state_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("MIENNE_SANDBOX_URL", sandbox.url)
+    # The Dagster instance `orders repair` asks for flow A runs in flight: this test's own.
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     ledger = new_ledger(settings.ledger_url())
     rules = BusinessRules(hold_edit_window_minutes=0, repair_grace_minutes=0)
     with api_clients() as clients:
@@ -159,6 +166,11 @@ def world(sandbox, state_dir, monkeypatch):
         ingestor, repair = OrderIngestor.from_rules(rules, systems), JourneyRepair.from_rules(rules, systems)
         yield {"url": sandbox.url, "sandbox": sandbox, "ledger": ledger, "clients": clients}, ingestor, repair
     ledger.dispose()
+
+
+@dg.job
+def _flow_a_job():
+    """Stands in for a flow A job in the Dagster instance (only its run's tags and status matter)."""
 
 
 def _place(world: dict, seed: int) -> str:
@@ -250,6 +262,16 @@ def test_a_tag_the_ledger_has_but_shopify_lacks_is_found_by_one_search_and_added
     assert [(f.key, f.gaps) for f in findings.due] == [(untagged, (Gap.SHOPIFY_TAG,))]
     # By hand, as an operator would (no grace: the journey was written a moment ago).
     monkeypatch.setenv("MIENNE_REPAIR_GRACE_MINUTES", "0")
+    # Not beside a flow A run (in Dagster a repair is one, queued behind it): refused, nothing done.
+    instance = dg.DagsterInstance.from_config(os.environ["DAGSTER_HOME"])
+    importing = instance.create_run_for_job(
+        _flow_a_job, status=dg.DagsterRunStatus.STARTED, tags={TAG_FLOW: FLOW}
+    )
+    refused = CliRunner().invoke(main, ["orders", "repair"], catch_exceptions=False)
+    assert refused.exit_code == 2 and importing.run_id in refused.output, refused.output
+    assert "repair.tag" not in [entry["operation"] for entry in ledger.audit_trail([untagged])]
+    instance.report_run_failed(importing)
+    instance.dispose()
     fixed = CliRunner().invoke(main, ["orders", "repair"], catch_exceptions=False)
     assert fixed.exit_code == 0, fixed.output
     assert f"gap: #lost ({untagged}) at in_netsuite: Shopify tag" in fixed.output
