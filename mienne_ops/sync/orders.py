@@ -179,9 +179,11 @@ class OrderIngestor:
 
     def _resume(self, key: str, known: OrderJourney, order: ShopifyOrder) -> Outcome:
         """Finish an import that flow B or C overtook (the order is at DCL already): the StateSet
-        order and the tag, each only if the ledger does not show it; audited as a resumed import."""
+        order and the tag, each only if the ledger does not show it; audited as a resumed import.
+        Lines changed since the ledger noted them are an edit after dispatch (raised once finished)."""
+        current_lines = _line_summary(order)
         if not known.lines:
-            self.ledger.record_order(key, order.name, None, lines=_line_summary(order))
+            self.ledger.record_order(key, order.name, None, lines=current_lines)
         finished = []
         if not known.stateset_order_id:
             sales_order_id = str(known.netsuite_sales_order_id)
@@ -198,6 +200,8 @@ class OrderIngestor:
             "ok",
             detail=f"finished at stage {known.stage}: {', '.join(finished) or 'completion marker'}",
         )
+        if known.lines and not _same_lines(known.lines, current_lines):
+            raise _edited_after_dispatch(order, known.lines, current_lines)
         return Outcome.DONE
 
     def _tag(self, key: str, order: ShopifyOrder) -> None:
@@ -223,14 +227,7 @@ class OrderIngestor:
         if known.stage in DISPATCHED_STAGES or self._sent_to_3pl(known.netsuite_sales_order_id):
             if _same_lines(old_lines, new_lines):
                 return Outcome.SKIPPED
-            raise InvalidRecordError(
-                "edited_after_dispatch",
-                f"edited in Shopify after it went to DCL; old lines {_describe(old_lines)}, "
-                f"new lines {_describe(new_lines)}",
-                system="shopify",
-                operation="apply_edit",
-                record=f"{order.name} ({order.id})",
-            )
+            raise _edited_after_dispatch(order, old_lines, new_lines)
         plan = plan_sales_order(order, self.mapping)
         entity_id = self._customer_id(plan)
         sales_order_id = self._write_sales_order(key, plan, entity_id)
@@ -335,6 +332,19 @@ def _refunded_units(payload: dict) -> list[dict]:
             if sku:
                 refunded.append({"sku": sku, "quantity": int(item["quantity"])})
     return refunded
+
+
+def _edited_after_dispatch(
+    order: ShopifyOrder, old_lines: list[dict], new_lines: list[dict]
+) -> InvalidRecordError:
+    return InvalidRecordError(
+        "edited_after_dispatch",
+        f"edited in Shopify after it went to DCL; old lines {_describe(old_lines)}, "
+        f"new lines {_describe(new_lines)}",
+        system="shopify",
+        operation="apply_edit",
+        record=f"{order.name} ({order.id})",
+    )
 
 
 def _same_lines(old: list[dict], new: list[dict]) -> bool:

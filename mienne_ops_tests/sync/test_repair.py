@@ -360,3 +360,32 @@ def test_a_repair_keeps_to_its_own_exceptions_and_finds_a_lost_tag_beside_anothe
 
 def _rejected(*args, **kwargs):
     raise InvalidRecordError("tag_rejected", "Shopify refused the tag", system="shopify", operation="tagsAdd")
+
+
+def test_an_overtaken_import_finishes_its_steps_and_flags_an_edit_made_after_dispatch(world, monkeypatch):
+    env, ingestor, _ = world
+    ledger, stateset = env["ledger"], env["clients"].stateset
+    key = _place(env, 31)
+
+    def died(*args, **kwargs):
+        raise ProcessDied
+
+    with monkeypatch.context() as crash:  # the sales order is written, the process dies before StateSet
+        crash.setattr(stateset, "create_order", died)
+        with pytest.raises(ProcessDied):
+            ingestor.ingest(key)
+    halfway = ledger.journey(key)
+    ledger.record_dispatch(halfway.netsuite_sales_order_id, "SO-EDITED-1", shopify_order_id=key)
+    ledger.set_stage(halfway.id, Stage.DISPATCHED)
+    # The customer's first line is removed in Shopify after DCL got the order.
+    stored = next(o for o in sandbox_state(env["url"])["shopify"]["orders"] if str(o["id"]) == key)
+    edit = {"line_items": [{"id": stored["line_items"][0]["id"], "quantity": 0}]}
+    httpx.post(f"{env['url']}/_sandbox/shopify/orders/{key}/edit", json=edit, timeout=30).raise_for_status()
+
+    with pytest.raises(InvalidRecordError) as edited:
+        ingestor.ingest(key)
+    assert edited.value.reason == "edited_after_dispatch" and "old lines" in str(edited.value)
+    finished = ledger.journey(key)  # the import's own steps were finished first
+    assert finished.stateset_order_id and finished.tagged_at and not finished.import_pending
+    assert finished.lines == halfway.lines  # the lines DCL has stay the ledger's record
+    assert ingestor.ingest(key) == Outcome.SKIPPED
