@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[SoakSettings, Path]:
     add("--rate-429", type=float, default=0.02, help="chance a 429 burst starts (default 0.02)")
     add("--attack-every", type=float, default=2.0, help="seconds between forgeries (default 2)")
     add("--reconcile-seconds", type=int, default=60, help="flow A's reconciliation poll (default 60)")
+    add(
+        "--limiter",
+        default="redis://127.0.0.1:6379/0",
+        help="MIENNE_LIMITER_URL of the stack, as the deployment sets it: Shopify's cost bucket and "
+        "NetSuite's concurrency held for every process (default the local Redis; 'none': each process "
+        "limits itself)",
+    )
     add("--workdir", type=Path, default=None, help="logs and state (default: a new temporary directory)")
     add("--output", type=Path, default=None, help="JSON results (default bench/results/soak-<ledger>.json)")
     args = parser.parse_args(argv)
@@ -57,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[SoakSettings, Path]:
         attack_every=args.attack_every,
         reconcile_seconds=args.reconcile_seconds,
         workdir=args.workdir,
+        limiter_url=None if args.limiter.lower() == "none" else args.limiter,
     )
     return settings, args.output or RESULTS / f"soak-{args.ledger}.json"
 
@@ -68,14 +76,18 @@ def print_table(r: dict[str, Any]) -> None:
         f"soak on {s['ledger']}: {r['placed']} orders placed, {v['complete']} complete, "
         f"wall {r['wall_seconds'] / 60:.1f} min (workdir {r['workdir']})"
     )
-    print(f"{'kill':<12}{'kills':>6}{'recovered':>11}{'min s':>8}{'median s':>10}{'max s':>8}")
+    print("recovery: a run of every blocked flow started after the kill succeeded; resumed: one started")
+    print(
+        f"{'kill':<12}{'kills':>6}{'resumed max s':>15}{'recovered':>11}"
+        f"{'min s':>8}{'median s':>10}{'max s':>8}"
+    )
     for kind, k in r["kills"].items():
 
         def fmt(x: float | None) -> str:
             return "-" if x is None else f"{x:.1f}"
 
         print(
-            f"{kind:<12}{k['kills']:>6}{k['recovered']:>11}{fmt(k['recovery_min_s']):>8}"
+            f"{kind:<12}{k['kills']:>6}{fmt(k.get('resumed_max_s')):>15}{k['recovered']:>11}{fmt(k['recovery_min_s']):>8}"
             f"{fmt(k['recovery_median_s']):>10}{fmt(k['recovery_max_s']):>8}"
         )
     print(f"{'forgery':<22}{'sent':>6}{'refused':>9}{'accepted':>10}")

@@ -82,6 +82,10 @@ class SoakSettings:
     # at the next part until that kill is made: every kill lands while orders are on their way.
     pace_kills_by_orders: bool = False
     workdir: Path | None = None
+    # The deployment's MIENNE_LIMITER_URL (Redis): the daemon, its sensors and every run worker take
+    # Shopify's points and NetSuite's slots from one account-wide limiter. None: each process
+    # predicts the bucket alone, and their collisions come back THROTTLED.
+    limiter_url: str | None = None
 
 
 def log(message: str) -> None:
@@ -96,6 +100,9 @@ class Kill:
     detail: str = ""
     blocked: list[str] = field(default_factory=list)  # flows with a run in flight at the kill
     recovery_seconds: float | None = None
+    # Until a run of every blocked flow *started* after the kill: the flow is no longer blocked.
+    # Recovery waits on top of that for such a run to succeed, which a 429 burst can delay for minutes.
+    resumed_seconds: float | None = None
 
 
 class Chaos(threading.Thread):
@@ -142,7 +149,8 @@ class Chaos(threading.Thread):
             recovered = (
                 f"{kill.recovery_seconds:.1f} s" if kill.recovery_seconds is not None else "NOT recovered"
             )
-            log(f"chaos: {kind} recovered in {recovered}")
+            resumed = f"{kill.resumed_seconds:.1f} s" if kill.resumed_seconds is not None else "never"
+            log(f"chaos: {kind} resumed in {resumed}, recovered in {recovered}")
 
     def gate(self, index: int) -> int:
         """Paced: the orders placed before kill ``index`` may be made (see SoakSettings)."""
@@ -220,9 +228,13 @@ class Chaos(threading.Thread):
         soak = self.soak
         deadline = time.monotonic() + soak.settings.recovery_guard
         while time.monotonic() < deadline and not soak.stopping.is_set():
+            if kill.resumed_seconds is None and (started := soak.resumed(kill)) is not None:
+                kill.resumed_seconds = started - kill.at
             done = soak.recovered(kill)
             if done is not None:
                 kill.recovery_seconds = done - kill.at
+                if kill.resumed_seconds is None:  # the run started and succeeded between two looks
+                    kill.resumed_seconds = (soak.resumed(kill) or done) - kill.at
                 return
             time.sleep(0.5)
 
@@ -416,10 +428,13 @@ class Soak:
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
         }
         (self.workdir / "prometheus").mkdir(exist_ok=True)
+        if s.limiter_url:
+            env["MIENNE_LIMITER_URL"] = s.limiter_url
+            env["MIENNE_LIMITER_PREFIX"] = f"mienne-soak-{self.workdir.name}"  # this soak's own limits
         if s.ledger == "postgres":
             self.postgres = PrivatePostgres(self.workdir / "postgres").start()
             env["MIENNE_LEDGER_URL"] = self.postgres.create_database("mienne_soak")
-        for variable in (*LIVE_SWITCHES.values(), "MIENNE_LEDGER_URL"):
+        for variable in (*LIVE_SWITCHES.values(), "MIENNE_LEDGER_URL", "MIENNE_LIMITER_URL"):
             os.environ.pop(variable, None)
         os.environ.update(env)
         ledger_url = env.get("MIENNE_LEDGER_URL") or f"sqlite:///{state / 'ledger.db'}"
@@ -501,6 +516,25 @@ class Soak:
         if run is None or run.status != dg.DagsterRunStatus.STARTED or worker is None or worker.pid != pid:
             return False
         return local_worker_health(worker).status == WorkerStatus.RUNNING
+
+    def started_since(self, flow: str, moment: float) -> float | None:
+        """When the first run of ``flow`` that started after ``moment`` started, if one has."""
+        after = datetime.fromtimestamp(moment, UTC)
+        starts = [
+            r.start_time
+            for r in self.flow_records(flow, updated_after=after)
+            if r.start_time is not None and r.start_time > moment
+        ]
+        return min(starts) if starts else None
+
+    def resumed(self, kill: Kill) -> float | None:
+        """The moment every flow ``kill`` blocked had a run started after it (the receiver and a
+        database restart: as `recovered`, which asks for a stored delivery)."""
+        flows = [f for f in kill.blocked if f in FLOWS]
+        if kill.kind == "receiver" or not flows:
+            return self.recovered(kill)
+        starts = [self.started_since(f, kill.at) for f in flows]
+        return None if None in starts else max(s for s in starts if s is not None)
 
     def recovered(self, kill: Kill) -> float | None:
         """The moment the stack had recovered from ``kill``, or None while it has not."""
@@ -586,8 +620,10 @@ class Soak:
             if not mine:
                 continue
             times = [k.recovery_seconds for k in mine if k.recovery_seconds is not None]
+            resumed = [k.resumed_seconds for k in mine if k.resumed_seconds is not None]
             kills[kind] = {
                 "kills": len(mine),
+                "resumed_max_s": round(max(resumed), 1) if resumed else None,
                 "recovered": len(times),
                 "recovery_min_s": round(min(times), 1) if times else None,
                 "recovery_median_s": round(statistics.median(times), 1) if times else None,
@@ -610,6 +646,7 @@ class Soak:
                     **asdict(k),
                     "at": round(k.at - started, 1),
                     "recovery_seconds": k.recovery_seconds and round(k.recovery_seconds, 1),
+                    "resumed_seconds": k.resumed_seconds and round(k.resumed_seconds, 1),
                 }
                 for k in chaos.kills
             ],
