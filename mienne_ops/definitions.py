@@ -27,6 +27,7 @@ from mienne_ops.flows import (
     returns_report,
     service_requests,
     slo,
+    stalled_launches,
 )
 from mienne_ops.resources import build_resources
 
@@ -47,6 +48,7 @@ def build_definitions(resources: dict[str, Any] | None = None) -> dg.Definitions
         slo.defs,
         retention.defs,
         repair.defs,
+        stalled_launches.defs,
         # Jobs that name no executor (the asset jobs: inventory, reports, exceptions) run their steps
         # in the run's own process. Dagster's default spawns a fresh interpreter per step, which on a
         # 2-core box doubled the cost of each of these small, frequent runs (~5 s of CPU to import).

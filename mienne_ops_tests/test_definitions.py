@@ -50,7 +50,7 @@ def test_the_code_location_is_exactly_the_flow_modules_own_definitions(monkeypat
     assert set(repository.assets_defs_by_key) == {
         key for flow in flows for asset in flow.assets or [] for key in asset.keys
     }
-    assert len(repository.sensor_defs) == 14 and "inbound_reconciliation" in {
+    assert len(repository.sensor_defs) == 15 and "inbound_reconciliation" in {
         key.path[-1] for key in repository.assets_defs_by_key
     }
 

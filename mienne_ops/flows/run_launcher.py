@@ -28,11 +28,16 @@ the monitoring daemon asks every `run_monitoring.poll_interval_seconds` about ea
   would fail live runs. Such a run is bounded by its flow's `dagster/max_runtime` tag
   (`flows.common.flow_tags`).
 
-A run that was STARTING when the daemon died never reaches this check (the monitoring daemon only
-checks STARTED runs); `run_monitoring.start_timeout_seconds` ends it. Why a launcher and not a
-sweeper sensor: the monitoring daemon already does the rest (polls, re-reads the run before
-failing it so a run that just finished is left alone, records the reason, hands the run to
-`run_retries`); a sensor would copy that, racing it.
+A run that was STARTING when the daemon died never reaches this check: the monitoring daemon only
+checks STARTED runs and ends a STARTING one at `run_monitoring.start_timeout_seconds` (300 s, for a
+slow launch on a busy box), five minutes of a blocked flow. `launch_health` answers for those, and
+`flows.stalled_launches` asks it once a launch is a minute old: a run whose worker announced itself
+is judged as above; one with no worker yet is FAILED only when the code server asked to launch it
+is gone (on this host nothing listens at its socket or port any more; elsewhere it answers without
+the run), else RUNNING. Why a launcher and not a sweeper for STARTED runs: the monitoring daemon
+already does the rest (polls, re-reads the run before failing it so a run that just finished is
+left alone, records the reason, hands the run to `run_retries`); a sensor would copy that, racing
+it. For STARTING runs Dagster offers no such hook, so there the sensor re-reads and fails.
 """
 
 import json
@@ -159,6 +164,41 @@ def remote_worker_health(address: dict[str, Any], run_id: str) -> CheckRunHealth
     return CheckRunHealthResult(
         WorkerStatus.FAILED, f"code server {where} is not executing the run (restarted, or its worker died)"
     )
+
+
+def local_server_listening(address: dict[str, Any]) -> bool | None:
+    """Whether a code server on this host still listens at ``address`` (None: cannot tell)."""
+    target = address.get("socket")
+    family = socket.AF_UNIX if target else socket.AF_INET
+    where = target or (str(address.get("host") or "localhost"), int(address.get("port") or 0))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.settimeout(REMOTE_CHECK_TIMEOUT_SECONDS)
+            probe.connect(where)
+    except (ConnectionRefusedError, FileNotFoundError):
+        return False
+    except OSError:  # timed out, or a host name that does not resolve: cannot tell
+        return None
+    return True
+
+
+def launch_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
+    """For a STARTING run: FAILED when it can never start (see the module's docstring)."""
+    address = code_server_address(run)
+    worker = run_worker(instance, run.run_id)
+    if address is None:
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "launched without a code server address")
+    if not is_this_host(address):
+        return remote_worker_health(address, run.run_id)
+    if worker is not None:
+        return local_worker_health(worker)
+    if local_server_listening(address) is False:
+        where = address.get("socket") or f"port {address.get('port')}"
+        return CheckRunHealthResult(
+            WorkerStatus.FAILED,
+            f"the code server asked to launch the run ({where}) is gone, no worker started",
+        )
+    return CheckRunHealthResult(WorkerStatus.RUNNING, "no run worker announced yet")
 
 
 class WorkerCheckingRunLauncher(dg.DefaultRunLauncher):

@@ -18,6 +18,7 @@ from dagster._core.events import EngineEventData
 from dagster._core.launcher import WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._daemon.auto_run_reexecution.auto_run_reexecution import should_retry
 from dagster._grpc.server import GrpcServerProcess
 
 from mienne_ops.definitions import build_definitions
@@ -25,9 +26,11 @@ from mienne_ops.flows.common import FLOW_MAX_RUNTIME_SECONDS, TAG_FLOW, TAG_MAX_
 from mienne_ops.flows.run_launcher import (
     RunWorker,
     WorkerCheckingRunLauncher,
+    launch_health,
     local_worker_health,
     remote_worker_health,
 )
+from mienne_ops.flows.stalled_launches import STALLED_LAUNCH_SECONDS, fail_stalled_launches
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = {"module": "mienne_ops.flows.run_launcher", "class": "WorkerCheckingRunLauncher"}
@@ -149,3 +152,52 @@ def test_every_flow_job_bounds_its_runs_below_the_instance_hour():
     for job in flow_jobs:
         assert job.tags.get(TAG_MAX_RUNTIME) == str(FLOW_MAX_RUNTIME_SECONDS), job.name
     assert FLOW_MAX_RUNTIME_SECONDS < 3600
+
+
+# -- launches that died with the daemon (flows/stalled_launches.py) ---------------------------------
+@pytest.fixture
+def retrying_instance() -> Iterator[dg.DagsterInstance]:
+    overrides = {"run_launcher": LAUNCHER, "run_retries": {"enabled": True, "max_retries": 2}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        yield instance
+
+
+def starting_run(instance: dg.DagsterInstance, address: dict) -> dg.DagsterRun:
+    """A run handed to the code server at ``address`` whose worker has not started (yet)."""
+    tags = {GRPC_INFO_TAG: json.dumps(address)}
+    return instance.create_run_for_job(worker_job, status=dg.DagsterRunStatus.STARTING, tags=tags)
+
+
+def test_a_launch_whose_code_server_is_gone_is_failed_after_a_minute_and_retried(retrying_instance, tmp_path):
+    instance = retrying_instance
+    gone = starting_run(instance, {"socket": str(tmp_path / "dead-code-server.sock")})
+    with socket.socket(socket.AF_UNIX) as server:  # a code server still listening: its launch may be slow
+        server.bind(str(tmp_path / "live.sock"))
+        server.listen()
+        slow = starting_run(instance, {"socket": str(tmp_path / "live.sock")})
+
+        assert fail_stalled_launches(instance, now=time.time()) == []  # younger than a minute: left alone
+        failed = fail_stalled_launches(instance, now=time.time() + STALLED_LAUNCH_SECONDS + 1)
+
+    assert [run_id for run_id, _ in failed] == [gone.run_id]
+    assert "is gone, no worker started" in failed[0][1]
+    assert instance.get_run_by_id(slow.run_id).status == dg.DagsterRunStatus.STARTING
+    ended = instance.get_run_by_id(gone.run_id)
+    assert ended.status == dg.DagsterRunStatus.FAILURE
+    assert should_retry(ended, instance)  # as after a start timeout: run_retries launches it again
+
+
+def test_a_launch_whose_worker_started_is_judged_by_its_worker(instance, sleeper, tmp_path):
+    alive = starting_run(instance, {"socket": str(tmp_path / "gone.sock")})
+    instance.report_engine_event(
+        f"Started process for run (pid: {sleeper.pid}).", alive, EngineEventData.in_process(sleeper.pid)
+    )
+    assert launch_health(instance, alive).status == WorkerStatus.RUNNING
+    assert fail_stalled_launches(instance, now=time.time() + 3600) == []
+    sleeper.kill()
+    sleeper.wait()
+    assert launch_health(instance, alive).status == WorkerStatus.FAILED
+
+
+def test_the_sweeper_is_in_the_code_location():
+    assert "stalled_launches_sensor" in {s.name for s in build_definitions().sensors}
