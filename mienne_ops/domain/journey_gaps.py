@@ -131,9 +131,12 @@ def journey_gaps(
         gaps.append(Gap.SHIPMENT_BOOKING)
     quiet = now is None or journey.updated_at is None or now - journey.updated_at >= grace
     # Flow C may be writing right now: its own gaps, or StateSet's ship (it sets the stage first) —
-    # not when no StateSet order is bound, which flow C skips.
+    # not when no StateSet order is bound, which flow C skips, nor once flow C marked the order
+    # complete, which it does only after StateSet's ship (or its skip: the import bound the StateSet
+    # order later, when it resumed after flow C had shipped).
+    flow_c_finished = bool(shipments) and journey.complete_for(len(shipments))
     shipping = any(gap in FLOW_C_GAPS for gap in gaps) or (
-        Gap.STATESET_SHIPPED in gaps and journey.stateset_order_id is not None
+        Gap.STATESET_SHIPPED in gaps and journey.stateset_order_id is not None and not flow_c_finished
     )
     tag_lost = journey.imported_at is not None and gaps == [Gap.SHOPIFY_TAG]
     due = bool(gaps) and (quiet or tag_lost or (moved_on(journey) and not shipping))

@@ -7,7 +7,10 @@ clients take their slots and points from Redis instead, so the limit holds for t
 Unset, each client keeps its own in-process limiter (dev and tests).
 
 - `SharedSemaphore`: at most N holders across every process. A holder has a *lease* that expires,
-  so a worker killed while holding a slot gives it back after ``lease_seconds`` instead of leaking it.
+  so a worker killed while holding a slot gives it back after ``lease_seconds`` instead of leaking it;
+  a waiter on the same host does not wait that long: a holder whose process is gone (its token names
+  host, pid and the process's start) is swept at once. (A `kill -9` of the daemon's process group
+  took every run worker's NetSuite slots with it, and the next runs waited the whole 250 s lease.)
 - `SharedCostBucket`: Shopify's leaky bucket (size and restore rate learned from ``throttleStatus``),
   refilled by elapsed time on Redis' own clock and never drawn below zero.
 
@@ -124,6 +127,33 @@ def _poll_sleep(wait: float) -> float:
     return min(MAX_POLL_SECONDS, base) * random.uniform(0.8, 1.2)
 
 
+def _process_stat(pid: int) -> tuple[str, str]:
+    """(start in clock ticks since boot, state letter) from /proc, or ("", "") where there is none:
+    with the pid, the start names one process even after the pid is reused."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()  # noqa: SIM115 - one read of a tiny file
+    except OSError:
+        return "", ""
+    fields = stat.rsplit(")", 1)[1].split()  # after the name, which may hold ")"
+    return fields[19], fields[0]  # fields 22 and 3 of proc(5)
+
+
+def _holder_is_gone(token: str) -> bool:
+    """A lease ``host:pid:started:uuid`` held by a process of this host that no longer runs."""
+    parts = token.split(":")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False  # another host's (or an older token): only its lease can end it
+    pid, started = int(parts[1]), parts[2]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's: its start below tells whether it is the holder
+    now_started, state = _process_stat(pid)
+    return state in ("Z", "X") or (bool(started and now_started) and now_started != started)
+
+
 class SharedSemaphore:
     """At most ``limit`` holders of ``name`` across every process using the same Redis.
 
@@ -148,10 +178,21 @@ class SharedSemaphore:
         self._acquire = client.register_script(_ACQUIRE)
 
     def try_acquire(self, *, now: float | None = None) -> str | None:
-        """A lease token if a slot was free, else None (never waits)."""
-        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        """A lease token if a slot was free, else None (never waits). Refused, it sweeps this host's
+        holders whose process is gone and asks once more."""
+        pid = os.getpid()
+        token = f"{socket.gethostname()}:{pid}:{_process_stat(pid)[0]}:{uuid.uuid4().hex}"
         args: list[str | float] = [self.limit, self.lease_seconds, token, _now_arg(now)]
-        return token if int(self._acquire(keys=[self.name], args=args)) else None
+        if int(self._acquire(keys=[self.name], args=args)):
+            return token
+        if self.sweep_dead_holders():
+            return token if int(self._acquire(keys=[self.name], args=args)) else None
+        return None
+
+    def sweep_dead_holders(self) -> int:
+        """Remove the leases of this host's processes that are gone; how many were removed."""
+        dead = [t for t in self.client.zrange(self.name, 0, -1) if _holder_is_gone(t.decode())]
+        return int(self.client.zrem(self.name, *dead)) if dead else 0
 
     def release(self, token: str) -> None:
         self.client.zrem(self.name, token)

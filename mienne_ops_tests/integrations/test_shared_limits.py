@@ -87,22 +87,33 @@ def _hold_forever(name: str, ready) -> None:
     signal.pause()  # killed while holding the slot: it is never released
 
 
-def test_a_killed_holders_slot_comes_back_when_its_lease_expires(prefix):
+def test_a_killed_holders_slot_comes_back_at_once_on_its_host(prefix):
     name = key("semaphore")
     ready = fork.Event()
     holder = fork.Process(target=_hold_forever, args=(name, ready))
     holder.start()
     try:
         assert ready.wait(timeout=120)
+        semaphore = SharedSemaphore(connect(REDIS), name, 1, lease_seconds=30)
+        assert semaphore.try_acquire() is None  # the holder is alive: its slot is taken
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.join(timeout=60)
+    # Gone (a kill -9 of the daemon's group takes its run workers with it): no 30-second wait.
+    token = semaphore.try_acquire()
+    assert token is not None and semaphore.holders() == 1
+
+
+def test_another_hosts_holder_is_swept_only_when_its_lease_expires(prefix):
+    name = key("semaphore")
     client = connect(REDIS)
     semaphore = SharedSemaphore(client, name, 1, lease_seconds=30)
-    assert semaphore.try_acquire() is None  # the dead holder's lease still runs
     seconds, micros = client.time()
-    later = seconds + micros / 1e6 + 31
-    token = semaphore.try_acquire(now=later)
+    now = seconds + micros / 1e6
+    # A worker in another container: its pid means nothing here, so only the lease can end it.
+    client.zadd(name, {f"another-host:{os.getpid()}:1:{uuid.uuid4().hex}": now + 30})
+    assert semaphore.try_acquire(now=now) is None
+    token = semaphore.try_acquire(now=now + 31)
     assert token is not None and semaphore.holders() == 1  # the expired lease was swept
 
 
