@@ -31,10 +31,11 @@ the monitoring daemon asks every `run_monitoring.poll_interval_seconds` about ea
 A run that was STARTING when the daemon died never reaches this check: the monitoring daemon only
 checks STARTED runs and ends a STARTING one at `run_monitoring.start_timeout_seconds` (300 s, for a
 slow launch on a busy box), five minutes of a blocked flow. `launch_health` answers for those, and
-`flows.stalled_launches` asks it once a launch is a minute old: a run whose worker announced itself
-is judged as above; one with no worker yet is FAILED only when the code server asked to launch it
-is gone (on this host nothing listens at its socket or port any more; elsewhere it answers without
-the run), else RUNNING. Why a launcher and not a sweeper for STARTED runs: the monitoring daemon
+`flows.stalled_launches` asks it once a launch is a minute old. On this host (where the daemon's
+restart takes its code server along): a run whose worker announced itself is judged as above, one
+with no worker yet is FAILED when nothing listens at its code server's socket or port any more.
+A code server elsewhere survives a daemon restart and may be slow to register a launch, so such a
+run is left to the start timeout. Why a launcher and not a sweeper for STARTED runs: the monitoring daemon
 already does the rest (polls, re-reads the run before failing it so a run that just finished is
 left alone, records the reason, hands the run to `run_retries`); a sensor would copy that, racing
 it. For STARTING runs Dagster offers no such hook, so there the sensor re-reads and fails.
@@ -189,7 +190,9 @@ def launch_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunH
     if address is None:
         return CheckRunHealthResult(WorkerStatus.RUNNING, "launched without a code server address")
     if not is_this_host(address):
-        return remote_worker_health(address, run.run_id)
+        # A busy code server may register a launch only after a long StartRun call (DAGSTER_GRPC_
+        # TIMEOUT_SECONDS is raised for that), so "not executing it" could be a launch on its way.
+        return CheckRunHealthResult(WorkerStatus.RUNNING, "code server elsewhere: left to the start timeout")
     if worker is not None:
         return local_worker_health(worker)
     if local_server_listening(address) is False:

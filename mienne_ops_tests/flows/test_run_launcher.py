@@ -201,3 +201,13 @@ def test_a_launch_whose_worker_started_is_judged_by_its_worker(instance, sleeper
 
 def test_the_sweeper_is_in_the_code_location():
     assert "stalled_launches_sensor" in {s.name for s in build_definitions().sensors}
+
+
+def test_a_launch_on_a_code_server_elsewhere_is_left_to_the_start_timeout(instance):
+    # Nothing listens there, but a code server in its own container may just be slow to register it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = starting_run(instance, {"host": "127.0.0.2", "port": port})
+    assert launch_health(instance, run).status == WorkerStatus.RUNNING
+    assert fail_stalled_launches(instance, now=time.time() + 3600) == []
