@@ -317,6 +317,27 @@ def test_iter_refunds_yields_the_refunds_created_since(sandbox, client):
     assert list(client.iter_refunds(created_since=datetime.now(UTC) + timedelta(hours=1))) == []
 
 
+def test_iter_refunds_reads_whole_only_the_orders_with_a_new_refund(sandbox, client, monkeypatch):
+    """Orders move all day (tags, fulfillments); reading each whole starved Shopify's bucket."""
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    refunded, *others = [inject(sandbox) for _ in range(4)]
+    httpx.post(
+        f"{sandbox.url}/_sandbox/shopify/orders/{refunded}/refunds",
+        json={"lines": [{"sku": "MN-CREAM-002", "quantity": 1}], "note": "admin"},
+    ).raise_for_status()
+    read_whole: list[str] = []
+    order_money = client.order_money
+
+    def counted(order_id, *args, **kwargs):
+        read_whole.append(str(order_id))
+        return order_money(order_id, *args, **kwargs)
+
+    monkeypatch.setattr(client, "order_money", counted)
+    found = [(order.id, refund.note) for order, refund in client.iter_refunds(created_since=since)]
+    assert found == [(refunded, "admin")]
+    assert read_whole == [refunded] and len(others) == 3  # the others, no refund, are not read whole
+
+
 def refund_as_suggested(client, order_id: str, lines: list, suggested, key: str) -> None:
     client.create_refund(
         order_id,
