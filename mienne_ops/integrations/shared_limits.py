@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -191,8 +191,9 @@ class SharedSemaphore:
 
     def sweep_dead_holders(self) -> int:
         """Remove the leases of this host's processes that are gone; how many were removed."""
-        dead = [t for t in self.client.zrange(self.name, 0, -1) if _holder_is_gone(t.decode())]
-        return int(self.client.zrem(self.name, *dead)) if dead else 0
+        members = cast(list[bytes], self.client.zrange(self.name, 0, -1))  # no scores: plain members
+        dead = [member for member in members if _holder_is_gone(member.decode())]
+        return int(cast(int, self.client.zrem(self.name, *dead))) if dead else 0
 
     def release(self, token: str) -> None:
         self.client.zrem(self.name, token)
