@@ -117,6 +117,7 @@ SENT_VARIABLES: dict[str, dict[str, Any]] = {
     "order_money_line_items": {"first": MONEY_LINES_PAGE},
     "order_money_transactions": {"first": ALL_MONEY_TRANSACTIONS},
     "order_refund_ids": {"first": REFUND_IDS},
+    "order_refund_stamps": {"first": REFUND_STAMPS_PAGE, "refunds": REFUND_STAMPS_READ},
     "refunds_by_id": {"ids": [_IDS] * REFUNDS_BY_ID, "refundLines": REFUND_LINES_READ},
     "refund_line_items": {"first": REFUND_LINES_PAGE},
     "refund_create": {"refundLines": REFUND_CREATE_LINES},
