@@ -186,13 +186,13 @@ def local_server_listening(address: dict[str, Any]) -> bool | None:
 def launch_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
     """For a STARTING run: FAILED when it can never start (see the module's docstring)."""
     address = code_server_address(run)
-    worker = run_worker(instance, run.run_id)
     if address is None:
         return CheckRunHealthResult(WorkerStatus.RUNNING, "launched without a code server address")
     if not is_this_host(address):
         # A busy code server may register a launch only after a long StartRun call (DAGSTER_GRPC_
         # TIMEOUT_SECONDS is raised for that), so "not executing it" could be a launch on its way.
         return CheckRunHealthResult(WorkerStatus.RUNNING, "code server elsewhere: left to the start timeout")
+    worker = run_worker(instance, run.run_id)  # the run's event log: read only when it can decide
     if worker is not None:
         return local_worker_health(worker)
     if local_server_listening(address) is False:
